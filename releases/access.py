@@ -1,0 +1,120 @@
+"""Every permission check, written once.
+
+Views and API endpoints never filter a raw id themselves: they ask here for the build (and the
+release, run or artifact inside it), and get the object or a ``NotFound`` that does not reveal
+whether the object exists. A run, release or artifact is always looked up *inside* a build the
+caller may use; that is what stops an owner of one build from touching another's runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from artifacts.models import Artifact
+
+from .models import ApiKey, Build, Release, Run
+
+
+class NotFound(LookupError):
+    """The object does not exist or the caller may not see it (deliberately the same)."""
+
+
+class Forbidden(PermissionError):
+    """The caller may see the object but not do this to it."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a user (session) or an API key, never both."""
+
+    user: object = None
+    api_key: ApiKey | None = None
+
+    @property
+    def is_superuser(self) -> bool:
+        if self.api_key is not None:
+            return self.api_key.superuser
+        return bool(self.user is not None and self.user.is_active and self.user.is_superuser)
+
+    def audit(self) -> dict:
+        """Keyword arguments naming this caller in an audit row."""
+        return {"user": self.user if self.api_key is None else None, "api_key": self.api_key}
+
+
+def caller_for_request(request) -> Caller:
+    if isinstance(getattr(request, "auth", None), ApiKey):
+        return Caller(api_key=request.auth)
+    return Caller(user=request.user)
+
+
+def can_view(caller: Caller, build: Build) -> bool:
+    if can_act(caller, build):
+        return True
+    return build.public and caller.api_key is None
+
+
+def can_act(caller: Caller, build: Build) -> bool:
+    if caller.is_superuser:
+        return True
+    if caller.api_key is not None:
+        return caller.api_key.active and caller.api_key.build_id == build.id
+    user = caller.user
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return build.owners.filter(pk=user.pk).exists()
+
+
+def visible_builds(caller: Caller):
+    if caller.is_superuser:
+        return Build.objects.all()
+    if caller.api_key is not None:
+        return Build.objects.filter(pk=caller.api_key.build_id)
+    user = caller.user
+    if user is not None and user.is_authenticated:
+        return Build.objects.filter(Q(public=True) | Q(owners=user)).distinct()
+    return Build.objects.filter(public=True)
+
+
+def build_for(caller: Caller, build_id, *, act: bool = False) -> Build:
+    """The build ``build_id`` if the caller may view it (or act on it, with ``act``)."""
+    try:
+        build = Build.objects.get(pk=int(build_id))
+    except (Build.DoesNotExist, TypeError, ValueError):
+        raise NotFound(f"build {build_id} not found") from None
+    if can_act(caller, build):
+        return build
+    if not act and can_view(caller, build):
+        return build
+    if can_view(caller, build):
+        raise Forbidden(f"you may view build {build.id} but not change it")
+    raise NotFound(f"build {build_id} not found")
+
+
+def release_in(build: Build, name: str, number, *, for_update: bool = False) -> Release:
+    queryset = Release.objects.filter(build=build, name=name)
+    if for_update:
+        queryset = queryset.select_for_update()
+    try:
+        return queryset.get(number=int(number))
+    except (Release.DoesNotExist, TypeError, ValueError):
+        raise NotFound(f"release {name!r} #{number} not found in build {build.id}") from None
+
+
+def run_in(release: Release, name: str, *, for_update: bool = False) -> Run:
+    queryset = Run.objects.filter(release=release, name=name)
+    if for_update:
+        queryset = queryset.select_for_update()
+    try:
+        return queryset.select_related("release").get()
+    except Run.DoesNotExist:
+        raise NotFound(f"run {name!r} not found in release {release.name!r} #{release.number}") from None
+
+
+def artifact_in(build: Build, sha1: str) -> Artifact:
+    """An artifact the build owns (identical bytes of another build are not enough)."""
+    try:
+        return build.artifacts.get(sha1=str(sha1).lower())
+    except Artifact.DoesNotExist:
+        raise NotFound(f"artifact {sha1} not found in build {build.id}") from None

@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from .models import ApiKey, AuditLog, Build, Release, Run
+
+
+@admin.register(Build)
+class BuildAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "public", "send_email", "created")
+    list_filter = ("public",)
+    search_fields = ("name",)
+    filter_horizontal = ("owners",)
+    exclude = ("artifacts",)
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ("id", "build", "name", "number", "status", "created")
+    list_filter = ("status",)
+    search_fields = ("name", "build__name")
+    list_select_related = ("build",)
+    raw_id_fields = ("build",)
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "release", "status", "distortion", "pipeline_attempts", "modified")
+    list_filter = ("status", "size_changed")
+    search_fields = ("name", "release__name", "failure_reason")
+    list_select_related = ("release",)
+    raw_id_fields = ("release", "image", "log", "config", "ref_image", "ref_log", "ref_config",
+                     "diff_image", "diff_log")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("id", "purpose", "build", "superuser", "active", "created", "last_used")
+    list_filter = ("active", "superuser")
+    search_fields = ("id", "purpose", "build__name")
+    readonly_fields = ("id", "secret_hash", "created", "last_used", "revoked")
+    raw_id_fields = ("build", "created_by")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("created", "build", "action", "user", "api_key", "message")
+    list_filter = ("action",)
+    search_fields = ("message", "build__name")
+    raw_id_fields = ("build", "release", "run", "user", "api_key")
+    list_select_related = ("build", "user", "api_key")

@@ -1,0 +1,287 @@
+"""The dpxdt HTTP API: ``/api/*`` with the original's names, parameters and answers.
+
+Requests are POSTs (form-encoded, multipart or JSON) authenticated with HTTP Basic (API key id
+and secret); answers are JSON with ``"success": true`` or an ``"error"`` message. Views parse
+and validate parameters, ask ``access`` for the objects and ``services`` to act.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from artifacts import storage
+from pdiff.core import ImageDecodeError
+
+from . import access, services
+from .models import ARTIFACT_FIELDS, InvalidTransition, Release, Run
+
+# Content types an artifact may be shown as in a browser; anything else is a download.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
+                "application/json"}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "upload too large"
+
+
+def exception_handler(exc, context):
+    """Every error as ``{"error": "<what is wrong>"}`` (plus ``fields`` for bad parameters)."""
+    if isinstance(exc, access.NotFound):
+        exc = exceptions.NotFound(str(exc))
+    elif isinstance(exc, access.Forbidden):
+        exc = exceptions.PermissionDenied(str(exc))
+    elif isinstance(exc, (services.Rejected, InvalidTransition, ImageDecodeError)):
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError) and isinstance(data, dict):
+        parts = []
+        for field, messages in data.items():
+            text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        response.data = {"error": "; ".join(parts), "fields": data}
+    elif isinstance(data, dict) and "detail" in data:
+        response.data = {"error": str(data["detail"])}
+    elif isinstance(data, list):
+        response.data = {"error": " ".join(str(item) for item in data)}
+    return response
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+class BuildParams(serializers.Serializer):
+    build_id = serializers.IntegerField(min_value=1)
+
+
+class ReleaseParams(BuildParams):
+    release_name = serializers.CharField(max_length=255)
+    release_number = serializers.IntegerField(min_value=1)
+
+
+class CreateReleaseParams(BuildParams):
+    release_name = serializers.CharField(max_length=255)
+    url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
+
+
+class FindRunParams(BuildParams):
+    run_name = serializers.CharField(max_length=255)
+
+
+class Sha1Field(serializers.RegexField):
+    def __init__(self, **kwargs):
+        super().__init__(r"^[0-9a-fA-F]{40}$", required=False, allow_blank=True, default="",
+                         error_messages={"invalid": "must be a 40-character SHA-1 hex digest"},
+                         **kwargs)
+
+
+class ReportRunParams(ReleaseParams):
+    run_name = serializers.CharField(max_length=255)
+    url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
+    ref_url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
+    image = Sha1Field()
+    log = Sha1Field()
+    config = Sha1Field()
+    ref_image = Sha1Field()
+    ref_log = Sha1Field()
+    ref_config = Sha1Field()
+    diff_image = Sha1Field()
+    diff_log = Sha1Field()
+    run_failed = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    diff_failed = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    distortion = serializers.FloatField(required=False, allow_null=True, default=None,
+                                        min_value=0.0, max_value=1.0)
+
+
+class MarkReleaseParams(ReleaseParams):
+    status = serializers.ChoiceField(choices=[Release.Status.GOOD, Release.Status.BAD])
+
+
+class DownloadParams(BuildParams):
+    sha1sum = serializers.RegexField(r"^[0-9a-fA-F]{40}$")
+
+
+def _params(serializer_class, request):
+    data = request.query_params.dict() if request.method == "GET" else request.data
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _build(request, params, *, act=True):
+    return access.build_for(access.caller_for_request(request), params["build_id"], act=act)
+
+
+def results_url(request, release: Release) -> str:
+    path = reverse("release") + "?" + urlencode(
+        {"id": release.build_id, "name": release.name, "number": release.number})
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL + path
+    return request.build_absolute_uri(path)
+
+
+def _release_fields(release: Release) -> dict:
+    return {"build_id": release.build_id, "release_name": release.name,
+            "release_number": release.number}
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+@extend_schema(request=CreateReleaseParams, summary="Create a new attempt of a named release")
+@api_view(["POST"])
+def create_release(request):
+    params = _params(CreateReleaseParams, request)
+    build = _build(request, params)
+    release = services.create_release(access.caller_for_request(request), build,
+                                      name=params["release_name"], url=params["url"])
+    return Response({"success": True, **_release_fields(release), "url": release.url})
+
+
+@extend_schema(request=FindRunParams, summary="The last known-good run of a name")
+@api_view(["POST"])
+def find_run(request):
+    params = _params(FindRunParams, request)
+    build = _build(request, params)
+    run = services.baseline_run(build, params["run_name"])
+    if run is None:
+        raise exceptions.NotFound(
+            f"no good release of build {build.id} has a run named {params['run_name']!r}")
+    return Response({
+        "success": True, **_release_fields(run.release), "run_name": run.name, "url": run.url,
+        "image": run.image_id, "log": run.log_id, "config": run.config_id,
+    })
+
+
+@extend_schema(
+    request={"multipart/form-data": {"type": "object", "properties": {
+        "build_id": {"type": "integer"}, "file": {"type": "string", "format": "binary"}}}},
+    responses={200: OpenApiResponse(description="build_id, sha1sum, content_type, size"),
+               413: OpenApiResponse(description="larger than DPXDT_MAX_UPLOAD_BYTES")},
+    summary="Upload one artifact",
+)
+@api_view(["POST"])
+def upload(request):
+    limit = settings.MAX_UPLOAD_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit + 64 * 1024:  # leave room for the form
+        raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes "
+                              "(DPXDT_MAX_UPLOAD_BYTES)")
+    params = _params(BuildParams, request)
+    build = _build(request, params)
+    files = list(request.FILES.values())
+    if len(files) != 1:
+        raise exceptions.ValidationError(
+            {"file": [f"need exactly one uploaded file, got {len(files)}"]})
+    upload_file = files[0]
+    if upload_file.size > limit:
+        raise PayloadTooLarge(f"file of {upload_file.size} bytes exceeds the limit of {limit} "
+                              "bytes (DPXDT_MAX_UPLOAD_BYTES)")
+    artifact = services.upload(access.caller_for_request(request), build, upload_file,
+                               filename=upload_file.name)
+    return Response({"success": True, "build_id": build.id, "sha1sum": artifact.sha1,
+                     "content_type": artifact.content_type, "size": artifact.size})
+
+
+@extend_schema(request=ReportRunParams, summary="Report data for a run")
+@api_view(["POST"])
+def report_run(request):
+    params = _params(ReportRunParams, request)
+    build = _build(request, params)
+    values = {field: params[field].lower() for field in ARTIFACT_FIELDS}
+    values.update(url=params["url"], ref_url=params["ref_url"])
+    services.report_run(
+        access.caller_for_request(request), build, release_name=params["release_name"],
+        release_number=params["release_number"], run_name=params["run_name"],
+        report=services.Report(values=values, run_failed=params["run_failed"],
+                               diff_failed=params["diff_failed"],
+                               distortion=params["distortion"]),
+    )
+    return Response({"success": True})
+
+
+@extend_schema(request=ReleaseParams, summary="Mark a release as having all runs reported")
+@api_view(["POST"])
+def runs_done(request):
+    params = _params(ReleaseParams, request)
+    build = _build(request, params)
+    release = services.runs_done(access.caller_for_request(request), build,
+                                 name=params["release_name"], number=params["release_number"])
+    return Response({"success": True, **_release_fields(release), "status": release.status,
+                     "results_url": results_url(request, release)})
+
+
+@extend_schema(request=ReleaseParams, summary="A release's status and each of its runs")
+@api_view(["GET", "POST"])
+def release_status(request):
+    params = _params(ReleaseParams, request)
+    build = _build(request, params, act=False)
+    release = access.release_in(build, params["release_name"], params["release_number"])
+    runs = [
+        {
+            "name": run.name, "status": run.status, "url": run.url, "ref_url": run.ref_url,
+            "distortion": run.distortion, "changed_pixels": run.changed_pixels,
+            "size_changed": run.size_changed, "failure_reason": run.failure_reason,
+            **{field: getattr(run, f"{field}_id") for field in ARTIFACT_FIELDS},
+        }
+        for run in release.runs.order_by("name").iterator(chunk_size=2000)
+    ]
+    counts = services.run_counts(release)
+    return Response({
+        "success": True, **_release_fields(release), "status": release.status, "url": release.url,
+        "results_url": results_url(request, release),
+        "complete": not any(counts[status] for status in Run.PENDING),
+        "counts": counts, "runs": runs,
+    })
+
+
+@extend_schema(request=MarkReleaseParams, summary="Mark a release good or bad")
+@api_view(["POST"])
+def mark_release(request):
+    params = _params(MarkReleaseParams, request)
+    build = _build(request, params)
+    release = access.release_in(build, params["release_name"], params["release_number"])
+    release = services.mark_release(access.caller_for_request(request), release, params["status"])
+    return Response({"success": True, **_release_fields(release), "status": release.status})
+
+
+@extend_schema(parameters=[DownloadParams], responses={200: OpenApiResponse(description="bytes")},
+               summary="Download an artifact owned by the build")
+@api_view(["GET"])
+@permission_classes([AllowAny])  # public builds are readable anonymously; access.* decides
+def download(request):
+    params = _params(DownloadParams, request)
+    try:
+        build = _build(request, params, act=False)
+        artifact = access.artifact_in(build, params["sha1sum"])
+    except access.NotFound:
+        if not request.user.is_authenticated:  # perhaps there, but only for someone signed in
+            raise exceptions.NotAuthenticated() from None
+        raise
+    etag = f'"{artifact.sha1}"'
+    # Content-addressed: the bytes behind an ETag never change.
+    cache = f"{'public' if build.public else 'private'}, max-age=31536000, immutable"
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        response = FileResponse(storage.open_artifact(artifact.sha1),
+                                content_type=artifact.content_type)
+        response["Content-Length"] = str(artifact.size)
+        if artifact.content_type not in INLINE_TYPES:
+            response["Content-Disposition"] = f'attachment; filename="{artifact.sha1}"'
+    response["ETag"] = etag
+    response["Cache-Control"] = cache
+    # Uploaded bytes are untrusted: never let a browser run them as a page of this site.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    return response

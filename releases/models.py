@@ -1,0 +1,283 @@
+"""Build → Release (an attempt) → Run, API keys and the audit log.
+
+Each model with a status has one transition table and one setter, ``transition_to()``; nothing
+else assigns ``status``. The setter validates the move, saves with ``update_fields`` and writes
+an audit row. ``releases.services`` decides *when* to move; this module only says what moves
+are legal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from artifacts.models import Artifact
+
+
+class InvalidTransition(ValueError):
+    """A status change the transition table does not allow."""
+
+
+def ArtifactField():  # noqa: N802 - reads like a field class where it is used
+    return models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
+
+
+class Build(models.Model):
+    """A project (desktop site, mobile site, ...), not a CI build: dpxdt's word, kept for the API."""
+
+    name = models.CharField(max_length=200)
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="builds", blank=True)
+    public = models.BooleanField(default=False)
+    send_email = models.BooleanField(default=True)
+    email_alias = models.EmailField(blank=True)
+    # Diff settings; a run's config overrides them, settings.DIFF_THRESHOLD is the fallback.
+    diff_threshold = models.FloatField(
+        null=True, blank=True, help_text="pixelmatch colour threshold 0..1 (default 0.1)"
+    )
+    max_distortion = models.FloatField(
+        default=0.0,
+        help_text="Changed-pixel fraction (0..1) still treated as 'no difference'.",
+    )
+    # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
+    artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} (#{self.id})"
+
+
+class Release(models.Model):
+    """One attempt ("release candidate") at a named release of a build."""
+
+    class Status(models.TextChoices):
+        RECEIVING = "receiving", "Receiving"
+        PROCESSING = "processing", "Processing"
+        REVIEWING = "reviewing", "Reviewing"
+        GOOD = "good", "Good"
+        BAD = "bad", "Bad"
+
+    TRANSITIONS = {
+        Status.RECEIVING: {Status.PROCESSING, Status.GOOD, Status.BAD},
+        Status.PROCESSING: {Status.REVIEWING, Status.GOOD, Status.BAD},
+        Status.REVIEWING: {Status.GOOD, Status.BAD},
+        Status.GOOD: {Status.REVIEWING},
+        Status.BAD: {Status.REVIEWING},
+    }
+    CLOSED = {Status.GOOD, Status.BAD}
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="releases")
+    name = models.CharField(max_length=255)
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVING)
+    url = models.URLField(max_length=2048, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "name", "number"], name="release_unique_attempt")
+        ]
+        indexes = [models.Index(fields=["build", "status", "created"])]
+
+    def __str__(self):
+        return f"{self.name} #{self.number}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in self.CLOSED
+
+    def transition_to(self, new, *, user=None, api_key=None, message=""):
+        _check_transition("release", self.status, new, self.TRANSITIONS)
+        old = self.status
+        self.status = new
+        self.save(update_fields=["status", "modified"])
+        AuditLog.record(
+            f"release_{new}", build_id=self.build_id, release=self, user=user, api_key=api_key,
+            message=message or f"{old} → {new}",
+        )
+
+
+class Run(models.Model):
+    """One named screenshot pair in a release: "after" (image) against "before" (ref_image)."""
+
+    class Status(models.TextChoices):
+        DATA_PENDING = "data_pending", "Data pending"
+        NEEDS_DIFF = "needs_diff", "Diff pending"
+        DIFF_FOUND = "diff_found", "Diff found"
+        DIFF_APPROVED = "diff_approved", "Diff found and approved"
+        DIFF_NOT_FOUND = "diff_not_found", "Same"
+        NO_DIFF_NEEDED = "no_diff_needed", "Diff not required"
+        FAILED = "failed", "Run failed"
+
+    S = Status
+    TRANSITIONS = {
+        S.DATA_PENDING: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED},
+        S.NEEDS_DIFF: {S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED, S.DATA_PENDING},
+        S.NO_DIFF_NEEDED: {S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING, S.FAILED},
+        S.DIFF_FOUND: {S.DIFF_APPROVED, S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING},
+        S.DIFF_APPROVED: {S.DIFF_FOUND},
+        S.DIFF_NOT_FOUND: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
+        S.FAILED: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DATA_PENDING},
+    }
+    # Statuses a release waits for; every other status is final for completion purposes
+    # (a failed run is final, so a release always reaches reviewing).
+    PENDING = {S.DATA_PENDING, S.NEEDS_DIFF}
+    del S
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DATA_PENDING)
+
+    # "After": the release's page. Artifact columns hold SHA-1s (Artifact's primary key).
+    url = models.URLField(max_length=2048, blank=True)
+    image = ArtifactField()
+    log = ArtifactField()
+    config = ArtifactField()
+    # "Before": the reference or baseline page.
+    ref_url = models.URLField(max_length=2048, blank=True)
+    ref_image = ArtifactField()
+    ref_log = ArtifactField()
+    ref_config = ArtifactField()
+    # The diff of the two.
+    diff_image = ArtifactField()
+    diff_log = ArtifactField()
+
+    distortion = models.FloatField(null=True, blank=True)
+    changed_pixels = models.BigIntegerField(null=True, blank=True)
+    size_changed = models.BooleanField(default=False)
+    failure_reason = models.TextField(blank=True)
+    # How many times the pipeline has started work on the current inputs (the sweeper and a
+    # redelivered message both count); past settings.MAX_PIPELINE_ATTEMPTS the run fails.
+    pipeline_attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["release", "name"], name="run_unique_name")]
+        indexes = [models.Index(fields=["status", "modified"])]
+
+    def __str__(self):
+        return self.name
+
+    def transition_to(self, new, *, user=None, api_key=None, message="", fields=()):
+        """Move to ``new`` and save it together with ``fields`` (already set on self)."""
+        _check_transition(f"run {self.name!r}", self.status, new, self.TRANSITIONS)
+        old = self.status
+        self.status = new
+        self.save(update_fields=["status", "modified", *fields])
+        AuditLog.record(
+            f"run_{new}", build_id=self.release.build_id, release_id=self.release_id, run=self,
+            user=user, api_key=api_key, message=message or f"{old} → {new}",
+        )
+
+
+# The artifact columns of a run; the API names them the same.
+ARTIFACT_FIELDS = ("image", "log", "config", "ref_image", "ref_log", "ref_config", "diff_image",
+                   "diff_log")
+
+
+def _check_transition(what, old, new, table):
+    if new not in table.get(old, ()):
+        raise InvalidTransition(f"{what} cannot go from {old} to {new}")
+
+
+def _hash_secret(secret: str) -> str:
+    # The secret is 256 random bits, so one SHA-256 is as strong as a slow hash here and keeps
+    # every API request cheap (a password hasher would cost ~100 ms per call).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """HTTP Basic credentials for the API: id + secret, scoped to one build (or all, superuser).
+
+    Only a hash of the secret is stored; the secret is shown once, when the key is created."""
+
+    id = models.CharField(max_length=40, primary_key=True)
+    secret_hash = models.CharField(max_length=64)
+    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="api_keys")
+    superuser = models.BooleanField(default=False)
+    purpose = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(superuser=True) | models.Q(build__isnull=False),
+                name="api_key_scoped_or_superuser",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.id} ({self.purpose or 'no purpose'})"
+
+    @classmethod
+    def create(cls, *, build=None, superuser=False, purpose="", created_by=None):
+        """Create a key; returns (key, secret). The secret cannot be recovered later."""
+        secret = secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            id=secrets.token_hex(16), secret_hash=_hash_secret(secret), build=build,
+            superuser=superuser, purpose=purpose, created_by=created_by,
+        )
+        return key, secret
+
+    def check_secret(self, secret: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, _hash_secret(secret))
+
+    def revoke(self, *, user=None):
+        self.active = False
+        self.revoked = timezone.now()
+        self.save(update_fields=["active", "revoked"])
+        if self.build_id:
+            AuditLog.record("revoked_api_key", build_id=self.build_id, user=user, message=self.id)
+
+
+class AuditLog(models.Model):
+    """Every human and API action on a build, newest first."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="audit_log")
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="+")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    action = models.CharField(max_length=40)
+    message = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["build", "-created"])]
+
+    def __str__(self):
+        return f"{self.action}: {self.message}"
+
+    @classmethod
+    def record(cls, action, *, build_id, release=None, release_id=None, run=None, user=None,
+               api_key=None, message=""):
+        if user is not None and not getattr(user, "is_authenticated", False):
+            user = None
+        return cls.objects.create(
+            action=action, build_id=build_id, release_id=release_id or getattr(release, "id", None),
+            run=run, user=user, api_key=api_key, message=message[:10000],
+        )

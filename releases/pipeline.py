@@ -1,0 +1,36 @@
+"""The one place where work for the workers is put together and sent.
+
+Signatures are built by task name, so this module imports no task code (``pdiff`` and
+``capture`` import ``releases``, never the other way round). Messages carry ids only, and are
+sent only after the surrounding transaction commits, so a worker never sees a row that is not
+there yet.
+"""
+
+import logging
+
+from django.db import transaction
+
+from celery_app import app
+
+logger = logging.getLogger(__name__)
+
+DIFF_TASK = "dpxdt.pdiff.diff_run"
+
+
+def diff_signature(run_id: int):
+    return app.signature(DIFF_TASK, args=(run_id,), immutable=True, queue="diff")
+
+
+def start_diff(run_id: int) -> None:
+    """Queue the diff of a run once the current transaction commits."""
+    transaction.on_commit(lambda: _send(diff_signature(run_id), run_id))
+
+
+def _send(signature, run_id):
+    try:
+        signature.apply_async()
+    except Exception:
+        # The broker is unreachable. The run stays in needs_diff and the sweeper sends it
+        # again once it is past its deadline; the API call that got here has already committed.
+        logger.exception("could not queue %s for run %s; the sweeper will retry", signature.task,
+                         run_id)

@@ -1,0 +1,367 @@
+"""Every state change of builds, releases and runs happens here.
+
+API views and tasks call these functions; they decide *when* a release or run moves, and the
+models' ``transition_to()`` checks that the move is legal. Work for the workers is enqueued
+through ``releases.pipeline`` and only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from artifacts import storage
+
+from . import access, pipeline
+from .models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
+
+logger = logging.getLogger(__name__)
+
+R = Release.Status
+S = Run.Status
+
+
+class Rejected(ValueError):
+    """A request that is well-formed but not allowed in the current state; the message says why."""
+
+
+# --- builds and uploads ---------------------------------------------------------------------
+
+def create_build(*, name: str, owner=None, public: bool = False) -> Build:
+    with transaction.atomic():
+        build = Build.objects.create(name=name, public=public)
+        if owner is not None:
+            build.owners.add(owner)
+        AuditLog.record("created_build", build_id=build.id, user=owner, message=name)
+    return build
+
+
+def upload(caller: access.Caller, build: Build, fileobj, *, filename: str | None,
+           content_type: str | None = None):
+    """Store an uploaded file (bytes first, then the row) and make ``build`` an owner."""
+    stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
+    build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
+    AuditLog.record("upload", build_id=build.id, message=f"{stored.artifact.sha1} {filename or ''}",
+                    **caller.audit())
+    return stored.artifact
+
+
+def store_artifact_for(build: Build, data: bytes, content_type: str):
+    """Store bytes made by a worker (diff image, log) and make ``build`` an owner."""
+    stored = storage.store_bytes(data, content_type)
+    build.artifacts.add(stored.artifact)
+    return stored.artifact
+
+
+# --- releases -------------------------------------------------------------------------------
+
+def create_release(caller: access.Caller, build: Build, *, name: str, url: str = "") -> Release:
+    """A new attempt at ``name``. An earlier attempt still processing is superseded: marked bad,
+    and its unfinished runs failed so that queued work for them does nothing."""
+    with transaction.atomic():
+        Build.objects.select_for_update().filter(pk=build.pk).first()  # serialise numbering
+        last = Release.objects.filter(build=build, name=name).order_by("-number").first()
+        release = Release.objects.create(build=build, name=name, url=url,
+                                         number=(last.number + 1) if last else 1)
+        AuditLog.record("created_release", build_id=build.id, release=release,
+                        message=f"{name} #{release.number}", **caller.audit())
+        if last is not None and last.status == R.PROCESSING:
+            reason = f"superseded by attempt #{release.number}"
+            last.transition_to(R.BAD, message=reason, **caller.audit())
+            for run in last.runs.filter(status__in=Run.PENDING).select_related("release"):
+                run.failure_reason = f"cancelled: release {reason}"
+                run.transition_to(S.FAILED, message=run.failure_reason, fields=["failure_reason"])
+    return release
+
+
+def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:
+    """All runs are reported. Moves a receiving release to processing; never resets a release
+    that is already further along (the original reset good and bad releases)."""
+    with transaction.atomic():
+        release = access.release_in(build, name, number, for_update=True)
+        if release.status == R.RECEIVING:
+            release.transition_to(R.PROCESSING, **caller.audit())
+    maybe_finish_release(release.id)
+    release.refresh_from_db()
+    return release
+
+
+def mark_release(caller: access.Caller, release: Release, status: str) -> Release:
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        if release.status != status:
+            release.transition_to(status, **caller.audit())
+    return release
+
+
+def maybe_finish_release(release_id: int) -> bool:
+    """Move a processing release to reviewing once none of its runs is pending.
+
+    Recomputed from the database each time (no chord callbacks), so it is idempotent and any
+    number of workers may call it."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(pk=release_id).first()
+        if release is None or release.status != R.PROCESSING:
+            return False
+        if release.runs.filter(status__in=Run.PENDING).exists():
+            return False
+        release.transition_to(R.REVIEWING, message="all runs finished")
+    return True
+
+
+def run_counts(release: Release) -> dict[str, int]:
+    counts = dict.fromkeys(S.values, 0)
+    for row in release.runs.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Report:
+    """What one report_run call says about a run; empty values say nothing."""
+
+    values: dict  # url, ref_url and the ARTIFACT_FIELDS, as strings
+    run_failed: str = ""
+    diff_failed: str = ""
+    distortion: float | None = None
+
+
+def report_run(caller: access.Caller, build: Build, *, release_name: str, release_number,
+               run_name: str, report: Report) -> Run:
+    """Record a run's data (dpxdt's report_run) and recompute its status.
+
+    Every artifact named must belong to the build. The status is recomputed from the fields
+    after the update; a run that now has both images goes to needs_diff and its diff is queued
+    once the transaction commits."""
+    artifacts = {
+        field: access.artifact_in(build, sha1)
+        for field, sha1 in report.values.items() if field in ARTIFACT_FIELDS and sha1
+    }
+    with transaction.atomic():
+        release = access.release_in(build, release_name, release_number, for_update=True)
+        if release.status not in (R.RECEIVING, R.PROCESSING):
+            raise Rejected(f"release {release.name!r} #{release.number} is {release.status}; "
+                           "it accepts no more reports (create a new attempt)")
+        run = _run_for_update(release, run_name)
+        changed = _apply_report(run, report, artifacts)
+        target = _status_after_report(run, changed, report)
+        if target == S.NEEDS_DIFF:
+            run.pipeline_attempts = 0
+            changed.add("pipeline_attempts")
+        AuditLog.record("report_run", build_id=build.id, release=release, run=run,
+                        message=", ".join(sorted(changed)) or "no change", **caller.audit())
+        if target != run.status:
+            run.transition_to(target, fields=sorted(changed), **caller.audit())
+            if target == S.NEEDS_DIFF:
+                pipeline.start_diff(run.id)
+        elif changed:
+            run.save(update_fields=sorted(changed | {"modified"}))
+    maybe_finish_release(release.id)
+    return run
+
+
+def _run_for_update(release: Release, name: str) -> Run:
+    try:
+        return access.run_in(release, name, for_update=True)
+    except access.NotFound:
+        pass
+    try:
+        with transaction.atomic():
+            Run.objects.create(release=release, name=name)
+    except IntegrityError:  # created concurrently; the release lock makes this rare
+        pass
+    return access.run_in(release, name, for_update=True)
+
+
+def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
+    changed = set()
+    for field in ("url", "ref_url"):
+        value = report.values.get(field)
+        if value and getattr(run, field) != value:
+            setattr(run, field, value)
+            changed.add(field)
+    for field, artifact in artifacts.items():
+        if getattr(run, f"{field}_id") != artifact.sha1:
+            setattr(run, field, artifact)
+            changed.add(field)
+    if {"image", "ref_image"} & changed and "diff_image" not in changed:
+        # New inputs make any earlier diff stale.
+        for field in ("diff_image", "diff_log"):
+            if getattr(run, f"{field}_id"):
+                setattr(run, field, None)
+                changed.add(field)
+        for field in ("distortion", "changed_pixels"):
+            if getattr(run, field) is not None:
+                setattr(run, field, None)
+                changed.add(field)
+        if run.size_changed:
+            run.size_changed = False
+            changed.add("size_changed")
+    if report.distortion is not None and run.distortion != report.distortion:
+        run.distortion = report.distortion
+        changed.add("distortion")
+    failure = "; ".join(
+        f"{label}: {text}" for label, text in
+        (("run failed", report.run_failed), ("diff failed", report.diff_failed)) if text
+    )
+    if failure and run.failure_reason != failure:
+        run.failure_reason = failure
+        changed.add("failure_reason")
+    elif not failure and run.failure_reason and changed & {"image", "ref_image"}:
+        run.failure_reason = ""
+        changed.add("failure_reason")
+    return changed
+
+
+def _status_after_report(run: Run, changed: set[str], report: Report) -> str:
+    if report.run_failed or report.diff_failed:
+        return S.FAILED
+    if run.diff_image_id:
+        return S.DIFF_FOUND if run.status != S.DIFF_APPROVED else run.status
+    if run.image_id and run.ref_image_id:
+        if "diff_log" in changed:  # the client ran the diff itself and found nothing
+            return S.DIFF_NOT_FOUND
+        if run.status in (S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DIFF_APPROVED) and not (
+                {"image", "ref_image"} & changed):
+            return run.status
+        if run.image_id == run.ref_image_id:  # identical bytes: nothing to decode
+            run.distortion, run.changed_pixels = 0.0, 0
+            changed.update({"distortion", "changed_pixels"})
+            return S.DIFF_NOT_FOUND
+        return S.NEEDS_DIFF
+    if run.image_id and not run.ref_config_id and not run.ref_url:
+        return S.NO_DIFF_NEEDED  # nothing to compare with: this run is a baseline
+    return run.status
+
+
+def baseline_run(build: Build, run_name: str) -> Run | None:
+    """The same-named run with an image in the newest good release that has one.
+
+    Falls back to older good releases when the newest lacks the name (the original did not)."""
+    return (
+        Run.objects.filter(release__build=build, release__status=R.GOOD, name=run_name,
+                           image__isnull=False)
+        .select_related("release")
+        .order_by("-release__created", "-release__id")
+        .first()
+    )
+
+
+# --- the diff step (called by pdiff.services) ------------------------------------------------
+
+def claim_for_diff(run_id: int) -> Run | None:
+    """Start a diff attempt: the run, if it still needs a diff and has attempts left.
+
+    A run out of attempts (a message redelivered after its worker died, again and again) is
+    failed here, so a poison input ends the run instead of looping."""
+    with transaction.atomic():
+        run = (Run.objects.select_for_update().select_related("release__build")
+               .filter(pk=run_id).first())
+        if run is None or run.status != S.NEEDS_DIFF or run.release.is_closed:
+            return None
+        if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
+            _fail(run, f"diff did not finish after {run.pipeline_attempts} attempts")
+            claimed = None
+        else:
+            Run.objects.filter(pk=run.pk).update(pipeline_attempts=F("pipeline_attempts") + 1,
+                                                 modified=timezone.now())
+            claimed = run
+    if claimed is None:
+        maybe_finish_release(run.release_id)
+    return claimed
+
+
+def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, changed_pixels: int,
+                distortion: float, size_changed: bool, diff_image, diff_log) -> Run | None:
+    """Record a finished diff, unless the run moved on meanwhile (new inputs, failed, closed)."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
+        if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
+                or run.ref_image_id != ref_sha1 or run.release.is_closed):
+            logger.info("run %s moved on while it was diffed; result dropped", run_id)
+            return None
+        build = run.release.build
+        found = changed_pixels > 0 or size_changed
+        if found and not size_changed and distortion <= build.max_distortion:
+            found = False  # within the build's tolerance
+        run.changed_pixels = changed_pixels
+        run.distortion = distortion
+        run.size_changed = size_changed
+        run.diff_log = diff_log
+        run.diff_image = diff_image if found else None
+        run.transition_to(
+            S.DIFF_FOUND if found else S.DIFF_NOT_FOUND,
+            message=f"{changed_pixels} changed pixels ({distortion:.4%})",
+            fields=["changed_pixels", "distortion", "size_changed", "diff_log", "diff_image"],
+        )
+    maybe_finish_release(run.release_id)
+    return run
+
+
+def fail_run(run_id: int, reason: str) -> None:
+    """End a pending run as failed with a readable reason; the release can then finish."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("release").filter(pk=run_id).first()
+        if run is None or run.status not in Run.PENDING:
+            return
+        _fail(run, reason)
+    maybe_finish_release(run.release_id)
+
+
+def _fail(run: Run, reason: str) -> None:
+    run.failure_reason = reason
+    run.transition_to(S.FAILED, message=reason, fields=["failure_reason"])
+
+
+def sweep_stuck_runs(now=None) -> dict[str, int]:
+    """Restart diffs that sat in needs_diff past the deadline (a lost message, a broker that
+    was down at enqueue time), and fail those that used up their attempts."""
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.STUCK_RUN_SECONDS)
+    stuck = Run.objects.filter(
+        status=S.NEEDS_DIFF, modified__lt=deadline,
+        release__status__in=[R.RECEIVING, R.PROCESSING, R.REVIEWING],
+    ).values_list("id", flat=True)
+    restarted = failed = 0
+    for run_id in list(stuck[:1000]):
+        with transaction.atomic():
+            run = Run.objects.select_for_update().select_related("release").get(pk=run_id)
+            if run.status != S.NEEDS_DIFF or run.modified >= deadline:
+                continue
+            if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
+                _fail(run, f"diff did not finish after {run.pipeline_attempts} attempts")
+                failed += 1
+            else:
+                Run.objects.filter(pk=run.pk).update(modified=now)
+                pipeline.start_diff(run.pk)
+                restarted += 1
+        if run.status == S.FAILED:
+            maybe_finish_release(run.release_id)
+    if restarted or failed:
+        logger.warning("sweeper: restarted %d stuck runs, failed %d", restarted, failed)
+    return {"restarted": restarted, "failed": failed}
+
+
+# --- human review ---------------------------------------------------------------------------
+
+def approve_run(caller: access.Caller, run: Run) -> Run:
+    return _review(caller, run, S.DIFF_APPROVED)
+
+
+def reject_run(caller: access.Caller, run: Run) -> Run:
+    return _review(caller, run, S.DIFF_FOUND)
+
+
+def _review(caller, run, status):
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("release").get(pk=run.pk)
+        run.transition_to(status, **caller.audit())
+    return run

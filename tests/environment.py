@@ -1,0 +1,60 @@
+"""Loaded with ``-p`` before Django: the environment every test (and every process a test
+starts) runs in. Real services only: Redis is started here if it is not running."""
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+_data_dir = tempfile.mkdtemp(prefix="dpxdt-test-")
+_key_prefix = f"dpxdt-test-{uuid.uuid4().hex[:12]}:"
+
+os.environ.update({
+    "DPXDT_DEBUG": "1",
+    "DPXDT_SECRET_KEY": "test-secret-key-not-for-production",
+    "DPXDT_FAST_PASSWORD_HASHER": "1",
+    "DPXDT_DATA_DIR": _data_dir,
+    "DPXDT_BROKER_KEY_PREFIX": _key_prefix,
+    "DPXDT_LOG_LEVEL": "WARNING",
+})
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+
+def _port_open(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ensure_redis():
+    if _port_open(6379):
+        return
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+                    "--save", "", "--appendonly", "no"], check=True)
+    deadline = time.monotonic() + 10
+    while not _port_open(6379):
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start on 127.0.0.1:6379")
+        time.sleep(0.1)
+
+
+def _cleanup():
+    shutil.rmtree(_data_dir, ignore_errors=True)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
+        keys = list(client.scan_iter(f"{_key_prefix}*"))
+        if keys:
+            client.delete(*keys)
+    except Exception as exc:  # cleanup must not hide the test results
+        print(f"note: could not remove test keys from Redis: {exc}")
+
+
+if os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+    _ensure_redis()
+atexit.register(_cleanup)

@@ -1,0 +1,195 @@
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pdiff import core
+from tests.conftest import BLACK, make_png
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+RECORDED = json.loads((FIXTURES / "pixelmatch.json").read_text())
+
+
+def fixture_pair(name):
+    return (FIXTURES / f"{name}-before.png").read_bytes(), (FIXTURES / f"{name}-after.png").read_bytes()
+
+
+def test_identical_bytes_short_circuit_without_decoding():
+    png = make_png()
+    result = core.compare(png, png)
+    assert result.identical_bytes
+    assert result.changed_pixels == 0
+    assert result.total_pixels == 200 * 200
+    assert result.diff_png is None
+    assert not result.differs
+
+
+def test_identical_pixels_in_different_encodings_count_nothing():
+    result = core.compare(make_png(compress_level=0), make_png(compress_level=9))
+    assert not result.identical_bytes
+    assert result.changed_pixels == 0
+    assert result.diff_png is None
+
+
+def test_moved_square_changes_exactly_800_pixels():
+    before = make_png(squares=[(20, 20, 20, BLACK)])
+    after = make_png(squares=[(120, 120, 20, BLACK)])
+    result = core.compare(before, after)
+    assert result.changed_pixels == 800
+    assert result.distortion == pytest.approx(800 / 40000)
+    assert not result.size_changed
+    boxes = sorted((r.x, r.y, r.width, r.height, r.changed_pixels) for r in result.regions)
+    assert boxes == [(20, 20, 20, 20, 400), (120, 120, 20, 20, 400)]
+
+
+def antialiased_edge(grey):
+    """White | one grey column (the anti-aliased edge) | black."""
+    pixels = np.full((40, 40, 4), 255, dtype=np.uint8)
+    pixels[:, 20, :3] = grey
+    pixels[:, 21:, :3] = 0
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_change_in_antialiased_edge_pixels_only_is_not_counted():
+    before, after = antialiased_edge(128), antialiased_edge(165)
+    assert core.compare(before, after).changed_pixels == 0
+    # The change is real and above the threshold: counting anti-aliasing shows it.
+    assert core.compare(before, after, include_aa=True).changed_pixels == 40
+
+
+def test_threshold_decides_what_a_small_colour_change_is():
+    before = make_png(squares=[(50, 50, 10, (250, 250, 250, 255))])
+    after = make_png()
+    assert core.compare(before, after).changed_pixels == 0
+    assert core.compare(before, after, threshold=0.0).changed_pixels == 100
+
+
+@pytest.mark.parametrize("key", sorted(RECORDED))
+def test_counts_match_pixelmatch_on_real_screenshots(key):
+    name, threshold = key.split("@")
+    before, after = fixture_pair(name)
+    result = core.compare(before, after, threshold=float(threshold))
+    assert result.changed_pixels == RECORDED[key]
+
+
+@pytest.mark.skipif(not (shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists()),
+                    reason="the recorded counts above still run; this re-runs pixelmatch itself "
+                           "where node and tests/tools/node_modules are installed (make test does)")
+@pytest.mark.parametrize("name", sorted({key.split("@")[0] for key in RECORDED}))
+def test_counts_match_pixelmatch_run_live(name):
+    output = subprocess.run(
+        ["node", str(TOOLS / "pixelmatch_count.mjs"), str(FIXTURES / f"{name}-before.png"),
+         str(FIXTURES / f"{name}-after.png")], check=True, capture_output=True, text=True).stdout
+    expected = json.loads(output)["changed"]
+    assert core.compare(*fixture_pair(name)).changed_pixels == expected
+
+
+def test_real_screenshot_change_is_located():
+    result = core.compare(*fixture_pair("text"))
+    assert result.changed_pixels > 0
+    region = result.regions[0]
+    image = Image.open(io.BytesIO(result.diff_png))
+    assert image.size == (480, 240)
+    # Every changed pixel is red in the diff image and inside the reported region.
+    rgb = np.asarray(image.convert("RGB"))
+    red = np.argwhere((rgb[..., 0] == 255) & (rgb[..., 1] == 0) & (rgb[..., 2] == 0))
+    assert len(red) == result.changed_pixels
+    assert red[:, 1].min() >= region.x and red[:, 1].max() < region.x + region.width
+    assert red[:, 0].min() >= region.y and red[:, 0].max() < region.y + region.height
+
+
+def test_diff_image_is_the_new_page_faded_to_grey():
+    before = make_png(squares=[(20, 20, 20, BLACK)])
+    after = make_png(squares=[(120, 120, 20, BLACK)])
+    rgb = np.asarray(Image.open(io.BytesIO(core.compare(before, after).diff_png)).convert("RGB"))
+    assert tuple(rgb[0, 0]) == (254, 254, 254)  # white page, faded: near white
+    assert tuple(rgb[130, 130]) == (255, 0, 0)  # changed: red
+    assert tuple(rgb[25, 25]) == (255, 0, 0)
+    assert rgb[100, 100, 0] == rgb[100, 100, 1] == rgb[100, 100, 2]  # greys elsewhere
+
+
+def test_size_change_pads_onto_the_larger_canvas_and_is_reported():
+    result = core.compare(make_png(200, 200), make_png(200, 250))
+    assert result.size_changed
+    assert result.before_size == (200, 200) and result.after_size == (200, 250)
+    assert result.total_pixels == 200 * 250
+    assert result.changed_pixels == 200 * 50  # exactly the new strip
+    assert (result.regions[0].y, result.regions[0].height) == (200, 50)
+    assert result.differs
+
+
+def test_size_change_in_width_and_height_keeps_the_top_left_aligned():
+    before = make_png(100, 100, squares=[(10, 10, 10, BLACK)])
+    after = make_png(120, 90, squares=[(10, 10, 10, BLACK)])
+    result = core.compare(before, after)
+    # Canvas 120x100. The strip x 100..120 (90 high) is new, the strip y 90..100 (100 wide)
+    # is gone; the corner beyond both is padding on both sides, so unchanged.
+    assert result.changed_pixels == 20 * 90 + 100 * 10
+    assert result.total_pixels == 120 * 100
+    assert result.size_changed
+
+
+def test_alpha_only_change_is_seen():
+    before, after = fixture_pair("alpha")
+    assert core.compare(before, after).changed_pixels == RECORDED["alpha@0.1"] > 0
+
+
+def test_transparent_and_opaque_white_differ():
+    transparent = make_png(50, 50, background=(255, 255, 255, 0))
+    opaque = make_png(50, 50)
+    assert core.compare(transparent, opaque).changed_pixels > 0
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_corrupt_image_names_the_side(side):
+    good = make_png()
+    corrupt = good[:60] + b"garbage" * 10
+    args = (corrupt, good) if side == "before" else (good, corrupt)
+    with pytest.raises(core.ImageDecodeError, match=side):
+        core.compare(*args)
+
+
+def test_not_an_image_at_all():
+    with pytest.raises(core.ImageDecodeError, match="after image cannot be decoded"):
+        core.compare(make_png(), b"this is a log file, not a screenshot")
+
+
+def test_empty_input():
+    with pytest.raises(core.ImageDecodeError, match="before image is empty"):
+        core.compare(b"", make_png())
+
+
+def test_paths_are_accepted(tmp_path):
+    (tmp_path / "a.png").write_bytes(make_png(squares=[(0, 0, 10, BLACK)]))
+    (tmp_path / "b.png").write_bytes(make_png())
+    assert core.compare(tmp_path / "a.png", str(tmp_path / "b.png")).changed_pixels == 100
+
+
+def test_missing_path_is_a_decode_error(tmp_path):
+    with pytest.raises(core.ImageDecodeError, match="cannot be read"):
+        core.compare(tmp_path / "missing.png", make_png())
+
+
+def test_jpeg_input_is_decoded():
+    out = io.BytesIO()
+    Image.new("RGB", (30, 30), (255, 255, 255)).save(out, format="JPEG")
+    assert core.compare(out.getvalue(), make_png(30, 30)).changed_pixels == 0
+
+
+def test_threshold_out_of_range():
+    with pytest.raises(ValueError, match="threshold"):
+        core.compare(make_png(), make_png(), threshold=1.5)
+
+
+def test_wholly_different_large_images_are_counted_in_slices():
+    before = make_png(1500, 1500)
+    after = make_png(1500, 1500, background=BLACK)
+    assert core.compare(before, after).changed_pixels == 1500 * 1500  # more than one slice
