@@ -170,7 +170,7 @@ def decode(data: bytes, label: str = "image") -> np.ndarray:
         try:
             array = pyspng.load(data, format="RGBA")
         except Exception as exc:  # libspng reports corrupt data as a bare RuntimeError
-            raise ImageDecodeError(f"{label} image is not a readable PNG: {exc}") from exc
+            raise ImageDecodeError(f"{label} image cannot be decoded: {exc}") from exc
         if array.dtype != np.uint8:  # 16-bit PNG: keep the high byte, as browsers display it
             array = (array >> 8).astype(np.uint8)
         return np.ascontiguousarray(array)

@@ -1,0 +1,46 @@
+from tests.conftest import BLACK, make_png
+
+
+def good_release(api, name, runs):
+    api.create_release(name)
+    for run_name, image in runs.items():
+        api.report(run_name, release=name, image=image, url=f"https://example.com{run_name}")
+    api.post("mark_release", {"build_id": api.build_id, "release_name": name, "release_number": 1,
+                              "status": "good"})
+
+
+def test_find_run_returns_the_last_good_run(api):
+    old, new = api.upload(make_png()), api.upload(make_png(squares=[(0, 0, 4, BLACK)]))
+    good_release(api, "old", {"/home": old})
+    good_release(api, "new", {"/home": new})
+    response = api.post("find_run", {"build_id": api.build_id, "run_name": "/home"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True, "build_id": api.build_id, "release_name": "new", "release_number": 1,
+        "run_name": "/home", "url": "https://example.com/home", "image": new, "log": None,
+        "config": None,
+    }
+
+
+def test_find_run_falls_back_to_an_older_good_release(api):
+    image = api.upload(make_png())
+    good_release(api, "old", {"/only-old": image})
+    good_release(api, "new", {"/other": api.upload(make_png(squares=[(0, 0, 4, BLACK)]))})
+    response = api.post("find_run", {"build_id": api.build_id, "run_name": "/only-old"})
+    assert response.json()["release_name"] == "old"
+    assert response.json()["image"] == image
+
+
+def test_releases_not_marked_good_are_not_baselines(api):
+    api.create_release("reviewing")
+    api.report("/home", release="reviewing", image=api.upload(make_png()))
+    response = api.post("find_run", {"build_id": api.build_id, "run_name": "/home"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"no good release of build {api.build_id} has a run named '/home'"}
+
+
+def test_run_name_is_required(api):
+    response = api.post("find_run", {"build_id": api.build_id})
+    assert response.status_code == 400
+    assert response.json()["error"] == "run_name: This field is required."

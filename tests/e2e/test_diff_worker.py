@@ -1,0 +1,120 @@
+"""End to end: the HTTP API on a live server, a real Celery worker process on real Redis.
+
+Nothing is faked: uploads go through the API into storage, report_run queues the diff after
+commit, the worker (a separate process) diffs and records, and release_status is polled."""
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from releases.models import ApiKey, Run
+from releases import services
+from tests.conftest import BLACK, make_png, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+class LiveApi:
+    def __init__(self, base_url, build_id, key_id, secret):
+        self.base = f"{base_url}/api"
+        self.build_id = build_id
+        self.session = requests.Session()
+        self.session.auth = (key_id, secret)
+
+    def post(self, endpoint, **data):
+        response = self.session.post(f"{self.base}/{endpoint}",
+                                     data={"build_id": self.build_id, **data}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def upload(self, png, filename="shot.png"):
+        response = self.session.post(f"{self.base}/upload", data={"build_id": self.build_id},
+                                     files={"file": (filename, png, "image/png")}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["sha1sum"]
+
+    def status(self, release="r1", number=1):
+        return self.post("release_status", release_name=release, release_number=number)
+
+    def wait_until_reviewing(self, release="r1", number=1, timeout=90):
+        return wait_for(lambda: (lambda s: s if s["status"] == "reviewing" else None)(
+            self.status(release, number)), timeout=timeout, message="release to reach reviewing")
+
+
+@pytest.fixture
+def live(live_server, celery_worker):
+    build = services.create_build(name="E2E")
+    key, secret = ApiKey.create(build=build, purpose="e2e")
+    return LiveApi(live_server.url, build.id, key.id, secret)
+
+
+def test_uploaded_pair_is_diffed_by_a_real_worker(live):
+    live.post("create_release", release_name="r1", url="https://example.com/r1")
+    before = live.upload(make_png(squares=[(20, 20, 20, BLACK)]))
+    after = live.upload(make_png(squares=[(120, 120, 20, BLACK)]))
+    # Same pixels, different bytes: the worker has to decode and compare to say "same".
+    same_a = live.upload(make_png(compress_level=1))
+    same_b = live.upload(make_png(compress_level=9))
+    live.post("report_run", release_name="r1", release_number=1, run_name="/changed",
+              image=after, ref_image=before)
+    live.post("report_run", release_name="r1", release_number=1, run_name="/same",
+              image=same_b, ref_image=same_a)
+    done = live.post("runs_done", release_name="r1", release_number=1)
+    assert done["results_url"].endswith(f"/release?id={live.build_id}&name=r1&number=1")
+
+    status = live.wait_until_reviewing()
+    runs = {run["name"]: run for run in status["runs"]}
+    assert runs["/changed"]["status"] == "diff_found"
+    assert runs["/changed"]["changed_pixels"] == 800
+    assert runs["/changed"]["distortion"] == pytest.approx(0.02)
+    assert runs["/same"]["status"] == "diff_not_found"
+    assert runs["/same"]["changed_pixels"] == 0
+    assert status["complete"] is True
+
+    diff = live.session.get(f"{live.base}/download", params={
+        "build_id": live.build_id, "sha1sum": runs["/changed"]["diff_image"]}, timeout=30)
+    assert diff.status_code == 200
+    assert diff.headers["Content-Type"] == "image/png"
+    assert diff.content.startswith(b"\x89PNG")
+
+
+def test_corrupt_upload_ends_the_run_failed_and_the_release_finishes(live):
+    live.post("create_release", release_name="r1")
+    good = live.upload(make_png())
+    corrupt = live.upload(make_png()[:80] + b"not the rest of a png")
+    live.post("report_run", release_name="r1", release_number=1, run_name="/corrupt",
+              image=corrupt, ref_image=good)
+    live.post("runs_done", release_name="r1", release_number=1)
+    run = live.wait_until_reviewing()["runs"][0]
+    assert run["status"] == "failed"
+    assert run["failure_reason"].startswith("diff failed: after image cannot be decoded")
+
+
+def test_worker_killed_mid_diff_loses_nothing(live, celery_worker):
+    """The pool process dies while diffing: the message goes back to the queue (acks_late +
+    reject_on_worker_lost) and the next attempt finishes the run."""
+    live.post("create_release", release_name="r1")
+    # Two wholly different tall images: enough work that the kill lands mid-diff.
+    before = live.upload(make_png(1600, 6000))
+    after = live.upload(make_png(1600, 6000, background=BLACK))
+    live.post("report_run", release_name="r1", release_number=1, run_name="/big",
+              image=after, ref_image=before)
+    live.post("runs_done", release_name="r1", release_number=1)
+
+    run = Run.objects.get(name="/big")
+    wait_for(lambda: Run.objects.get(pk=run.pk).pipeline_attempts >= 1, timeout=60,
+             message="the worker to claim the diff")
+    assert Run.objects.get(pk=run.pk).status == "needs_diff"
+    children = celery_worker.pool_children()
+    assert children, celery_worker.output()
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+
+    status = live.wait_until_reviewing(timeout=120)
+    result = status["runs"][0]
+    assert result["status"] == "diff_found", celery_worker.output()
+    assert result["changed_pixels"] == 1600 * 6000
+    assert Run.objects.get(pk=run.pk).pipeline_attempts == 2
