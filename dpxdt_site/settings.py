@@ -13,6 +13,21 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env_str(name, default=""):
+    """The variable's value; unset and empty both mean the default."""
+    return os.environ.get(name) or default
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def env_bool(name, default=False):
     value = os.environ.get(name)
     if value is None or value == "":
@@ -42,10 +57,10 @@ def env_list(name, default):
 
 
 DEBUG = env_bool("DPXDT_DEBUG", False)
-DATA_DIR = Path(os.environ.get("DPXDT_DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR = Path(env_str("DPXDT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("DPXDT_SECRET_KEY", "")
+SECRET_KEY = env_str("DPXDT_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -57,7 +72,7 @@ ALLOWED_HOSTS = env_list("DPXDT_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1
 CSRF_TRUSTED_ORIGINS = env_list("DPXDT_CSRF_TRUSTED_ORIGINS", [])
 # The public address of this server, used in links handed to API clients and emails
 # (results_url). Empty: taken from the request.
-PUBLIC_URL = os.environ.get("DPXDT_PUBLIC_URL", "").rstrip("/")
+PUBLIC_URL = env_str("DPXDT_PUBLIC_URL").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -103,7 +118,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'dpxdt.sqlite3'}"
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dpxdt.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine == "django.db.backends.sqlite3":
@@ -146,7 +161,7 @@ STATIC_ROOT = DATA_DIR / "static"
 LOGIN_URL = "admin:login"
 
 # --- Artifacts ------------------------------------------------------------------------------
-S3_BUCKET = os.environ.get("DPXDT_S3_BUCKET", "")
+S3_BUCKET = env_str("DPXDT_S3_BUCKET")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -158,9 +173,9 @@ if S3_BUCKET:
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
-            "endpoint_url": os.environ.get("DPXDT_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("DPXDT_S3_REGION") or None,
-            "location": os.environ.get("DPXDT_S3_PREFIX", "artifacts"),
+            "endpoint_url": env_str("DPXDT_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("DPXDT_S3_REGION") or None,
+            "location": env_str("DPXDT_S3_PREFIX", "artifacts"),
             "file_overwrite": True,  # content-addressed: same key, same bytes
             "default_acl": None,
             "querystring_auth": True,
@@ -179,10 +194,12 @@ FILE_UPLOAD_TEMP_DIR = None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Diff defaults (a run's config, then the build's settings, then these) ------------------
-DIFF_THRESHOLD = float(os.environ.get("DPXDT_DIFF_THRESHOLD", "0.1"))
+DIFF_THRESHOLD = env_float("DPXDT_DIFF_THRESHOLD", 0.1)
+if not 0 <= DIFF_THRESHOLD <= 1:
+    raise ImproperlyConfigured(f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}")
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 # Redis: a message not acknowledged within this time is delivered again; it must exceed the
 # longest task's hard time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -196,7 +213,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-_broker_prefix = os.environ.get("DPXDT_BROKER_KEY_PREFIX", "")
+_broker_prefix = env_str("DPXDT_BROKER_KEY_PREFIX")
 if _broker_prefix:  # lets several installations (or test sessions) share one Redis
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _broker_prefix
 # How long a stuck run may sit in a pipeline state before the sweeper restarts it, and how many
@@ -236,5 +253,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DPXDT_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("DPXDT_LOG_LEVEL", "INFO")},
 }

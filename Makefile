@@ -1,0 +1,30 @@
+# Aliases for the commands the README documents; the README is the runbook.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test bench services clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+tests/tools/node_modules/.installed: tests/tools/package.json tests/tools/package-lock.json
+	npm install --prefix tests/tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	scripts/run-embedded.sh
+
+test: setup tests/tools/node_modules/.installed
+	scripts/services.sh
+	scripts/test-all-databases.sh
+
+bench: setup tests/tools/node_modules/.installed
+	$(PY) tests/bench/bench_pdiff.py
+
+clean:
+	rm -rf $(VENV) tests/tools/node_modules

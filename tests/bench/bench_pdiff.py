@@ -1,0 +1,149 @@
+"""make bench: pdiff/core.py against odiff, pixelmatch and the original's ImageMagick method.
+
+Screenshot pairs are made by Chromium from local pages (a 1280x800 viewport and a full page of
+about 1280x8000), each pair differing by one word. Every tool gets the same PNG files:
+
+* pdiff/core.py: ``compare()`` in this warm process (decode both, compare, encode the diff);
+* odiff (npm odiff-bin, native): one process per pair, writing its diff image;
+* pixelmatch (npm): one node process per pair (PNG decode with pngjs + pixelmatch);
+* ImageMagick as dpxdt ran it: ``composite`` to align sizes, then ``compare -metric RMSE``.
+
+Prints the median of several runs for each, the ratios, and where pdiff's time goes.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from pdiff import core  # noqa: E402
+
+TOOLS = ROOT / "tests" / "tools"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPEAT = 7
+
+
+def page(word: str, sections: int) -> str:
+    parts = ["<html><head><style>body{font-family:'DejaVu Sans',sans-serif;margin:40px}"
+             "h2{color:#234}p{line-height:1.5}.box{background:#e8f0fe;padding:12px;"
+             "border-radius:6px}</style></head><body>"]
+    for i in range(sections):
+        changed = word if i == sections // 2 else "quick"
+        parts.append(f"<h2>Section {i}</h2><p>The {changed} brown fox jumps over the lazy dog. "
+                     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
+                     f"tempor incididunt ut labore.</p><div class='box'>Item {i}: <b>bold</b> "
+                     "<i>italic</i> <a href='#'>link</a></div>")
+    return "".join(parts) + "</body></html>"
+
+
+def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
+    from playwright.sync_api import sync_playwright
+
+    pairs = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        for label, sections, full_page in (("viewport 1280x800", 8, False),
+                                           ("full page", 46, True)):
+            files = []
+            for side, word in (("before", "quick"), ("after", "slow")):
+                tab.set_content(page(word, sections))
+                path = workdir / f"{label.split()[0]}-{side}.png"
+                path.write_bytes(tab.screenshot(full_page=full_page))
+                files.append(path)
+            width, height = Image.open(files[0]).size
+            pairs[f"{label} ({width}x{height})"] = (files[0], files[1])
+        browser.close()
+    return pairs
+
+
+def median_ms(action, repeat=REPEAT) -> float:
+    action()  # warm-up
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def run(command):
+    return lambda: subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tools(before: Path, after: Path, workdir: Path) -> dict:
+    before_bytes, after_bytes = before.read_bytes(), after.read_bytes()
+    entries = {"pdiff/core.py (warm)": lambda: core.compare(before_bytes, after_bytes)}
+    odiff = TOOLS / "node_modules" / ".bin" / "odiff"
+    if odiff.exists():
+        entries["odiff (process)"] = run([str(odiff), str(before), str(after),
+                                          str(workdir / "odiff.png"), "--antialiasing"])
+    if shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists():
+        entries["pixelmatch (node process)"] = run(
+            ["node", str(TOOLS / "pixelmatch_count.mjs"), str(before), str(after)])
+    if shutil.which("compare") and shutil.which("composite"):
+        resized = workdir / "ref_resized.png"
+
+        def imagemagick():
+            subprocess.run(["composite", "-compose", "src", "-gravity", "NorthWest", str(before),
+                            str(after), str(resized)], check=True)
+            subprocess.run(["compare", "-verbose", "-metric", "RMSE", "-highlight-color", "Red",
+                            "-compose", "Src", str(resized), str(after),
+                            str(workdir / "im-diff.png")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        entries["ImageMagick (dpxdt's method)"] = imagemagick
+    return entries
+
+
+def breakdown(before: Path, after: Path) -> dict:
+    before_bytes, after_bytes = before.read_bytes(), after.read_bytes()
+    img1 = core.decode(before_bytes)
+    img2 = core.decode(after_bytes)
+    changed = core.changed_pixel_indices(img1, img2)
+    pillow = lambda: Image.open(io.BytesIO(before_bytes)).load()  # noqa: E731
+    return {
+        "decode both (libspng)": median_ms(lambda: (core.decode(before_bytes),
+                                                    core.decode(after_bytes))),
+        "decode one (Pillow, for comparison)": median_ms(pillow),
+        "compare pixels + anti-aliasing": median_ms(lambda: core.changed_pixel_indices(img1, img2)),
+        "diff PNG encode": median_ms(lambda: core._diff_png(img2, changed)),
+    }
+
+
+def main():
+    missing = [name for name, ok in (
+        ("odiff/pixelmatch (npm install --prefix tests/tools)", (TOOLS / "node_modules").exists()),
+        ("ImageMagick (apt-get install imagemagick)", shutil.which("compare")),
+    ) if not ok]
+    for name in missing:
+        print(f"note: {name} is not installed; its row is left out")
+    with tempfile.TemporaryDirectory(prefix="dpxdt-bench-") as tmp:
+        workdir = Path(tmp)
+        for label, (before, after) in make_pairs(workdir).items():
+            result = core.compare(before, after)
+            print(f"\n== {label}: {result.changed_pixels} changed pixels ==")
+            timings = {name: median_ms(action) for name, action in tools(before, after, workdir).items()}
+            ours = timings["pdiff/core.py (warm)"]
+            for name, ms in timings.items():
+                ratio = "" if name.startswith("pdiff") else f"   pdiff is {ms / ours:5.1f}x faster"
+                print(f"  {name:32s} {ms:8.1f} ms{ratio}")
+            print("  where pdiff's time goes:")
+            for name, ms in breakdown(before, after).items():
+                print(f"    {name:36s} {ms:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
