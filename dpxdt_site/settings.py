@@ -18,14 +18,15 @@ def env_str(name, default=""):
     return os.environ.get(name) or default
 
 
-def env_float(name, default):
+def env_number(name, default, kind=int):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return float(value)
+        return kind(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
 
 
 def env_bool(name, default=False):
@@ -37,16 +38,6 @@ def env_bool(name, default=False):
     if value.lower() in ("0", "false", "no", "off"):
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
-
-
-def env_int(name, default):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
 def env_list(name, default):
@@ -187,14 +178,14 @@ else:
         "OPTIONS": {"location": str(DATA_DIR / "artifacts"), "allow_overwrite": True},
     }
 
-MAX_UPLOAD_BYTES = env_int("DPXDT_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
+MAX_UPLOAD_BYTES = env_number("DPXDT_MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
 # Uploads bigger than this are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # --- Diff defaults (a run's config, then the build's settings, then these) ------------------
-DIFF_THRESHOLD = env_float("DPXDT_DIFF_THRESHOLD", 0.1)
+DIFF_THRESHOLD = env_number("DPXDT_DIFF_THRESHOLD", 0.1, float)
 if not 0 <= DIFF_THRESHOLD <= 1:
     raise ImproperlyConfigured(f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}")
 
@@ -218,9 +209,9 @@ if _broker_prefix:  # lets several installations (or test sessions) share one Re
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _broker_prefix
 # How long a stuck run may sit in a pipeline state before the sweeper restarts it, and how many
 # times a run's diff may be started before it is failed for good.
-STUCK_RUN_SECONDS = env_int("DPXDT_STUCK_RUN_SECONDS", 600)
-MAX_PIPELINE_ATTEMPTS = env_int("DPXDT_MAX_PIPELINE_ATTEMPTS", 3)
-DIFF_TIME_LIMIT_SECONDS = env_int("DPXDT_DIFF_TIME_LIMIT_SECONDS", 120)
+STUCK_RUN_SECONDS = env_number("DPXDT_STUCK_RUN_SECONDS", 600)
+MAX_PIPELINE_ATTEMPTS = env_number("DPXDT_MAX_PIPELINE_ATTEMPTS", 3)
+DIFF_TIME_LIMIT_SECONDS = env_number("DPXDT_DIFF_TIME_LIMIT_SECONDS", 120)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
