@@ -30,4 +30,4 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
 )
-app.autodiscover_tasks(["releases", "pdiff"])
+app.autodiscover_tasks(["releases", "pdiff", "capture"])

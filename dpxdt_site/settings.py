@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "artifacts",
     "releases",
     "pdiff",
+    "capture",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 DIFF_THRESHOLD = env_number("DPXDT_DIFF_THRESHOLD", 0.1, float)
 if not 0 <= DIFF_THRESHOLD <= 1:
     raise ImproperlyConfigured(f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}")
+
+# --- Capture --------------------------------------------------------------------------------
+# The Chromium binary; unset: /usr/bin/chromium, else Playwright's own browser.
+CHROMIUM = env_str("DPXDT_CHROMIUM")
+# Tries per capture before the run fails, and the first pause between them (doubling).
+CAPTURE_ATTEMPTS = env_number("DPXDT_CAPTURE_ATTEMPTS", 3)
+CAPTURE_RETRY_DELAY_SECONDS = env_number("DPXDT_CAPTURE_RETRY_DELAY_SECONDS", 1.0, float)
+# Soft limit on one capture task (all its tries); a config's timeoutMs bounds each try.
+CAPTURE_TIME_LIMIT_SECONDS = env_number("DPXDT_CAPTURE_TIME_LIMIT_SECONDS", 420)
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from capture import api as capture_api
 from releases.urls import api_urlpatterns
 
 urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/request_run", capture_api.request_run, name="api-request-run"),
     path("api/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
     path("", include("releases.urls")),

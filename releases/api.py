@@ -112,14 +112,14 @@ class DownloadParams(BuildParams):
     sha1sum = serializers.RegexField(r"^[0-9a-fA-F]{40}$")
 
 
-def _params(serializer_class, request):
+def params_of(serializer_class, request):
     data = request.query_params.dict() if request.method == "GET" else request.data
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-def _build(request, params, *, act=True):
+def build_for_request(request, params, *, act=True):
     return access.build_for(access.caller_for_request(request), params["build_id"], act=act)
 
 
@@ -131,7 +131,7 @@ def results_url(request, release: Release) -> str:
     return request.build_absolute_uri(path)
 
 
-def _release_fields(release: Release) -> dict:
+def release_fields(release: Release) -> dict:
     return {"build_id": release.build_id, "release_name": release.name,
             "release_number": release.number}
 
@@ -141,24 +141,24 @@ def _release_fields(release: Release) -> dict:
 @extend_schema(request=CreateReleaseParams, summary="Create a new attempt of a named release")
 @api_view(["POST"])
 def create_release(request):
-    params = _params(CreateReleaseParams, request)
-    build = _build(request, params)
+    params = params_of(CreateReleaseParams, request)
+    build = build_for_request(request, params)
     release = services.create_release(access.caller_for_request(request), build,
                                       name=params["release_name"], url=params["url"])
-    return Response({"success": True, **_release_fields(release), "url": release.url})
+    return Response({"success": True, **release_fields(release), "url": release.url})
 
 
 @extend_schema(request=FindRunParams, summary="The last known-good run of a name")
 @api_view(["POST"])
 def find_run(request):
-    params = _params(FindRunParams, request)
-    build = _build(request, params)
+    params = params_of(FindRunParams, request)
+    build = build_for_request(request, params)
     run = services.baseline_run(build, params["run_name"])
     if run is None:
         raise exceptions.NotFound(
             f"no good release of build {build.id} has a run named {params['run_name']!r}")
     return Response({
-        "success": True, **_release_fields(run.release), "run_name": run.name, "url": run.url,
+        "success": True, **release_fields(run.release), "run_name": run.name, "url": run.url,
         "image": run.image_id, "log": run.log_id, "config": run.config_id,
     })
 
@@ -177,8 +177,8 @@ def upload(request):
     if declared.isdigit() and int(declared) > limit + 64 * 1024:  # leave room for the form
         raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes "
                               "(DPXDT_MAX_UPLOAD_BYTES)")
-    params = _params(BuildParams, request)
-    build = _build(request, params)
+    params = params_of(BuildParams, request)
+    build = build_for_request(request, params)
     files = list(request.FILES.values())
     if len(files) != 1:
         raise exceptions.ValidationError(
@@ -196,8 +196,8 @@ def upload(request):
 @extend_schema(request=ReportRunParams, summary="Report data for a run")
 @api_view(["POST"])
 def report_run(request):
-    params = _params(ReportRunParams, request)
-    build = _build(request, params)
+    params = params_of(ReportRunParams, request)
+    build = build_for_request(request, params)
     values = {field: params[field].lower() for field in ARTIFACT_FIELDS}
     values.update(url=params["url"], ref_url=params["ref_url"])
     services.report_run(
@@ -213,19 +213,19 @@ def report_run(request):
 @extend_schema(request=ReleaseParams, summary="Mark a release as having all runs reported")
 @api_view(["POST"])
 def runs_done(request):
-    params = _params(ReleaseParams, request)
-    build = _build(request, params)
+    params = params_of(ReleaseParams, request)
+    build = build_for_request(request, params)
     release = services.runs_done(access.caller_for_request(request), build,
                                  name=params["release_name"], number=params["release_number"])
-    return Response({"success": True, **_release_fields(release), "status": release.status,
+    return Response({"success": True, **release_fields(release), "status": release.status,
                      "results_url": results_url(request, release)})
 
 
 @extend_schema(request=ReleaseParams, summary="A release's status and each of its runs")
 @api_view(["GET", "POST"])
 def release_status(request):
-    params = _params(ReleaseParams, request)
-    build = _build(request, params, act=False)
+    params = params_of(ReleaseParams, request)
+    build = build_for_request(request, params, act=False)
     release = access.release_in(build, params["release_name"], params["release_number"])
     runs = [
         {
@@ -238,7 +238,7 @@ def release_status(request):
     ]
     counts = services.run_counts(release)
     return Response({
-        "success": True, **_release_fields(release), "status": release.status, "url": release.url,
+        "success": True, **release_fields(release), "status": release.status, "url": release.url,
         "results_url": results_url(request, release),
         "complete": not any(counts[status] for status in Run.PENDING),
         "counts": counts, "runs": runs,
@@ -248,11 +248,11 @@ def release_status(request):
 @extend_schema(request=MarkReleaseParams, summary="Mark a release good or bad")
 @api_view(["POST"])
 def mark_release(request):
-    params = _params(MarkReleaseParams, request)
-    build = _build(request, params)
+    params = params_of(MarkReleaseParams, request)
+    build = build_for_request(request, params)
     release = access.release_in(build, params["release_name"], params["release_number"])
     release = services.mark_release(access.caller_for_request(request), release, params["status"])
-    return Response({"success": True, **_release_fields(release), "status": release.status})
+    return Response({"success": True, **release_fields(release), "status": release.status})
 
 
 @extend_schema(parameters=[DownloadParams], responses={200: OpenApiResponse(description="bytes")},
@@ -260,9 +260,9 @@ def mark_release(request):
 @api_view(["GET"])
 @permission_classes([AllowAny])  # public builds are readable anonymously; access.* decides
 def download(request):
-    params = _params(DownloadParams, request)
+    params = params_of(DownloadParams, request)
     try:
-        build = _build(request, params, act=False)
+        build = build_for_request(request, params, act=False)
         artifact = access.artifact_in(build, params["sha1sum"])
     except access.NotFound:
         if not request.user.is_authenticated:  # perhaps there, but only for someone signed in

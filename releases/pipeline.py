@@ -8,6 +8,7 @@ there yet.
 
 import logging
 
+from celery import group
 from django.db import transaction
 
 from celery_app import app
@@ -15,6 +16,7 @@ from celery_app import app
 logger = logging.getLogger(__name__)
 
 DIFF_TASK = "dpxdt.pdiff.diff_run"
+CAPTURE_TASK = "dpxdt.capture.screenshot"
 
 
 def diff_signature(run_id: int):
@@ -26,11 +28,22 @@ def start_diff(run_id: int) -> None:
     transaction.on_commit(lambda: _send(diff_signature(run_id), run_id))
 
 
+def capture_signature(run_id: int, side: str):
+    return app.signature(CAPTURE_TASK, args=(run_id, side), immutable=True, queue="capture")
+
+
+def start_captures(run_id: int, sides) -> None:
+    """Queue the captures of a run (its page and, for a pair, the reference, in parallel) once
+    the current transaction commits. The diff follows from whichever capture lands last: each
+    capture recomputes the run's status from the database (no chord, no result backend)."""
+    canvas = group(capture_signature(run_id, side) for side in sides)
+    transaction.on_commit(lambda: _send(canvas, run_id))
+
+
 def _send(signature, run_id):
     try:
         signature.apply_async()
     except Exception:
         # The broker is unreachable. The run stays in needs_diff and the sweeper sends it
         # again once it is past its deadline; the API call that got here has already committed.
-        logger.exception("could not queue %s for run %s; the sweeper will retry", signature.task,
-                         run_id)
+        logger.exception("could not queue work for run %s; the sweeper will retry", run_id)

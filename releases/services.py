@@ -146,26 +146,38 @@ def report_run(caller: access.Caller, build: Build, *, release_name: str, releas
         for field, sha1 in report.values.items() if field in ARTIFACT_FIELDS and sha1
     }
     with transaction.atomic():
-        release = access.release_in(build, release_name, release_number, for_update=True)
-        if release.status not in (R.RECEIVING, R.PROCESSING):
-            raise Rejected(f"release {release.name!r} #{release.number} is {release.status}; "
-                           "it accepts no more reports (create a new attempt)")
+        release = _open_release(build, release_name, release_number)
         run = _run_for_update(release, run_name)
-        changed = _apply_report(run, report, artifacts)
-        target = _status_after_report(run, changed, report)
-        if target == S.NEEDS_DIFF:
-            run.pipeline_attempts = 0
-            changed.add("pipeline_attempts")
+        changed = _update_run(run, report, artifacts, caller)
         AuditLog.record("report_run", build_id=build.id, release=release, run=run,
                         message=", ".join(sorted(changed)) or "no change", **caller.audit())
-        if target != run.status:
-            run.transition_to(target, fields=sorted(changed), **caller.audit())
-            if target == S.NEEDS_DIFF:
-                pipeline.start_diff(run.id)
-        elif changed:
-            run.save(update_fields=sorted(changed | {"modified"}))
     maybe_finish_release(release.id)
     return run
+
+
+def _open_release(build: Build, name: str, number) -> Release:
+    """The release, locked, if it still takes runs (receiving or processing)."""
+    release = access.release_in(build, name, number, for_update=True)
+    if release.status not in (R.RECEIVING, R.PROCESSING):
+        raise Rejected(f"release {release.name!r} #{release.number} is {release.status}; "
+                       "it accepts no more runs (create a new attempt)")
+    return release
+
+
+def _update_run(run: Run, report: Report, artifacts: dict, caller: access.Caller) -> set[str]:
+    """Apply a report to a locked run, recompute its status, queue its diff if it needs one."""
+    changed = _apply_report(run, report, artifacts)
+    target = _status_after_report(run, changed, report)
+    if target == S.NEEDS_DIFF:
+        run.pipeline_attempts = 0
+        changed.add("pipeline_attempts")
+    if target != run.status:
+        run.transition_to(target, fields=sorted(changed), **caller.audit())
+        if target == S.NEEDS_DIFF:
+            pipeline.start_diff(run.id)
+    elif changed:
+        run.save(update_fields=sorted(changed | {"modified"}))
+    return changed
 
 
 def _run_for_update(release: Release, name: str) -> Run:
@@ -255,6 +267,109 @@ def baseline_run(build: Build, run_name: str) -> Run | None:
     )
 
 
+# --- captures (called by capture.services) --------------------------------------------------
+
+SIDES = {"run": ("url", "config", "image", "log"),
+         "ref": ("ref_url", "ref_config", "ref_image", "ref_log")}
+SYSTEM = access.Caller()
+
+
+def request_run(caller: access.Caller, build: Build, *, release_name: str, release_number,
+                run_name: str, url: str, config, ref_url: str = "", ref_config=None) -> Run:
+    """Ask for the run to be captured (dpxdt's request_run); ``config`` and ``ref_config`` are
+    stored config Artifacts. Without a reference, the baseline is the same-named run of the
+    newest good release. Requesting a run again captures it again."""
+    with transaction.atomic():
+        release = _open_release(build, release_name, release_number)
+        run = _run_for_update(release, run_name)
+        run.url, run.config, run.image, run.log = url, config, None, None
+        if ref_url:
+            run.ref_url, run.ref_config, run.ref_image, run.ref_log = ref_url, ref_config, None, None
+        else:
+            baseline = baseline_run(build, run_name)
+            run.ref_url = baseline.url if baseline else ""
+            for field in ("ref_config", "ref_image", "ref_log"):
+                setattr(run, field, getattr(baseline, field[4:]) if baseline else None)
+        run.diff_image = run.diff_log = run.distortion = run.changed_pixels = None
+        run.size_changed, run.failure_reason, run.pipeline_attempts = False, "", 0
+        fields = ["url", "config", "image", "log", "ref_url", "ref_config", "ref_image", "ref_log",
+                  "diff_image", "diff_log", "distortion", "changed_pixels", "size_changed",
+                  "failure_reason", "pipeline_attempts"]
+        if run.status != S.DATA_PENDING:
+            run.transition_to(S.DATA_PENDING, fields=fields, message="capture requested",
+                              **caller.audit())
+        else:
+            run.save(update_fields=[*fields, "modified"])
+        AuditLog.record("request_run", build_id=build.id, release=release, run=run,
+                        message=f"{url}" + (f" against {ref_url}" if ref_url else ""),
+                        **caller.audit())
+        pipeline.start_captures(run.id, ["run", "ref"] if ref_url else ["run"])
+    return run
+
+
+def pending_captures(run: Run) -> list[str]:
+    """Sides of a run that have a config to capture and no image yet."""
+    return [side for side, (_, config, image, _) in SIDES.items()
+            if getattr(run, f"{config}_id") and not getattr(run, f"{image}_id")]
+
+
+@dataclass(frozen=True)
+class CaptureClaim:
+    run: Run
+    url: str
+    config_sha1: str
+
+
+def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
+    """Start capturing one side of a run, if it still waits for that capture."""
+    url_field, config_field, _, _ = SIDES[side]
+    with transaction.atomic():
+        run = (Run.objects.select_for_update().select_related("release__build")
+               .filter(pk=run_id).first())
+        if (run is None or run.status != S.DATA_PENDING or run.release.is_closed
+                or side not in pending_captures(run)):
+            return None
+        # Both sides of a pair count against one budget.
+        limit = settings.MAX_PIPELINE_ATTEMPTS * len(pending_captures(run))
+        if run.pipeline_attempts >= limit:
+            _fail(run, f"capture did not finish after {run.pipeline_attempts} attempts")
+            claim = None
+        else:
+            Run.objects.filter(pk=run.pk).update(pipeline_attempts=F("pipeline_attempts") + 1,
+                                                 modified=timezone.now())
+            claim = CaptureClaim(run, getattr(run, url_field), getattr(run, f"{config_field}_id"))
+    if claim is None:
+        maybe_finish_release(run.release_id)
+    return claim
+
+
+def record_capture(claim: CaptureClaim, side: str, *, image=None, log=None,
+                   failure: str = "") -> Run | None:
+    """Record a capture's screenshot (or its failure), unless the run was requested anew
+    meanwhile; then recompute the run's status as report_run does."""
+    url_field, config_field, image_field, log_field = SIDES[side]
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("release__build").get(
+            pk=claim.run.pk)
+        if (run.status != S.DATA_PENDING or run.release.is_closed
+                or getattr(run, url_field) != claim.url
+                or getattr(run, f"{config_field}_id") != claim.config_sha1):
+            logger.info("run %s changed while it was captured; result dropped", run.pk)
+            return None
+        values = {image_field: image.sha1 if image else "", log_field: log.sha1 if log else ""}
+        artifacts = {field: artifact for field, artifact in
+                     ((image_field, image), (log_field, log)) if artifact is not None}
+        label = "capture failed" + (" (reference)" if side == "ref" else "")
+        report = Report(values=values, run_failed=f"{failure}" if failure else "")
+        changed = _update_run(run, report, artifacts, SYSTEM)
+        if failure:
+            run.failure_reason = f"{label}: {failure}"
+            run.save(update_fields=["failure_reason"])
+        logger.info("run %s %s capture recorded: %s", run.pk, side, ", ".join(sorted(changed)))
+    maybe_finish_release(run.release_id)
+    return run
+
+
 # --- the diff step (called by pdiff.services) ------------------------------------------------
 
 def claim_for_diff(run_id: int) -> Run | None:
@@ -322,26 +437,34 @@ def _fail(run: Run, reason: str) -> None:
 
 
 def sweep_stuck_runs(now=None) -> dict[str, int]:
-    """Restart diffs that sat in needs_diff past the deadline (a lost message, a broker that
-    was down at enqueue time), and fail those that used up their attempts."""
+    """Restart captures and diffs that sat past the deadline (a lost message, a broker that was
+    down at enqueue time), and fail runs that used up their attempts."""
     now = now or timezone.now()
     deadline = now - timedelta(seconds=settings.STUCK_RUN_SECONDS)
     stuck = Run.objects.filter(
-        status=S.NEEDS_DIFF, modified__lt=deadline,
+        status__in=Run.PENDING, modified__lt=deadline,
         release__status__in=[R.RECEIVING, R.PROCESSING, R.REVIEWING],
     ).values_list("id", flat=True)
     restarted = failed = 0
     for run_id in list(stuck[:1000]):
         with transaction.atomic():
             run = Run.objects.select_for_update().select_related("release").get(pk=run_id)
-            if run.status != S.NEEDS_DIFF or run.modified >= deadline:
+            if run.status not in Run.PENDING or run.modified >= deadline:
                 continue
-            if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
-                _fail(run, f"diff did not finish after {run.pipeline_attempts} attempts")
+            sides = pending_captures(run) if run.status == S.DATA_PENDING else []
+            if run.status == S.DATA_PENDING and not sides:
+                continue  # waiting for a client's report_run, not for a worker
+            limit = settings.MAX_PIPELINE_ATTEMPTS * max(1, len(sides))
+            if run.pipeline_attempts >= limit:
+                step = "capture" if sides else "diff"
+                _fail(run, f"{step} did not finish after {run.pipeline_attempts} attempts")
                 failed += 1
             else:
                 Run.objects.filter(pk=run.pk).update(modified=now)
-                pipeline.start_diff(run.pk)
+                if sides:
+                    pipeline.start_captures(run.pk, sides)
+                else:
+                    pipeline.start_diff(run.pk)
                 restarted += 1
         if run.status == S.FAILED:
             maybe_finish_release(run.release_id)

@@ -98,7 +98,7 @@ def test_closed_release_accepts_no_reports(api):
                               "status": "good"})
     response = api.report("/late", image=api.upload(make_png()))
     assert response.status_code == 400
-    assert "is good; it accepts no more reports" in response.json()["error"]
+    assert "is good; it accepts no more runs" in response.json()["error"]
 
 
 def test_new_image_after_a_diff_makes_the_old_diff_stale(api):

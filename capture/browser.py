@@ -1,0 +1,525 @@
+"""Screenshots with Playwright driving Chromium. No Django here: the local tool uses it too.
+
+One Chromium per process, driven from a private asyncio loop on a background thread, so that a
+capture has a hard time limit even when the page hangs the renderer (a synchronous Playwright
+call cannot be abandoned; an awaited one can).
+
+Isolation without a new browser context per capture: a context costs a new renderer process
+(~150 ms), so a context is shared by captures whose context-level options are the same, and each
+capture gets a fresh page (prepared while the previous capture runs), the HTTP cache disabled,
+and, afterwards, the cookies of the context and every kind of storage of every origin it
+touched cleared. Nothing one capture sets is visible to the next; the tests check that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from .config import CaptureConfig
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--hide-scrollbars", "--font-render-hinting=none",
+                 "--disable-dev-shm-usage",
+                 # Pages share renderer processes: a new page then costs no process start, and
+                 # isolation comes from clearing state (see the module docstring).
+                 "--renderer-process-limit=1", "--disable-site-isolation-trials"]
+MASK_COLOR = "#FF00FF"
+MAX_CONTEXTS = 4
+# How long the network must be quiet before a page counts as settled.
+QUIET_MS = {"load": 50, "networkidle": 500}
+
+
+class CaptureError(RuntimeError):
+    """A capture that did not produce a screenshot. ``log`` is the capture log so far."""
+
+    def __init__(self, reason: str, log: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.log = log
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureResult:
+    png: bytes
+    log: str
+    http_status: int | None
+    seconds: float
+
+
+def find_chromium(explicit: str | None = None) -> str | None:
+    """``explicit`` (from DPXDT_CHROMIUM), then the system's Chromium, then None: Playwright's
+    own browser. An explicit path that does not exist is an error, not a silent fallback."""
+    if explicit:
+        if not os.path.exists(explicit):
+            raise FileNotFoundError(f"Chromium not found at {explicit}")
+        return explicit
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+class CaptureLog:
+    """The capture log: what a person needs to see why a page looks the way it does."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+
+    def add(self, message: str):
+        self.lines.append(f"{(time.monotonic() - self.started) * 1000:7.0f} ms  {message}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+class Browser:
+    """A Chromium for this process. ``capture()`` is thread-safe and runs one page at a time."""
+
+    def __init__(self, executable: str | None = None):
+        self.executable = find_chromium(executable)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="dpxdt-browser",
+                                        daemon=True)
+        self._thread.start()
+        self._engine = _Engine(self.executable)
+        self._lock = threading.Lock()
+
+    def capture(self, config: CaptureConfig) -> CaptureResult:
+        timeout = config.get("timeoutMs") / 1000
+        with self._lock:
+            future = asyncio.run_coroutine_threadsafe(self._engine.capture(config, timeout),
+                                                      self._loop)
+            try:
+                # The engine enforces the limit itself; this is the backstop if it cannot.
+                return future.result(timeout=timeout + 30)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                self._run(self._engine.restart(), 30)
+                raise CaptureError(f"capture did not finish within {timeout:.0f} s; "
+                                   "the browser was restarted") from None
+
+    def close(self):
+        try:
+            self._run(self._engine.stop(), 30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def _run(self, coroutine, timeout):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=timeout)
+
+
+class _PooledContext:
+    def __init__(self, context):
+        self.context = context
+        self.spare = None  # a task making the next (page, CDP session)
+
+    async def _new_page(self):
+        page = await self.context.new_page()
+        cdp = await self.context.new_cdp_session(page)
+        # Every capture fetches everything afresh: a release must never show a cached asset.
+        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        return page, cdp
+
+    async def take_page(self):
+        if self.spare is None:
+            self.spare = asyncio.ensure_future(self._new_page())
+        try:
+            page, cdp = await self.spare
+        finally:
+            # The next capture's page starts its renderer while this one works.
+            self.spare = asyncio.ensure_future(self._new_page())
+        return page, cdp
+
+    async def close(self):
+        if self.spare is not None:
+            self.spare.cancel()
+        await self.context.close()
+
+
+class _Engine:
+    """Async state; lives on the Browser's loop only."""
+
+    def __init__(self, executable):
+        self.executable = executable
+        self.playwright = None
+        self.browser = None
+        self.contexts: OrderedDict[tuple, _PooledContext] = OrderedDict()
+        self.pending_clean_up = None
+
+    async def start(self):
+        if self.browser is not None and self.browser.is_connected():
+            return
+        await self.stop()
+        from playwright.async_api import async_playwright
+
+        self.playwright = await async_playwright().start()
+        options = {"args": CHROMIUM_ARGS, "headless": True}
+        if self.executable:
+            options["executable_path"] = self.executable
+        self.browser = await self.playwright.chromium.launch(**options)
+        self.browser.on("disconnected", lambda _: logger.warning("Chromium disconnected"))
+
+    async def stop(self):
+        if self.pending_clean_up is not None:
+            self.pending_clean_up.cancel()
+            self.pending_clean_up = None
+        self.contexts.clear()
+        if self.browser is not None:
+            try:
+                await asyncio.wait_for(self.browser.close(), 10)
+            except Exception as exc:  # already gone, or hung: the driver is stopped below
+                logger.warning("closing Chromium: %s", exc)
+            self.browser = None
+        if self.playwright is not None:
+            try:
+                await asyncio.wait_for(self.playwright.stop(), 10)
+            except Exception as exc:
+                logger.warning("stopping Playwright: %s", exc)
+            self.playwright = None
+
+    async def restart(self):
+        await self.stop()
+
+    async def context_for(self, config: CaptureConfig) -> _PooledContext:
+        key = config.context_key()
+        pooled = self.contexts.get(key)
+        if pooled is not None:
+            self.contexts.move_to_end(key)
+            return pooled
+        options = {"viewport": config.get("viewportSize"), "reduced_motion": "reduce",
+                   "color_scheme": config.get("colorScheme"),
+                   "device_scale_factor": config.get("deviceScaleFactor"),
+                   "ignore_https_errors": config.get("ignoreHTTPSErrors"),
+                   "service_workers": "block"}
+        for name, option in (("userAgent", "user_agent"), ("locale", "locale"),
+                             ("timezoneId", "timezone_id")):
+            if config.get(name):
+                options[option] = config.get(name)
+        if config.get("httpUserName") is not None:
+            options["http_credentials"] = {"username": config.get("httpUserName"),
+                                           "password": config.get("httpPassword")}
+        pooled = _PooledContext(await self.browser.new_context(**options))
+        self.contexts[key] = pooled
+        while len(self.contexts) > MAX_CONTEXTS:
+            _, oldest = self.contexts.popitem(last=False)
+            await oldest.close()
+        return pooled
+
+    async def capture(self, config: CaptureConfig, timeout: float) -> CaptureResult:
+        log = CaptureLog()
+        started = time.monotonic()
+        await self.finish_clean_up()
+        try:
+            await self.start()
+            pooled = await self.context_for(config)
+            page, cdp = await pooled.take_page()
+        except Exception as exc:
+            await self.restart()
+            raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
+        session = _Capture(page, cdp, pooled, config, log, started + timeout)
+        try:
+            png = await asyncio.wait_for(session.run(), timeout)
+        except CaptureError as exc:
+            self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+            raise CaptureError(exc.reason, log.text()) from None
+        except Exception as exc:
+            timed_out = isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__
+            if timed_out:
+                reason = session.timeout_reason(timeout)
+            elif self.browser is None or not self.browser.is_connected():
+                reason = f"the browser crashed: {_first_line(exc)}"
+            elif session.crashed:
+                reason = "the page crashed (renderer process died)"
+            else:
+                reason = f"capture failed: {_first_line(exc)}"
+            log.add(reason)
+            # A page that hung or crashed may have taken the shared renderer with it: start
+            # afresh rather than let it spoil the next capture.
+            await self.restart()
+            raise CaptureError(reason, log.text()) from None
+        # Cleaning up overlaps with whatever the caller does with the result; the next capture
+        # waits for it first.
+        self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+        return CaptureResult(png, log.text(), session.http_status, time.monotonic() - started)
+
+    async def finish_clean_up(self):
+        pending, self.pending_clean_up = self.pending_clean_up, None
+        if pending is not None and not await pending:
+            await self.restart()
+
+
+def _first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _Capture:
+    """One capture of one page."""
+
+    def __init__(self, page, cdp, pooled, config, log, deadline):
+        self.page = page
+        self.cdp = cdp
+        self.context = pooled.context
+        self.config = config
+        self.log = log
+        self.deadline = deadline
+        self.http_status = None
+        self.crashed = False
+        self.stage = "starting"
+        self.in_flight: dict = {}
+        self.last_activity = time.monotonic()
+        self.origins: set[str] = set()
+        self.blocked = [re.compile(p) for p in config.get("resourcesToIgnore")]
+        self.headers = [(re.compile(p), h) for p, h in config.get("injectHeaders").items()]
+
+    def remaining_ms(self) -> float:
+        return max(1.0, (self.deadline - time.monotonic()) * 1000)
+
+    def timeout_reason(self, timeout: float) -> str:
+        if self.stage == "settling" and self.in_flight:
+            urls = ", ".join(sorted(req.url for req in self.in_flight)[:3])
+            return (f"page never settled within {timeout:.0f} s: {len(self.in_flight)} requests "
+                    f"still loading ({urls})")
+        return f"capture timed out after {timeout:.0f} s while {self.stage}"
+
+    # --- events -----------------------------------------------------------------------------
+    def _on_request(self, request):
+        self.in_flight[request] = time.monotonic()
+        self.last_activity = time.monotonic()
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https"):
+            self.origins.add(f"{parts.scheme}://{parts.netloc}")
+
+    def _on_request_done(self, request):
+        self.in_flight.pop(request, None)
+        self.last_activity = time.monotonic()
+
+    def _on_request_failed(self, request):
+        self._on_request_done(request)
+        failure = request.failure or "failed"
+        if "ERR_BLOCKED_BY_CLIENT" not in failure and "ERR_ABORTED" not in failure:
+            self.log.add(f"request failed: {request.url} ({failure})")
+
+    def _on_response(self, response):
+        if response.status >= 400 and response.request.resource_type != "document":
+            self.log.add(f"resource answered {response.status}: {response.url}")
+
+    def _on_crash(self, _page):
+        self.crashed = True
+        self.log.add("the page crashed")
+
+    async def _route(self, route, request):
+        url = request.url
+        if url.startswith("data:"):
+            await route.continue_()
+            return
+        if any(pattern.search(url) for pattern in self.blocked):
+            self.log.add(f"blocked: {url}")
+            await route.abort("blockedbyclient")
+            return
+        extra = {}
+        for pattern, headers in self.headers:
+            if pattern.search(url):
+                extra.update(headers)
+        if extra:
+            await route.continue_(headers={**request.headers, **extra})
+        else:
+            await route.continue_()
+
+    # --- the capture ------------------------------------------------------------------------
+    async def run(self) -> bytes:
+        page, config, log = self.page, self.config, self.log
+        page.on("request", self._on_request)
+        page.on("requestfinished", self._on_request_done)
+        page.on("requestfailed", self._on_request_failed)
+        page.on("response", self._on_response)
+        page.on("console", lambda msg: log.add(f"console.{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda error: log.add(f"page error: {_first_line(error)}"))
+        page.on("crash", self._on_crash)
+
+        viewport = config.get("viewportSize")
+        if page.viewport_size != viewport:
+            await page.set_viewport_size(viewport)
+        if self.blocked or self.headers:
+            await page.route("**/*", self._route)
+        url = config.get("targetUrl")
+        if config.get("cookies"):
+            await self.context.add_cookies([_cookie(c, url) for c in config.get("cookies")])
+
+        self.stage = "loading the page"
+        log.add(f"open {url} (viewport {viewport['width']}x{viewport['height']})")
+        started = time.monotonic()
+        response = await page.goto(url, wait_until="commit", timeout=self.remaining_ms())
+        if response is not None:
+            self.http_status = response.status
+            log.add(f"main document: HTTP {response.status} "
+                    f"{response.headers.get('content-type', '')}".rstrip())
+            if response.status >= 400:
+                raise CaptureError(f"{url} answered HTTP {response.status}")
+        await self.wait_for_page()
+        log.add(f"page ready after {(time.monotonic() - started) * 1000:.0f} ms")
+
+        if config.get("waitForSelector"):
+            self.stage = f"waiting for {config.get('waitForSelector')}"
+            try:
+                await page.wait_for_selector(config.get("waitForSelector"), state="visible",
+                                             timeout=self.remaining_ms())
+            except Exception as exc:
+                raise CaptureError(f"waitForSelector {config.get('waitForSelector')!r}: "
+                                   f"no visible match ({_first_line(exc)})") from None
+        self.stage = "waiting for web fonts"
+        await page.evaluate("document.fonts ? document.fonts.ready.then(() => true) : true")
+
+        css = config.get("injectCss") or ""
+        if config.get("hideSelectors"):
+            css += "\n" + ", ".join(config.get("hideSelectors")) + \
+                   " { visibility: hidden !important; }"
+        if css.strip():
+            await page.add_style_tag(content=css)
+            log.add("injected CSS")
+        if config.get("injectJs"):
+            self.stage = "running injectJs"
+            try:
+                await page.evaluate(
+                    "(source) => { (0, eval)(source); }", config.get("injectJs"))
+            except Exception as exc:
+                message = _first_line(exc)
+                if "Execution context was destroyed" not in message:  # it navigated: fine
+                    raise CaptureError(f"injectJs threw: {message}") from None
+            log.add("ran injectJs")
+            await self.wait_for_page()
+
+        if config.get("delayMs"):
+            self.stage = "waiting delayMs"
+            await asyncio.sleep(config.get("delayMs") / 1000)
+
+        self.stage = "taking the screenshot"
+        started = time.monotonic()
+        width, height = await page.evaluate(_STABILISE, {
+            "masks": config.get("maskSelectors"), "color": MASK_COLOR})
+        params = {"format": "png", "optimizeForSpeed": True, "fromSurface": True}
+        clip = config.get("clipRect")
+        if clip:
+            params["clip"] = {"x": clip["left"], "y": clip["top"], "width": clip["width"],
+                              "height": clip["height"], "scale": 1}
+            params["captureBeyondViewport"] = True
+        elif config.get("fullPage") and (width > viewport["width"] or height > viewport["height"]):
+            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+            params["captureBeyondViewport"] = True
+        reply = await self.cdp.send("Page.captureScreenshot", params)
+        png = base64.b64decode(reply["data"])
+        log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms")
+        return png
+
+    async def wait_for_page(self):
+        """The load state asked for, then a quiet network; slow resources stop counting after
+        resourceTimeoutMs, as in the original."""
+        wait_until = self.config.get("waitUntil")
+        resource_timeout = self.config.get("resourceTimeoutMs")
+        if wait_until in ("commit",):
+            return
+        self.stage = f"waiting for {wait_until}"
+        state = "domcontentloaded" if wait_until == "domcontentloaded" else "load"
+        try:
+            await self.page.wait_for_load_state(
+                state, timeout=min(self.remaining_ms(), max(resource_timeout, 1)))
+        except Exception as exc:
+            if "Timeout" not in type(exc).__name__ and "imeout" not in str(exc):
+                raise
+            self.log.add(f"{state} event not fired after {resource_timeout} ms; continuing")
+        if wait_until == "domcontentloaded":
+            return
+        self.stage = "settling"
+        quiet = QUIET_MS[wait_until] / 1000
+        while True:
+            now = time.monotonic()
+            for request, since in list(self.in_flight.items()):
+                if (now - since) * 1000 > resource_timeout:
+                    self.log.add(f"resource timed out after {resource_timeout} ms: {request.url}")
+                    del self.in_flight[request]
+            if not self.in_flight and now - self.last_activity >= quiet:
+                return
+            await asyncio.sleep(0.05)
+
+    async def clean_up(self) -> bool:
+        """Close the page and clear what it left in the shared context. False: the context is
+        in an unknown state and the browser should be restarted."""
+        try:
+            for origin in sorted(self.origins):
+                await asyncio.wait_for(self.cdp.send("Storage.clearDataForOrigin", {
+                    "origin": origin, "storageTypes": "all"}), 5)
+            await asyncio.wait_for(self.context.clear_cookies(), 5)
+            # Closing the page (its renderer shutting down) need not hold up the next capture.
+            closing = asyncio.ensure_future(asyncio.wait_for(self.page.close(), 10))
+            closing.add_done_callback(_log_failure)
+            return True
+        except Exception as exc:
+            logger.warning("cleaning up after a capture failed (%s); restarting Chromium", exc)
+            return False
+
+
+# Run in the page just before the screenshot: finish finite CSS animations and reset infinite
+# ones (as Playwright's animations="disabled" does), stop transitions and the caret, cover the
+# masked elements with solid boxes, and return the page's full size in CSS pixels.
+_STABILISE = """({masks, color}) => {
+  const style = document.createElement('style');
+  style.textContent = `*, *::before, *::after { transition: none !important;
+    animation-play-state: paused !important; caret-color: transparent !important; }`;
+  document.documentElement.appendChild(style);
+  for (const animation of document.getAnimations()) {
+    const timing = animation.effect && animation.effect.getComputedTiming();
+    if (timing && timing.endTime !== Infinity) animation.finish(); else animation.cancel();
+  }
+  for (const selector of masks) {
+    for (const element of document.querySelectorAll(selector)) {
+      const box = element.getBoundingClientRect();
+      if (!box.width || !box.height) continue;
+      const cover = document.createElement('div');
+      cover.style.cssText = `position:absolute;z-index:2147483647;background:${color};` +
+        `left:${box.left + scrollX}px;top:${box.top + scrollY}px;` +
+        `width:${box.width}px;height:${box.height}px;pointer-events:none`;
+      document.documentElement.appendChild(cover);
+    }
+  }
+  const root = document.documentElement, body = document.body || root;
+  return [Math.ceil(Math.max(root.scrollWidth, body.scrollWidth, root.clientWidth)),
+          Math.ceil(Math.max(root.scrollHeight, body.scrollHeight, root.clientHeight))];
+}"""
+
+
+def _log_failure(task):
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("closing a captured page failed: %s", task.exception())
+
+
+def _cookie(cookie: dict, url: str) -> dict:
+    result = {"name": cookie["name"], "value": str(cookie["value"])}
+    if cookie.get("url"):
+        result["url"] = cookie["url"]
+    elif cookie.get("domain"):
+        result["domain"] = cookie["domain"]
+        result["path"] = cookie.get("path", "/")
+    else:
+        result["url"] = url
+    for source, target in (("secure", "secure"), ("httponly", "httpOnly"),
+                           ("httpOnly", "httpOnly"), ("expires", "expires"),
+                           ("sameSite", "sameSite")):
+        if source in cookie:
+            result[target] = cookie[source]
+    return result

@@ -1,0 +1,278 @@
+"""The capture config: every key, its type, default and meaning, in one place.
+
+The JSON a client passes as ``config`` to ``/api/request_run`` (and the ``config:`` stanza of the
+local tool's YAML) is checked here; an unknown key or a bad value is an error naming the key.
+The README's table of keys is generated from ``KEYS`` (``python -m capture.config``) and a test
+checks that the two agree.
+
+No Django here: the local tool uses this without a server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
+COLOR_SCHEMES = ("light", "dark", "no-preference")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # how the value is checked: see _CHECKS
+    default: Any
+    doc: str
+    original: bool = False  # a key of the original dpxdt capture.js
+
+
+KEYS = [
+    Key("targetUrl", "url", None, "The page to capture. Set by the server from `url` / `ref_url`; "
+        "anything given here is replaced.", original=True),
+    Key("viewportSize", "size", {"width": 1280, "height": 1024},
+        "Browser viewport `{width, height}` in CSS pixels.", original=True),
+    Key("clipRect", "rect", None,
+        "Capture only this rectangle `{left, top, width, height}` of the page (left and top are "
+        "honoured, unlike the original).", original=True),
+    Key("fullPage", "bool", True,
+        "Capture the whole scrollable page (as the original did), not just the viewport."),
+    Key("cookies", "cookies", [],
+        "Cookies set before loading: `[{name, value, domain, path?, secure?, httponly?, "
+        "expires?}]`; `domain` may be omitted to use the page's host.", original=True),
+    Key("httpUserName", "str", None, "HTTP Basic user name (needs `httpPassword`).", original=True),
+    Key("httpPassword", "str", None, "HTTP Basic password (needs `httpUserName`).", original=True),
+    Key("injectHeaders", "headers", {},
+        "Extra request headers by URL regex: `{\"example\\\\.com\": {\"X-Header\": \"value\"}}`; "
+        "every request whose URL matches a regex gets its headers.", original=True),
+    Key("resourcesToIgnore", "regexes", [],
+        "URL regexes of requests to abort (analytics, ads, ...); blocked requests are logged.",
+        original=True),
+    Key("resourceTimeoutMs", "int", 10000,
+        "How long one resource may take; a slower one is no longer waited for (the load event "
+        "too is waited for at most this long).", original=True),
+    Key("userAgent", "str", None, "The User-Agent string.", original=True),
+    Key("injectCss", "str", None,
+        "CSS added to the page after it loaded (hide dynamic areas, force colours).", original=True),
+    Key("injectJs", "str", None,
+        "JavaScript run after `injectCss`; it may click and navigate (the capture waits for the "
+        "page again). An exception fails the capture with its message.", original=True),
+    Key("waitUntil", "choice:" + ",".join(WAIT_UNTIL), "load",
+        "Which load state to wait for: `load` (then until the network is quiet), "
+        "`networkidle` (no request for 500 ms), `domcontentloaded` or `commit`."),
+    Key("waitForSelector", "str", None, "Wait until an element matching this CSS selector is "
+        "visible; the capture fails if none appears."),
+    Key("delayMs", "int", 0, "Wait this long after the page is ready, before the screenshot."),
+    Key("hideSelectors", "strings", [], "CSS selectors of elements made invisible "
+        "(`visibility: hidden`; they keep their space)."),
+    Key("maskSelectors", "strings", [], "CSS selectors of elements covered by a solid box in the "
+        "screenshot (for dynamic content)."),
+    Key("deviceScaleFactor", "number", 1, "Device pixel ratio (2 for a retina-like screenshot)."),
+    Key("colorScheme", "choice:" + ",".join(COLOR_SCHEMES), "light",
+        "`prefers-color-scheme` the page sees."),
+    Key("locale", "str", None, "Browser locale, e.g. `en-GB` (`Accept-Language`, `Intl`)."),
+    Key("timezoneId", "str", None, "Time zone, e.g. `Europe/Paris`."),
+    Key("ignoreHTTPSErrors", "bool", False, "Accept invalid TLS certificates."),
+    Key("timeoutMs", "timeout", 60000, "Hard limit on one try of the capture (1000–120000)."),
+]
+BY_NAME = {key.name: key for key in KEYS}
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureConfig:
+    """A checked config; attribute names are the JSON keys."""
+
+    values: dict
+
+    def __getattr__(self, name):
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def with_target(self, url: str) -> "CaptureConfig":
+        return CaptureConfig({**self.values, "targetUrl": check_url("targetUrl", url)})
+
+    def to_json(self) -> str:
+        """The canonical JSON stored as the run's config artifact (only keys given + target)."""
+        return json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+
+    def context_key(self) -> tuple:
+        """What a browser context fixes: configs with the same key may share one."""
+        return (
+            self.get("userAgent"), self.get("locale"), self.get("timezoneId"),
+            self.get("colorScheme"), self.get("deviceScaleFactor"), self.get("ignoreHTTPSErrors"),
+            self.get("httpUserName"), self.get("httpPassword"),
+        )
+
+    def get(self, name):
+        """The value, or the key's default."""
+        if name in self.values:
+            return self.values[name]
+        return BY_NAME[name].default
+
+
+def parse(config) -> CaptureConfig:
+    """Check a config given as a JSON string, bytes or dict. Raises ConfigError."""
+    if config is None or config == "" or config == b"":
+        return CaptureConfig({})
+    if isinstance(config, (str, bytes)):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a JSON object, not {type(config).__name__}")
+    unknown = sorted(set(config) - set(BY_NAME))
+    if unknown:
+        raise ConfigError(f"unknown config key{'s' if len(unknown) > 1 else ''}: "
+                          f"{', '.join(unknown)} (known: {', '.join(sorted(BY_NAME))})")
+    values = {}
+    for name, value in config.items():
+        if value is None:
+            continue
+        values[name] = _CHECKS[BY_NAME[name].kind.split(":")[0]](name, value)
+    if ("httpUserName" in values) != ("httpPassword" in values):
+        raise ConfigError("httpUserName and httpPassword must be given together")
+    return CaptureConfig(values)
+
+
+# --- value checks ---------------------------------------------------------------------------
+
+def _type_error(name, expected, value):
+    return ConfigError(f"{name} must be {expected}, not {json.dumps(value)[:80]}")
+
+
+def check_url(name, value):
+    # http(s) only: a worker must never be pointed at its own files (file:) or other schemes.
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
+        raise _type_error(name, "an http(s) URL", value)
+    return value
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise _type_error(name, "true or false", value)
+    return value
+
+
+def _str(name, value):
+    if not isinstance(value, str):
+        raise _type_error(name, "a string", value)
+    return value
+
+
+def _int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _type_error(name, "a non-negative integer", value)
+    return value
+
+
+def _timeout(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value <= 120000:
+        raise _type_error(name, "an integer between 1000 and 120000", value)
+    return value
+
+
+def _number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 8:
+        raise _type_error(name, "a number between 0 and 8", value)
+    return value
+
+
+def _dimensions(name, value, fields, minimum):
+    if not isinstance(value, dict) or set(value) - set(fields) or not set(fields[-2:]) <= set(value):
+        raise _type_error(name, "an object with " + ", ".join(fields), value)
+    checked = {}
+    for field in fields:
+        number = value.get(field, 0)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+            raise ConfigError(f"{name}.{field} must be a non-negative number")
+        checked[field] = int(number)
+    if checked[fields[-2]] < minimum or checked[fields[-1]] < minimum:
+        raise ConfigError(f"{name} width and height must be at least {minimum}")
+    return checked
+
+
+def _size(name, value):
+    size = _dimensions(name, value, ("width", "height"), 1)
+    if size["width"] > 10000 or size["height"] > 10000:
+        raise ConfigError(f"{name} may be at most 10000x10000")
+    return size
+
+
+def _rect(name, value):
+    return _dimensions(name, value, ("left", "top", "width", "height"), 1)
+
+
+def _strings(name, value):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _type_error(name, "a list of strings", value)
+    return value
+
+
+def _regexes(name, value):
+    for pattern in _strings(name, value):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{name}: {pattern!r} is not a valid regex: {exc}") from None
+    return value
+
+
+def _headers(name, value):
+    if not isinstance(value, dict):
+        raise _type_error(name, "an object of URL regex → {header: value}", value)
+    for pattern, headers in value.items():
+        _regexes(name, [pattern])
+        if not isinstance(headers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise ConfigError(f"{name}[{pattern!r}] must be an object of header name → string")
+    return value
+
+
+def _cookies(name, value):
+    if not isinstance(value, list):
+        raise _type_error(name, "a list of cookie objects", value)
+    allowed = {"name", "value", "domain", "path", "secure", "httponly", "httpOnly", "expires",
+               "sameSite", "url"}
+    for index, cookie in enumerate(value):
+        if not isinstance(cookie, dict) or not {"name", "value"} <= set(cookie):
+            raise ConfigError(f"{name}[{index}] must be an object with name and value")
+        extra = set(cookie) - allowed
+        if extra:
+            raise ConfigError(f"{name}[{index}] has unknown fields: {', '.join(sorted(extra))}")
+    return value
+
+
+def _choice(name, value):
+    options = BY_NAME[name].kind.split(":", 1)[1].split(",")
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, not {json.dumps(value)}")
+    return value
+
+
+_CHECKS = {
+    "url": check_url, "timeout": _timeout, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
+    "rect": _rect, "strings": _strings, "regexes": _regexes, "headers": _headers,
+    "cookies": _cookies, "choice": _choice,
+}
+
+
+def markdown_table() -> str:
+    """The README's table of config keys."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key in KEYS:
+        default = "—" if key.default in (None, [], {}) else f"`{json.dumps(key.default)}`"
+        origin = "" if key.original else " *(new)*"
+        rows.append(f"| `{key.name}`{origin} | {default} | {key.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

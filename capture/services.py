@@ -1,0 +1,114 @@
+"""Capture one side of a run: read its config, screenshot the page, record the result."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from artifacts import storage
+from releases import access
+from releases import services as release_services
+
+from . import config as capture_config
+from .browser import Browser, CaptureError
+
+logger = logging.getLogger(__name__)
+
+_browser = None
+_browser_lock = threading.Lock()
+
+
+class TransientError(RuntimeError):
+    """Worth retrying later: storage was unreachable."""
+
+
+def shared_browser() -> Browser:
+    """This process's Chromium, started on first use (so after a worker forks)."""
+    global _browser
+    with _browser_lock:
+        if _browser is None:
+            _browser = Browser(settings.CHROMIUM or None)
+            atexit.register(close_browser)
+        return _browser
+
+
+def close_browser():
+    global _browser
+    with _browser_lock:
+        if _browser is not None:
+            _browser.close()
+            _browser = None
+
+
+def request_run(caller: access.Caller, build, *, release_name, release_number, run_name,
+                config: capture_config.CaptureConfig,
+                ref_config: capture_config.CaptureConfig | None = None):
+    """Store the checked configs (targets set), then record the request; the captures are
+    queued when it commits."""
+    config_artifact = release_services.store_artifact_for(
+        build, config.to_json().encode(), "application/json")
+    ref_artifact = (release_services.store_artifact_for(
+        build, ref_config.to_json().encode(), "application/json") if ref_config else None)
+    return release_services.request_run(
+        caller, build, release_name=release_name, release_number=release_number,
+        run_name=run_name, url=config.targetUrl, config=config_artifact,
+        ref_url=ref_config.targetUrl if ref_config else "", ref_config=ref_artifact)
+
+
+def capture_run(run_id: int, side: str) -> str:
+    """Returns what happened: "skipped", "captured", "failed" or "dropped".
+
+    A page that fails is tried again, up to DPXDT_CAPTURE_ATTEMPTS times with a short backoff,
+    within this one call; then the run ends failed with the last reason, and the capture log of
+    the last try is kept with the run."""
+    claim = release_services.claim_for_capture(run_id, side)
+    if claim is None:
+        return "skipped"
+    build = claim.run.release.build
+    try:
+        config = capture_config.parse(storage.read_bytes(claim.config_sha1))
+    except storage.ArtifactMissing as exc:
+        return _record_failure(claim, side, build, f"config artifact missing: {exc}", "")
+    except capture_config.ConfigError as exc:
+        return _record_failure(claim, side, build, f"stored config is invalid: {exc}", "")
+    except Exception as exc:
+        raise TransientError(f"could not read the config: {exc}") from exc
+
+    attempts = settings.CAPTURE_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            result = shared_browser().capture(config)
+            break
+        except CaptureError as exc:
+            logger.info("run %s %s capture attempt %d/%d failed: %s", run_id, side, attempt,
+                        attempts, exc.reason)
+            if attempt == attempts:
+                reason = exc.reason + (f" (after {attempts} attempts)" if attempts > 1 else "")
+                return _record_failure(claim, side, build, reason, exc.log)
+            time.sleep(settings.CAPTURE_RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+    try:
+        image = release_services.store_artifact_for(build, result.png, "image/png")
+        log = release_services.store_artifact_for(build, result.log.encode(), "text/plain")
+    except Exception as exc:
+        raise TransientError(f"could not store the screenshot: {exc}") from exc
+    recorded = release_services.record_capture(claim, side, image=image, log=log)
+    return "captured" if recorded is not None else "dropped"
+
+
+def _record_failure(claim, side, build, reason: str, log_text: str) -> str:
+    log = None
+    if log_text:
+        try:
+            log = release_services.store_artifact_for(build, log_text.encode(), "text/plain")
+        except Exception as exc:  # the failure itself must still be recorded
+            logger.warning("could not store the capture log of run %s: %s", claim.run.pk, exc)
+    recorded = release_services.record_capture(claim, side, log=log, failure=reason)
+    return "failed" if recorded is not None else "dropped"
+
+
+def fail(run_id: int, reason: str) -> None:
+    release_services.fail_run(run_id, reason)
