@@ -134,22 +134,31 @@ class _PooledContext:
         page = await self.context.new_page()
         cdp = await self.context.new_cdp_session(page)
         # Every capture fetches everything afresh: a release must never show a cached asset.
+        # (setCacheDisabled only applies while this session has the Network domain enabled.)
+        await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0})
         await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         return page, cdp
 
+    def _prepare(self):
+        self.spare = asyncio.ensure_future(self._new_page())
+        self.spare.add_done_callback(_log_failure)
+
     async def take_page(self):
         if self.spare is None:
-            self.spare = asyncio.ensure_future(self._new_page())
+            self._prepare()
         try:
             page, cdp = await self.spare
         finally:
             # The next capture's page starts its renderer while this one works.
-            self.spare = asyncio.ensure_future(self._new_page())
+            self._prepare()
         return page, cdp
 
-    async def close(self):
+    def discard(self):
         if self.spare is not None:
             self.spare.cancel()
+
+    async def close(self):
+        self.discard()
         await self.context.close()
 
 
@@ -180,6 +189,8 @@ class _Engine:
         if self.pending_clean_up is not None:
             self.pending_clean_up.cancel()
             self.pending_clean_up = None
+        for pooled in self.contexts.values():
+            pooled.discard()
         self.contexts.clear()
         if self.browser is not None:
             try:
@@ -241,18 +252,24 @@ class _Engine:
             raise CaptureError(exc.reason, log.text()) from None
         except Exception as exc:
             timed_out = isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__
+            network = re.search(r"net::ERR_[A-Z_]+", str(exc))
             if timed_out:
                 reason = session.timeout_reason(timeout)
             elif self.browser is None or not self.browser.is_connected():
                 reason = f"the browser crashed: {_first_line(exc)}"
             elif session.crashed:
                 reason = "the page crashed (renderer process died)"
+            elif network:
+                reason = f"could not load {config.get('targetUrl')}: {network.group(0)}"
             else:
                 reason = f"capture failed: {_first_line(exc)}"
             log.add(reason)
-            # A page that hung or crashed may have taken the shared renderer with it: start
-            # afresh rather than let it spoil the next capture.
-            await self.restart()
+            if network and not timed_out:
+                self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+            else:
+                # A page that hung or crashed may have taken the shared renderer with it:
+                # start afresh rather than let it spoil the next capture.
+                await self.restart()
             raise CaptureError(reason, log.text()) from None
         # Cleaning up overlaps with whatever the caller does with the result; the next capture
         # waits for it first.
@@ -399,10 +416,11 @@ class _Capture:
                 await page.evaluate(
                     "(source) => { (0, eval)(source); }", config.get("injectJs"))
             except Exception as exc:
-                message = _first_line(exc)
+                message = re.sub(r"^Page\.evaluate: (Error: )?", "", _first_line(exc))
                 if "Execution context was destroyed" not in message:  # it navigated: fine
                     raise CaptureError(f"injectJs threw: {message}") from None
             log.add("ran injectJs")
+            await asyncio.sleep(0.1)  # a click's navigation starts asynchronously
             await self.wait_for_page()
 
         if config.get("delayMs"):
@@ -411,17 +429,31 @@ class _Capture:
 
         self.stage = "taking the screenshot"
         started = time.monotonic()
-        width, height = await page.evaluate(_STABILISE, {
-            "masks": config.get("maskSelectors"), "color": MASK_COLOR})
+        for attempt in range(3):
+            try:
+                width, height = await page.evaluate(_STABILISE, {
+                    "masks": config.get("maskSelectors"), "color": MASK_COLOR})
+                break
+            except Exception as exc:
+                # The page navigated (a redirect by script, injectJs): wait for the new one.
+                if "Execution context was destroyed" not in str(exc) or attempt == 2:
+                    raise
+                await page.wait_for_load_state("load", timeout=self.remaining_ms())
+                await self.wait_for_page()
         params = {"format": "png", "optimizeForSpeed": True, "fromSurface": True}
+        # A clip's scale multiplies CSS pixels; the device pixel ratio is not applied for us.
+        scale = config.get("deviceScaleFactor")
         clip = config.get("clipRect")
         if clip:
             params["clip"] = {"x": clip["left"], "y": clip["top"], "width": clip["width"],
-                              "height": clip["height"], "scale": 1}
+                              "height": clip["height"], "scale": scale}
             params["captureBeyondViewport"] = True
         elif config.get("fullPage") and (width > viewport["width"] or height > viewport["height"]):
-            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": scale}
             params["captureBeyondViewport"] = True
+        else:  # a clip, even of the viewport, makes Chromium apply the device scale factor
+            params["clip"] = {"x": 0, "y": 0, "width": viewport["width"],
+                              "height": viewport["height"], "scale": scale}
         reply = await self.cdp.send("Page.captureScreenshot", params)
         png = base64.b64decode(reply["data"])
         log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms")

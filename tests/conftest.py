@@ -189,3 +189,14 @@ def wait_for(predicate, *, timeout=60, interval=0.2, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def site():
+    from tests.pages import Site, serve
+
+    site = Site()
+    server = serve(site)
+    yield site
+    server.shutdown()
+    server.server_close()
