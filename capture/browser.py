@@ -183,7 +183,11 @@ class _Engine:
         if self.executable:
             options["executable_path"] = self.executable
         self.browser = await self.playwright.chromium.launch(**options)
-        self.browser.on("disconnected", lambda _: logger.warning("Chromium disconnected"))
+        self.browser.on("disconnected", self._on_disconnected)
+
+    def _on_disconnected(self, browser):
+        if browser is self.browser:  # not when we closed it ourselves
+            logger.warning("Chromium disconnected; it is started again for the next capture")
 
     async def stop(self):
         if self.pending_clean_up is not None:
@@ -193,11 +197,11 @@ class _Engine:
             pooled.discard()
         self.contexts.clear()
         if self.browser is not None:
+            browser, self.browser = self.browser, None
             try:
-                await asyncio.wait_for(self.browser.close(), 10)
+                await asyncio.wait_for(browser.close(), 10)
             except Exception as exc:  # already gone, or hung: the driver is stopped below
                 logger.warning("closing Chromium: %s", exc)
-            self.browser = None
         if self.playwright is not None:
             try:
                 await asyncio.wait_for(self.playwright.stop(), 10)

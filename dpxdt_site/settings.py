@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "releases",
     "pdiff",
     "capture",
+    "localtool",
 ]
 
 MIDDLEWARE = [

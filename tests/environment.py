@@ -22,6 +22,9 @@ os.environ.update({
     "DPXDT_LOG_LEVEL": "WARNING",
 })
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Failing captures are retried; keep that quick in tests (the count is what is tested).
+os.environ.setdefault("DPXDT_CAPTURE_ATTEMPTS", "2")
+os.environ.setdefault("DPXDT_CAPTURE_RETRY_DELAY_SECONDS", "0.2")
 
 
 def _port_open(port):

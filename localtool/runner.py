@@ -1,0 +1,305 @@
+"""Run the local tool's suites: start the setup script, wait for it, capture, compare.
+
+No server and no Django: capture.browser takes the screenshots and pdiff.core compares them.
+Output lines follow the original tool's (``NAME passed (no diff)``, ``NAME failed``, the
+distortion, ``Ref:``/``Run:``/``Diff:`` and the ``(all):`` line). Exit codes: 0 all passed,
+1 differences, 2 errors (a setup that never became ready, a failed capture, a missing
+reference image, a bad suite file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+import requests
+from tqdm import tqdm
+
+from capture.browser import Browser, CaptureError
+from pdiff import core
+
+from .yamlconfig import Suite, Test
+
+EXIT_PASSED, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
+STOP_GRACE_SECONDS = 5
+SCRIPT_WAIT_SECONDS = 60
+
+
+class SetupError(RuntimeError):
+    pass
+
+
+@dataclass
+class Outcome:
+    suite: str
+    name: str
+    status: str  # passed | updated | failed | error
+    message: str = ""
+    seconds: float = 0.0
+    distortion: float | None = None
+
+
+@dataclass
+class Options:
+    mode: str  # update | test
+    directory: Path
+    output_dir: Path | None = None
+    test_filter: str = ""
+    threshold: float = core.DEFAULT_THRESHOLD
+    chromium: str | None = None
+    junit: Path | None = None
+    out: object = sys.stdout
+    err: object = sys.stderr
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def matches(name: str, test_filter: str) -> bool:
+    """gtest-style filter: ``pos1:pos2-neg1:neg2`` with glob patterns."""
+    if not test_filter:
+        return True
+    positive, _, negative = test_filter.partition("-")
+    positives = [p for p in positive.split(":") if p] or ["*"]
+    negatives = [n for n in negative.split(":") if n]
+    return (any(fnmatch.fnmatchcase(name, p) for p in positives)
+            and not any(fnmatch.fnmatchcase(name, n) for n in negatives))
+
+
+def list_tests(suites: list[Suite], options: Options) -> None:
+    for suite in suites:
+        print(f"{suite.path.name}:", file=options.out)
+        for test in suite.tests:
+            if matches(test.name, options.test_filter):
+                print(f"  {test.name}", file=options.out)
+
+
+def run(suites: list[Suite], options: Options) -> int:
+    selected = [(suite, [t for t in suite.tests if matches(t.name, options.test_filter)])
+                for suite in suites]
+    total = sum(len(tests) for _, tests in selected)
+    browser = None
+    try:
+        with tqdm(total=total, desc=options.mode, unit="test", file=options.err,
+                  disable=None, leave=False) as progress:
+            for suite, tests in selected:
+                if not tests:
+                    continue
+                if browser is None:
+                    browser = Browser(options.chromium)
+                _run_suite(suite, tests, browser, options, progress)
+    finally:
+        if browser is not None:
+            browser.close()
+    return _finish(options)
+
+
+def _run_suite(suite, tests, browser, options, progress):
+    logs = Path(tempfile.mkdtemp(prefix="dpxdt-setup-"))
+    try:
+        with _setup_process(suite, logs, options):
+            _wait_for(suite, options)
+            for test in tests:
+                _run_test(suite, test, browser, options)
+                progress.update(1)
+    except SetupError as exc:
+        print(f"{suite.path.name}: {exc}", file=options.err)
+        for test in tests:
+            options.outcomes.append(Outcome(suite.path.name, test.name, "error", str(exc)))
+            progress.update(1)
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _setup_process(suite: Suite, logs: Path, options: Options):
+    """Run ``setup`` in its own process group, in the current directory (as the original did:
+    the README's demo serves files next to the tests folder); stop the whole group (TERM, then
+    KILL) when the suite is done, whatever happened."""
+    if not suite.setup:
+        yield None
+        return
+    script = logs / "setup.sh"
+    script.write_text(suite.setup)
+    log_path = logs / "setup.log"
+    print("Running setup step", file=options.out)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["bash", str(script)], stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    try:
+        yield process
+    finally:
+        _stop_group(process)
+        if process.returncode not in (0, None, -signal.SIGTERM, -signal.SIGKILL):
+            tail = log_path.read_text(errors="replace")[-2000:]
+            print(f"setup exited with {process.returncode}; its output:\n{tail}", file=options.err)
+
+
+def _stop_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        process.wait()
+        return
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None and not _group_alive(process.pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS  # until the killed members are reaped
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _group_alive(pgid) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _wait_for(suite: Suite, options: Options):
+    if suite.wait_url:
+        deadline = time.monotonic() + suite.wait_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(suite.wait_url, timeout=2, stream=True)
+                response.close()
+                if response.status_code == 200:
+                    print(f"Request for {suite.wait_url} succeeded, continuing with tests...",
+                          file=options.out)
+                    return
+                last = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            time.sleep(0.5)
+        raise SetupError(f"Timed out on waitFor step: {suite.wait_url} did not answer 200 "
+                         f"within {suite.wait_timeout:g} s (last: {last})")
+    if suite.wait_script:
+        try:
+            result = subprocess.run(["bash", "-c", suite.wait_script],
+                                    capture_output=True, text=True, timeout=SCRIPT_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise SetupError(f"Timed out on waitFor step: the script ran over "
+                             f"{SCRIPT_WAIT_SECONDS} s") from None
+        if result.returncode != 0:
+            raise SetupError(f"waitFor script failed with exit {result.returncode}: "
+                             f"{(result.stderr or result.stdout).strip()[-500:]}")
+
+
+def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
+    started = time.monotonic()
+    outcome = Outcome(suite.path.name, test.name, "error")
+    options.outcomes.append(outcome)
+    arm = test.ref if options.mode == "update" else test.run
+    print(f"{test.name}: Running webpage capture process", file=options.out)
+    reference = suite.path.parent / f"{test.name}.png"
+    try:
+        if options.mode == "test" and not reference.exists():
+            raise FileNotFoundError(f"Reference image {reference} does not exist. "
+                                    "Try running in update mode.")
+        try:
+            result = browser.capture(arm.config)
+        except CaptureError as exc:
+            raise RuntimeError(f"capture failed: {exc.reason}") from None
+        if options.mode == "update":
+            reference.write_bytes(result.png)
+            print(f"{test.name}: Updated {reference}", file=options.out)
+            outcome.status = "updated"
+        else:
+            _compare(test, reference, result.png, outcome, options)
+    except (OSError, RuntimeError, core.ImageDecodeError) as exc:
+        outcome.message = str(exc)
+        print(f"{test.name}: error: {exc}", file=options.out)
+    finally:
+        outcome.seconds = time.monotonic() - started
+
+
+def _compare(test, reference, png, outcome, options):
+    print(f"{test.name}: Running perceptual diff process", file=options.out)
+    result = core.compare(reference.read_bytes(), png, threshold=options.threshold)
+    outcome.distortion = result.distortion
+    if not result.differs:
+        outcome.status = "passed"
+        print(f"{test.name} passed (no diff)", file=options.out)
+        if options.output_dir:
+            _write_triplet(options.output_dir / test.name, reference.read_bytes(), png, None)
+        return
+    folder = (options.output_dir / test.name if options.output_dir
+              else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-")))
+    paths = _write_triplet(folder, reference.read_bytes(), png, result.diff_png)
+    outcome.status = "failed"
+    size = (f", size {result.before_size[0]}x{result.before_size[1]} → "
+            f"{result.after_size[0]}x{result.after_size[1]}" if result.size_changed else "")
+    outcome.message = (f"{result.changed_pixels} changed pixels, distortion "
+                       f"{result.distortion:.7g}{size}")
+    print(f"{test.name} failed", file=options.out)
+    print(f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
+          file=options.out)
+    print(f"  Ref:  {paths['ref']}", file=options.out)
+    print(f"  Run:  {paths['run']}", file=options.out)
+    print(f"  Diff: {paths['diff']}", file=options.out)
+    print(f" (all):     {folder}/{{ref.png,run.png,diff.png}}", file=options.out)
+
+
+def _write_triplet(folder: Path, ref: bytes, run: bytes, diff: bytes | None) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"ref": folder / "ref.png", "run": folder / "run.png", "diff": folder / "diff.png"}
+    paths["ref"].write_bytes(ref)
+    paths["run"].write_bytes(run)
+    if diff is not None:
+        paths["diff"].write_bytes(diff)
+    return paths
+
+
+def _finish(options: Options) -> int:
+    outcomes = options.outcomes
+    if options.junit:
+        write_junit(outcomes, options.junit)
+    failed = [o for o in outcomes if o.status == "failed"]
+    errors = [o for o in outcomes if o.status == "error"]
+    if errors:
+        print(f"{len(errors)} test(s) could not run.", file=options.err)
+    if failed:
+        print(f"{len(failed)} test(s) failed.", file=options.err)
+    if not errors and not failed:
+        print("All tests passed!" if options.mode == "test" else
+              f"Updated {len(outcomes)} reference image(s).", file=options.out)
+    return EXIT_ERROR if errors else EXIT_DIFFERENCES if failed else EXIT_PASSED
+
+
+def write_junit(outcomes: list[Outcome], path: Path) -> None:
+    """One testsuite per YAML file, one testcase per test."""
+    root = ElementTree.Element("testsuites", name="dpxdt")
+    suites = {}
+    for outcome in outcomes:
+        suite = suites.get(outcome.suite)
+        if suite is None:
+            suite = suites[outcome.suite] = ElementTree.SubElement(root, "testsuite",
+                                                                    name=outcome.suite)
+        case = ElementTree.SubElement(suite, "testcase", name=outcome.name,
+                                      classname=outcome.suite, time=f"{outcome.seconds:.3f}")
+        if outcome.status == "failed":
+            ElementTree.SubElement(case, "failure", message=outcome.message).text = outcome.message
+        elif outcome.status == "error":
+            ElementTree.SubElement(case, "error", message=outcome.message).text = outcome.message
+    for suite in suites.values():
+        cases = list(suite)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,84 @@
+import json
+import re
+
+import pytest
+
+from capture import config
+from tests.conftest import ROOT
+
+
+def test_empty_config_uses_defaults():
+    parsed = config.parse("")
+    assert parsed.get("viewportSize") == {"width": 1280, "height": 1024}
+    assert parsed.get("fullPage") is True
+    assert parsed.get("resourceTimeoutMs") == 10000
+
+
+def test_every_original_key_is_accepted():
+    parsed = config.parse(json.dumps({
+        "clipRect": {"left": 0, "top": 0, "width": 100, "height": 200},
+        "cookies": [{"name": "my-cookie-name", "value": "my-cookie-value",
+                     "domain": ".example.com"}],
+        "httpUserName": "my-username", "httpPassword": "my-password",
+        "injectCss": ".my-css-rules-here { display: none; }",
+        "injectJs": "document.getElementById('foobar').innerText = 'foo';",
+        "injectHeaders": {"domain.com": {"X-CustomHeader": "HeaderValue"}},
+        "resourcesToIgnore": ["www.google-analytics.com", "bad.example.com"],
+        "resourceTimeoutMs": 60000, "userAgent": "My fancy user agent",
+        "viewportSize": {"width": 1024, "height": 768},
+    }))  # the README's example, verbatim
+    assert parsed.get("clipRect") == {"left": 0, "top": 0, "width": 100, "height": 200}
+    assert parsed.get("resourceTimeoutMs") == 60000
+
+
+def test_invalid_json_is_named():
+    with pytest.raises(config.ConfigError, match="config is not valid JSON"):
+        config.parse("{viewportSize: 1}")
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(config.ConfigError, match="unknown config key: viewport "):
+        config.parse({"viewport": {"width": 1}})
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("viewportSize", {"width": 0, "height": 10}, "viewportSize width and height must be at least 1"),
+    ("viewportSize", {"width": 10}, "viewportSize must be an object with width, height"),
+    ("clipRect", {"left": -1, "top": 0, "width": 1, "height": 1}, "clipRect.left must be"),
+    ("fullPage", "yes", "fullPage must be true or false"),
+    ("resourcesToIgnore", ["(unclosed"], r"resourcesToIgnore: '\(unclosed' is not a valid regex"),
+    ("injectHeaders", {"x": "y"}, r"injectHeaders\['x'\] must be an object"),
+    ("cookies", [{"name": "a"}], r"cookies\[0\] must be an object with name and value"),
+    ("waitUntil", "idle", "waitUntil must be one of load, domcontentloaded, networkidle, commit"),
+    ("colorScheme", "blue", "colorScheme must be one of light, dark, no-preference"),
+    ("deviceScaleFactor", 0, "deviceScaleFactor must be a number between 0 and 8"),
+    ("delayMs", -5, "delayMs must be a non-negative integer"),
+    ("timeoutMs", 500000, "timeoutMs must be an integer between 1000 and 120000"),
+])
+def test_bad_values_are_named(key, value, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.parse({key: value})
+
+
+def test_basic_auth_needs_both_halves():
+    with pytest.raises(config.ConfigError, match="httpUserName and httpPassword"):
+        config.parse({"httpUserName": "me"})
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "javascript:alert(1)", "ftp://x/y", "/x"])
+def test_only_http_targets(url):
+    with pytest.raises(config.ConfigError, match="targetUrl must be an http"):
+        config.parse({}).with_target(url)
+
+
+def test_canonical_json_keeps_what_was_given_plus_the_target():
+    parsed = config.parse({"injectCss": "a{}", "targetUrl": "http://old.example/"})
+    stored = json.loads(parsed.with_target("http://new.example/").to_json())
+    assert stored == {"injectCss": "a{}", "targetUrl": "http://new.example/"}
+
+
+def test_readme_table_is_the_schema():
+    readme = (ROOT / "README.md").read_text()
+    assert config.markdown_table() in readme, "regenerate with: python -m capture.config"
+    documented = set(re.findall(r"^\| `(\w+)`", readme, re.M))
+    assert {key.name for key in config.KEYS} <= documented

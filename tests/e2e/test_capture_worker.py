@@ -1,0 +1,91 @@
+"""End to end: request_run over HTTP, a real worker process capturing with real Chromium
+pages served on 127.0.0.1, then the diff and the release lifecycle."""
+
+import json
+
+import pytest
+
+from releases import services
+from releases.models import ApiKey
+from tests.e2e.test_diff_worker import LiveApi
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ARTICLE = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
+           "</style></head><body><h1>Release notes</h1><p>The {word} brown fox jumps over the "
+           "lazy dog.</p></body></html>")
+CONFIG = json.dumps({"viewportSize": {"width": 800, "height": 600}})
+
+
+@pytest.fixture
+def live(live_server, celery_worker):
+    build = services.create_build(name="Capture E2E")
+    key, secret = ApiKey.create(build=build, purpose="e2e")
+    return LiveApi(live_server.url, build.id, key.id, secret)
+
+
+def request_pair(live, run_name, url, ref_url):
+    return live.post("request_run", release_name="r1", release_number=1, run_name=run_name,
+                     url=url, config=CONFIG, ref_url=ref_url, ref_config=CONFIG)
+
+
+def test_pages_differing_by_one_word_are_diff_found(live, site):
+    before = site.add("/v1/notes", ARTICLE.format(word="quick"))
+    after = site.add("/v2/notes", ARTICLE.format(word="slow"))
+    same_before = site.add("/v1/about", ARTICLE.format(word="same"))
+    same_after = site.add("/v2/about", ARTICLE.format(word="same"))
+    live.post("create_release", release_name="r1")
+    answer = request_pair(live, "/notes", after, before)
+    assert answer["ref_url"] == before and len(answer["config"]) == 40
+    request_pair(live, "/about", same_after, same_before)
+    live.post("runs_done", release_name="r1", release_number=1)
+
+    status = live.wait_until_reviewing(timeout=120)
+    runs = {run["name"]: run for run in status["runs"]}
+    assert runs["/notes"]["status"] == "diff_found", runs
+    assert runs["/notes"]["changed_pixels"] > 0
+    assert runs["/about"]["status"] == "diff_not_found", runs
+    for run in runs.values():
+        assert run["image"] and run["ref_image"] and run["log"] and run["ref_log"]
+    log = live.session.get(f"{live.base}/download", params={
+        "build_id": live.build_id, "sha1sum": runs["/notes"]["log"]}, timeout=30).text
+    assert "main document: HTTP 200" in log
+
+
+def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, site):
+    good = site.add("/ok", ARTICLE.format(word="fine"))
+    broken = site.add("/broken", "server error", status=500)
+    live.post("create_release", release_name="r1")
+    live.post("request_run", release_name="r1", release_number=1, run_name="/ok", url=good,
+              config=CONFIG)
+    live.post("request_run", release_name="r1", release_number=1, run_name="/broken",
+              url=broken, config=CONFIG)
+    live.post("runs_done", release_name="r1", release_number=1)
+
+    runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=120)["runs"]}
+    assert runs["/ok"]["status"] == "no_diff_needed"  # no baseline yet: this is one
+    assert runs["/broken"]["status"] == "failed"
+    assert runs["/broken"]["failure_reason"] == (
+        f"capture failed: {broken} answered HTTP 500 (after 2 attempts)")
+    assert runs["/broken"]["log"]  # the capture log is kept with the failed run
+    assert len(site.seen("/broken")) == 2  # bounded retries
+
+
+def test_good_release_becomes_the_baseline_of_the_next(live, site):
+    url = site.add("/home", ARTICLE.format(word="quick"))
+    live.post("create_release", release_name="first")
+    live.post("request_run", release_name="first", release_number=1, run_name="/home", url=url,
+              config=CONFIG)
+    live.post("runs_done", release_name="first", release_number=1)
+    first = live.wait_until_reviewing("first", timeout=120)
+    assert first["runs"][0]["status"] == "no_diff_needed"
+    live.post("mark_release", release_name="first", release_number=1, status="good")
+
+    site.add("/home", ARTICLE.format(word="lazy"))  # the page changes
+    live.post("create_release", release_name="second")
+    live.post("request_run", release_name="second", release_number=1, run_name="/home", url=url,
+              config=CONFIG)
+    live.post("runs_done", release_name="second", release_number=1)
+    second = live.wait_until_reviewing("second", timeout=120)["runs"][0]
+    assert second["status"] == "diff_found"
+    assert second["ref_image"] == first["runs"][0]["image"]
