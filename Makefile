@@ -26,6 +26,7 @@ test: setup tests/tools/node_modules/.installed
 
 bench: setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_pdiff.py
+	$(PY) tests/bench/bench_capture.py
 
 clean:
 	rm -rf $(VENV) tests/tools/node_modules

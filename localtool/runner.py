@@ -43,7 +43,7 @@ class SetupError(RuntimeError):
 class Outcome:
     suite: str
     name: str
-    status: str  # passed | updated | failed | error
+    result: str  # passed | updated | failed | error
     message: str = ""
     seconds: float = 0.0
     distortion: float | None = None
@@ -219,7 +219,7 @@ def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
         if options.mode == "update":
             reference.write_bytes(result.png)
             print(f"{test.name}: Updated {reference}", file=options.out)
-            outcome.status = "updated"
+            outcome.result = "updated"
         else:
             _compare(test, reference, result.png, outcome, options)
     except (OSError, RuntimeError, core.ImageDecodeError) as exc:
@@ -234,7 +234,7 @@ def _compare(test, reference, png, outcome, options):
     result = core.compare(reference.read_bytes(), png, threshold=options.threshold)
     outcome.distortion = result.distortion
     if not result.differs:
-        outcome.status = "passed"
+        outcome.result = "passed"
         print(f"{test.name} passed (no diff)", file=options.out)
         if options.output_dir:
             _write_triplet(options.output_dir / test.name, reference.read_bytes(), png, None)
@@ -242,7 +242,7 @@ def _compare(test, reference, png, outcome, options):
     folder = (options.output_dir / test.name if options.output_dir
               else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-")))
     paths = _write_triplet(folder, reference.read_bytes(), png, result.diff_png)
-    outcome.status = "failed"
+    outcome.result = "failed"
     size = (f", size {result.before_size[0]}x{result.before_size[1]} → "
             f"{result.after_size[0]}x{result.after_size[1]}" if result.size_changed else "")
     outcome.message = (f"{result.changed_pixels} changed pixels, distortion "
@@ -270,8 +270,8 @@ def _finish(options: Options) -> int:
     outcomes = options.outcomes
     if options.junit:
         write_junit(outcomes, options.junit)
-    failed = [o for o in outcomes if o.status == "failed"]
-    errors = [o for o in outcomes if o.status == "error"]
+    failed = [o for o in outcomes if o.result == "failed"]
+    errors = [o for o in outcomes if o.result == "error"]
     if errors:
         print(f"{len(errors)} test(s) could not run.", file=options.err)
     if failed:
@@ -293,9 +293,9 @@ def write_junit(outcomes: list[Outcome], path: Path) -> None:
                                                                     name=outcome.suite)
         case = ElementTree.SubElement(suite, "testcase", name=outcome.name,
                                       classname=outcome.suite, time=f"{outcome.seconds:.3f}")
-        if outcome.status == "failed":
+        if outcome.result == "failed":
             ElementTree.SubElement(case, "failure", message=outcome.message).text = outcome.message
-        elif outcome.status == "error":
+        elif outcome.result == "error":
             ElementTree.SubElement(case, "error", message=outcome.message).text = outcome.message
     for suite in suites.values():
         cases = list(suite)

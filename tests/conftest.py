@@ -200,3 +200,20 @@ def site():
     yield site
     server.shutdown()
     server.server_close()
+
+
+DB_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server", "celery_worker"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """With DPXDT_DB_TESTS_ONLY=1 (the PostgreSQL and MariaDB passes of make test), run only
+    the tests that touch the database; the rest gain nothing from running three times."""
+    if os.environ.get("DPXDT_DB_TESTS_ONLY") != "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_db = bool(DB_FIXTURES & set(getattr(item, "fixturenames", ()))) or \
+            item.get_closest_marker("django_db") is not None
+        (keep if uses_db else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
