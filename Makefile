@@ -27,6 +27,8 @@ test: setup tests/tools/node_modules/.installed
 bench: setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_pdiff.py
 	$(PY) tests/bench/bench_capture.py
+	scripts/services.sh
+	$(PY) tests/bench/bench_site_diff.py
 
 clean:
 	rm -rf $(VENV) tests/tools/node_modules

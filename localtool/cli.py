@@ -1,9 +1,15 @@
-"""The ``dpxdt`` command (also ``manage.py dpxdt_local``): the local tool.
+"""The ``dpxdt`` command: the local tool and the CI tools.
 
-    dpxdt update DIR    capture every test of DIR/*.yaml into DIR/NAME.png
-    dpxdt test DIR      capture again and compare with DIR/NAME.png
+    dpxdt update DIR                 capture every test of DIR/*.yaml into DIR/NAME.png
+    dpxdt test DIR                   capture again and compare with DIR/NAME.png
+    dpxdt site-diff URL              crawl a site and capture every page on a server
+    dpxdt pair-diff BEFORE AFTER     capture two URLs on a server and compare them
+    dpxdt diff-images --tests_json_path F   upload screenshots made elsewhere
+    dpxdt diff-urls --tests_json_path F     capture a list of URLs (JSON or YAML)
 
-Exit codes: 0 all passed, 1 differences found, 2 errors.
+Exit codes: 0 all passed / nothing changed, 1 differences found, 2 errors or failed runs.
+Every option of the server tools can also come from the environment: --release_client_secret
+from DPXDT_RELEASE_CLIENT_SECRET, and so on (DPXDT_ + the option's name in capitals).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from pathlib import Path
 
 from pdiff import core
 
-from . import runner, yamlconfig
+from . import runner, tools, yamlconfig
+from .client import ApiError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +47,99 @@ def build_parser() -> argparse.ArgumentParser:
                              help="diff colour threshold 0..1 (default %(default)s)")
         command.add_argument("--chromium", default=os.environ.get("DPXDT_CHROMIUM") or None,
                              help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium)")
+    _server_tools(commands)
     return parser
+
+
+def _env(name, default=None, kind=str):
+    value = os.environ.get(f"DPXDT_{name.upper()}")
+    if value in (None, ""):
+        return default
+    if kind is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    return kind(value)
+
+
+def _option(parser, name, *, kind=str, default=None, help, **kwargs):
+    """--name and --name-with-dashes, defaulting to $DPXDT_NAME."""
+    flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    if kind is bool:
+        parser.add_argument(*flags, dest=name, action="store_true",
+                            default=_env(name, default or False, bool), help=help)
+    else:
+        parser.add_argument(*flags, dest=name, type=kind, default=_env(name, default, kind),
+                            help=help, **kwargs)
+
+
+def _server_tools(commands):
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("server and release")
+    _option(group, "release_server_prefix", help="the server's API, e.g. https://depicted/api")
+    _option(group, "release_client_id", help="API key id")
+    _option(group, "release_client_secret", help="API key secret (prefer the environment)")
+    _option(group, "upload_build_id", kind=int, help="the build (project) id")
+    _option(group, "upload_release_name", help="release name (default: the current UTC time)")
+    _option(group, "release_cut_url", help="a URL describing this release, for humans")
+    group = common.add_argument_group("capture")
+    _option(group, "width", kind=int, default=1280, help="viewport width (default 1280)")
+    _option(group, "height", kind=int, default=1024, help="viewport height (default 1024)")
+    _option(group, "inject_css", help="CSS added to every page")
+    _option(group, "inject_js", help="JavaScript run in every page")
+    _option(group, "cookies", help="path to a JSON list of cookies to set")
+    _option(group, "http_username", help="HTTP Basic user name")
+    _option(group, "http_password", help="HTTP Basic password")
+    group = common.add_argument_group("gating")
+    _option(group, "wait", kind=bool, help="follow the release until it is ready for review; "
+            "exit 0 no change, 1 changes to review, 2 failed runs")
+    _option(group, "wait_timeout", kind=float, default=1800.0,
+            help="give up waiting after this many seconds (default 1800)")
+    _option(group, "poll_seconds", kind=float, default=2.0, help=argparse.SUPPRESS)
+    _option(group, "junit", help="write a JUnit XML report, one testcase per run (with --wait)")
+
+    site = commands.add_parser("site-diff", parents=[common], help="crawl a site and diff it")
+    site.add_argument("start_url", metavar="URL")
+    _option(site, "crawl_depth", kind=int, default=-1,
+            help="links to follow from the start page; -1 (default) no limit")
+    _option(site, "ignore_prefixes", default="", help="space-separated URL prefixes to skip")
+    _option(site, "keep_query_string", kind=bool, help="keep ?query in URLs and run names")
+    site.add_argument("--include", action="append", default=[], metavar="REGEX",
+                      help="crawl only URLs matching one of these (repeatable)")
+    site.add_argument("--exclude", action="append", default=[], metavar="REGEX",
+                      help="skip URLs matching any of these (repeatable)")
+    _option(site, "max_pages", kind=int, default=1000, help="stop after this many pages")
+    _option(site, "sitemap", help="also start from the pages of this sitemap.xml")
+    _option(site, "crawl_concurrency", kind=int, default=4, help="parallel fetches (default 4)")
+    _option(site, "crawl_rate", kind=float, default=10.0,
+            help="politeness: at most this many requests per second (default 10)")
+    site.set_defaults(tool=tools.site_diff)
+
+    pair = commands.add_parser("pair-diff", parents=[common], help="diff two live URLs")
+    pair.add_argument("before_url", metavar="BEFORE")
+    pair.add_argument("after_url", metavar="AFTER")
+    pair.set_defaults(tool=tools.pair_diff)
+
+    for name, tool, summary in (
+            ("diff-images", tools.diff_images, "upload screenshots made elsewhere and diff them "
+             "against the last good run of the same name"),
+            ("diff-urls", tools.diff_urls, "capture a list of URLs (and references)")):
+        command = commands.add_parser(name, parents=[common], help=summary)
+        _option(command, "tests_json_path", help="the JSON (or YAML) list of tests")
+        command.set_defaults(tool=tool)
+
+
+def run_server_tool(args) -> int:
+    try:
+        return args.tool(args)
+    except (tools.ToolError, ApiError) as exc:
+        print(f"dpxdt {args.command}: {exc}", file=sys.stderr)
+        return tools.EXIT_ERROR
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "tool"):
+        return run_server_tool(args)
     if not 0 <= args.threshold <= 1:
         parser.error("--threshold must be between 0 and 1")
     try:

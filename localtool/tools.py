@@ -1,0 +1,258 @@
+"""The CI tools: site diff, pair diff, diff my images, diff my URLs. Each creates a release on a
+Depicted server over HTTP, adds its runs, marks the runs done and prints the results URL; with
+``--wait`` it follows the release until it is ready for review and exits 0 when nothing
+changed, 1 when changes need review, 2 on errors or failed runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import yaml
+from tqdm import tqdm
+
+from .client import ApiError, Client
+from .crawler import CrawlError, CrawlOptions, Crawler, run_name
+
+EXIT_SAME, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
+PENDING = {"data_pending", "needs_diff"}
+
+
+class ToolError(RuntimeError):
+    """Bad input to a tool; the message says what."""
+
+
+def default_release_name() -> str:
+    return str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+
+
+def capture_config(args) -> dict:
+    """The capture config the common flags describe."""
+    config = {"viewportSize": {"width": args.width, "height": args.height}}
+    if args.inject_css:
+        config["injectCss"] = args.inject_css
+    if args.inject_js:
+        config["injectJs"] = args.inject_js
+    if args.cookies:
+        try:
+            cookies = json.loads(Path(args.cookies).read_text())
+        except (OSError, ValueError) as exc:
+            raise ToolError(f"--cookies {args.cookies}: {exc}") from None
+        if not isinstance(cookies, list):
+            raise ToolError(f"--cookies {args.cookies}: must hold a JSON list of cookies")
+        config["cookies"] = cookies
+    if args.http_username or args.http_password:
+        config["httpUserName"] = args.http_username or ""
+        config["httpPassword"] = args.http_password or ""
+    return config
+
+
+class Release:
+    """One release on the server, as a tool builds it."""
+
+    def __init__(self, args, out=sys.stdout):
+        self.args = args
+        self.out = out
+        self.client = Client(args.release_server_prefix, args.release_client_id,
+                             args.release_client_secret)
+        self.build_id = args.upload_build_id
+        if not self.build_id:
+            raise ToolError("no build: give --upload_build_id (or DPXDT_UPLOAD_BUILD_ID)")
+        self.name = args.upload_release_name or default_release_name()
+        self.number = None
+
+    def create(self, url: str | None):
+        answer = self.client.call("create_release", build_id=self.build_id,
+                                  release_name=self.name, url=url or None)
+        self.number = answer["release_number"]
+        print(f"Created release {self.name!r} attempt #{self.number}", file=self.out)
+
+    def ids(self) -> dict:
+        return {"build_id": self.build_id, "release_name": self.name,
+                "release_number": self.number}
+
+    def request_run(self, name, url, config, ref_url=None, ref_config=None):
+        self.client.call("request_run", **self.ids(), run_name=name, url=url,
+                         config=json.dumps(config),
+                         ref_url=ref_url, ref_config=json.dumps(ref_config) if ref_url else None)
+        print(f"Requested {name}: {url}" + (f" against {ref_url}" if ref_url else ""),
+              file=self.out)
+
+    def finish(self) -> int:
+        """runs_done, the results URL, then (with --wait) the verdict as an exit code."""
+        answer = self.client.call("runs_done", **self.ids())
+        print(f"Results viewable at: {answer['results_url']}", file=self.out)
+        if not self.args.wait:
+            return EXIT_SAME
+        status = self.wait()
+        return self.verdict(status)
+
+    def wait(self) -> dict:
+        deadline = time.monotonic() + self.args.wait_timeout
+        with tqdm(desc="processing", unit="run", file=sys.stderr, disable=None) as progress:
+            while True:
+                status = self.client.call("release_status", method="GET", **self.ids())
+                total = len(status["runs"])
+                done = sum(1 for run in status["runs"] if run["status"] not in PENDING)
+                progress.total = total
+                progress.n = done
+                progress.refresh()
+                if status["status"] in ("reviewing", "good", "bad"):
+                    return status
+                if time.monotonic() > deadline:
+                    raise ToolError(f"release not ready for review after "
+                                    f"{self.args.wait_timeout:g} s ({done}/{total} runs done)")
+                time.sleep(self.args.poll_seconds)
+
+    def verdict(self, status: dict) -> int:
+        runs = status["runs"]
+        changed = [run for run in runs if run["status"] == "diff_found"]
+        failed = [run for run in runs if run["status"] == "failed"]
+        for run in changed:
+            print(f"  changed: {run['name']} ({(run['distortion'] or 0) * 100:.2f}% of pixels)",
+                  file=self.out)
+        for run in failed:
+            print(f"  failed:  {run['name']}: {run['failure_reason']}", file=self.out)
+        print(f"{len(runs)} runs: {len(changed)} changed, {len(failed)} failed, "
+              f"{len(runs) - len(changed) - len(failed)} unchanged or new", file=self.out)
+        if self.args.junit:
+            write_junit(status, self.args.junit)
+        if failed:
+            return EXIT_ERROR
+        return EXIT_CHANGED if changed else EXIT_SAME
+
+
+def write_junit(status: dict, path) -> None:
+    """One testcase per run: diff_found is a failure, failed an error, the rest pass."""
+    runs = status["runs"]
+    suite = ElementTree.Element(
+        "testsuite", name=f"{status['release_name']} #{status['release_number']}",
+        tests=str(len(runs)),
+        failures=str(sum(run["status"] == "diff_found" for run in runs)),
+        errors=str(sum(run["status"] == "failed" for run in runs)))
+    for run in runs:
+        case = ElementTree.SubElement(suite, "testcase", name=run["name"],
+                                      classname=f"build {status['build_id']}")
+        if run["status"] == "diff_found":
+            message = f"{run['changed_pixels']} changed pixels ({run['distortion']:.4%})"
+            ElementTree.SubElement(case, "failure", message=message).text = status["results_url"]
+        elif run["status"] == "failed":
+            ElementTree.SubElement(case, "error", message=run["failure_reason"])
+        else:
+            ElementTree.SubElement(case, "system-out").text = run["status"]
+    ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+# --- the four tools -------------------------------------------------------------------------
+
+def site_diff(args) -> int:
+    options = CrawlOptions(
+        depth=args.crawl_depth, ignore_prefixes=args.ignore_prefixes.split(),
+        keep_query_string=args.keep_query_string, include=args.include, exclude=args.exclude,
+        max_pages=args.max_pages, sitemap=args.sitemap, concurrency=args.crawl_concurrency,
+        requests_per_second=args.crawl_rate,
+        auth=(args.http_username, args.http_password) if args.http_username else None)
+    try:
+        crawl = Crawler(args.start_url, options).crawl()
+    except (CrawlError, ValueError) as exc:  # ValueError: a bad --include/--exclude regex
+        raise ToolError(str(exc)) from None
+    print(f"Found {len(crawl.pages)} pages ({len(crawl.skipped)} links skipped)", file=sys.stdout)
+    if not crawl.pages:
+        raise ToolError(f"no page to capture under {args.start_url}")
+    release = Release(args)
+    release.create(args.start_url)
+    config = capture_config(args)
+    names = {}
+    for url in crawl.pages:
+        name = run_name(url, keep_query=args.keep_query_string)
+        if name in names:  # two URLs with one name (another host): the first wins
+            continue
+        names[name] = url
+        release.request_run(name, url, config)
+    return release.finish()
+
+
+def pair_diff(args) -> int:
+    """BEFORE AFTER, in the README's order (the original swapped them)."""
+    release = Release(args)
+    release.create(args.after_url)
+    config = capture_config(args)
+    release.request_run(urlsplit(args.after_url).path or "/", args.after_url, config,
+                        ref_url=args.before_url, ref_config=config)
+    return release.finish()
+
+
+def diff_images(args) -> int:
+    tests = _load_list(args.tests_json_path, ("name", "image_path"))
+    release = Release(args)
+    release.create(args.release_cut_url)
+    client = release.client
+    base = Path(args.tests_json_path).parent
+    for test in tests:
+        baseline = _last_good(client, release.build_id, test["name"])
+        fields = {"url": test.get("url"), "run_failed": "yes" if test.get("run_failed") else None}
+        image = _resolve(base, test["image_path"])
+        if not image.is_file():
+            raise ToolError(f"{test['name']}: image_path {image} does not exist")
+        fields["image"] = client.upload(release.build_id, image)
+        if test.get("log_path"):
+            log = _resolve(base, test["log_path"])
+            if not log.is_file():
+                raise ToolError(f"{test['name']}: log_path {log} does not exist")
+            fields["log"] = client.upload(release.build_id, log)
+        if baseline:
+            fields.update(ref_image=baseline["image"], ref_log=baseline.get("log"),
+                          ref_url=baseline.get("url"), ref_config=baseline.get("config"))
+        else:
+            print(f"Could not find last good run for {test['name']}: it becomes a baseline",
+                  file=sys.stdout)
+        client.call("report_run", **release.ids(), run_name=test["name"], **fields)
+        print(f"Uploaded {test['name']}: {image}", file=sys.stdout)
+    return release.finish()
+
+
+def diff_urls(args) -> int:
+    tests = _load_list(args.tests_json_path, ("name", "run_url"))
+    release = Release(args)
+    release.create(args.release_cut_url)
+    for test in tests:
+        ref_url = test.get("ref_url")
+        release.request_run(test["name"], test["run_url"], test.get("run_config") or {},
+                            ref_url=ref_url, ref_config=(test.get("ref_config") or {}))
+    return release.finish()
+
+
+def _last_good(client, build_id, name):
+    try:
+        return client.call("find_run", build_id=build_id, run_name=name)
+    except ApiError as exc:
+        if "HTTP 404" in str(exc) and "no good release" in str(exc):
+            return None
+        raise
+
+
+def _resolve(base: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or candidate.exists() else base / candidate
+
+
+def _load_list(path, required) -> list[dict]:
+    if not path:
+        raise ToolError("give --tests_json_path")
+    try:
+        text = Path(path).read_text()
+        data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ToolError(f"{path}: {exc}") from None
+    if not isinstance(data, list) or not data:
+        raise ToolError(f"{path}: must hold a non-empty list of tests")
+    for index, test in enumerate(data):
+        if not isinstance(test, dict) or any(not test.get(key) for key in required):
+            raise ToolError(f"{path}: test {index} needs {', '.join(required)}")
+    return data
