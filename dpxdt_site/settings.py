@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "social_django",
     "artifacts",
     "releases",
     "pdiff",
@@ -105,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "releases.views.site_context",
             ],
         },
     },
@@ -151,7 +153,60 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-LOGIN_URL = "admin:login"
+
+# --- Accounts -------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DPXDT_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Django's own accounts always work; each identity provider is offered (a login button) only
+# when its credentials are configured.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+SOCIAL_PROVIDERS = []  # (backend name, button label)
+SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = env_str("DPXDT_GOOGLE_OAUTH2_KEY")
+SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = env_str("DPXDT_GOOGLE_OAUTH2_SECRET")
+SOCIAL_AUTH_GOOGLE_OAUTH2_WHITELISTED_DOMAINS = env_list("DPXDT_GOOGLE_OAUTH2_DOMAINS", [])
+if SOCIAL_AUTH_GOOGLE_OAUTH2_KEY and SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET:
+    AUTHENTICATION_BACKENDS.insert(0, "social_core.backends.google.GoogleOAuth2")
+    SOCIAL_PROVIDERS.append(("google-oauth2", "Google"))
+SOCIAL_AUTH_GITHUB_KEY = env_str("DPXDT_GITHUB_KEY")
+SOCIAL_AUTH_GITHUB_SECRET = env_str("DPXDT_GITHUB_SECRET")
+SOCIAL_AUTH_GITHUB_SCOPE = ["user:email"]
+if SOCIAL_AUTH_GITHUB_KEY and SOCIAL_AUTH_GITHUB_SECRET:
+    AUTHENTICATION_BACKENDS.insert(0, "social_core.backends.github.GithubOAuth2")
+    SOCIAL_PROVIDERS.append(("github", "GitHub"))
+SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = env_str("DPXDT_OIDC_ENDPOINT")
+SOCIAL_AUTH_OIDC_KEY = env_str("DPXDT_OIDC_KEY")
+SOCIAL_AUTH_OIDC_SECRET = env_str("DPXDT_OIDC_SECRET")
+if SOCIAL_AUTH_OIDC_OIDC_ENDPOINT and SOCIAL_AUTH_OIDC_KEY and SOCIAL_AUTH_OIDC_SECRET:
+    AUTHENTICATION_BACKENDS.insert(0, "social_core.backends.open_id_connect.OpenIdConnectAuth")
+    SOCIAL_PROVIDERS.append(("oidc", env_str("DPXDT_OIDC_NAME", "Single sign-on")))
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+# A provider's user is matched to an existing account by its (verified) email.
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.social_auth.associate_by_email",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "social_core.pipeline.user.user_details",
+)
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("DPXDT_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("DPXDT_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_number("DPXDT_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("DPXDT_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("DPXDT_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("DPXDT_EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DPXDT_EMAIL_FROM", "depicted@localhost")
 
 # --- Artifacts ------------------------------------------------------------------------------
 S3_BUCKET = env_str("DPXDT_S3_BUCKET")

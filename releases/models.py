@@ -69,7 +69,8 @@ class Release(models.Model):
     TRANSITIONS = {
         Status.RECEIVING: {Status.PROCESSING, Status.GOOD, Status.BAD},
         Status.PROCESSING: {Status.REVIEWING, Status.GOOD, Status.BAD},
-        Status.REVIEWING: {Status.GOOD, Status.BAD},
+        # Back to processing when an owner retries failed runs.
+        Status.REVIEWING: {Status.GOOD, Status.BAD, Status.PROCESSING},
         Status.GOOD: {Status.REVIEWING},
         Status.BAD: {Status.REVIEWING},
     }
@@ -126,7 +127,7 @@ class Run(models.Model):
         S.NEEDS_DIFF: {S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED, S.DATA_PENDING},
         S.NO_DIFF_NEEDED: {S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING, S.FAILED},
         S.DIFF_FOUND: {S.DIFF_APPROVED, S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING},
-        S.DIFF_APPROVED: {S.DIFF_FOUND},
+        S.DIFF_APPROVED: {S.DIFF_FOUND, S.DATA_PENDING},
         S.DIFF_NOT_FOUND: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
         S.FAILED: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DATA_PENDING},
     }
@@ -248,6 +249,25 @@ class ApiKey(models.Model):
         self.save(update_fields=["active", "revoked"])
         if self.build_id:
             AuditLog.record("revoked_api_key", build_id=self.build_id, user=user, message=self.id)
+
+
+class Invitation(models.Model):
+    """An owner invited by email who has no account yet; claimed when someone with that email
+    signs in."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["build", "email"],
+                                               name="invitation_unique_email")]
+
+    def __str__(self):
+        return f"{self.email} → {self.build}"
 
 
 class AuditLog(models.Model):

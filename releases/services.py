@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from artifacts import storage
 
-from . import access, pipeline
+from . import access, notifications, pipeline
 from .models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ def maybe_finish_release(release_id: int) -> bool:
         if release.runs.filter(status__in=Run.PENDING).exists():
             return False
         release.transition_to(R.REVIEWING, message="all runs finished")
+        transaction.on_commit(lambda: notifications.release_ready(release_id))
     return True
 
 
@@ -488,3 +489,164 @@ def _review(caller, run, status):
         run = Run.objects.select_for_update().select_related("release").get(pk=run.pk)
         run.transition_to(status, **caller.audit())
     return run
+
+
+def approve_all(caller: access.Caller, release: Release) -> int:
+    """Approve every changed run of a release at once (bulk review)."""
+    count = 0
+    with transaction.atomic():
+        for run in (release.runs.select_for_update().select_related("release")
+                    .filter(status=S.DIFF_FOUND).order_by("name")):
+            run.transition_to(S.DIFF_APPROVED, message="approved with all changes",
+                              **caller.audit())
+            count += 1
+    return count
+
+
+def retry_failed(caller: access.Caller, release: Release, run_name: str | None = None) -> int:
+    """Run failed runs again: captures again where the run has configs, the diff again where it
+    has both images. A release under review goes back to processing."""
+    retried = 0
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        if release.is_closed:
+            raise Rejected(f"release is {release.status}; mark it reviewing to retry runs")
+        runs = release.runs.select_for_update().select_related("release").filter(status=S.FAILED)
+        if run_name is not None:
+            runs = runs.filter(name=run_name)
+        for run in runs:
+            sides = pending_captures(run)  # a capture that failed left its image empty
+            if sides:
+                target = S.DATA_PENDING
+            elif run.image_id and run.ref_image_id:  # the diff failed
+                target = S.NEEDS_DIFF
+            else:
+                continue  # a client reported the failure and gave nothing to redo
+            run.failure_reason, run.pipeline_attempts = "", 0
+            run.transition_to(target, message="retried",
+                              fields=["failure_reason", "pipeline_attempts"], **caller.audit())
+            if sides:
+                pipeline.start_captures(run.id, sides)
+            else:
+                pipeline.start_diff(run.id)
+            retried += 1
+        if retried and release.status == R.REVIEWING:
+            release.transition_to(R.PROCESSING, message=f"retrying {retried} failed runs",
+                                  **caller.audit())
+    return retried
+
+
+def cancel_release(caller: access.Caller, release: Release) -> Release:
+    """Stop an attempt that is still receiving or processing: it is marked bad and its
+    unfinished runs fail, so their queued work does nothing."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        if release.status not in (R.RECEIVING, R.PROCESSING):
+            raise Rejected(f"only a receiving or processing release can be cancelled, "
+                           f"this one is {release.status}")
+        who = getattr(caller.user, "get_username", lambda: "an API key")()
+        release.transition_to(R.BAD, message=f"cancelled by {who}", **caller.audit())
+        for run in release.runs.select_for_update().select_related("release").filter(
+                status__in=Run.PENDING):
+            run.failure_reason = f"cancelled by {who}"
+            run.transition_to(S.FAILED, message=run.failure_reason, fields=["failure_reason"],
+                              **caller.audit())
+    return release
+
+
+# --- build administration -------------------------------------------------------------------
+
+def update_settings(caller: access.Caller, build: Build, **values) -> Build:
+    changed = [f"{name}={value!r}" for name, value in values.items()
+               if getattr(build, name) != value]
+    for name, value in values.items():
+        setattr(build, name, value)
+    with transaction.atomic():
+        build.save()
+        if changed:
+            AuditLog.record("changed_settings", build_id=build.id, message=", ".join(changed),
+                            **caller.audit())
+    return build
+
+
+def create_api_key(caller: access.Caller, build: Build, purpose: str):
+    from .models import ApiKey
+
+    with transaction.atomic():
+        key, secret = ApiKey.create(build=build, purpose=purpose, created_by=caller.user)
+        AuditLog.record("created_api_key", build_id=build.id, message=f"{key.id} ({purpose})",
+                        **caller.audit())
+    return key, secret
+
+
+def revoke_api_key(caller: access.Caller, build: Build, key_id: str):
+    key = build.api_keys.filter(pk=key_id).first()  # only this build's keys
+    if key is None:
+        raise access.NotFound(f"API key {key_id} not found in build {build.id}")
+    if key.active:
+        key.revoke(user=caller.user)
+    return key
+
+
+def invite_owner(caller: access.Caller, build: Build, email: str) -> str:
+    """Add the user with this email as an owner, or invite the email until someone with it
+    signs in. Returns "added", "invited" or "already"."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Invitation
+
+    email = email.strip().lower()
+    user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
+    with transaction.atomic():
+        if user is not None:
+            if build.owners.filter(pk=user.pk).exists():
+                return "already"
+            build.owners.add(user)
+            result = "added"
+        else:
+            _, created = Invitation.objects.get_or_create(build=build, email=email,
+                                                          defaults={"invited_by": caller.user})
+            if not created:
+                return "already"
+            result = "invited"
+        AuditLog.record("invited_owner", build_id=build.id, message=f"{email} ({result})",
+                        **caller.audit())
+    return result
+
+
+def remove_owner(caller: access.Caller, build: Build, user_id) -> None:
+    if caller.user is not None and str(caller.user.pk) == str(user_id):
+        raise Rejected("you cannot remove yourself; ask another owner")
+    owner = build.owners.filter(pk=user_id).first()
+    if owner is None:
+        raise access.NotFound(f"user {user_id} is not an owner of build {build.id}")
+    with transaction.atomic():
+        build.owners.remove(owner)
+        AuditLog.record("removed_owner", build_id=build.id,
+                        message=owner.email or owner.get_username(), **caller.audit())
+
+
+def cancel_invitation(caller: access.Caller, build: Build, email: str) -> None:
+    with transaction.atomic():
+        deleted, _ = build.invitations.filter(email=email).delete()
+        if deleted:
+            AuditLog.record("removed_owner", build_id=build.id, message=f"{email} (invitation)",
+                            **caller.audit())
+
+
+def claim_invitations(user) -> int:
+    """Make a user who just signed in an owner of every build that invited their email."""
+    from .models import Invitation
+
+    if not user.email:
+        return 0
+    claimed = 0
+    with transaction.atomic():
+        for invitation in Invitation.objects.select_related("build").filter(
+                email__iexact=user.email):
+            invitation.build.owners.add(user)
+            AuditLog.record("invite_accepted", build_id=invitation.build_id, user=user,
+                            message=user.email)
+            invitation.delete()
+            claimed += 1
+    return claimed

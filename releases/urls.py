@@ -15,5 +15,19 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("new", views.new_build, name="new_build"),
+    path("build", views.build, name="build"),
     path("release", views.release, name="release"),
+    path("release/mark", views.mark_release, name="mark_release"),
+    path("release/approve_all", views.approve_all, name="approve_all"),
+    path("release/retry", views.retry_runs, name="retry_runs"),
+    path("release/cancel", views.cancel_release, name="cancel_release"),
+    path("run", views.run, name="run"),
+    path("run/review", views.review_run, name="review_run"),
+    path("settings", views.build_settings, name="settings"),
+    path("api_keys", views.api_keys, name="api_keys"),
+    path("api_keys/revoke", views.revoke_api_key, name="revoke_api_key"),
+    path("admins", views.owners, name="owners"),
+    path("admins/remove", views.remove_owner, name="remove_owner"),
+    path("activity", views.activity, name="activity"),
 ]

@@ -1,37 +1,384 @@
-"""Review pages. Every lookup goes through ``access``; outsiders get 404."""
+"""The review UI. Every object is found through ``access``: outsiders get 404, viewers of a
+public build get read-only pages, owners (and superusers) act. Every POST is CSRF-protected
+(Django's middleware) and every action writes the audit log (through ``services``)."""
 
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Max, Q, Value, When
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
 
-from . import access, services
-from .models import Release, Run
+from artifacts import storage
 
-# Runs whose diff needs a human first, then failures, then the rest; stable while reviewing.
-_RUN_ORDER = Case(
-    When(status__in=[Run.Status.DIFF_FOUND, Run.Status.DIFF_APPROVED], then=Value(0)),
-    When(status=Run.Status.FAILED, then=Value(1)),
-    default=Value(2), output_field=IntegerField(),
+from . import access, forms, services
+from .models import AuditLog, Build, InvalidTransition, Release, Run
+
+S = Run.Status
+RUNS_PER_PAGE = 100
+LOG_PREVIEW_BYTES = 200_000
+
+# Runs whose diff needs a human first (approved ones stay there, so paging is stable while
+# someone reviews), then failures, then the rest; by name inside each group.
+RUN_GROUP = Case(
+    When(status__in=[S.DIFF_FOUND, S.DIFF_APPROVED], then=Value(0)),
+    When(status=S.FAILED, then=Value(1)),
+    When(status__in=[S.DATA_PENDING, S.NEEDS_DIFF], then=Value(2)),
+    default=Value(3), output_field=IntegerField(),
 )
 
 
-def home(request):
-    caller = access.caller_for_request(request)
-    builds = access.visible_builds(caller).order_by("name")
-    return render(request, "releases/home.html", {"builds": builds})
+def site_context(request):
+    """Template context for every page: the configured sign-in providers."""
+    return {"social_providers": settings.SOCIAL_PROVIDERS}
 
 
-def release(request):
-    caller = access.caller_for_request(request)
+# --- lookups --------------------------------------------------------------------------------
+
+def _caller(request):
+    return access.caller_for_request(request)
+
+
+def _build(request, build_id, *, manage=False) -> Build:
+    """The build for viewing (public or owned) or, with ``manage``, for its owners only; the
+    owners-only pages are 404 for everyone else, as if they did not exist."""
+    caller = _caller(request)
     try:
-        build = access.build_for(caller, request.GET.get("id"))
-        release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
+        build = access.build_for(caller, build_id)
     except access.NotFound as exc:
         raise Http404(str(exc)) from None
-    runs = release.runs.annotate(group=_RUN_ORDER).order_by("group", "name")
-    page = Paginator(runs, 100).get_page(request.GET.get("page"))
+    if manage and not access.can_act(caller, build):
+        raise Http404(f"build {build_id} not found")
+    return build
+
+
+def _acting_build(request, build_id) -> Build:
+    """The build a POST acts on: 404 for outsiders, 403 for viewers of a public build."""
+    try:
+        return access.build_for(_caller(request), build_id, act=True)
+    except access.NotFound as exc:
+        raise Http404(str(exc)) from None
+    except access.Forbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+
+
+def _release(build, params) -> Release:
+    try:
+        return access.release_in(build, params.get("name", ""), params.get("number"))
+    except access.NotFound as exc:
+        raise Http404(str(exc)) from None
+
+
+def _run(release, name) -> Run:
+    try:
+        return access.run_in(release, name or "")
+    except access.NotFound as exc:
+        raise Http404(str(exc)) from None
+
+
+def release_link(release, **extra):
+    return reverse("release") + "?" + urlencode(
+        {"id": release.build_id, "name": release.name, "number": release.number, **extra})
+
+
+def run_link(release, run_name, **extra):
+    return reverse("run") + "?" + urlencode(
+        {"id": release.build_id, "name": release.name, "number": release.number,
+         "test": run_name, **extra})
+
+
+def _back(request, fallback):
+    """Redirect to the page the form came from when it is one of ours."""
+    target = request.POST.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else fallback)
+
+
+def _run_summary(counts: dict) -> dict:
+    total = sum(counts.values())
+    pending = counts[S.DATA_PENDING] + counts[S.NEEDS_DIFF]
+    failures = counts[S.DIFF_FOUND] + counts[S.FAILED]
+    tested = total - counts[S.NO_DIFF_NEEDED] - counts[S.FAILED]
+    complete = tested - pending
+    return {"total": total, "pending": pending, "failures": failures, "tested": tested,
+            "complete": complete, "baselines": counts[S.NO_DIFF_NEEDED], **counts}
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+@require_GET
+def home(request):
+    builds = (access.visible_builds(_caller(request))
+              .annotate(last_release=Max("releases__created")).order_by("name"))
+    if request.user.is_authenticated:
+        owned = set(request.user.builds.values_list("id", flat=True))
+    else:
+        owned = set()
+    return render(request, "releases/home.html", {
+        "builds": builds, "owned": owned, "form": forms.BuildForm()})
+
+
+@login_required
+@require_POST
+def new_build(request):
+    form = forms.BuildForm(request.POST)
+    if not form.is_valid():
+        return render(request, "releases/home.html", {
+            "builds": access.visible_builds(_caller(request)), "form": form}, status=400)
+    build = services.create_build(name=form.cleaned_data["name"], owner=request.user,
+                                  public=form.cleaned_data["public"])
+    messages.success(request, f"Created build {build.name}.")
+    return redirect(reverse("build") + f"?id={build.id}")
+
+
+@require_GET
+def build(request):
+    build = _build(request, request.GET.get("id"))
+    # Release names, newest activity first, paged; then their attempts with run counts in
+    # one query (no query per row).
+    names = (build.releases.values("name").annotate(latest=Max("created"))
+             .order_by("-latest", "name"))
+    page = Paginator(names, 10).get_page(request.GET.get("page"))
+    attempts = (build.releases.filter(name__in=[row["name"] for row in page])
+                .annotate(**{f"n_{status}": Count("runs", filter=Q(runs__status=status))
+                             for status in S.values})
+                .order_by("-number"))
+    groups = {row["name"]: [] for row in page}
+    for release in attempts:
+        counts = {status: getattr(release, f"n_{status}") for status in S.values}
+        groups[release.name].append((release, _run_summary(counts)))
+    return render(request, "releases/build.html", {
+        "build": build, "page": page, "groups": groups.items(),
+        "can_act": access.can_act(_caller(request), build)})
+
+
+@require_GET
+def release(request):
+    build = _build(request, request.GET.get("id"))
+    release = _release(build, request.GET)
+    counts = services.run_counts(release)
+    runs = (release.runs.annotate(group=RUN_GROUP).order_by("group", "name")
+            .only("id", "name", "status", "distortion", "changed_pixels", "size_changed",
+                  "failure_reason", "image", "ref_image", "diff_image", "release_id"))
+    status_filter = request.GET.get("status")
+    if status_filter in S.values:
+        runs = runs.filter(status=status_filter)
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    last_mark = (AuditLog.objects.filter(release=release, action__in=[
+        "release_good", "release_bad", "release_reviewing"])
+        .select_related("user", "api_key").first())
     return render(request, "releases/release.html", {
-        "build": build, "release": release, "page": page,
-        "counts": services.run_counts(release), "Status": Release.Status,
+        "build": build, "release": release, "page": page, "summary": _run_summary(counts),
+        "status_filter": status_filter, "statuses": S.choices, "last_mark": last_mark,
+        "can_act": access.can_act(_caller(request), build),
+        "Status": Release.Status,
     })
+
+
+@require_GET
+def run(request):
+    build = _build(request, request.GET.get("id"))
+    release = _release(build, request.GET)
+    run = _run(release, request.GET.get("test"))
+    ordered = release.runs.annotate(group=RUN_GROUP)
+    group = ordered.get(pk=run.pk).group
+    previous = (ordered.filter(Q(group__lt=group) | Q(group=group, name__lt=run.name))
+                .order_by("-group", "-name").only("name", "image", "ref_image", "diff_image")
+                .first())
+    following = (ordered.filter(Q(group__gt=group) | Q(group=group, name__gt=run.name))
+                 .order_by("group", "name").only("name", "image", "ref_image", "diff_image")
+                 .first())
+    return render(request, "releases/run.html", {
+        "build": build, "release": release, "run": run, "previous": previous,
+        "next": following, "can_act": access.can_act(_caller(request), build),
+        "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
+        "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
+        "diff_log": _text_artifact(run.diff_log_id),
+        "release_link": release_link(release),
+        "previous_link": run_link(release, previous.name) if previous else "",
+        "next_link": run_link(release, following.name) if following else "",
+    })
+
+
+def _text_artifact(sha1):
+    if not sha1:
+        return None
+    try:
+        with storage.open_artifact(sha1) as handle:
+            data = handle.read(LOG_PREVIEW_BYTES + 1)
+    except storage.ArtifactMissing:
+        return "(the stored bytes of this artifact are missing)"
+    text = data[:LOG_PREVIEW_BYTES].decode("utf-8", errors="replace")
+    return text + ("\n… (truncated; download for the rest)" if len(data) > LOG_PREVIEW_BYTES else "")
+
+
+# --- actions on releases and runs -----------------------------------------------------------
+
+def _post_release(request):
+    build = _acting_build(request, request.POST.get("id"))
+    return build, _release(build, request.POST)
+
+
+@login_required
+@require_POST
+def mark_release(request):
+    build, release = _post_release(request)
+    status = request.POST.get("status")
+    if status not in (Release.Status.GOOD, Release.Status.BAD, Release.Status.REVIEWING):
+        raise Http404("unknown status")
+    try:
+        services.mark_release(_caller(request), release, status)
+        messages.success(request, f"Marked {release.name} #{release.number} {status}.")
+    except InvalidTransition as exc:  # shown to the user; nothing changed
+        messages.error(request, str(exc))
+    return redirect(release_link(release))
+
+
+@login_required
+@require_POST
+def approve_all(request):
+    build, release = _post_release(request)
+    count = services.approve_all(_caller(request), release)
+    messages.success(request, f"Approved {count} changed runs.")
+    return redirect(release_link(release))
+
+
+@login_required
+@require_POST
+def retry_runs(request):
+    build, release = _post_release(request)
+    run_name = request.POST.get("test") or None
+    try:
+        count = services.retry_failed(_caller(request), release, run_name)
+        messages.success(request, f"Retrying {count} failed runs." if count else
+                         "Nothing to retry: these failures were reported by a client.")
+    except services.Rejected as exc:
+        messages.error(request, str(exc))
+    return _back(request, release_link(release))
+
+
+@login_required
+@require_POST
+def cancel_release(request):
+    build, release = _post_release(request)
+    try:
+        services.cancel_release(_caller(request), release)
+        messages.success(request, f"Cancelled {release.name} #{release.number}.")
+    except services.Rejected as exc:
+        messages.error(request, str(exc))
+    return redirect(release_link(release))
+
+
+@login_required
+@require_POST
+def review_run(request):
+    build, release = _post_release(request)
+    run = _run(release, request.POST.get("test"))
+    decision = request.POST.get("decision")
+    try:
+        if decision == "approve":
+            services.approve_run(_caller(request), run)
+        elif decision == "reject":
+            services.reject_run(_caller(request), run)
+        else:
+            raise Http404("unknown decision")
+    except InvalidTransition as exc:
+        messages.error(request, str(exc))
+    return _back(request, run_link(release, run.name))
+
+
+# --- owners' pages --------------------------------------------------------------------------
+
+@login_required
+def build_settings(request):
+    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
+                   manage=True)
+    # The form gets its own copy: validating a ModelForm writes into its instance, and the
+    # service compares against the saved values to audit what changed.
+    form = forms.SettingsForm(request.POST or None, instance=Build.objects.get(pk=build.pk))
+    if request.method == "POST" and form.is_valid():
+        services.update_settings(_caller(request), build, **{
+            name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields})
+        messages.success(request, "Settings saved.")
+        return redirect(reverse("settings") + f"?build_id={build.id}")
+    return render(request, "releases/settings.html", {"build": build, "form": form})
+
+
+@login_required
+def api_keys(request):
+    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
+                   manage=True)
+    form = forms.ApiKeyForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        key, secret = services.create_api_key(_caller(request), build, form.cleaned_data["purpose"])
+        form = forms.ApiKeyForm()
+        messages.success(request, f"Created API key {key.id}. Copy its secret now: it is shown "
+                                  "only this once.")
+    keys = build.api_keys.order_by("-created")
+    return render(request, "releases/api_keys.html", {
+        "build": build, "form": form, "keys": keys, "new_secret": secret,
+        "new_key": keys.first() if secret else None})
+
+
+@login_required
+@require_POST
+def revoke_api_key(request):
+    build = _build(request, request.POST.get("build_id"), manage=True)
+    try:
+        key = services.revoke_api_key(_caller(request), build, request.POST.get("key_id", ""))
+    except access.NotFound as exc:
+        raise Http404(str(exc)) from None
+    messages.success(request, f"Revoked API key {key.id}.")
+    return redirect(reverse("api_keys") + f"?build_id={build.id}")
+
+
+@login_required
+def owners(request):
+    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
+                   manage=True)
+    form = forms.InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        result = services.invite_owner(_caller(request), build, email)
+        messages.success(request, {"added": f"{email} is now an owner.",
+                                   "invited": f"Invited {email}: they become an owner when "
+                                              "they sign in.",
+                                   "already": f"{email} is already an owner or invited."}[result])
+        return redirect(reverse("owners") + f"?build_id={build.id}")
+    return render(request, "releases/owners.html", {
+        "build": build, "form": form, "owners": build.owners.order_by("username"),
+        "invitations": build.invitations.all()})
+
+
+@login_required
+@require_POST
+def remove_owner(request):
+    build = _build(request, request.POST.get("build_id"), manage=True)
+    try:
+        if request.POST.get("email"):
+            services.cancel_invitation(_caller(request), build, request.POST["email"])
+        else:
+            services.remove_owner(_caller(request), build, request.POST.get("user_id"))
+        messages.success(request, "Removed.")
+    except services.Rejected as exc:
+        messages.error(request, str(exc))
+    except access.NotFound as exc:
+        raise Http404(str(exc)) from None
+    return redirect(reverse("owners") + f"?build_id={build.id}")
+
+
+@login_required
+@require_GET
+def activity(request):
+    build = _build(request, request.GET.get("build_id"), manage=True)
+    entries = build.audit_log.select_related("user", "api_key", "release", "run")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "releases/activity.html", {"build": build, "page": page})
+

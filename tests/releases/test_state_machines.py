@@ -10,7 +10,7 @@ from releases.models import AuditLog, InvalidTransition, Release, Run
 RELEASE_ALLOWED = {
     ("receiving", "processing"), ("receiving", "good"), ("receiving", "bad"),
     ("processing", "reviewing"), ("processing", "good"), ("processing", "bad"),
-    ("reviewing", "good"), ("reviewing", "bad"),
+    ("reviewing", "good"), ("reviewing", "bad"), ("reviewing", "processing"),
     ("good", "reviewing"), ("bad", "reviewing"),
 }
 
@@ -28,7 +28,7 @@ RUN_ALLOWED = {
     # review, and re-runs with new inputs
     ("diff_found", "diff_approved"), ("diff_found", "needs_diff"), ("diff_found", "diff_not_found"),
     ("diff_found", "data_pending"),
-    ("diff_approved", "diff_found"),
+    ("diff_approved", "diff_found"), ("diff_approved", "data_pending"),
     ("diff_not_found", "needs_diff"), ("diff_not_found", "diff_found"),
     ("diff_not_found", "data_pending"),
     # a failed run is final for its release, but may be retried with new data

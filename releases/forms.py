@@ -1,0 +1,49 @@
+from django import forms
+
+from .models import Build
+
+
+class BuildForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="A project: “desktop site”, “mobile site”…")
+    public = forms.BooleanField(required=False,
+                                help_text="Anyone may view its releases and runs (never its keys).")
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = Build
+        fields = ["name", "public", "diff_threshold", "max_distortion", "send_email",
+                  "email_alias"]
+        labels = {
+            "diff_threshold": "Colour threshold",
+            "max_distortion": "Changed pixels tolerated",
+            "send_email": "Email the owners when a release is ready for review",
+            "email_alias": "Send those emails to this list instead",
+        }
+        help_texts = {
+            "diff_threshold": "0 to 1; how different two colours must be to count as a change "
+                              "(empty: the server default, 0.1).",
+            "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "
+                              "counts as unchanged (0: any change counts).",
+        }
+
+    def clean_diff_threshold(self):
+        value = self.cleaned_data["diff_threshold"]
+        if value is not None and not 0 <= value <= 1:
+            raise forms.ValidationError("must be between 0 and 1")
+        return value
+
+    def clean_max_distortion(self):
+        value = self.cleaned_data["max_distortion"]
+        if not 0 <= value <= 1:
+            raise forms.ValidationError("must be between 0 and 1")
+        return value
+
+
+class ApiKeyForm(forms.Form):
+    purpose = forms.CharField(max_length=200, help_text="What uses it, e.g. “CI on main”.")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(help_text="They become an owner now if they have an account, "
+                                       "else when they first sign in with this email.")

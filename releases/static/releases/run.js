@@ -1,0 +1,71 @@
+// The run page: view modes, overlay slider, zoom and the keyboard (dpxdt's keys, kept).
+(function () {
+  "use strict";
+  var views = document.querySelectorAll("#views .view");
+  var tabs = document.querySelectorAll("#modes button[data-mode]");
+  var flipOrder = ["before", "diff", "after"];
+  var current = "side";
+
+  function show(mode) {
+    current = mode;
+    views.forEach(function (view) { view.classList.toggle("on", view.dataset.view === mode); });
+    tabs.forEach(function (tab) { tab.classList.toggle("on", tab.dataset.mode === mode); });
+  }
+  tabs.forEach(function (tab) {
+    tab.addEventListener("click", function () { show(tab.dataset.mode); });
+  });
+
+  var slider = document.getElementById("slider");
+  if (slider) {
+    var layer = document.querySelector(".overlay .top-layer");
+    slider.addEventListener("input", function () {
+      layer.style.clipPath = "inset(0 " + (100 - slider.value) + "% 0 0)";
+    });
+  }
+
+  var zoom = document.getElementById("zoom");
+  function toggleZoom() {
+    document.body.classList.toggle("zoomed");
+    zoom.classList.toggle("on", document.body.classList.contains("zoomed"));
+  }
+  zoom.addEventListener("click", toggleZoom);
+
+  function go(id) {
+    var link = document.getElementById(id);
+    if (link) { window.location.href = link.href; }
+  }
+  function submit(id) {
+    var form = document.getElementById(id);
+    if (form) { form.requestSubmit(form.querySelector("button")); }
+  }
+  var help = document.getElementById("help");
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var target = event.target;
+    if (target && (target.tagName === "INPUT" && target.type !== "range" ||
+                   target.tagName === "TEXTAREA")) { return; }
+    var actions = {
+      "j": function () { go("next"); },
+      "k": function () { go("prev"); },
+      "u": function () { go("up"); },
+      "1": function () { show("before"); },
+      "2": function () { show("diff"); },
+      "3": function () { show("after"); },
+      "s": function () { show("side"); },
+      "o": function () { show("overlay"); },
+      "f": function () {
+        var at = flipOrder.indexOf(current);
+        show(flipOrder[(at + 1) % flipOrder.length]);
+      },
+      "z": toggleZoom,
+      "y": function () { submit("approve-form"); },
+      "n": function () { submit("reject-form"); },
+      "?": function () { help.classList.toggle("on"); },
+      "Escape": function () { help.classList.remove("on"); }
+    };
+    var action = actions[event.key];
+    if (action) { event.preventDefault(); action(); }
+  });
+  help.addEventListener("click", function () { help.classList.remove("on"); });
+})();

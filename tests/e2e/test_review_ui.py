@@ -1,0 +1,135 @@
+"""The review workflow clicked through in real Chromium against a live server with a real
+worker. Screenshots of every page visited go to test-artifacts/ui/ (look at them)."""
+
+import time
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect, sync_playwright
+
+from capture.browser import CHROMIUM_ARGS, find_chromium
+from releases.models import Run
+from tests.conftest import BLACK, ROOT, make_png, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SHOTS = ROOT / "test-artifacts" / "ui"
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
+    # still plain synchronous calls, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        options = {"args": CHROMIUM_ARGS}
+        if find_chromium():
+            options["executable_path"] = find_chromium()
+        browser = playwright.chromium.launch(**options)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        yield page
+        browser.close()
+
+
+def shot(page, name):
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_review_workflow_in_chromium(live_server, celery_worker, browser_page):
+    page = browser_page
+    get_user_model().objects.create_user("reviewer", "reviewer@example.com", "s3cret-pass")
+    base = live_server.url
+
+    # Log in.
+    page.goto(f"{base}/login")
+    shot(page, "01-login")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("button[type=submit]")
+    expect(page.locator("header.top")).to_contain_text("reviewer")
+
+    # Create a build.
+    page.fill("#id_name", "Web shop")
+    page.click("text=Create build")
+    expect(page.locator("h1")).to_contain_text("Web shop")
+    build_id = int(page.url.split("id=")[1])
+    shot(page, "02-empty-build")
+
+    # Create an API key; its secret is on the page once.
+    page.click("text=API keys")
+    page.fill("#id_purpose", "CI")
+    page.click("text=Create API key")
+    key_id = page.locator("#new-key-id").inner_text()
+    secret = page.locator("#new-key-secret").inner_text()
+    shot(page, "03-api-key")
+
+    api = requests.Session()
+    api.auth = (key_id, secret)
+
+    def call(endpoint, **data):
+        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build_id, **data}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def upload(png):
+        response = api.post(f"{base}/api/upload", data={"build_id": build_id},
+                            files={"file": ("shot.png", png, "image/png")}, timeout=30)
+        return response.json()["sha1sum"]
+
+    def release_with(name, runs):
+        call("create_release", release_name=name)
+        for run_name, (before, after) in runs.items():
+            call("report_run", release_name=name, release_number=1, run_name=run_name,
+                 ref_image=before, image=after)
+        call("runs_done", release_name=name, release_number=1)
+        return wait_for(lambda: call("release_status", release_name=name, release_number=1)
+                        ["status"] == "reviewing", timeout=90, message=f"{name} to be reviewed")
+
+    # A release with one changed and one identical run, diffed by the worker.
+    page_a = upload(make_png(400, 300, squares=[(40, 40, 60, BLACK)]))
+    page_b = upload(make_png(400, 300, squares=[(200, 120, 60, BLACK)]))
+    same_1 = upload(make_png(400, 300, compress_level=1))
+    same_2 = upload(make_png(400, 300, compress_level=9))
+    release_with("2026-11-22", {"/checkout": (page_a, page_b), "/about": (same_1, same_2)})
+
+    # Review it: the changed run comes first.
+    page.goto(f"{base}/build?id={build_id}")
+    shot(page, "04-build")
+    page.click("text=Attempt #1")
+    expect(page.locator(".stat.bad b").first).to_have_text("1")
+    rows = page.locator("table.list tr td a b").all_inner_texts()
+    assert rows == ["/checkout", "/about"]
+    shot(page, "05-release")
+    page.click("text=/checkout")
+    expect(page.locator("#run-status")).to_have_text("Diff found")
+    shot(page, "06-run")
+    page.keyboard.press("o")  # overlay view
+    page.locator("#slider").fill("20")
+    shot(page, "07-run-overlay")
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.press("s")
+    page.keyboard.press("y")  # approve with the keyboard; moves on to the next run
+    page.wait_for_url("**test=%2Fabout**")
+    assert Run.objects.get(name="/checkout").status == "diff_approved"
+    page.keyboard.press("u")
+    page.wait_for_url("**/release?**")
+    expect(page.locator(".stat.good b").first).to_have_text("1")
+    page.click("text=Mark release good")
+    expect(page.locator("h1 .pill")).to_have_text("Good")
+    shot(page, "08-release-good")
+
+    # The next release is compared with the good one.
+    baseline = call("find_run", run_name="/checkout")
+    assert baseline["release_name"] == "2026-11-22" and baseline["image"] == page_b
+    page_c = upload(make_png(400, 300, squares=[(220, 120, 60, BLACK)]))
+    release_with("2026-11-23", {"/checkout": (baseline["image"], page_c)})
+    page.goto(f"{base}/run?id={build_id}&name=2026-11-23&number=1&test=/checkout")
+    before_src = page.locator("figure img[alt=before]").get_attribute("src")
+    assert before_src.endswith(f"sha1sum={page_b}")
+    expect(page.locator("#run-status")).to_have_text("Diff found")
+    time.sleep(0.2)  # let the images paint for the screenshot
+    shot(page, "09-next-release-run")
