@@ -27,6 +27,7 @@ test: setup tests/tools/node_modules/.installed
 bench: setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_pdiff.py
 	$(PY) tests/bench/bench_capture.py
+	$(PY) tests/bench/bench_ui.py
 	scripts/services.sh
 	$(PY) tests/bench/bench_site_diff.py
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiKey, AuditLog, Build, Release, Run
+from .models import ApiKey, AuditLog, Build, Invitation, Release, Run
 
 
 @admin.register(Build)
@@ -47,3 +47,10 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("message", "build__name")
     raw_id_fields = ("build", "release", "run", "user", "api_key")
     list_select_related = ("build", "user", "api_key")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "build", "invited_by", "created")
+    search_fields = ("email", "build__name")
+    raw_id_fields = ("build", "invited_by")

@@ -17,6 +17,9 @@ if [ -z "${DPXDT_SECRET_KEY:-}" ]; then
 fi
 HOST="${DPXDT_HOST:-127.0.0.1}"
 PORT="${DPXDT_PORT:-8000}"
+# Plain http on this machine: cookies without the Secure flag, links to this address.
+export DPXDT_SECURE_COOKIES="${DPXDT_SECURE_COOKIES:-false}"
+export DPXDT_PUBLIC_URL="${DPXDT_PUBLIC_URL:-http://$HOST:$PORT}"
 
 "$PY" manage.py migrate --noinput -v0
 "$PY" manage.py collectstatic --noinput -v0
