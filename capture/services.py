@@ -108,7 +108,3 @@ def _record_failure(claim, side, build, reason: str, log_text: str) -> str:
             logger.warning("could not store the capture log of run %s: %s", claim.run.pk, exc)
     recorded = release_services.record_capture(claim, side, log=log, failure=reason)
     return "failed" if recorded is not None else "dropped"
-
-
-def fail(run_id: int, reason: str) -> None:
-    release_services.fail_run(run_id, reason)

@@ -114,7 +114,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dpxdt.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Seconds a database connection is kept for reuse (0: one per request).
+DATABASES = {"default": dj_database_url.parse(
+    DATABASE_URL, conn_max_age=env_number("DPXDT_DB_CONN_MAX_AGE", 60))}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0

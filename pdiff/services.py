@@ -70,7 +70,3 @@ def diff_run(run_id: int) -> str:
     logger.info("run %s: %d changed pixels in %.0f ms", run_id, result.changed_pixels,
                 (compared - fetched) * 1000)
     return "found" if recorded.status == recorded.Status.DIFF_FOUND else "same"
-
-
-def fail(run_id: int, reason: str) -> None:
-    release_services.fail_run(run_id, reason)

@@ -73,11 +73,19 @@ def create_release(caller: access.Caller, build: Build, *, name: str, url: str =
                         message=f"{name} #{release.number}", **caller.audit())
         if last is not None and last.status == R.PROCESSING:
             reason = f"superseded by attempt #{release.number}"
-            last.transition_to(R.BAD, message=reason, **caller.audit())
-            for run in last.runs.filter(status__in=Run.PENDING).select_related("release"):
-                run.failure_reason = f"cancelled: release {reason}"
-                run.transition_to(S.FAILED, message=run.failure_reason, fields=["failure_reason"])
+            _stop(last, caller, reason=reason, run_reason=f"cancelled: release {reason}")
     return release
+
+
+def _stop(release: Release, caller, *, reason: str, run_reason: str) -> None:
+    """Mark a locked, unfinished release bad and fail its pending runs, so that any work still
+    queued for them finds nothing to do."""
+    release.transition_to(R.BAD, message=reason, **caller.audit())
+    for run in (release.runs.select_for_update().select_related("release")
+                .filter(status__in=Run.PENDING)):
+        run.failure_reason = run_reason
+        run.transition_to(S.FAILED, message=run_reason, fields=["failure_reason"],
+                          **caller.audit())
 
 
 def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:
@@ -545,12 +553,7 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
             raise Rejected(f"only a receiving or processing release can be cancelled, "
                            f"this one is {release.status}")
         who = getattr(caller.user, "get_username", lambda: "an API key")()
-        release.transition_to(R.BAD, message=f"cancelled by {who}", **caller.audit())
-        for run in release.runs.select_for_update().select_related("release").filter(
-                status__in=Run.PENDING):
-            run.failure_reason = f"cancelled by {who}"
-            run.transition_to(S.FAILED, message=run.failure_reason, fields=["failure_reason"],
-                              **caller.audit())
+        _stop(release, caller, reason=f"cancelled by {who}", run_reason=f"cancelled by {who}")
     return release
 
 

@@ -1,9 +1,30 @@
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from . import services
+
+# Retries of a step whose storage or network failed; then the run fails with the reason.
+TRANSIENT_RETRIES = 4
 
 
 @shared_task(name="dpxdt.releases.sweep_stuck_runs", queue="default", acks_late=True,
              reject_on_worker_lost=True, soft_time_limit=240, time_limit=300)
 def sweep_stuck_runs():
     return services.sweep_stuck_runs()
+
+
+def run_step(task, run_id, *, label, time_limit, work, transient):
+    """The policy every pipeline task shares: ``work()`` once; a ``transient`` error is retried
+    with backoff (5 s, 10 s, 20 s, ...), then fails the run; so does the soft time limit. A
+    deterministic failure is the step's own business (it fails the run with its reason)."""
+    try:
+        return work()
+    except transient as exc:
+        if task.request.retries >= TRANSIENT_RETRIES:
+            services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
+            return "failed"
+        raise task.retry(exc=exc, countdown=min(5 * 2 ** task.request.retries, 300),
+                         max_retries=TRANSIENT_RETRIES)
+    except SoftTimeLimitExceeded:
+        services.fail_run(run_id, f"{label} took longer than {time_limit} s")
+        return "failed"

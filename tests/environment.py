@@ -20,6 +20,9 @@ os.environ.update({
     "DPXDT_DATA_DIR": _data_dir,
     "DPXDT_BROKER_KEY_PREFIX": _key_prefix,
     "DPXDT_LOG_LEVEL": "WARNING",
+    # The live server answers each request on a new thread: kept connections would outlive
+    # them and stop the test database from being dropped.
+    "DPXDT_DB_CONN_MAX_AGE": "0",
 })
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # Failing captures are retried; keep that quick in tests (the count is what is tested).

@@ -287,3 +287,45 @@ def test_config_default_viewport_is_1280_wide(browser, site):
     result = capture(browser, url)
     assert image(result).size == (1280, 1024)
     assert np.asarray(image(result)).shape == (1024, 1280, 4)
+
+
+def test_crashed_tab_fails_with_a_reason_and_the_next_capture_works(site):
+    import asyncio
+    import threading
+    import time
+
+    browser = Browser()
+    try:
+        url = site.add("/crash", PLAIN + "<img src='/hang.png'>")
+        site.add("/hang.png", b"", content_type="image/png", delay=10)
+        outcome = {}
+
+        def run():
+            try:
+                capture(browser, url, timeoutMs=20000)
+            except CaptureError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 15
+        while not site.seen("/hang.png") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        async def crash_the_tab():
+            for pooled in browser._engine.contexts.values():
+                for page in pooled.context.pages:
+                    if page.url == url:
+                        session = await pooled.context.new_cdp_session(page)
+                        # Page.crash never answers: the renderer is gone.
+                        asyncio.ensure_future(session.send("Page.crash")).add_done_callback(
+                            lambda task: task.cancelled() or task.exception())
+                        return True
+            return False
+
+        assert browser._run(crash_the_tab(), 10)
+        worker.join(timeout=30)
+        assert "the page crashed" in outcome["error"].reason
+        assert capture(browser, site.add("/after", PLAIN)).png.startswith(b"\x89PNG")
+    finally:
+        browser.close()
