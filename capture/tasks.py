@@ -9,7 +9,7 @@ from . import services
 LIMIT = settings.CAPTURE_TIME_LIMIT_SECONDS
 
 
-@shared_task(name="dpxdt.capture.screenshot", queue="capture", bind=True, acks_late=True,
+@shared_task(name="dpxdt.capture.screenshot", bind=True, acks_late=True,
              reject_on_worker_lost=True, soft_time_limit=LIMIT, time_limit=LIMIT + 30)
 def screenshot(self, run_id, side):
     return run_step(self, run_id, label="capture", time_limit=LIMIT,
