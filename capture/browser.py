@@ -407,8 +407,6 @@ class _Capture:
             except Exception as exc:
                 raise CaptureError(f"waitForSelector {config.get('waitForSelector')!r}: "
                                    f"no visible match ({_first_line(exc)})") from None
-        self.stage = "waiting for web fonts"
-        await page.evaluate("document.fonts ? document.fonts.ready.then(() => true) : true")
 
         css = config.get("injectCss") or ""
         if config.get("hideSelectors"):
@@ -434,7 +432,7 @@ class _Capture:
             self.stage = "waiting delayMs"
             await asyncio.sleep(config.get("delayMs") / 1000)
 
-        self.stage = "taking the screenshot"
+        self.stage = "waiting for web fonts and taking the screenshot"
         started = time.monotonic()
         for attempt in range(3):
             try:
@@ -520,10 +518,12 @@ class _Capture:
 
 _TWO_FRAMES = "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
-# Run in the page just before the screenshot: finish finite CSS animations and reset infinite
-# ones (as Playwright's animations="disabled" does), stop transitions and the caret, cover the
-# masked elements with solid boxes, and return the page's full size in CSS pixels.
-_STABILISE = """({masks, color}) => {
+# Run in the page just before the screenshot: wait for web fonts, finish finite CSS animations
+# and reset infinite ones (as Playwright's animations="disabled" does), stop transitions and the
+# caret, cover the masked elements with solid boxes, and return the page's full size in CSS
+# pixels. One round trip for all of it.
+_STABILISE = """async ({masks, color}) => {
+  if (document.fonts) await document.fonts.ready;  // web fonts, including injected CSS's
   const style = document.createElement('style');
   style.textContent = `*, *::before, *::after { transition: none !important;
     animation-play-state: paused !important; caret-color: transparent !important; }`;
