@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from artifacts import storage
-from pdiff.core import ImageDecodeError
 
 from . import access, services
 from .models import ARTIFACT_FIELDS, InvalidTransition, Release, Run
@@ -40,7 +39,7 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, access.Forbidden):
         exc = exceptions.PermissionDenied(str(exc))
-    elif isinstance(exc, (services.Rejected, InvalidTransition, ImageDecodeError)):
+    elif isinstance(exc, (services.Rejected, InvalidTransition)):
         exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -1,0 +1,42 @@
+"""Imports point one way: artifacts ← releases ← {capture, pdiff}; the pure modules and the
+client tools import no Django."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = {
+    "artifacts": {"releases", "capture", "pdiff", "localtool"},
+    "releases": {"capture", "pdiff", "localtool"},
+    "pdiff": {"capture", "localtool"},
+    "capture": {"pdiff", "localtool"},
+}
+DJANGO_FREE = ["pdiff/core.py", "pdiff/__main__.py", "capture/browser.py", "capture/config.py",
+               "localtool/cli.py", "localtool/runner.py", "localtool/tools.py",
+               "localtool/crawler.py", "localtool/client.py", "localtool/yamlconfig.py"]
+
+
+def imported(path):
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+@pytest.mark.parametrize("app", sorted(FORBIDDEN))
+def test_imports_point_one_way(app):
+    for path in (ROOT / app).rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        assert not imported(path) & FORBIDDEN[app], path.relative_to(ROOT)
+
+
+@pytest.mark.parametrize("name", DJANGO_FREE)
+def test_pure_modules_import_no_django(name):
+    modules = imported(ROOT / name)
+    assert "django" not in modules and "releases" not in modules and "artifacts" not in modules
