@@ -161,9 +161,9 @@ def test_wait_for_selector(browser, site):
 
 def test_delay_ms_waits_before_the_screenshot(browser, site):
     url = site.add("/delayed", "<body style='margin:0'><script>setTimeout(() => "
-                   "document.body.style.background = '#f00', 300);</script></body>")
+                   "document.body.style.background = '#f00', 1500);</script></body>")
     assert pixel(capture(browser, url, fullPage=False), 10, 10) == (255, 255, 255)
-    assert pixel(capture(browser, url, fullPage=False, delayMs=700), 10, 10) == (255, 0, 0)
+    assert pixel(capture(browser, url, fullPage=False, delayMs=2500), 10, 10) == (255, 0, 0)
 
 
 def test_device_scale_factor(browser, site):
