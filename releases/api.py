@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
-from django.urls import reverse
-from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view, permission_classes
@@ -123,8 +121,7 @@ def build_for_request(request, params, *, act=True):
 
 
 def results_url(request, release: Release) -> str:
-    path = reverse("release") + "?" + urlencode(
-        {"id": release.build_id, "name": release.name, "number": release.number})
+    path = release.get_absolute_url()
     if settings.PUBLIC_URL:
         return settings.PUBLIC_URL + path
     return request.build_absolute_uri(path)

@@ -14,7 +14,9 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from artifacts.models import Artifact
 
@@ -97,6 +99,14 @@ class Release(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status in self.CLOSED
+
+    def get_absolute_url(self, **extra) -> str:
+        return reverse("release") + "?" + urlencode(
+            {"id": self.build_id, "name": self.name, "number": self.number, **extra})
+
+    def run_url(self, run_name: str) -> str:
+        return reverse("run") + "?" + urlencode(
+            {"id": self.build_id, "name": self.name, "number": self.number, "test": run_name})
 
     def transition_to(self, new, *, user=None, api_key=None, message=""):
         _check_transition("release", self.status, new, self.TRANSITIONS)

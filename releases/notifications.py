@@ -7,8 +7,6 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.http import urlencode
 
 from .models import Release, Run
 
@@ -17,17 +15,6 @@ logger = logging.getLogger(__name__)
 
 def absolute(path: str) -> str:
     return f"{settings.PUBLIC_URL}{path}" if settings.PUBLIC_URL else path
-
-
-def release_url(release) -> str:
-    return absolute(reverse("release") + "?" + urlencode(
-        {"id": release.build_id, "name": release.name, "number": release.number}))
-
-
-def run_url(release, run_name) -> str:
-    return absolute(reverse("run") + "?" + urlencode(
-        {"id": release.build_id, "name": release.name, "number": release.number,
-         "test": run_name}))
 
 
 def recipients(build) -> list[str]:
@@ -49,8 +36,8 @@ def release_ready(release_id: int) -> bool:
     changed = list(runs.filter(status=Run.Status.DIFF_FOUND).order_by("name")[:200])
     failed = runs.filter(status=Run.Status.FAILED).count()
     context = {
-        "build": build, "release": release, "release_url": release_url(release),
-        "changed": [(run, run_url(release, run.name)) for run in changed],
+        "build": build, "release": release, "release_url": absolute(release.get_absolute_url()),
+        "changed": [(run, absolute(release.run_url(run.name))) for run in changed],
         "changed_count": runs.filter(status=Run.Status.DIFF_FOUND).count(),
         "failed": failed, "total": runs.count(),
     }

@@ -13,7 +13,6 @@ from django.db.models import Case, Count, IntegerField, Max, Q, Value, When
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import storage
@@ -81,17 +80,6 @@ def _run(release, name) -> Run:
         return access.run_in(release, name or "")
     except access.NotFound as exc:
         raise Http404(str(exc)) from None
-
-
-def release_link(release, **extra):
-    return reverse("release") + "?" + urlencode(
-        {"id": release.build_id, "name": release.name, "number": release.number, **extra})
-
-
-def run_link(release, run_name, **extra):
-    return reverse("run") + "?" + urlencode(
-        {"id": release.build_id, "name": release.name, "number": release.number,
-         "test": run_name, **extra})
 
 
 def _back(request, fallback):
@@ -200,9 +188,9 @@ def run(request):
         "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
         "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
         "diff_log": _text_artifact(run.diff_log_id),
-        "release_link": release_link(release),
-        "previous_link": run_link(release, previous.name) if previous else "",
-        "next_link": run_link(release, following.name) if following else "",
+        "release_link": release.get_absolute_url(),
+        "previous_link": release.run_url(previous.name) if previous else "",
+        "next_link": release.run_url(following.name) if following else "",
     })
 
 
@@ -237,7 +225,7 @@ def mark_release(request):
         messages.success(request, f"Marked {release.name} #{release.number} {status}.")
     except InvalidTransition as exc:  # shown to the user; nothing changed
         messages.error(request, str(exc))
-    return redirect(release_link(release))
+    return redirect(release.get_absolute_url())
 
 
 @login_required
@@ -246,7 +234,7 @@ def approve_all(request):
     build, release = _post_release(request)
     count = services.approve_all(_caller(request), release)
     messages.success(request, f"Approved {count} changed runs.")
-    return redirect(release_link(release))
+    return redirect(release.get_absolute_url())
 
 
 @login_required
@@ -260,7 +248,7 @@ def retry_runs(request):
                          "Nothing to retry: these failures were reported by a client.")
     except services.Rejected as exc:
         messages.error(request, str(exc))
-    return _back(request, release_link(release))
+    return _back(request, release.get_absolute_url())
 
 
 @login_required
@@ -272,7 +260,7 @@ def cancel_release(request):
         messages.success(request, f"Cancelled {release.name} #{release.number}.")
     except services.Rejected as exc:
         messages.error(request, str(exc))
-    return redirect(release_link(release))
+    return redirect(release.get_absolute_url())
 
 
 @login_required
@@ -290,7 +278,7 @@ def review_run(request):
             raise Http404("unknown decision")
     except InvalidTransition as exc:
         messages.error(request, str(exc))
-    return _back(request, run_link(release, run.name))
+    return _back(request, release.run_url(run.name))
 
 
 # --- owners' pages --------------------------------------------------------------------------
