@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect, sync_playwright
 
 from capture.browser import CHROMIUM_ARGS, find_chromium
-from releases.models import Run
 from tests.conftest import BLACK, ROOT, make_png, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -18,10 +17,14 @@ SHOTS = ROOT / "test-artifacts" / "ui"
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
-    # still plain synchronous calls, which Django would otherwise refuse.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def reviewer(transactional_db):
+    # Made before Playwright starts: its sync API runs an event loop on this thread, and the
+    # test talks to the server only over HTTP from then on.
+    return get_user_model().objects.create_user("reviewer", "reviewer@example.com", "s3cret-pass")
+
+
+@pytest.fixture
+def browser_page():
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         options = {"args": CHROMIUM_ARGS}
@@ -30,6 +33,10 @@ def browser_page(monkeypatch):
         browser = playwright.chromium.launch(**options)
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         yield page
+        # Leave the site before closing, so that no request (an image, a prefetch) is still
+        # being served while the test database is dropped.
+        page.goto("about:blank")
+        page.wait_for_timeout(500)
         browser.close()
 
 
@@ -37,9 +44,8 @@ def shot(page, name):
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_review_workflow_in_chromium(live_server, celery_worker, browser_page):
+def test_review_workflow_in_chromium(live_server, celery_worker, reviewer, browser_page):
     page = browser_page
-    get_user_model().objects.create_user("reviewer", "reviewer@example.com", "s3cret-pass")
     base = live_server.url
 
     # Log in.
@@ -114,7 +120,8 @@ def test_review_workflow_in_chromium(live_server, celery_worker, browser_page):
     page.keyboard.press("s")
     page.keyboard.press("y")  # approve with the keyboard; moves on to the next run
     page.wait_for_url("**test=%2Fabout**")
-    assert Run.objects.get(name="/checkout").status == "diff_approved"
+    runs = call("release_status", release_name="2026-11-22", release_number=1)["runs"]
+    assert {run["name"]: run["status"] for run in runs}["/checkout"] == "diff_approved"
     page.keyboard.press("u")
     page.wait_for_url("**/release?**")
     expect(page.locator(".stat.good b").first).to_have_text("1")
