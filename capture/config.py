@@ -79,6 +79,10 @@ KEYS = [
     Key("timezoneId", "str", None, "Time zone, e.g. `Europe/Paris`."),
     Key("ignoreHTTPSErrors", "bool", False, "Accept invalid TLS certificates."),
     Key("timeoutMs", "timeout", 60000, "Hard limit on one try of the capture (1000–120000)."),
+    Key("diffThreshold", "fraction", None, "Colour threshold of this run's diff, 0..1 (default: "
+        "the build's setting, else 0.1)."),
+    Key("maxDistortion", "fraction", None, "Share of changed pixels (0..1) this run may have "
+        "and still count as unchanged (default: the build's setting, else 0)."),
 ]
 BY_NAME = {key.name: key for key in KEYS}
 
@@ -179,6 +183,12 @@ def _timeout(name, value):
     return value
 
 
+def _fraction(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _type_error(name, "a number between 0 and 1", value)
+    return value
+
+
 def _number(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 8:
         raise _type_error(name, "a number between 0 and 8", value)
@@ -258,7 +268,7 @@ def _choice(name, value):
 
 
 _CHECKS = {
-    "url": check_url, "timeout": _timeout, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
+    "url": check_url, "timeout": _timeout, "fraction": _fraction, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
     "rect": _rect, "strings": _strings, "regexes": _regexes, "headers": _headers,
     "cookies": _cookies, "choice": _choice,
 }

@@ -231,9 +231,13 @@ def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
 
 def _compare(test, reference, png, outcome, options):
     print(f"{test.name}: Running perceptual diff process", file=options.out)
-    result = core.compare(reference.read_bytes(), png, threshold=options.threshold)
+    config = test.run.config
+    threshold = config.get("diffThreshold")
+    result = core.compare(reference.read_bytes(), png,
+                          threshold=options.threshold if threshold is None else threshold)
     outcome.distortion = result.distortion
-    if not result.differs:
+    tolerated = not result.size_changed and result.distortion <= (config.get("maxDistortion") or 0)
+    if not result.differs or tolerated:
         outcome.result = "passed"
         print(f"{test.name} passed (no diff)", file=options.out)
         if options.output_dir:

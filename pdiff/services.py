@@ -20,8 +20,36 @@ class TransientError(RuntimeError):
     """Worth retrying: storage was unreachable or slow."""
 
 
-def threshold_for(build) -> float:
-    return build.diff_threshold if build.diff_threshold is not None else settings.DIFF_THRESHOLD
+def diff_settings(run) -> tuple[float, float]:
+    """(colour threshold, tolerated changed-pixel share): the run's capture config, then the
+    build's settings, then the server's defaults."""
+    build = run.release.build
+    config = _run_config(run)
+    threshold = _fraction(config, "diffThreshold")
+    if threshold is None:
+        threshold = build.diff_threshold if build.diff_threshold is not None \
+            else settings.DIFF_THRESHOLD
+    tolerance = _fraction(config, "maxDistortion")
+    return threshold, tolerance if tolerance is not None else build.max_distortion
+
+
+def _run_config(run) -> dict:
+    """The run's config JSON. A run reported by a client may carry any file as its config, or
+    none: then it has no overrides."""
+    if not run.config_id:
+        return {}
+    try:
+        config = json.loads(storage.read_bytes(run.config_id))
+    except (storage.ArtifactMissing, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _fraction(config: dict, key: str) -> float | None:
+    value = config.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
 
 
 def diff_run(run_id: int) -> str:
@@ -42,7 +70,10 @@ def diff_run(run_id: int) -> str:
         raise TransientError(f"could not read images from storage: {exc}") from exc
     fetched = time.monotonic()
 
-    threshold = threshold_for(build)
+    try:
+        threshold, tolerance = diff_settings(run)
+    except Exception as exc:  # storage unreachable while reading the config
+        raise TransientError(f"could not read the run's config: {exc}") from exc
     try:
         result = core.compare(before, after, threshold=threshold)
     except core.ImageDecodeError as exc:
@@ -51,7 +82,7 @@ def diff_run(run_id: int) -> str:
     compared = time.monotonic()
 
     log = result.as_dict()
-    log.update(before=ref_sha1, after=image_sha1, seconds={
+    log.update(before=ref_sha1, after=image_sha1, max_distortion=tolerance, seconds={
         "fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)})
     try:
         diff_log = release_services.store_artifact_for(
@@ -64,7 +95,7 @@ def diff_run(run_id: int) -> str:
     recorded = release_services.record_diff(
         run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, changed_pixels=result.changed_pixels,
         distortion=result.distortion, size_changed=result.size_changed, diff_image=diff_image,
-        diff_log=diff_log)
+        diff_log=diff_log, tolerance=tolerance)
     if recorded is None:
         return "dropped"
     logger.info("run %s: %d changed pixels in %.0f ms", run_id, result.changed_pixels,

@@ -404,18 +404,20 @@ def claim_for_diff(run_id: int) -> Run | None:
 
 
 def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, changed_pixels: int,
-                distortion: float, size_changed: bool, diff_image, diff_log) -> Run | None:
-    """Record a finished diff, unless the run moved on meanwhile (new inputs, failed, closed)."""
+                distortion: float, size_changed: bool, diff_image, diff_log,
+                tolerance: float = 0.0) -> Run | None:
+    """Record a finished diff, unless the run moved on meanwhile (new inputs, failed, closed).
+    A diff with at most ``tolerance`` of its pixels changed (and no size change) counts as
+    unchanged."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
         if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
                 or run.ref_image_id != ref_sha1 or run.release.is_closed):
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
-        build = run.release.build
         found = changed_pixels > 0 or size_changed
-        if found and not size_changed and distortion <= build.max_distortion:
-            found = False  # within the build's tolerance
+        if found and not size_changed and distortion <= tolerance:
+            found = False
         run.changed_pixels = changed_pixels
         run.distortion = distortion
         run.size_changed = size_changed

@@ -54,6 +54,8 @@ def test_unknown_key_is_named():
     ("deviceScaleFactor", 0, "deviceScaleFactor must be a number between 0 and 8"),
     ("delayMs", -5, "delayMs must be a non-negative integer"),
     ("timeoutMs", 500000, "timeoutMs must be an integer between 1000 and 120000"),
+    ("diffThreshold", 1.5, "diffThreshold must be a number between 0 and 1"),
+    ("maxDistortion", "1%", "maxDistortion must be a number between 0 and 1"),
 ])
 def test_bad_values_are_named(key, value, message):
     with pytest.raises(config.ConfigError, match=message):

@@ -200,3 +200,22 @@ def test_bad_suites_are_named(tmp_path, text, message):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(yamlconfig.SuiteError, match=re.escape(message)):
         yamlconfig.load_dir(tmp_path)
+
+
+def test_config_tolerance_lets_a_small_change_pass(tmp_path, site):
+    url = site.add("/t", "<body style='background:#fff'><p>before</p></body>")
+    (tmp_path / "t.yaml").write_text(f"""
+tests:
+  - name: strict
+    url: {url}
+    config: {{viewportSize: {{width: 400, height: 300}}}}
+  - name: tolerant
+    url: {url}
+    config: {{viewportSize: {{width: 400, height: 300}}, maxDistortion: 0.5}}
+""")
+    assert dpxdt("update", tmp_path, cwd=tmp_path).returncode == 0
+    site.add("/t", "<body style='background:#fff'><p>after</p></body>")
+    result = dpxdt("test", tmp_path, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "strict failed" in result.stdout
+    assert "tolerant passed (no diff)" in result.stdout

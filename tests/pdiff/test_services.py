@@ -105,3 +105,30 @@ def test_storage_outage_is_transient(pair, monkeypatch):
     monkeypatch.setattr(services.storage, "read_bytes", unreachable)
     with pytest.raises(services.TransientError, match="unreachable"):
         services.diff_run(run.id)
+
+
+def with_config(run, config: dict):
+    artifact = storage.store_bytes(json.dumps(config).encode(), "application/json").artifact
+    run.release.build.artifacts.add(artifact)
+    Run.objects.filter(pk=run.pk).update(config=artifact)
+    return run
+
+
+def test_run_config_threshold_overrides_the_build(pair):
+    light = make_png(squares=[(0, 0, 10, (235, 235, 235, 255))])
+    run = with_config(pair(make_png(), light, diff_threshold=0.0), {"diffThreshold": 0.3})
+    assert services.diff_run(run.id) == "same"
+
+
+def test_run_config_tolerance_overrides_the_build(pair):
+    run = with_config(pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
+                      {"maxDistortion": 0.01})
+    assert services.diff_run(run.id) == "same"
+    log = json.loads(storage.read_bytes(Run.objects.get(pk=run.pk).diff_log_id))
+    assert log["max_distortion"] == 0.01
+
+
+def test_a_config_that_is_not_ours_changes_nothing(pair):
+    run = with_config(pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
+                      {"diffThreshold": "lenient", "maxDistortion": 5})
+    assert services.diff_run(run.id) == "found"
