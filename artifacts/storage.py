@@ -67,11 +67,9 @@ def store_bytes(data: bytes, content_type: str) -> Stored:
 
 def _store(sha1: str, size: int, content_type: str, fileobj) -> Stored:
     existing = Artifact.objects.filter(sha1=sha1).first()
-    if existing is not None and backend().exists(key_for(sha1)):
-        return Stored(existing, created=False)
     storage = backend()
     key = key_for(sha1)
-    if not storage.exists(key):
+    if not storage.exists(key):  # missing even with a row: write the bytes again
         saved_as = storage.save(key, File(fileobj, name=key))
         if saved_as != key:  # a backend that renames on collision would break addressing
             storage.delete(saved_as)

@@ -233,7 +233,8 @@ def _compare(test, reference, png, outcome, options):
     print(f"{test.name}: Running perceptual diff process", file=options.out)
     config = test.run.config
     threshold = config.get("diffThreshold")
-    result = core.compare(reference.read_bytes(), png,
+    ref = reference.read_bytes()
+    result = core.compare(ref, png,
                           threshold=options.threshold if threshold is None else threshold)
     outcome.distortion = result.distortion
     tolerated = not result.size_changed and result.distortion <= (config.get("maxDistortion") or 0)
@@ -241,11 +242,11 @@ def _compare(test, reference, png, outcome, options):
         outcome.result = "passed"
         print(f"{test.name} passed (no diff)", file=options.out)
         if options.output_dir:
-            _write_triplet(options.output_dir / test.name, reference.read_bytes(), png, None)
+            _write_triplet(options.output_dir / test.name, ref, png, None)
         return
     folder = (options.output_dir / test.name if options.output_dir
               else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-")))
-    paths = _write_triplet(folder, reference.read_bytes(), png, result.diff_png)
+    paths = _write_triplet(folder, ref, png, result.diff_png)
     outcome.result = "failed"
     size = (f", size {result.before_size[0]}x{result.before_size[1]} → "
             f"{result.after_size[0]}x{result.after_size[1]}" if result.size_changed else "")

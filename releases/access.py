@@ -83,13 +83,13 @@ def build_for(caller: Caller, build_id, *, act: bool = False) -> Build:
         build = Build.objects.get(pk=int(build_id))
     except (Build.DoesNotExist, TypeError, ValueError):
         raise NotFound(f"build {build_id} not found") from None
-    if can_act(caller, build):
+    if can_act(caller, build):  # one ownership query; viewing needs only the public flag now
         return build
-    if not act and can_view(caller, build):
-        return build
-    if can_view(caller, build):
+    if not (build.public and caller.api_key is None):
+        raise NotFound(f"build {build_id} not found")
+    if act:
         raise Forbidden(f"you may view build {build.id} but not change it")
-    raise NotFound(f"build {build_id} not found")
+    return build
 
 
 def release_in(build: Build, name: str, number, *, for_update: bool = False) -> Release:
