@@ -1,5 +1,6 @@
 """/api/request_run: the server captures the page (and the reference) itself."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
@@ -27,7 +28,9 @@ class RequestRunParams(ReleaseParams):
 
 def _config(field, text, url):
     try:
-        return capture_config.parse(text).with_target(url)
+        config = capture_config.parse(text).with_target(url)
+        capture_config.check_bounds(config, settings.CAPTURE_MAX_PIXELS)
+        return config
     except capture_config.ConfigError as exc:
         raise exceptions.ValidationError({field: [str(exc)]}) from None
 

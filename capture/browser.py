@@ -5,10 +5,18 @@ capture has a hard time limit even when the page hangs the renderer (a synchrono
 call cannot be abandoned; an awaited one can).
 
 Isolation without a new browser context per capture: a context costs a new renderer process
-(~150 ms), so a context is shared by captures whose context-level options are the same, and each
-capture gets a fresh page (prepared while the previous capture runs), the HTTP cache disabled,
-and, afterwards, the cookies of the context and every kind of storage of every origin it
-touched cleared. Nothing one capture sets is visible to the next; the tests check that.
+(~150 ms), so a context is shared by captures of one partition (the server passes the build:
+builds never share a context) whose context-level options are the same, and each capture gets a
+fresh page (prepared while the previous capture runs), the HTTP cache disabled, and,
+afterwards, every page it opened (popups, new windows, and the workers they run) closed, the
+cookies of the context and every kind of storage of every origin it touched cleared. Nothing
+one capture sets is visible to the next; the tests check that.
+
+Tall pages are taken in stripes of at most STRIPE_PIXELS device pixels and stitched, and cut at
+the config's ``maxHeight`` and the ``max_pixels`` budget, so every capture can be diffed.
+
+With a ``policy`` (the server's workers), every request goes through capture.proxy, which
+checks it against the capture network policy.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from .config import CaptureConfig
+from . import png as pngs
+from .config import DEFAULT_MAX_PIXELS, CaptureConfig, compile_regex
+from .netpolicy import NetworkPolicy
+from .proxy import PolicyProxy
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--hide-scrollbars", "--font-render-hinting=none",
                  "--disable-dev-shm-usage",
@@ -41,6 +52,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  # hop per frame (measured: ~10 % more captures per minute).
                  "--in-process-gpu"]
 MASK_COLOR = "#FF00FF"
+# The tallest stripe taken in one screenshot, in device pixels: beyond this Chromium's
+# compositor may leave tiles unpainted.
+STRIPE_PIXELS = 16384
 MAX_CONTEXTS = 4
 # How long the network must be quiet before a page counts as settled.
 QUIET_MS = {"load": 50, "networkidle": 500}
@@ -94,20 +108,23 @@ class CaptureLog:
 class Browser:
     """A Chromium for this process. ``capture()`` is thread-safe and runs one page at a time."""
 
-    def __init__(self, executable: str | None = None):
+    def __init__(self, executable: str | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 policy: NetworkPolicy | None = None):
         self.executable = find_chromium(executable)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dpxdt-browser",
                                         daemon=True)
         self._thread.start()
-        self._engine = _Engine(self.executable)
+        self._engine = _Engine(self.executable, max_pixels=max_pixels, policy=policy)
         self._lock = threading.Lock()
 
-    def capture(self, config: CaptureConfig) -> CaptureResult:
+    def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
+        """Capture one page. Captures of different ``partition`` values never share a browser
+        context (the server passes the build)."""
         timeout = config.get("timeoutMs") / 1000
         with self._lock:
-            future = asyncio.run_coroutine_threadsafe(self._engine.capture(config, timeout),
-                                                      self._loop)
+            future = asyncio.run_coroutine_threadsafe(
+                self._engine.capture(config, timeout, partition), self._loop)
             try:
                 # The engine enforces the limit itself; this is the backstop if it cannot.
                 return future.result(timeout=timeout + 30)
@@ -156,6 +173,16 @@ class _PooledContext:
             self._prepare()
         return page, cdp
 
+    async def spare_page(self):
+        """The prepared next page, once it is ready (None if preparing it failed)."""
+        if self.spare is None:
+            return None
+        try:
+            page, _ = await asyncio.wait_for(asyncio.shield(self.spare), 10)
+            return page
+        except Exception:  # its failure is reported when a capture takes it
+            return None
+
     def discard(self):
         if self.spare is not None:
             self.spare.cancel()
@@ -168,8 +195,11 @@ class _PooledContext:
 class _Engine:
     """Async state; lives on the Browser's loop only."""
 
-    def __init__(self, executable):
+    def __init__(self, executable, *, max_pixels, policy):
         self.executable = executable
+        self.max_pixels = max_pixels
+        self.policy = policy
+        self.proxy = None
         self.playwright = None
         self.browser = None
         self.contexts: OrderedDict[tuple, _PooledContext] = OrderedDict()
@@ -182,7 +212,20 @@ class _Engine:
         from playwright.async_api import async_playwright
 
         self.playwright = await async_playwright().start()
-        options = {"args": CHROMIUM_ARGS, "headless": True}
+        args = list(CHROMIUM_ARGS)
+        if self.policy is not None:
+            if self.proxy is None:
+                self.proxy = await PolicyProxy(self.policy).start()
+            # Every request through the policy proxy, loopback included; no UDP around it.
+            args += [f"--proxy-server={self.proxy.address}", "--proxy-bypass-list=<-loopback>",
+                     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+        # Chromium's sandbox needs an unprivileged user: as root it cannot run, so it is off
+        # there (and the worker log says so). Production runs capture workers unprivileged.
+        sandbox = os.geteuid() != 0
+        if not sandbox:
+            logger.warning("running as root: Chromium's sandbox is off (--no-sandbox); run "
+                           "capture workers as an unprivileged user to keep it on")
+        options = {"args": args, "headless": True, "chromium_sandbox": sandbox}
         if self.executable:
             options["executable_path"] = self.executable
         self.browser = await self.playwright.chromium.launch(**options)
@@ -211,12 +254,15 @@ class _Engine:
             except Exception as exc:
                 logger.warning("stopping Playwright: %s", exc)
             self.playwright = None
+        if self.proxy is not None:
+            await self.proxy.stop()
+            self.proxy = None
 
     async def restart(self):
         await self.stop()
 
-    async def context_for(self, config: CaptureConfig) -> _PooledContext:
-        key = config.context_key()
+    async def context_for(self, config: CaptureConfig, partition: str) -> _PooledContext:
+        key = (partition, config.context_key())
         pooled = self.contexts.get(key)
         if pooled is not None:
             self.contexts.move_to_end(key)
@@ -240,18 +286,21 @@ class _Engine:
             await oldest.close()
         return pooled
 
-    async def capture(self, config: CaptureConfig, timeout: float) -> CaptureResult:
+    async def capture(self, config: CaptureConfig, timeout: float, partition: str = ""
+                      ) -> CaptureResult:
         log = CaptureLog()
         started = time.monotonic()
         await self.finish_clean_up()
         try:
             await self.start()
-            pooled = await self.context_for(config)
+            pooled = await self.context_for(config, partition)
             page, cdp = await pooled.take_page()
         except Exception as exc:
             await self.restart()
             raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
-        session = _Capture(page, cdp, pooled, config, log, started + timeout)
+        session = _Capture(page, cdp, pooled, config, log, started + timeout, self.max_pixels)
+        if self.proxy is not None:
+            self.proxy.on_event = session.on_proxy_event
         try:
             png = await asyncio.wait_for(session.run(), timeout)
         except CaptureError as exc:
@@ -296,10 +345,13 @@ def _first_line(exc) -> str:
 class _Capture:
     """One capture of one page."""
 
-    def __init__(self, page, cdp, pooled, config, log, deadline):
+    def __init__(self, page, cdp, pooled, config, log, deadline, max_pixels):
         self.page = page
         self.cdp = cdp
+        self.pooled = pooled
         self.context = pooled.context
+        self.max_pixels = max_pixels
+        self.proxy_events: list[tuple[str, str, str]] = []
         self.config = config
         self.log = log
         self.deadline = deadline
@@ -309,8 +361,10 @@ class _Capture:
         self.in_flight: dict = {}
         self.last_activity = time.monotonic()
         self.origins: set[str] = set()
-        self.blocked = [re.compile(p) for p in config.get("resourcesToIgnore")]
-        self.headers = [(re.compile(p), h) for p, h in config.get("injectHeaders").items()]
+        # RE2: matching is linear in the URL whatever the pattern, so no config can stall
+        # this loop (a Python regex like (a+)+b against a long URL takes minutes).
+        self.blocked = [compile_regex(p) for p in config.get("resourcesToIgnore")]
+        self.headers = [(compile_regex(p), h) for p, h in config.get("injectHeaders").items()]
 
     def remaining_ms(self) -> float:
         return max(1.0, (self.deadline - time.monotonic()) * 1000)
@@ -344,6 +398,28 @@ class _Capture:
         if response.status >= 400 and response.request.resource_type != "document":
             self.log.add(f"resource answered {response.status}: {response.url}")
 
+    def on_proxy_event(self, kind, url, reason):
+        self.proxy_events.append((kind, url, reason))
+        if kind == "denied":
+            self.log.add(f"blocked by the capture network policy: {url} ({reason})")
+        else:
+            self.log.add(f"request failed: {url} ({reason})")
+
+    def refused_navigation(self, url: str) -> str | None:
+        """Why the proxy did not let the page ``url`` through, if it did not."""
+        parts = urlsplit(url)
+        target = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        for kind, event_url, reason in reversed(self.proxy_events):
+            event = urlsplit(event_url)
+            if (event.hostname, event.port or (443 if event.scheme == "https" else 80)) == target:
+                return (f"{url} is denied by the capture network policy: {reason}"
+                        if kind == "denied" else f"could not load {url}: {reason}")
+        return None
+
+    def _on_popup(self, popup):
+        self.log.add(f"the page opened a window ({popup.url}); it is closed when the capture "
+                     "ends")
+
     def _on_crash(self, _page):
         self.crashed = True
         self.log.add("the page crashed")
@@ -376,6 +452,7 @@ class _Capture:
         page.on("console", lambda msg: log.add(f"console.{msg.type}: {msg.text}"))
         page.on("pageerror", lambda error: log.add(f"page error: {_first_line(error)}"))
         page.on("crash", self._on_crash)
+        page.on("popup", self._on_popup)
 
         viewport = config.get("viewportSize")
         if page.viewport_size != viewport:
@@ -386,10 +463,23 @@ class _Capture:
         if config.get("cookies"):
             await self.context.add_cookies([_cookie(c, url) for c in config.get("cookies")])
 
+        # The prepared spare page took the foreground when it was opened: a background tab
+        # gets no frames, and the screenshot then waits ~2 s for one and may miss tiles.
+        await self.cdp.send("Page.bringToFront")
         self.stage = "loading the page"
         log.add(f"open {url} (viewport {viewport['width']}x{viewport['height']})")
         started = time.monotonic()
-        response = await page.goto(url, wait_until="commit", timeout=self.remaining_ms())
+        try:
+            response = await page.goto(url, wait_until="commit", timeout=self.remaining_ms())
+        except Exception:
+            refused = self.refused_navigation(url)
+            if refused:
+                raise CaptureError(refused) from None
+            raise
+        if response is not None and response.status in (403, 502):
+            refused = self.refused_navigation(response.url)
+            if refused:
+                raise CaptureError(refused)
         if response is not None:
             self.http_status = response.status
             log.add(f"main document: HTTP {response.status} "
@@ -453,9 +543,24 @@ class _Capture:
             params["clip"] = {"x": clip["left"], "y": clip["top"], "width": clip["width"],
                               "height": clip["height"], "scale": scale}
             params["captureBeyondViewport"] = True
+            if clip["width"] * clip["height"] * scale * scale > self.max_pixels:
+                raise CaptureError(f"clipRect is over the limit of {self.max_pixels} pixels")
         elif config.get("fullPage") and (width > viewport["width"] or height > viewport["height"]):
-            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": scale}
+            width, height = self.bounded(width, height, scale)
             params["captureBeyondViewport"] = True
+            # Stripes of at most STRIPE_PIXELS device pixels: one screenshot of a taller page
+            # may come back with tiles Chromium never painted.
+            stripe = max(1, int(STRIPE_PIXELS // scale))
+            stripes = []
+            for top in range(0, height, stripe):
+                params["clip"] = {"x": 0, "y": top, "width": width,
+                                  "height": min(stripe, height - top), "scale": scale}
+                reply = await self.cdp.send("Page.captureScreenshot", params)
+                stripes.append(base64.b64decode(reply["data"]))
+            png = await asyncio.to_thread(pngs.stitch, stripes)
+            log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
+                    + (f" ({len(stripes)} stripes)" if len(stripes) > 1 else ""))
+            return png
         else:  # a clip, even of the viewport, makes Chromium apply the device scale factor
             params["clip"] = {"x": 0, "y": 0, "width": viewport["width"],
                               "height": viewport["height"], "scale": scale}
@@ -463,6 +568,18 @@ class _Capture:
         png = base64.b64decode(reply["data"])
         log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms")
         return png
+
+    def bounded(self, width: int, height: int, scale: float) -> tuple[int, int]:
+        """The full page's size cut to ``maxHeight`` and the pixel budget (logged)."""
+        budget_rows = int(self.max_pixels // (width * scale * scale)) if width else height
+        limit = min(self.config.get("maxHeight"), budget_rows)
+        if height > limit:
+            why = ("maxHeight" if limit == self.config.get("maxHeight") else
+                   f"the server's limit of {self.max_pixels} pixels, DPXDT_CAPTURE_MAX_PIXELS")
+            self.log.add(f"the page is {height} px tall; the screenshot is cut at {limit} px "
+                         f"({why})")
+            height = max(1, limit)
+        return width, height
 
     async def wait_for_page(self):
         """The load state asked for, then a quiet network; slow resources stop counting after
@@ -503,6 +620,13 @@ class _Capture:
         """Close the page and clear what it left in the shared context. False: the context is
         in an unknown state and the browser should be restarted."""
         try:
+            self.page.remove_listener("popup", self._on_popup)
+            # Popups and windows the page opened (and their workers) end with the capture:
+            # nothing it started may run on into the next one.
+            spare = await self.pooled.spare_page()
+            for other in list(self.context.pages):
+                if other is not self.page and other is not spare:
+                    await asyncio.wait_for(other.close(), 5)
             for origin in sorted(self.origins):
                 await asyncio.wait_for(self.cdp.send("Storage.clearDataForOrigin", {
                     "origin": origin, "storageTypes": "all"}), 5)

@@ -15,7 +15,13 @@ import json
 import re
 from typing import Any
 
+import re2
+
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
+# Full-page captures are cut at this height (CSS pixels) unless a config says otherwise.
+DEFAULT_MAX_HEIGHT = 32768
+# The server's DPXDT_CAPTURE_MAX_PIXELS default: width x height x scale^2 of one screenshot.
+DEFAULT_MAX_PIXELS = 60_000_000
 COLOR_SCHEMES = ("light", "dark", "no-preference")
 
 
@@ -42,6 +48,9 @@ KEYS = [
         "honoured, unlike the original).", original=True),
     Key("fullPage", "bool", True,
         "Capture the whole scrollable page (as the original did), not just the viewport."),
+    Key("maxHeight", "height", DEFAULT_MAX_HEIGHT,
+        "A full page taller than this (CSS pixels) is cut here, and the log says so; the "
+        "server's `DPXDT_CAPTURE_MAX_PIXELS` may cut it shorter (width × height × scale²)."),
     Key("cookies", "cookies", [],
         "Cookies set before loading: `[{name, value, domain, path?, secure?, httponly?, "
         "expires?}]`; `domain` may be omitted to use the page's host.", original=True),
@@ -49,10 +58,11 @@ KEYS = [
     Key("httpPassword", "str", None, "HTTP Basic password (needs `httpUserName`).", original=True),
     Key("injectHeaders", "headers", {},
         "Extra request headers by URL regex: `{\"example\\\\.com\": {\"X-Header\": \"value\"}}`; "
-        "every request whose URL matches a regex gets its headers.", original=True),
+        "every request whose URL matches a regex gets its headers. Regexes are RE2 (matched in "
+        "linear time; no lookaround or backreferences).", original=True),
     Key("resourcesToIgnore", "regexes", [],
-        "URL regexes of requests to abort (analytics, ads, ...); blocked requests are logged.",
-        original=True),
+        "URL regexes (RE2) of requests to abort (analytics, ads, ...); blocked requests are "
+        "logged.", original=True),
     Key("resourceTimeoutMs", "int", 10000,
         "How long one resource may take; a slower one is no longer waited for (the load event "
         "too is waited for at most this long).", original=True),
@@ -216,6 +226,12 @@ def _size(name, value):
     return size
 
 
+def _height(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+        raise _type_error(name, "an integer between 1 and 1000000", value)
+    return value
+
+
 def _rect(name, value):
     return _dimensions(name, value, ("left", "top", "width", "height"), 1)
 
@@ -226,12 +242,25 @@ def _strings(name, value):
     return value
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is ours to report, not absl's to print
+
+
+def compile_regex(pattern: str):
+    """An RE2 regex: matching takes time linear in the URL, whatever the pattern (a Python
+    regex such as ``(a+)+b`` can take minutes). Raises re2.error."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
 def _regexes(name, value):
     for pattern in _strings(name, value):
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{name}: {pattern!r} is not a valid regex: {exc}") from None
+            compile_regex(pattern)
+        except re2.error as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+                exc.args[0], bytes) else str(exc)
+            raise ConfigError(f"{name}: {pattern!r} is not a valid RE2 regex ({reason}); "
+                              "lookaround and backreferences are not supported") from None
     return value
 
 
@@ -268,10 +297,32 @@ def _choice(name, value):
 
 
 _CHECKS = {
-    "url": check_url, "timeout": _timeout, "fraction": _fraction, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
+    "url": check_url, "timeout": _timeout, "height": _height, "fraction": _fraction, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
     "rect": _rect, "strings": _strings, "regexes": _regexes, "headers": _headers,
     "cookies": _cookies, "choice": _choice,
 }
+
+
+def check_bounds(config: CaptureConfig, max_pixels: int) -> None:
+    """Refuse a config whose screenshot cannot fit ``max_pixels`` (width x height x scale^2)
+    whatever the page: the viewport, or the clip rectangle. A full page is cut to fit instead
+    (see capture.browser). Raises ConfigError naming the key."""
+    scale = config.get("deviceScaleFactor")
+    viewport = config.get("viewportSize")
+    if viewport["width"] * viewport["height"] * scale * scale > max_pixels:
+        key = "deviceScaleFactor" if "deviceScaleFactor" in config.values else "viewportSize"
+        raise ConfigError(
+            f"{key}: a {viewport['width']}x{viewport['height']} viewport at scale {scale:g} is "
+            f"{viewport['width'] * viewport['height'] * scale * scale / 1e6:.1f} megapixels, over "
+            f"this server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
+    clip = config.get("clipRect")
+    if clip and clip["width"] * clip["height"] * scale * scale > max_pixels:
+        raise ConfigError(
+            f"clipRect: {clip['width']}x{clip['height']} at scale {scale:g} is "
+            f"{clip['width'] * clip['height'] * scale * scale / 1e6:.1f} megapixels, over this "
+            f"server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
+    if viewport["width"] * scale > max_pixels:  # not even one row of the page would fit
+        raise ConfigError(f"viewportSize: width {viewport['width']} is over this server's limit")
 
 
 def markdown_table() -> str:

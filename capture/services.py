@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import logging
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -15,6 +17,7 @@ from releases import services as release_services
 
 from . import config as capture_config
 from .browser import Browser, CaptureError
+from .netpolicy import NetworkPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +34,24 @@ def shared_browser() -> Browser:
     global _browser
     with _browser_lock:
         if _browser is None:
-            _browser = Browser(settings.CHROMIUM or None)
+            _browser = Browser(settings.CHROMIUM or None, max_pixels=settings.CAPTURE_MAX_PIXELS,
+                               policy=network_policy())
             atexit.register(close_browser)
         return _browser
+
+
+def network_policy() -> NetworkPolicy:
+    """The capture network policy from the settings. ``self`` is this server's public address
+    (DPXDT_PUBLIC_URL) and whatever its host name resolves to."""
+    own = []
+    host = urlsplit(settings.PUBLIC_URL).hostname if settings.PUBLIC_URL else None
+    if host:
+        try:
+            own = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+        except OSError as exc:
+            logger.warning("could not resolve DPXDT_PUBLIC_URL's host %s: %s", host, exc)
+    return NetworkPolicy.from_settings(settings.CAPTURE_ALLOW, settings.CAPTURE_DENY,
+                                       settings.PUBLIC_URL, own)
 
 
 def close_browser():
@@ -81,7 +99,9 @@ def capture_run(run_id: int, side: str) -> str:
     attempts = settings.CAPTURE_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
-            result = shared_browser().capture(config)
+            # One browser context per build: nothing a page of one build leaves behind
+            # (cookies, storage, a popup still running) can reach another build's capture.
+            result = shared_browser().capture(config, partition=f"build-{build.id}")
             break
         except CaptureError as exc:
             logger.info("run %s %s capture attempt %d/%d failed: %s", run_id, side, attempt,

@@ -256,6 +256,20 @@ CAPTURE_ATTEMPTS = env_number("DPXDT_CAPTURE_ATTEMPTS", 3)
 CAPTURE_RETRY_DELAY_SECONDS = env_number("DPXDT_CAPTURE_RETRY_DELAY_SECONDS", 1.0, float)
 # Soft limit on one capture task (all its tries); a config's timeoutMs bounds each try.
 CAPTURE_TIME_LIMIT_SECONDS = env_number("DPXDT_CAPTURE_TIME_LIMIT_SECONDS", 420)
+# The largest screenshot (width x height x scale^2): taller full pages are cut to fit, bigger
+# viewports and clip rectangles are refused at request_run.
+CAPTURE_MAX_PIXELS = env_number("DPXDT_CAPTURE_MAX_PIXELS", 60_000_000)
+# Where captures may send requests (capture/netpolicy.py): rules, comma-separated. Link-local
+# addresses and this server itself are always denied; private networks are allowed.
+CAPTURE_ALLOW = env_str("DPXDT_CAPTURE_ALLOW")
+CAPTURE_DENY = env_str("DPXDT_CAPTURE_DENY")
+try:
+    from capture.netpolicy import PolicyError, parse_rules
+
+    parse_rules(CAPTURE_ALLOW)
+    parse_rules(CAPTURE_DENY)
+except PolicyError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from None
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -46,7 +46,7 @@ def test_unknown_key_is_named():
     ("viewportSize", {"width": 10}, "viewportSize must be an object with width, height"),
     ("clipRect", {"left": -1, "top": 0, "width": 1, "height": 1}, "clipRect.left must be"),
     ("fullPage", "yes", "fullPage must be true or false"),
-    ("resourcesToIgnore", ["(unclosed"], r"resourcesToIgnore: '\(unclosed' is not a valid regex"),
+    ("resourcesToIgnore", ["(unclosed"], r"resourcesToIgnore: '\(unclosed' is not a valid RE2 regex"),
     ("injectHeaders", {"x": "y"}, r"injectHeaders\['x'\] must be an object"),
     ("cookies", [{"name": "a"}], r"cookies\[0\] must be an object with name and value"),
     ("waitUntil", "idle", "waitUntil must be one of load, domcontentloaded, networkidle, commit"),

@@ -1,0 +1,69 @@
+"""The capture network policy's rules (capture/netpolicy.py), without a browser."""
+
+import pytest
+
+from capture.netpolicy import NetworkPolicy, PolicyError, parse_rule
+
+DEFAULT = NetworkPolicy.from_settings(public_url="http://depicted.example.com:8000",
+                                      own_addresses=["10.0.0.5"])
+
+
+@pytest.mark.parametrize("host, port, addresses", [
+    ("169.254.169.254", 80, ["169.254.169.254"]),
+    ("metadata.google.internal", 80, ["169.254.169.254"]),
+    ("[::ffff:169.254.169.254]", 80, ["::ffff:169.254.169.254"]),
+    ("fe80-host", 443, ["fe80::1"]),
+])
+def test_link_local_is_always_denied(host, port, addresses):
+    assert "link-local" in DEFAULT.check(host, port, addresses)
+    allowing = NetworkPolicy.from_settings(allow="169.254.0.0/16,*")
+    assert "link-local" in allowing.check(host, port, addresses)
+
+
+def test_the_server_itself_is_denied_by_name_and_by_address():
+    assert "Depicted server itself" in DEFAULT.check("depicted.example.com", 8000, ["10.0.0.5"])
+    assert "Depicted server itself" in DEFAULT.check("other-name", 8000, ["10.0.0.5"])
+    assert "Depicted server itself" in DEFAULT.check("0.0.0.0", 8000, ["0.0.0.0"])
+    # Another port of the same host is another service (a staging site on the same box).
+    assert DEFAULT.check("depicted.example.com", 8080, ["10.0.0.5"]) is None
+
+
+def test_private_networks_and_loopback_are_allowed_by_default():
+    assert DEFAULT.check("staging.internal", 80, ["10.1.2.3"]) is None
+    assert DEFAULT.check("localhost", 3000, ["127.0.0.1"]) is None
+
+
+def test_deny_rules_by_cidr_glob_keyword_and_port():
+    policy = NetworkPolicy.from_settings(
+        deny="10.0.0.0/8, *.db.internal, loopback:6379, [fd00::1]:5432")
+    assert "10.0.0.0/8" in policy.check("x", 80, ["10.9.8.7"])
+    assert "*.db.internal" in policy.check("pg.db.internal", 5432, ["192.168.1.1"])
+    assert "loopback:6379" in policy.check("localhost", 6379, ["127.0.0.1"])
+    assert policy.check("localhost", 8000, ["127.0.0.1"]) is None
+    assert "fd00::1" in policy.check("v6", 5432, ["fd00::1"])
+    # A name that resolves to any denied address is denied.
+    assert policy.check("mixed", 80, ["192.168.1.1", "10.0.0.1"]) is not None
+
+
+def test_allow_rules_make_an_allowlist():
+    policy = NetworkPolicy.from_settings(allow="*.staging.example.com,192.168.0.0/16")
+    assert policy.check("www.staging.example.com", 443, ["203.0.113.9"]) is None
+    assert policy.check("intranet", 80, ["192.168.4.4"]) is None
+    assert "no DPXDT_CAPTURE_ALLOW rule" in policy.check("example.org", 443, ["93.184.216.34"])
+
+
+def test_deny_wins_over_allow():
+    policy = NetworkPolicy.from_settings(allow="private", deny="10.0.0.0/24")
+    assert policy.check("a", 80, ["10.0.0.9"]) is not None
+    assert policy.check("b", 80, ["10.0.1.9"]) is None
+
+
+@pytest.mark.parametrize("text", ["10.0.0.0/33", "host/path", "a b", "x:port", "host:70000"])
+def test_unreadable_rules_are_named(text):
+    with pytest.raises(PolicyError, match="capture network rule"):
+        parse_rule(text)
+
+
+def test_self_needs_a_public_url():
+    with pytest.raises(PolicyError, match="DPXDT_PUBLIC_URL"):
+        NetworkPolicy.from_settings(deny="self")

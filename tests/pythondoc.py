@@ -1,0 +1,32 @@
+"""Real content for capture tests and benchmarks: Debian's python3.11-doc HTML (a real site of
+long pages with CSS, JavaScript and images), served on 127.0.0.1. make test and make bench
+install the package (scripts/ensure-packages.sh)."""
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+DOCS = Path("/usr/share/doc/python3.11/html")
+# 25 pages of library/: every 12th page in name order, and stdtypes (82,630 px tall).
+PAGES = sorted([*sorted(p.stem for p in (DOCS / "library").glob("*.html"))[::12][:24],
+                "stdtypes"]) if (DOCS / "library").is_dir() else []
+# The five tallest of them (stdtypes and datetime are over maxHeight, so cut and striped).
+TALLEST = ["stdtypes", "datetime", "subprocess", "gettext", "http.client"]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve(root: Path = DOCS):
+    """A threaded static server of ``root`` on 127.0.0.1; returns (server, base URL)."""
+    if not (root / "library" / "index.html").exists() and root == DOCS:
+        raise RuntimeError(f"{root} is missing: install Debian's python3.11-doc "
+                           "(scripts/ensure-packages.sh does)")
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
