@@ -405,15 +405,19 @@ class _Capture:
         else:
             self.log.add(f"request failed: {url} ({reason})")
 
-    def refused_navigation(self, url: str) -> str | None:
-        """Why the proxy did not let the page ``url`` through, if it did not."""
+    def refused_navigation(self, url: str, *, redirected: bool = False) -> str | None:
+        """Why the proxy did not let the page ``url`` through, if it did not. ``redirected``:
+        the navigation failed before any answer, so a refusal of any hop (a redirect's target)
+        is the reason; nothing but the navigation has made requests yet."""
         parts = urlsplit(url)
         target = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         for kind, event_url, reason in reversed(self.proxy_events):
             event = urlsplit(event_url)
-            if (event.hostname, event.port or (443 if event.scheme == "https" else 80)) == target:
-                return (f"{url} is denied by the capture network policy: {reason}"
-                        if kind == "denied" else f"could not load {url}: {reason}")
+            here = (event.hostname, event.port or (443 if event.scheme == "https" else 80))
+            if here == target or redirected:
+                what = url if here == target else f"{url} (redirected to {event_url})"
+                return (f"{what} is denied by the capture network policy: {reason}"
+                        if kind == "denied" else f"could not load {what}: {reason}")
         return None
 
     def _on_popup(self, popup):
@@ -472,7 +476,7 @@ class _Capture:
         try:
             response = await page.goto(url, wait_until="commit", timeout=self.remaining_ms())
         except Exception:
-            refused = self.refused_navigation(url)
+            refused = self.refused_navigation(url, redirected=True)
             if refused:
                 raise CaptureError(refused) from None
             raise

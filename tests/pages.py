@@ -15,6 +15,7 @@ class Page:
     content_type: str = "text/html; charset=utf-8"
     delay: float = 0.0  # seconds before answering (a hanging resource)
     auth: tuple | None = None  # (user, password) required
+    headers: dict = field(default_factory=dict)  # extra response headers (Location, ...)
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Site:
 
     def seen(self, path):
         return [request for request in self.requests if request.path == path]
+
+    def seen_prefix(self, prefix):
+        return [request for request in self.requests if request.path.startswith(prefix)]
 
 
 def serve(site: Site):
@@ -60,11 +64,13 @@ def serve(site: Site):
                     self.end_headers()
                     return
             body = page.body.encode() if isinstance(page.body, str) else page.body
-            self._answer(page.status, body, page.content_type)
+            self._answer(page.status, body, page.content_type, page.headers)
 
-        def _answer(self, status, body, content_type):
+        def _answer(self, status, body, content_type, headers=None):
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "max-age=3600")

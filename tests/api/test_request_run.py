@@ -123,3 +123,30 @@ def test_key_of_another_build_is_refused(api, make_build, sent):
     api.create_release()
     api.keyed = make_build("Other")
     assert request(api).status_code == 404
+
+
+@pytest.mark.parametrize("config, key", [
+    ({"viewportSize": {"width": 10000, "height": 10000}}, "viewportSize"),
+    ({"deviceScaleFactor": 8}, "deviceScaleFactor"),
+    ({"clipRect": {"left": 0, "top": 0, "width": 8000, "height": 8000}}, "clipRect"),
+])
+def test_a_screenshot_over_the_pixel_limit_is_refused_naming_the_key(api, sent, config, key):
+    api.create_release()
+    response = request(api, config=json.dumps(config))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith(f"config: {key}:") and "DPXDT_CAPTURE_MAX_PIXELS" in error, error
+    assert sent == [] and not Run.objects.exists()
+
+
+def test_a_tall_max_height_is_accepted_the_capture_cuts_it(api, sent):
+    api.create_release()
+    response = request(api, config=json.dumps({"maxHeight": 200000}))
+    assert response.status_code == 200, response.content
+
+
+def test_a_regex_re2_cannot_run_is_refused_naming_the_key(api, sent):
+    api.create_release()
+    response = request(api, config=json.dumps({"injectHeaders": {r"(\w)\1": {"X": "y"}}}))
+    assert response.status_code == 400
+    assert "injectHeaders" in response.json()["error"] and "RE2" in response.json()["error"]

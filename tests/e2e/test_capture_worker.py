@@ -2,6 +2,7 @@
 pages served on 127.0.0.1, then the diff and the release lifecycle."""
 
 import json
+import time
 
 import pytest
 
@@ -89,3 +90,49 @@ def test_good_release_becomes_the_baseline_of_the_next(live, site):
     second = live.wait_until_reviewing("second", timeout=120)["runs"][0]
     assert second["status"] == "diff_found"
     assert second["ref_image"] == first["runs"][0]["image"]
+
+
+def test_a_catastrophic_regex_finishes_within_ten_seconds(live, site):
+    slow = "/" + "a" * 50
+    site.add(slow, b"\x89PNG", content_type="image/png")
+    url = site.add("/regex", f"<img src='{slow}'><p>regex</p>")
+    config = json.dumps({"viewportSize": {"width": 800, "height": 600},
+                         "resourcesToIgnore": ["(a+)+b"]})
+    live.post("create_release", release_name="r1")
+    started = time.monotonic()
+    live.post("request_run", release_name="r1", release_number=1, run_name="/regex", url=url,
+              config=config)
+    live.post("runs_done", release_name="r1", release_number=1)
+    run = live.wait_until_reviewing(timeout=10)["runs"][0]
+    assert time.monotonic() - started < 10
+    assert run["status"] == "no_diff_needed" and run["image"], run
+
+
+SPY = ("<script>setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)),"
+       " 50)</script><p>spy</p>")
+
+
+def test_a_popup_of_one_build_never_sees_another_builds_cookies(live, live_server, site):
+    site.add("/spy", SPY)
+    site.add("/report", "ok", content_type="text/plain")
+    opener = site.add("/opener", "<p>B</p><script>window.open('/spy', 'spy')</script>")
+    victim = site.add("/account", "<p>A</p>")
+    other = services.create_build(name="Build B")
+    key, secret = ApiKey.create(build=other, purpose="e2e")
+    build_b = LiveApi(live_server.url, other.id, key.id, secret)
+    build_b.post("create_release", release_name="r1")
+    build_b.post("request_run", release_name="r1", release_number=1, run_name="/opener",
+                 url=opener, config=json.dumps({"delayMs": 600}))
+    build_b.post("runs_done", release_name="r1", release_number=1)
+    build_b.wait_until_reviewing(timeout=60)
+    assert site.seen_prefix("/report")  # the popup ran during B's capture
+
+    cookie = {"name": "session", "value": "build-a-session-token"}
+    live.post("create_release", release_name="r1")
+    live.post("request_run", release_name="r1", release_number=1, run_name="/account",
+              url=victim, config=json.dumps({"cookies": [cookie], "delayMs": 800}))
+    live.post("runs_done", release_name="r1", release_number=1)
+    assert live.wait_until_reviewing(timeout=60)["runs"][0]["status"] == "no_diff_needed"
+    time.sleep(0.5)
+    assert site.seen("/account")[0].headers.get("cookie") == "session=build-a-session-token"
+    assert not any("build-a-session-token" in r.path for r in site.seen_prefix("/report"))

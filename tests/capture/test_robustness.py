@@ -1,0 +1,241 @@
+"""The capture engine on real work (real Chromium, pages served on 127.0.0.1): tall pages in
+stripes, the same bytes under load, isolation between builds, bounded regex work, the network
+policy and Chromium's sandbox."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from capture import config as capture_config
+from capture import png as pngs
+from capture.browser import Browser, CaptureError
+from capture.netpolicy import NetworkPolicy
+from pdiff import core
+from tests import pythondoc
+from tests.pages import Site, serve
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    browser = Browser()
+    yield browser
+    browser.close()
+
+
+def capture(browser, url, partition="", **config):
+    return browser.capture(capture_config.parse(config).with_target(url), partition)
+
+
+BANDS = "".join(f"<div style='height:1000px;background:hsl({(i * 47) % 360},80%,50%)'></div>"
+                for i in range(40))
+TALL = f"<body style='margin:0'>{BANDS}</body>"
+
+
+def band_colour(pixels, index):
+    return tuple(int(c) for c in pixels[index * 1000 + 500, 640, :3])
+
+
+def test_tall_page_is_taken_in_stripes_stitched_and_cut_at_max_height(browser, site):
+    result = capture(browser, site.add("/tall", TALL))
+    assert pngs.size(result.png) == (1280, 32768)
+    assert "(2 stripes)" in result.log
+    assert "the page is 40000 px tall; the screenshot is cut at 32768 px (maxHeight)" in result.log
+    pixels = core.decode(result.png)  # diffable: the diff reads it
+    colours = [band_colour(pixels, i) for i in range(32)]
+    # Every band painted, on both sides of the stripe seam (16384): no tile left blank.
+    assert len(set(colours)) == len({(i * 47) % 360 for i in range(32)})
+    assert (255, 255, 255) not in colours
+    seam = pixels[16380:16390, :, :3]
+    assert (seam == seam[0, 0]).all()  # band 16 runs through the seam unbroken
+
+
+def test_max_height_and_the_pixel_budget_cut_the_page(site):
+    url = site.add("/tall", TALL)
+    browser = Browser(max_pixels=1280 * 5000)
+    try:
+        result = capture(browser, url)
+        assert pngs.size(result.png) == (1280, 5000)
+        assert "DPXDT_CAPTURE_MAX_PIXELS" in result.log
+        assert pngs.size(capture(browser, url, maxHeight=1200).png) == (1280, 1200)
+        with pytest.raises(CaptureError, match="clipRect is over the limit"):
+            capture(browser, url, clipRect={"left": 0, "top": 0, "width": 1280, "height": 6000})
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def docs():
+    server, base = pythondoc.serve()
+    yield base
+    server.shutdown()
+    server.server_close()
+
+
+def test_five_tallest_doc_pages_give_identical_bytes_under_load(browser, docs):
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        for name in pythondoc.TALLEST:
+            url = f"{docs}/library/{name}.html"
+            shots = [capture(browser, url).png for _ in range(3)]
+            digests = {hashlib.sha1(png).hexdigest() for png in shots}
+            assert len(digests) == 1, f"{name}: {len(digests)} different captures"
+            width, height = pngs.size(shots[0])
+            assert width == 1280 and height > 9000, name
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+SPY = """<script>
+setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)), 50);
+</script><p>spy</p>"""
+OPENER = "<p>build B</p><script>window.open('/spy', 'spy')</script>"
+
+
+def test_a_popup_never_outlives_its_capture_nor_sees_another_builds_cookies(browser, site):
+    site.add("/spy", SPY)
+    site.add("/report", "ok", content_type="text/plain")
+    capture(browser, site.add("/opener", OPENER), partition="build-b", delayMs=600)
+    reports_during_b = len(site.seen_prefix("/report"))
+    assert reports_during_b > 0  # the popup did run, and report, while B's capture lasted
+    result = capture(browser, site.add("/a", "<p>build A</p>"), partition="build-a",
+                     cookies=[{"name": "token", "value": "build-a-secret"}], delayMs=800)
+    time.sleep(0.5)
+    reports = site.seen_prefix("/report")
+    assert not any("build-a-secret" in report.path for report in reports)
+    assert len(reports) == reports_during_b  # closed with B's capture: no report since
+    assert result.http_status == 200
+
+
+def test_a_popup_is_closed_before_the_next_capture_of_the_same_build(browser, site):
+    site.add("/spy", SPY)
+    site.add("/report", "ok", content_type="text/plain")
+    result = capture(browser, site.add("/opener", OPENER), partition="build-b", delayMs=300)
+    assert "the page opened a window" in result.log
+    capture(browser, site.add("/next", "<p>next</p>"), partition="build-b",
+            cookies=[{"name": "later", "value": "same-build-later-cookie"}], delayMs=500)
+    assert not any("same-build-later-cookie" in r.path for r in site.seen_prefix("/report"))
+
+
+def test_a_catastrophic_regex_is_matched_in_linear_time(browser, site):
+    slow_url = "/" + "a" * 50
+    site.add(slow_url, b"\x89PNG", content_type="image/png")
+    url = site.add("/regex", f"<img src='{slow_url}'><p>x</p>")
+    started = time.monotonic()
+    result = capture(browser, url, resourcesToIgnore=["(a+)+b"], injectHeaders={"(a+)+b": {"X": "y"}})
+    assert time.monotonic() - started < 10
+    assert result.png.startswith(pngs.SIGNATURE)
+    assert site.seen(slow_url)  # no "b": not ignored, and it was not stuck on the way
+
+
+def test_lookaround_is_refused_with_the_key_named():
+    with pytest.raises(capture_config.ConfigError, match="resourcesToIgnore.*not a valid RE2"):
+        capture_config.parse({"resourcesToIgnore": ["(?=x)y"]})
+
+
+@pytest.fixture
+def other_site():
+    site = Site()
+    server = serve(site)
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+def test_network_policy_blocks_denied_requests_and_fails_a_denied_page(site, other_site):
+    denied = other_site.add("/pixel.png", b"\x89PNG", content_type="image/png")
+    port = other_site.url.rsplit(":", 1)[1]
+    policy = NetworkPolicy.from_settings(deny=f"127.0.0.1:{port}")
+    browser = Browser(policy=policy)
+    try:
+        result = capture(browser, site.add("/page", f"<img src='{denied}'><p>page</p>"))
+        assert f"blocked by the capture network policy: {denied}" in result.log
+        assert not other_site.seen("/pixel.png")
+        assert site.seen("/page")  # allowed: another port of the same address
+        with pytest.raises(CaptureError, match="is denied by the capture network policy: "
+                                               f"127.0.0.1:{port} matches DPXDT_CAPTURE_DENY"):
+            capture(browser, other_site.add("/", "<p>denied</p>"))
+        # A redirect to a denied address is checked too.
+        hop = site.add("/hop", "", status=302, headers={"Location": f"{other_site.url}/"})
+        with pytest.raises(CaptureError, match="denied by the capture network policy"):
+            capture(browser, hop)
+        assert not other_site.seen("/")
+    finally:
+        browser.close()
+
+
+def test_the_depicted_server_itself_is_denied_by_default(site, other_site):
+    policy = NetworkPolicy.from_settings(public_url=other_site.url, own_addresses=["127.0.0.1"])
+    browser = Browser(policy=policy)
+    try:
+        with pytest.raises(CaptureError, match="is the Depicted server itself"):
+            capture(browser, other_site.add("/admin/", "<p>admin</p>"))
+        assert capture(browser, site.add("/ok", "<p>ok</p>")).http_status == 200
+    finally:
+        browser.close()
+
+
+SANDBOX_PROBE = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from capture import config
+    from capture.browser import Browser
+    browser = Browser()
+    result = browser.capture(config.parse({{}}).with_target({url!r}))
+    args = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                args.append(open(f"/proc/{{pid}}/cmdline", "rb").read().decode(errors="replace"))
+            except OSError:
+                pass
+    chromium = [a for a in args if "chromium" in a and "--type=renderer" in a]
+    print("renderers", len(chromium), "no-sandbox", sum("--no-sandbox" in a for a in chromium))
+    print("png", len(result.png))
+    browser.close()
+""")
+
+
+def test_chromium_runs_sandboxed_when_the_worker_is_not_root(site):
+    url = site.add("/", "<p>sandboxed</p>")
+    # A folder the unprivileged user can read (pytest's tmp_path is private to root).
+    tmp_path = Path(tempfile.mkdtemp(prefix="dpxdt-sandbox-"))
+    tmp_path.chmod(0o755)
+    script = tmp_path / "probe.py"
+    script.write_text(SANDBOX_PROBE.format(root=str(ROOT), url=url))
+    script.chmod(0o644)
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                   sys.executable, str(script)]
+    else:
+        command = [sys.executable, str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert output.returncode == 0, output.stderr[-3000:]
+    assert "no-sandbox 0" in output.stdout and "renderers 0" not in output.stdout
+    assert "sandbox is off" not in output.stderr
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_as_root_the_sandbox_is_off_with_a_warning_in_the_log(site, caplog):
+    if os.geteuid() != 0:
+        pytest.fail("this test checks the root case and must run as root (CI does)")
+    browser = Browser()
+    try:
+        with caplog.at_level("WARNING", logger="capture.browser"):
+            capture(browser, site.add("/", "<p>root</p>"))
+        assert "running as root: Chromium's sandbox is off" in caplog.text
+    finally:
+        browser.close()
