@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench services clean
+.PHONY: setup run test bench services clean packages-run packages-test packages-bench
+
+# Debian packages a fresh machine lacks (installed as root, else the apt-get line is printed).
+packages-%:
+	scripts/ensure-packages.sh $*
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt pyproject.toml
+	python3 -m venv --help >/dev/null 2>&1 || scripts/ensure-packages.sh run
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -17,14 +22,14 @@ tests/tools/node_modules/.installed: tests/tools/package.json tests/tools/packag
 	npm install --prefix tests/tools --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: setup
+run: packages-run setup
 	scripts/run-embedded.sh
 
-test: setup tests/tools/node_modules/.installed
+test: packages-test setup tests/tools/node_modules/.installed
 	scripts/services.sh
 	scripts/test-all-databases.sh
 
-bench: setup tests/tools/node_modules/.installed
+bench: packages-bench setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_pdiff.py
 	$(PY) tests/bench/bench_capture.py
 	$(PY) tests/bench/bench_ui.py
