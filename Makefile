@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 .PHONY: setup run test bench services clean packages-run packages-test packages-bench
 
 # Debian packages a fresh machine lacks (installed as root, else the apt-get line is printed).
-packages-%:
-	scripts/ensure-packages.sh $*
+packages-run packages-test packages-bench:
+	scripts/ensure-packages.sh $(@:packages-%=%)
 
 setup: $(VENV)/.installed
 
