@@ -29,9 +29,11 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import png as pngs
@@ -55,6 +57,8 @@ MASK_COLOR = "#FF00FF"
 # The tallest stripe taken in one screenshot, in device pixels: beyond this Chromium's
 # compositor may leave tiles unpainted.
 STRIPE_PIXELS = 16384
+# How long past a capture's own limit the caller waits before it abandons the engine.
+BACKSTOP_SECONDS = 30
 MAX_CONTEXTS = 4
 # How long the network must be quiet before a page counts as settled.
 QUIET_MS = {"load": 50, "networkidle": 500}
@@ -111,12 +115,16 @@ class Browser:
     def __init__(self, executable: str | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                  policy: NetworkPolicy | None = None):
         self.executable = find_chromium(executable)
+        self._options = {"max_pixels": max_pixels, "policy": policy}
+        self._lock = threading.Lock()
+        self._start_engine()
+
+    def _start_engine(self):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dpxdt-browser",
                                         daemon=True)
         self._thread.start()
-        self._engine = _Engine(self.executable, max_pixels=max_pixels, policy=policy)
-        self._lock = threading.Lock()
+        self._engine = _Engine(self.executable, **self._options)
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
@@ -127,12 +135,23 @@ class Browser:
                 self._engine.capture(config, timeout, partition), self._loop)
             try:
                 # The engine enforces the limit itself; this is the backstop if it cannot.
-                return future.result(timeout=timeout + 30)
+                return future.result(timeout=timeout + BACKSTOP_SECONDS)
             except concurrent.futures.TimeoutError:
                 future.cancel()
-                self._run(self._engine.restart(), 30)
-                raise CaptureError(f"capture did not finish within {timeout:.0f} s; "
-                                   "the browser was restarted") from None
+                self._abandon()
+                raise CaptureError(f"capture did not finish within {timeout:.0f} s; it was "
+                                   "abandoned and the browser started afresh") from None
+
+    def _abandon(self):
+        """Give up on an engine whose loop does not answer (something blocks it): the next
+        capture gets a new loop and a new Chromium at once, and the old Chromium and driver
+        are killed, so nothing waits on the stuck one."""
+        loop, engine = self._loop, self._engine
+        logger.warning("a capture overran its limit and its engine does not answer; starting "
+                       "a new browser")
+        self._start_engine()
+        engine.kill()
+        loop.call_soon_threadsafe(loop.stop)
 
     def close(self):
         try:
@@ -261,6 +280,20 @@ class _Engine:
     async def restart(self):
         await self.stop()
 
+    def kill(self):
+        """From another thread, when this engine's loop is stuck: kill the Playwright driver
+        and every process below it (Chromium), without waiting on the loop."""
+        process = getattr(getattr(getattr(getattr(self.playwright, "_connection", None),
+                                          "_transport", None), "_proc", None), "pid", None)
+        if process is None:
+            logger.warning("could not find the stuck Chromium's driver to stop it")
+            return
+        for pid in [process, *_descendants(process)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     async def context_for(self, config: CaptureConfig, partition: str) -> _PooledContext:
         key = (partition, config.context_key())
         pooled = self.contexts.get(key)
@@ -336,6 +369,22 @@ class _Engine:
         pending, self.pending_clean_up = self.pending_clean_up, None
         if pending is not None and not await pending:
             await self.restart()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        children = []
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children += (task / "children").read_text().split()
+            except OSError:
+                continue
+        found += [int(child) for child in children]
+        queue += [int(child) for child in children]
+    return found
 
 
 def _first_line(exc) -> str:

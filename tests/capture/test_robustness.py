@@ -239,3 +239,26 @@ def test_as_root_the_sandbox_is_off_with_a_warning_in_the_log(site, caplog):
         assert "running as root: Chromium's sandbox is off" in caplog.text
     finally:
         browser.close()
+
+
+def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(site, monkeypatch):
+    import capture.browser as engine_module
+
+    class Stuck:  # a pattern whose matching blocks the engine's loop (RE2 never does this)
+        def search(self, url):
+            time.sleep(30)
+
+    monkeypatch.setattr(engine_module, "BACKSTOP_SECONDS", 2)
+    monkeypatch.setattr(engine_module, "compile_regex", lambda pattern: Stuck())
+    browser = Browser()
+    try:
+        url = site.add("/stuck", "<img src='/img.png'><p>stuck</p>")
+        started = time.monotonic()
+        with pytest.raises(CaptureError, match="abandoned and the browser started afresh"):
+            capture(browser, url, timeoutMs=2000, resourcesToIgnore=["x"])
+        assert time.monotonic() - started < 10
+        monkeypatch.undo()
+        result = capture(browser, site.add("/next", "<p>next</p>"))
+        assert result.http_status == 200
+    finally:
+        browser.close()

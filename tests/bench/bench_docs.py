@@ -1,0 +1,177 @@
+"""make bench: capture on a real site, Debian's python3.11-doc HTML (long pages with CSS, JS and
+images), served from 127.0.0.1.
+
+1. The capture engine (capture.browser.Browser, one process, warm, sequential, full page)
+   against a plain Playwright loop (one page: goto + screenshot(full_page=True)) on the same 25
+   pages (tests/pythondoc.PAGES), alternating, three rounds each; medians and the ratio.
+2. End to end: `dpxdt site-diff --wait` over 60 pages of that site against a server started as
+   `make run` does (gunicorn + Redis), with the worker layout the README recommends for one
+   2-core host (capture workers `-Q capture -c 2`, one `-Q diff,default -c 1`): the baseline
+   release, then the second release with a CSS change on every page (every run diff_found).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests import pythondoc  # noqa: E402
+from tests.bench.bench_site_diff import free_port, redis_up, wait_port  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+PLAIN_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def plain_loop(base: str) -> float:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=PLAIN_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1024})
+        page.goto(f"{base}/library/index.html")
+        page.screenshot(full_page=True)  # warm
+        started = time.monotonic()
+        for name in pythondoc.PAGES:
+            page.goto(f"{base}/library/{name}.html")
+            page.screenshot(full_page=True)
+        seconds = time.monotonic() - started
+        browser.close()
+    return seconds
+
+
+def engine_loop(base: str) -> float:
+    from capture import config
+    from capture.browser import Browser
+
+    browser = Browser()
+    try:
+        browser.capture(config.parse({}).with_target(f"{base}/library/index.html"))  # warm
+        started = time.monotonic()
+        for name in pythondoc.PAGES:
+            browser.capture(config.parse({}).with_target(f"{base}/library/{name}.html"))
+        return time.monotonic() - started
+    finally:
+        browser.close()
+
+
+def per_minute(seconds: float, pages: int = len(pythondoc.PAGES)) -> float:
+    return pages / seconds * 60
+
+
+def engine_against_plain():
+    server, base = pythondoc.serve()
+    plain, engine = [], []
+    try:
+        for _ in range(3):
+            plain.append(plain_loop(base))
+            engine.append(engine_loop(base))
+    finally:
+        server.shutdown()
+    p, e = statistics.median(plain), statistics.median(engine)
+    print(f"25 python3.11-doc pages, full page, one process ({os.cpu_count()} cores), "
+          "median of 3 rounds:")
+    print(f"  plain Playwright loop: {p:5.1f} s  {per_minute(p):5.1f} pages/min  "
+          f"(rounds {', '.join(f'{s:.1f}' for s in plain)})")
+    print(f"  Depicted engine:       {e:5.1f} s  {per_minute(e):5.1f} pages/min  "
+          f"(rounds {', '.join(f'{s:.1f}' for s in engine)})")
+    print(f"  engine / plain: {p / e:.2f}x (target 2x)")
+
+
+def docs_site(folder: Path, pages: list[str]) -> None:
+    """A copy of the docs whose home page links ``pages`` (library/NAME.html) only."""
+    shutil.copytree(pythondoc.DOCS, folder, symlinks=False, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.txt"))
+    links = "".join(f"<li><a href='library/{name}.html'>{name}</a></li>" for name in pages)
+    (folder / "index.html").write_text(f"<html><body><ul>{links}</ul></body></html>")
+
+
+def end_to_end(pages: int = 60):
+    names = sorted(p.stem for p in (pythondoc.DOCS / "library").glob("*.html"))[1::5][:pages]
+    scratch = Path(tempfile.mkdtemp(prefix="dpxdt-bench-docs-"))
+    site = scratch / "site"
+    docs_site(site, names)
+    env = {**os.environ, "DPXDT_DATA_DIR": str(scratch / "data"), "DPXDT_DEBUG": "1",
+           "DPXDT_LOG_LEVEL": "WARNING"}
+    env.pop("DATABASE_URL", None)
+    if not redis_up():
+        raise SystemExit("Redis is not running on 127.0.0.1:6379 (scripts/services.sh)")
+    env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
+    env["DPXDT_BROKER_KEY_PREFIX"] = f"dpxdt-bench-docs-{os.getpid()}:"
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    keys = json.loads(subprocess.run([PY, "manage.py", "dpxdt_bootstrap", "--json"], cwd=ROOT,
+                                     env=env, check=True, capture_output=True, text=True).stdout)
+    web_port, site_port = free_port(), free_port()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    worker = [PY, "-m", "celery", "-A", "celery_app", "worker", "--loglevel", "WARNING"]
+    processes = [
+        subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "dpxdt_site.wsgi", "--bind",
+                          f"127.0.0.1:{web_port}", "--workers", "2", "--threads", "4"],
+                         cwd=ROOT, env=env, **quiet),
+        subprocess.Popen([*worker, "-Q", "capture", "-c", "2", "-n", "capture@%h"], cwd=ROOT,
+                         env=env, **quiet),
+        subprocess.Popen([*worker, "-Q", "diff,default", "-c", "1", "-n", "diff@%h"], cwd=ROOT,
+                         env=env, **quiet),
+        subprocess.Popen([sys.executable, "-m", "http.server", str(site_port), "--bind",
+                          "127.0.0.1", "--directory", str(site)], **quiet),
+    ]
+    try:
+        wait_port(web_port)
+        wait_port(site_port)
+        time.sleep(5)  # the workers start their pools
+        api = f"http://127.0.0.1:{web_port}/api"
+        tool_env = {**env, "DPXDT_RELEASE_SERVER_PREFIX": api,
+                    "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
+                    "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
+                    "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"])}
+        print(f"site-diff --wait over {len(names)} python3.11-doc pages (+ the index page), "
+              "workers -Q capture -c 2 and -Q diff,default -c 1, Redis:")
+
+        def site_diff(release):
+            started = time.monotonic()
+            result = subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "dpxdt"), "site-diff", "--wait",
+                 "--upload_release_name", release, "--crawl_rate", "100", "--crawl_depth", "1",
+                 f"http://127.0.0.1:{site_port}/"],
+                env=tool_env, capture_output=True, text=True)
+            seconds = time.monotonic() - started
+            summary = [line for line in result.stdout.splitlines() if " runs: " in line]
+            runs = len(names) + 1
+            print(f"  {release}: {seconds:6.1f} s, {per_minute(seconds, runs):5.1f} pages/min, "
+                  f"exit {result.returncode}, "
+                  f"{summary[0] if summary else result.stderr[-300:]}")
+            return seconds
+
+        site_diff("baseline")
+        requests.post(f"{api}/mark_release", auth=(keys["api_key"], keys["api_secret"]),
+                      data={"build_id": keys["build_id"], "release_name": "baseline",
+                            "release_number": 1, "status": "good"}, timeout=30).raise_for_status()
+        with open(site / "_static" / "pydoctheme.css", "a") as css:
+            css.write("\na, a:visited { color: #b00020 !important; }\n")  # every page changes
+        seconds = site_diff("css-change")
+        print(f"  target 60 pages/min with diffs: "
+              f"{'met' if per_minute(seconds, len(names) + 1) >= 60 else 'MISSED'}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if "--end-to-end-only" not in sys.argv:
+        engine_against_plain()
+    end_to_end()
