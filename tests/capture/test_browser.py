@@ -313,14 +313,18 @@ def test_crashed_tab_fails_with_a_reason_and_the_next_capture_works(site):
             time.sleep(0.05)
 
         async def crash_the_tab():
-            for pooled in browser._engine.contexts.values():
-                for page in pooled.context.pages:
-                    if page.url == url:
-                        session = await pooled.context.new_cdp_session(page)
-                        # Page.crash never answers: the renderer is gone.
-                        asyncio.ensure_future(session.send("Page.crash")).add_done_callback(
-                            lambda task: task.cancelled() or task.exception())
-                        return True
+            # The page's URL is known to Playwright once its navigation event arrives, which
+            # may be a moment after the server saw the image request.
+            for _ in range(100):
+                for pooled in browser._engine.contexts.values():
+                    for page in pooled.context.pages:
+                        if page.url == url:
+                            session = await pooled.context.new_cdp_session(page)
+                            # Page.crash never answers: the renderer is gone.
+                            asyncio.ensure_future(session.send("Page.crash")).add_done_callback(
+                                lambda task: task.cancelled() or task.exception())
+                            return True
+                await asyncio.sleep(0.05)
             return False
 
         assert browser._run(crash_the_tab(), 10)

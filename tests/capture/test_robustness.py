@@ -194,13 +194,13 @@ SANDBOX_PROBE = textwrap.dedent("""
     from capture.browser import Browser
     browser = Browser()
     result = browser.capture(config.parse({{}}).with_target({url!r}))
+    from capture.browser import _descendants
     args = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                args.append(open(f"/proc/{{pid}}/cmdline", "rb").read().decode(errors="replace"))
-            except OSError:
-                pass
+    for pid in _descendants(os.getpid()):  # this process's Chromium only
+        try:
+            args.append(open(f"/proc/{{pid}}/cmdline", "rb").read().decode(errors="replace"))
+        except OSError:
+            pass
     chromium = [a for a in args if "chromium" in a and "--type=renderer" in a]
     print("renderers", len(chromium), "no-sandbox", sum("--no-sandbox" in a for a in chromium))
     print("png", len(result.png))
