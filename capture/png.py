@@ -2,57 +2,60 @@
 
 Chromium encodes each stripe itself; joining them means decoding the stripes (libspng) and
 encoding the whole again. The encoder is the cost that matters (a 1280x32768 page is 126 MB of
-RGB): rows are written with PNG's "Sub" filter (computed with numpy; it turns flat areas into
-zeros, which deflate fastest) and the rows are deflated in parallel slices, each ended with a
-sync flush so that the slices join into one valid zlib stream (as pigz does). zlib releases the
-GIL, so the slices really run side by side.
+RGB): rows are written unfiltered and deflated with ISA-L (PyPI ``isal``) at its fastest level,
+about six times faster than zlib's level 1 (measured: 50 ms against 300 ms for that page), for
+a file about as large.
 """
 
 from __future__ import annotations
 
-import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyspng
+from isal import isal_zlib
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_SLICE_BYTES = 8 << 20
-_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
-                           thread_name_prefix="dpxdt-png")
+_BUFFER_ROWS = 256
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
-def _deflate(data: memoryview, last: bool) -> bytes:
-    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate, level 1
-    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last else
-                                                        zlib.Z_SYNC_FLUSH)
-
-
 def encode(pixels: np.ndarray) -> bytes:
     """A PNG of an (height, width, 3 or 4) uint8 array."""
-    height, width, channels = pixels.shape
-    if channels not in (3, 4) or pixels.dtype != np.uint8:
-        raise ValueError(f"need RGB or RGBA uint8 pixels, not {pixels.shape} {pixels.dtype}")
-    rows = np.empty((height, width * channels + 1), dtype=np.uint8)
-    rows[:, 0] = 1  # filter type Sub: each byte minus the same channel of the pixel to its left
-    flat = pixels.reshape(height, width * channels)
-    rows[:, 1:channels + 1] = flat[:, :channels]
-    np.subtract(flat[:, channels:], flat[:, :-channels], out=rows[:, channels + 1:])
-    raw = memoryview(rows.reshape(-1))
-    row_bytes = rows.shape[1]
-    step = max(1, _SLICE_BYTES // row_bytes) * row_bytes
-    starts = range(0, len(raw), step)
-    parts = list(_pool.map(lambda start: _deflate(raw[start:start + step],
-                                                  start + step >= len(raw)), starts))
-    stream = b"\x78\x01" + b"".join(parts) + zlib.adler32(raw).to_bytes(4, "big")
+    return encode_parts([pixels])
+
+
+def encode_parts(parts) -> bytes:
+    """A PNG of (height, width, channels) uint8 arrays laid top to bottom (an iterable, so
+    that each part may be made only when it is needed)."""
+    compressor = isal_zlib.compressobj(1)
+    stream, buffer, width, channels, height = [], None, None, None, 0
+    for pixels in parts:
+        if buffer is None:
+            _, width, channels = pixels.shape
+            if channels not in (3, 4) or pixels.dtype != np.uint8:
+                raise ValueError(f"need RGB or RGBA uint8 pixels, not {pixels.shape} "
+                                 f"{pixels.dtype}")
+            # Rows go through one small buffer (filter byte 0: None, then the pixels): a
+            # whole-image copy would cost more in page faults than the compression itself.
+            buffer = np.zeros((_BUFFER_ROWS, width * channels + 1), dtype=np.uint8)
+        if pixels.shape[1] != width or pixels.shape[2] < channels:
+            raise ValueError(f"parts differ: {pixels.shape} after width {width}x{channels}")
+        rows = pixels[:, :, :channels].reshape(pixels.shape[0], width * channels)
+        for top in range(0, rows.shape[0], _BUFFER_ROWS):
+            count = min(_BUFFER_ROWS, rows.shape[0] - top)
+            buffer[:count, 1:] = rows[top:top + count]
+            stream.append(compressor.compress(buffer[:count]))
+        height += rows.shape[0]
+    if buffer is None:
+        raise ValueError("no pixels to encode")
+    stream.append(compressor.flush())
     color_type = 2 if channels == 3 else 6
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, color_type, 0, 0, 0])
-    return b"".join([SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", stream),
+    return b"".join([SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", b"".join(stream)),
                      _chunk(b"IEND", b"")])
 
 
@@ -67,6 +70,11 @@ def stitch(stripes: list[bytes]) -> bytes:
     """One PNG of PNG stripes laid top to bottom (all of one width)."""
     if len(stripes) == 1:
         return stripes[0]
-    arrays = [pyspng.load(stripe) for stripe in stripes]
-    channels = min(array.shape[2] for array in arrays)
-    return encode(np.concatenate([array[:, :, :channels] for array in arrays]))
+    channels = 3 if all(_color_type(stripe) == 2 for stripe in stripes) else 4
+    return encode_parts(pyspng.load(stripe, format="RGB" if channels == 3 else "RGBA")
+                        for stripe in stripes)
+
+
+def _color_type(png: bytes) -> int:
+    size(png)  # checks the header
+    return png[25]
