@@ -32,6 +32,8 @@ test: packages-test setup tests/tools/node_modules/.installed
 bench: packages-bench setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_pdiff.py
 	$(PY) tests/bench/bench_capture.py
+	scripts/services.sh
+	$(PY) tests/bench/bench_docs.py
 	$(PY) tests/bench/bench_ui.py
 	scripts/services.sh
 	$(PY) tests/bench/bench_site_diff.py

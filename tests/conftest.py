@@ -191,8 +191,7 @@ def wait_for(predicate, *, timeout=60, interval=0.2, message="condition"):
         time.sleep(interval)
 
 
-@pytest.fixture
-def site():
+def _served_site():
     from tests.pages import Site, serve
 
     site = Site()
@@ -200,6 +199,18 @@ def site():
     yield site
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def site():
+    """A web server on 127.0.0.1 serving the pages a test adds (tests/pages.py)."""
+    yield from _served_site()
+
+
+@pytest.fixture
+def other_site():
+    """A second such server (another origin: another port of 127.0.0.1)."""
+    yield from _served_site()
 
 
 DB_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server", "celery_worker"}

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests import pythondoc  # noqa: E402
-from tests.bench.bench_site_diff import free_port, redis_up, wait_port  # noqa: E402
+from tests.bench.bench_site_diff import (  # noqa: E402
+    client_env, free_port, redis_up, run_site_diff, wait_port)
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # The README's layout for one 2-core host; DPXDT_BENCH_CAPTURE_PROCESSES tries others.
@@ -163,26 +164,16 @@ def end_to_end(pages: int = 60):
         wait_port(site_port)
         time.sleep(5)  # the workers start their pools
         api = f"http://127.0.0.1:{web_port}/api"
-        tool_env = {**env, "DPXDT_RELEASE_SERVER_PREFIX": api,
-                    "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
-                    "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
-                    "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"])}
+        tool_env = client_env(env, api, keys)
         print(f"site-diff --wait over {len(names)} python3.11-doc pages (+ the index page), "
               f"workers -Q capture -c {CAPTURE_PROCESSES} and -Q diff,default -c 1, Redis:")
 
         def site_diff(release):
-            started = time.monotonic()
-            result = subprocess.run(
-                [str(ROOT / ".venv" / "bin" / "dpxdt"), "site-diff", "--wait",
-                 "--upload_release_name", release, "--crawl_rate", "100", "--crawl_depth", "1",
-                 f"http://127.0.0.1:{site_port}/"],
-                env=tool_env, capture_output=True, text=True)
-            seconds = time.monotonic() - started
-            summary = [line for line in result.stdout.splitlines() if " runs: " in line]
-            runs = len(names) + 1
-            print(f"  {release}: {seconds:6.1f} s, {per_minute(seconds, runs):5.1f} pages/min, "
-                  f"exit {result.returncode}, "
-                  f"{summary[0] if summary else result.stderr[-300:]}")
+            seconds, code, summary = run_site_diff(tool_env, release,
+                                                   f"http://127.0.0.1:{site_port}/",
+                                                   "--crawl_depth", "1")
+            print(f"  {release}: {seconds:6.1f} s, "
+                  f"{per_minute(seconds, len(names) + 1):5.1f} pages/min, exit {code}, {summary}")
             return seconds
 
         site_diff("baseline")

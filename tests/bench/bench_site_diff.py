@@ -57,6 +57,25 @@ def write_site(folder: Path, changed=()):
             "</body></html>")
 
 
+def client_env(env: dict, api: str, keys: dict) -> dict:
+    """The environment the dpxdt client tools read their server and key from."""
+    return {**env, "DPXDT_RELEASE_SERVER_PREFIX": api, "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
+            "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
+            "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"])}
+
+
+def run_site_diff(tool_env: dict, release: str, start_url: str, *options):
+    """`dpxdt site-diff --wait`: (seconds, exit code, its summary line or error)."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dpxdt"), "site-diff", "--wait", "--upload_release_name",
+         release, "--crawl_rate", "100", *options, start_url],
+        env=tool_env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    summary = [line for line in result.stdout.splitlines() if " runs: " in line]
+    return seconds, result.returncode, summary[0] if summary else result.stderr[-300:]
+
+
 def redis_up() -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", 6379)) == 0
@@ -93,23 +112,14 @@ def main():
         wait_port(web_port)
         wait_port(site_port)
         api = f"http://127.0.0.1:{web_port}/api"
-        tool_env = {**env, "DPXDT_RELEASE_SERVER_PREFIX": api,
-                    "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
-                    "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
-                    "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"])}
+        tool_env = client_env(env, api, keys)
         print(f"{PAGES}-page site, one worker (-c 1, broker {broker.split(':')[0]}), "
               f"{os.cpu_count()} cores")
 
         def site_diff(release):
-            started = time.monotonic()
-            result = subprocess.run(
-                [str(ROOT / ".venv" / "bin" / "dpxdt"), "site-diff", "--wait",
-                 "--upload_release_name", release, "--crawl_rate", "100",
-                 f"http://127.0.0.1:{site_port}/"], env=tool_env, capture_output=True, text=True)
-            seconds = time.monotonic() - started
-            summary = [line for line in result.stdout.splitlines() if " runs: " in line]
-            print(f"  {release}: {seconds:6.1f} s, exit {result.returncode}, "
-                  f"{summary[0] if summary else result.stderr[-300:]}")
+            seconds, code, summary = run_site_diff(tool_env, release,
+                                                   f"http://127.0.0.1:{site_port}/")
+            print(f"  {release}: {seconds:6.1f} s, exit {code}, {summary}")
             return seconds
 
         first = site_diff("baseline")

@@ -20,7 +20,6 @@ from capture.browser import Browser, CaptureError
 from capture.netpolicy import NetworkPolicy
 from pdiff import core
 from tests import pythondoc
-from tests.pages import Site, serve
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,15 +142,6 @@ def test_a_catastrophic_regex_is_matched_in_linear_time(browser, site):
 def test_lookaround_is_refused_with_the_key_named():
     with pytest.raises(capture_config.ConfigError, match="resourcesToIgnore.*not a valid RE2"):
         capture_config.parse({"resourcesToIgnore": ["(?=x)y"]})
-
-
-@pytest.fixture
-def other_site():
-    site = Site()
-    server = serve(site)
-    yield site
-    server.shutdown()
-    server.server_close()
 
 
 def test_network_policy_blocks_denied_requests_and_fails_a_denied_page(site, other_site):
