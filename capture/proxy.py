@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ class PolicyProxy:
         self.server = None
         self.port = None
         # Called with (kind, url, reason) for each request not let through ("denied" by the
-        # policy, or "unresolved"): the capture running logs it.
+        # policy, "unresolved" or "unreachable"): the capture running logs it.
         self.on_event = None
 
     async def start(self):
@@ -69,8 +70,17 @@ class PolicyProxy:
                              b"Connection: close\r\n\r\n")
                 await writer.drain()
                 return
-            upstream = await asyncio.wait_for(asyncio.open_connection(address, port),
-                                              CONNECT_TIMEOUT)
+            try:
+                upstream = await asyncio.wait_for(asyncio.open_connection(address, port),
+                                                  CONNECT_TIMEOUT)
+            except (OSError, asyncio.TimeoutError) as exc:
+                errno = getattr(exc, "errno", None)
+                reason = os.strerror(errno) if errno else str(exc) or "timed out"
+                self._event("unreachable", url, f"could not connect to {address}:{port}: {reason}")
+                writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+                await writer.drain()
+                return
             up_reader, up_writer = upstream
             if method == "CONNECT":
                 writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")

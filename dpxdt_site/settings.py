@@ -259,6 +259,12 @@ CAPTURE_TIME_LIMIT_SECONDS = env_number("DPXDT_CAPTURE_TIME_LIMIT_SECONDS", 420)
 # The largest screenshot (width x height x scale^2): taller full pages are cut to fit, bigger
 # viewports and clip rectangles are refused at request_run.
 CAPTURE_MAX_PIXELS = env_number("DPXDT_CAPTURE_MAX_PIXELS", 60_000_000)
+# Every capture must stay diffable: pdiff.core.MAX_PIXELS (a test keeps the two equal).
+DIFF_MAX_PIXELS = 200_000_000
+if not 1_000_000 <= CAPTURE_MAX_PIXELS <= DIFF_MAX_PIXELS:
+    raise ImproperlyConfigured(
+        f"DPXDT_CAPTURE_MAX_PIXELS must be between 1000000 and {DIFF_MAX_PIXELS} (the largest "
+        f"image the diff reads), not {CAPTURE_MAX_PIXELS}")
 # Where captures may send requests (capture/netpolicy.py): rules, comma-separated. Link-local
 # addresses and this server itself are always denied; private networks are allowed.
 CAPTURE_ALLOW = env_str("DPXDT_CAPTURE_ALLOW")

@@ -252,3 +252,22 @@ def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(sit
         assert result.http_status == 200
     finally:
         browser.close()
+
+
+def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    browser = Browser(policy=NetworkPolicy.from_settings())
+    try:
+        with pytest.raises(CaptureError, match=f"could not load http://127.0.0.1:{port}/: could "
+                                               f"not connect to 127.0.0.1:{port}: Connection "
+                                               "refused"):
+            capture(browser, f"http://127.0.0.1:{port}/", timeoutMs=5000)
+        with pytest.raises(CaptureError, match="could not resolve no-such-host.invalid"):
+            capture(browser, "http://no-such-host.invalid/", timeoutMs=5000)
+        assert capture(browser, site.add("/", "<p>up</p>")).http_status == 200
+    finally:
+        browser.close()

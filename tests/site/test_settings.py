@@ -51,3 +51,18 @@ def test_empty_values_mean_defaults(tmp_path):
     result = load_settings(tmp_path, DPXDT_DEBUG="1", CELERY_BROKER_URL="", DATABASE_URL="",
                            DPXDT_DIFF_THRESHOLD="")
     assert result.returncode == 0, result.stderr
+
+
+def test_capture_pixel_limit_stays_within_what_the_diff_reads(tmp_path):
+    from django.conf import settings
+
+    from pdiff import core
+
+    assert settings.DIFF_MAX_PIXELS == core.MAX_PIXELS
+    result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_MAX_PIXELS="300000000")
+    assert "DPXDT_CAPTURE_MAX_PIXELS must be between" in result.stderr
+
+
+def test_an_unreadable_capture_network_rule_is_refused_at_start(tmp_path):
+    result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_DENY="10.0.0.0/33")
+    assert "capture network rule '10.0.0.0/33'" in result.stderr
