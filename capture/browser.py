@@ -247,7 +247,11 @@ class _Engine:
         options = {"args": args, "headless": True, "chromium_sandbox": sandbox}
         if self.executable:
             options["executable_path"] = self.executable
-        self.browser = await self.playwright.chromium.launch(**options)
+        try:
+            self.browser = await self.playwright.chromium.launch(**options)
+        except Exception as exc:  # seen here: Chromium dying of SIGSEGV at start, rarely
+            logger.warning("Chromium did not start (%s); trying once more", _first_line(exc))
+            self.browser = await self.playwright.chromium.launch(**options)
         self.browser.on("disconnected", self._on_disconnected)
 
     def _on_disconnected(self, browser):
