@@ -375,6 +375,16 @@ class _Engine:
             await self.restart()
 
 
+def stripe_height(scale: float) -> int:
+    """The tallest stripe, in CSS pixels, that is at most STRIPE_PIXELS device pixels and a
+    whole number of them at this scale, so stripes meet without a seam (at 1.25: 13104)."""
+    top = max(1, int(STRIPE_PIXELS // scale))
+    for height in range(top, max(0, top - 1000), -1):
+        if abs(height * scale - round(height * scale)) < 1e-6:
+            return height
+    return top
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (Linux /proc)."""
     found, queue = [], [pid]
@@ -607,7 +617,7 @@ class _Capture:
             params["captureBeyondViewport"] = True
             # Stripes of at most STRIPE_PIXELS device pixels: one screenshot of a taller page
             # may come back with tiles Chromium never painted.
-            stripe = max(1, int(STRIPE_PIXELS // scale))
+            stripe = stripe_height(scale)
             stripes = []
             for top in range(0, height, stripe):
                 params["clip"] = {"x": 0, "y": top, "width": width,

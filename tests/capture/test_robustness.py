@@ -271,3 +271,24 @@ def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site)
         assert capture(browser, site.add("/", "<p>up</p>")).http_status == 200
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize("scale, css", [(1, 16384), (2, 8192), (1.5, 10922), (1.25, 13104),
+                                        (3, 5461)])
+def test_stripes_are_whole_device_pixels_at_every_scale(scale, css):
+    from capture.browser import STRIPE_PIXELS, stripe_height
+
+    assert stripe_height(scale) == css
+    assert float(css * scale).is_integer() and css * scale <= STRIPE_PIXELS
+
+
+def test_a_tall_page_at_scale_two_is_striped_without_a_seam(browser, site):
+    result = capture(browser, site.add("/tall", TALL), deviceScaleFactor=2, maxHeight=12000,
+                     viewportSize={"width": 400, "height": 300})
+    assert pngs.size(result.png) == (800, 24000)
+    assert "(2 stripes)" in result.log
+    pixels = core.decode(result.png)
+    for band in range(12):  # each 1000 CSS px band is 2000 device rows of one colour
+        rows = pixels[band * 2000 + 2:band * 2000 + 1998, 400, :3]
+        assert (rows == rows[0]).all(), band
+    assert (pixels[16380:16390, 400, :3] == pixels[16380, 400, :3]).all()  # the seam
