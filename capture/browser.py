@@ -401,6 +401,11 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _host_port(url: str) -> tuple:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _first_line(exc) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -472,11 +477,9 @@ class _Capture:
         """Why the proxy did not let the page ``url`` through, if it did not. ``redirected``:
         the navigation failed before any answer, so a refusal of any hop (a redirect's target)
         is the reason; nothing but the navigation has made requests yet."""
-        parts = urlsplit(url)
-        target = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        target = _host_port(url)
         for kind, event_url, reason in reversed(self.proxy_events):
-            event = urlsplit(event_url)
-            here = (event.hostname, event.port or (443 if event.scheme == "https" else 80))
+            here = _host_port(event_url)
             if here == target or redirected:
                 what = url if here == target else f"{url} (redirected to {event_url})"
                 return (f"{what} is denied by the capture network policy: {reason}"

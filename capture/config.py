@@ -309,20 +309,14 @@ def check_bounds(config: CaptureConfig, max_pixels: int) -> None:
     (see capture.browser). Raises ConfigError naming the key."""
     scale = config.get("deviceScaleFactor")
     viewport = config.get("viewportSize")
-    if viewport["width"] * viewport["height"] * scale * scale > max_pixels:
-        key = "deviceScaleFactor" if "deviceScaleFactor" in config.values else "viewportSize"
-        raise ConfigError(
-            f"{key}: a {viewport['width']}x{viewport['height']} viewport at scale {scale:g} is "
-            f"{viewport['width'] * viewport['height'] * scale * scale / 1e6:.1f} megapixels, over "
-            f"this server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
-    clip = config.get("clipRect")
-    if clip and clip["width"] * clip["height"] * scale * scale > max_pixels:
-        raise ConfigError(
-            f"clipRect: {clip['width']}x{clip['height']} at scale {scale:g} is "
-            f"{clip['width'] * clip['height'] * scale * scale / 1e6:.1f} megapixels, over this "
-            f"server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
-    if viewport["width"] * scale > max_pixels:  # not even one row of the page would fit
-        raise ConfigError(f"viewportSize: width {viewport['width']} is over this server's limit")
+    viewport_key = "deviceScaleFactor" if "deviceScaleFactor" in config.values else "viewportSize"
+    for key, what, box in ((viewport_key, "a {}x{} viewport", viewport),
+                           ("clipRect", "{}x{}", config.get("clipRect"))):
+        if box and box["width"] * box["height"] * scale * scale > max_pixels:
+            raise ConfigError(
+                f"{key}: {what.format(box['width'], box['height'])} at scale {scale:g} is "
+                f"{box['width'] * box['height'] * scale * scale / 1e6:.1f} megapixels, over "
+                f"this server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
 
 
 def markdown_table() -> str:
