@@ -1,4 +1,4 @@
-"""python -m pdiff BEFORE.png AFTER.png [--diff OUT.png] [--threshold T]
+"""python -m pdiff BEFORE.png AFTER.png [--diff OUT.png] [--threshold T] [--metric M]
 
 Prints the comparison as one JSON object; exits 0 when the images match, 1 when they differ,
 2 when an image cannot be read.
@@ -18,6 +18,8 @@ def main(argv=None) -> int:
     parser.add_argument("--diff", metavar="OUT.png", help="write the diff image here")
     parser.add_argument("--threshold", type=float, default=core.DEFAULT_THRESHOLD,
                         help="colour threshold 0..1 (default %(default)s)")
+    parser.add_argument("--metric", choices=core.METRICS, default=core.DEFAULT_METRIC,
+                        help="colour metric: oklab (pixelmatch main) or yiq (pixelmatch 7.2.0)")
     parser.add_argument("--include-aa", action="store_true",
                         help="count anti-aliased pixels as changes")
     args = parser.parse_args(argv)
@@ -25,7 +27,8 @@ def main(argv=None) -> int:
         parser.error("--threshold must be between 0 and 1")
     try:
         result = core.compare(args.before, args.after, threshold=args.threshold,
-                              include_aa=args.include_aa, make_diff_png=bool(args.diff))
+                              metric=args.metric, include_aa=args.include_aa,
+                              make_diff_png=bool(args.diff))
     except core.ImageDecodeError as exc:
         print(json.dumps({"error": str(exc)}))
         return 2

@@ -1,57 +1,54 @@
-"""The perceptual diff: two images in, a DiffResult out.
+"""The perceptual diff: two PNG screenshots in, a DiffResult out.
 
 Pure and Django-free, so the local tool can use it without a server.
 
-The comparison is pixelmatch's (mapbox/pixelmatch 7.x), vectorised with numpy so that only the
-pixels that differ are ever looked at:
-
-* two pixels "match" when their squared YIQ distance is at most ``35215 * threshold**2``;
-  semi-transparent pixels are blended onto pixelmatch's checkerboard first, so a change of
-  alpha alone is seen;
-* a pixel above the threshold is not counted when it looks like anti-aliasing in either image
-  (the "Anti-aliased Pixel and Intensity Slope Detector" test pixelmatch uses);
-* images of different sizes are padded with transparent pixels onto the larger canvas, so a
+* Pixels are compared with pixelmatch's rules (``pdiff.metric``): OKLab HyAB by default, YIQ
+  as pixelmatch 7.2.0 for builds that keep it; anti-aliased pixels are not counted. Counts are
+  pixelmatch's exactly; the tests check that on its own fixtures and on real screenshots.
+* Images of different sizes are padded with transparent pixels onto the larger canvas, so a
   page that grew shows its new strip as changed, and ``size_changed`` says so.
-
-Counts agree with pixelmatch's exactly; the tests check that on real screenshot pairs.
+* Areas changed by less than the threshold everywhere but coherently (a button a shade darker,
+  a card background from white to grey-50) are reported as ``subtle_regions``.
+* Rows that moved (content inserted or removed above them) are found by aligning the rows of
+  the two images (``pdiff.align``); ``aligned_changed_pixels`` counts what is left changed
+  after that, and ``aligned_diff_png`` shows it. ``distortion`` stays unaligned.
+* Both images are read a stripe of rows at a time (``pdiff.pngio``), so memory is bounded by
+  the width of the images, not their height.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-try:  # libspng decodes PNG ~2.5x faster than Pillow; Pillow remains the fallback.
-    import pyspng
-except ImportError:  # pragma: no cover - pyspng is in requirements, this is for odd platforms
-    pyspng = None
+from . import align as alignment
+from .metric import METRICS, Window, compare_rows, has_many_siblings
+from .pngio import (MAX_PIXELS, PNG_SIGNATURE, DiffImageWriter, ImageDecodeError, PngRows,
+                    RowReader, png_size)
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+__all__ = ["compare", "DiffResult", "Region", "SubtleRegion", "ImageDecodeError", "METRICS",
+           "MAX_PIXELS", "PNG_SIGNATURE", "DEFAULT_THRESHOLD", "DEFAULT_METRIC", "SUBTLE_MIN_AREA"]
 
-# 35215 is the largest possible YIQ distance; pixelmatch scales the threshold by it.
-MAX_YIQ_DELTA = 35215.0
 DEFAULT_THRESHOLD = 0.1
+DEFAULT_METRIC = "oklab"
 # Side of the grid cells that group changed pixels into regions.
 REGION_CELL = 32
-# Differing pixels examined at a time (bounds memory to a few hundred MB).
-_CHUNK = 1 << 20
-# The largest image we agree to decode (width * height); a guard against decompression bombs.
-MAX_PIXELS = 200_000_000
+# Subtle regions: pixels changed by less than the threshold but at least this much (OKLab
+# HyAB; a 3-step change of an sRGB grey is 0.011, white -> Tailwind gray-50 is 0.020), in a
+# flat area of both images, grouped on a grid of this cell size, at least this many pixels.
+SUBTLE_MIN_DELTA = 0.012
+SUBTLE_CELL = 8
+SUBTLE_MIN_AREA = 400
+# Pixels per stripe and image: the unit of work and of memory.
+STRIPE_PIXELS = 4_000_000
+MIN_STRIPE_ROWS = 64
+# Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
+_CONTEXT = 2
 
-# Order of the 8 neighbours exactly as pixelmatch visits them (x outer, y inner): ties in the
-# darkest / brightest neighbour are broken by this order.
-_NEIGHBOURS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)]
-
-
-
-class ImageDecodeError(ValueError):
-    """An input is not a readable image. The message says which one and why."""
+_SAME, _SUBTLE, _CHANGED = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +64,21 @@ class Region:
 
 
 @dataclasses.dataclass(frozen=True)
+class SubtleRegion:
+    """A coherent area whose pixels all changed by less than the threshold."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    pixels: int
+    mean_delta: float  # mean OKLab HyAB distance of its pixels (black↔white is 1)
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "mean_delta": round(self.mean_delta, 4)}
+
+
+@dataclasses.dataclass(frozen=True)
 class DiffResult:
     changed_pixels: int
     total_pixels: int
@@ -76,10 +88,16 @@ class DiffResult:
     diff_png: bytes | None
     threshold: float
     identical_bytes: bool = False
+    metric: str = DEFAULT_METRIC
+    subtle_regions: list[SubtleRegion] = dataclasses.field(default_factory=list)
+    shifts: list[alignment.Shift] = dataclasses.field(default_factory=list)
+    aligned_changed_pixels: int | None = None  # None: nothing moved, same as changed_pixels
+    changed_blocks: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    aligned_diff_png: bytes | None = None
 
     @property
     def distortion(self) -> float:
-        """Changed pixels as a fraction of the (padded) canvas, 0..1."""
+        """Changed pixels as a fraction of the (padded) canvas, 0..1, before any alignment."""
         return self.changed_pixels / self.total_pixels if self.total_pixels else 0.0
 
     @property
@@ -88,7 +106,26 @@ class DiffResult:
 
     @property
     def differs(self) -> bool:
-        return self.changed_pixels > 0 or self.size_changed
+        return self.changed_pixels > 0 or self.size_changed or bool(self.subtle_regions)
+
+    @property
+    def summary(self) -> str:
+        size = ((self.before_size[1], self.after_size[1])
+                if self.before_size[1] != self.after_size[1] else None)
+        line = alignment.summary(self.changed_blocks, self.shifts, self.after_size[1], size)
+        if self.subtle_regions:
+            count = len(self.subtle_regions)
+            subtle = f"{count} subtle colour change{'s' if count != 1 else ''}"
+            line = subtle if line == "no change" else f"{line}; {subtle}"
+        return line
+
+    def within(self, tolerance: float) -> bool:
+        """Whether a build that tolerates ``tolerance`` (a share of changed pixels) would call
+        this unchanged. A size change or a subtle region is never tolerated."""
+        if not self.differs:
+            return True
+        return (not self.size_changed and not self.subtle_regions
+                and self.distortion <= tolerance)
 
     def as_dict(self) -> dict:
         """Everything but the PNG bytes, JSON-ready."""
@@ -100,89 +137,325 @@ class DiffResult:
             "before_size": list(self.before_size),
             "after_size": list(self.after_size),
             "threshold": self.threshold,
+            "metric": self.metric,
             "identical_bytes": self.identical_bytes,
             "regions": [r.as_dict() for r in self.regions],
+            "subtle_regions": [r.as_dict() for r in self.subtle_regions],
+            "shifts": [s.as_dict() for s in self.shifts],
+            "aligned_changed_pixels": (self.changed_pixels if self.aligned_changed_pixels is None
+                                       else self.aligned_changed_pixels),
+            "changed_blocks": [list(b) for b in self.changed_blocks],
+            "summary": self.summary,
         }
 
 
-def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, include_aa: bool = False,
-            make_diff_png: bool = True) -> DiffResult:
-    """Compare two images (PNG/JPEG/... bytes, or paths to them).
+def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str = DEFAULT_METRIC,
+            include_aa: bool = False, make_diff_png: bool = True, subtle: bool = True,
+            subtle_min_area: int = SUBTLE_MIN_AREA, align: bool = True) -> DiffResult:
+    """Compare two PNG screenshots (bytes, or paths to them).
 
-    ``threshold`` is pixelmatch's: 0 counts any colour change, 1 almost none.
-    ``include_aa`` counts anti-aliased pixels as changes too.
+    ``threshold`` is pixelmatch's: 0 counts any colour change, 1 almost none; ``metric`` is
+    "oklab" (pixelmatch main) or "yiq" (pixelmatch 7.2.0). ``include_aa`` counts anti-aliased
+    pixels as changes too. ``subtle`` looks for coherent changes under the threshold of at
+    least ``subtle_min_area`` pixels; ``align`` looks for rows that moved.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     before_bytes = _read(before, "before")
     after_bytes = _read(after, "after")
 
     if before_bytes == after_bytes:
-        size = _peek_size(before_bytes, "before")
-        return DiffResult(0, size[0] * size[1], size, size, [], None, threshold, identical_bytes=True)
+        size = png_size(before_bytes, "before")
+        return DiffResult(0, size[0] * size[1], size, size, [], None, threshold,
+                          identical_bytes=True, metric=metric)
 
-    img1 = decode(before_bytes, "before")
-    img2 = decode(after_bytes, "after")
-    before_size = (img1.shape[1], img1.shape[0])
-    after_size = (img2.shape[1], img2.shape[0])
-    if before_size != after_size:
-        img1, img2 = _pad_to_common_canvas(img1, img2)
-    height, width = img1.shape[:2]
-
-    changed = changed_pixel_indices(img1, img2, threshold=threshold, include_aa=include_aa)
-    regions = _regions(changed, width, height)
-    diff_png = _diff_png(img2, changed) if make_diff_png and changed.size else None
-    return DiffResult(int(changed.size), width * height, before_size, after_size, regions,
-                      diff_png, threshold)
-
-
-def changed_pixel_indices(img1: np.ndarray, img2: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
-                          include_aa: bool = False) -> np.ndarray:
-    """Flat indices of the pixels pixelmatch would count, for two equal-sized RGBA arrays."""
-    height, width = img1.shape[:2]
-    a32 = _as_u32(img1)
-    b32 = _as_u32(img2)
-    differing = np.flatnonzero(a32 != b32)
-    flat1 = img1.reshape(-1, 4)
-    flat2 = img2.reshape(-1, 4)
-    max_delta = MAX_YIQ_DELTA * threshold * threshold
-    # In slices, so that two wholly different full-page images need bounded memory.
-    parts = []
-    for start in range(0, differing.size, _CHUNK):
-        idx = differing[start:start + _CHUNK]
-        delta = _color_delta(flat1[idx], flat2[idx], idx * 4)
-        candidates = idx[np.abs(delta) > max_delta]
-        if not include_aa and candidates.size:
-            aa = _antialiased(flat1, candidates, width, height, a32, b32)
-            rest = ~aa
-            aa[rest] = _antialiased(flat2, candidates[rest], width, height, b32, a32)
-            candidates = candidates[~aa]
-        parts.append(candidates)
-    return np.concatenate(parts) if parts else differing
+    src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
+    run = _Comparison(src1, src2, threshold=threshold, metric=metric, include_aa=include_aa,
+                      subtle=subtle, make_png=make_diff_png)
+    run.first_pass()
+    shifts: list[alignment.Shift] = []
+    aligned_changed = None
+    aligned_png = None
+    blocks = alignment.changed_blocks(run.row_changes)
+    if align and run.changed:
+        moved = alignment.align(*run.row_keys())
+        if moved.shifts:
+            aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
+            blocks = alignment.changed_blocks(aligned_rows)
+            shifts = moved.reported_shifts(blocks)
+            run.subtle_cells = aligned_subtle
+    return DiffResult(
+        run.changed, run.width * run.height, (src1.width, src1.height), (src2.width, src2.height),
+        run.regions(), run.diff_png if run.changed else None, threshold, metric=metric,
+        subtle_regions=run.subtle_regions(subtle_min_area), shifts=shifts,
+        aligned_changed_pixels=aligned_changed, changed_blocks=blocks,
+        aligned_diff_png=aligned_png if aligned_changed else None)
 
 
-def decode(data: bytes, label: str = "image") -> np.ndarray:
-    """Decode image bytes into a C-contiguous (height, width, 4) uint8 RGBA array."""
-    if not data:
-        raise ImageDecodeError(f"{label} image is empty")
-    if data.startswith(PNG_SIGNATURE) and pyspng is not None:
-        _check_png_size(data, label)
-        try:
-            array = pyspng.load(data, format="RGBA")
-        except Exception as exc:  # libspng reports corrupt data as a bare RuntimeError
-            raise ImageDecodeError(f"{label} image cannot be decoded: {exc}") from exc
-        if array.dtype != np.uint8:  # 16-bit PNG: keep the high byte, as browsers display it
-            array = (array >> 8).astype(np.uint8)
-        return np.ascontiguousarray(array)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ImageDecodeError(f"{label} image is too large: {image.width}x{image.height}")
-            return np.asarray(image.convert("RGBA")).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageDecodeError):
-            raise
-        raise ImageDecodeError(f"{label} image cannot be decoded: {exc}") from exc
+class _CellStats:
+    """Pixel count, value sum and bounding box per grid cell, added a stripe at a time; cells
+    that touch (8-connected) form one region."""
+
+    def __init__(self, width: int, height: int, cell: int):
+        self.cell = cell
+        self.cols = -(-width // cell)
+        cells = self.cols * -(-height // cell)
+        self.count = np.zeros(cells, dtype=np.int64)
+        self.total = np.zeros(cells)
+        self.min_x = np.full(cells, width, dtype=np.int64)
+        self.min_y = np.full(cells, height, dtype=np.int64)
+        self.max_x = np.full(cells, -1, dtype=np.int64)
+        self.max_y = np.full(cells, -1, dtype=np.int64)
+
+    def add(self, xs: np.ndarray, ys: np.ndarray, values: np.ndarray | None = None) -> None:
+        if not xs.size:
+            return
+        cells = (ys // self.cell) * self.cols + xs // self.cell
+        self.count += np.bincount(cells, minlength=self.count.size)
+        if values is not None:
+            self.total += np.bincount(cells, weights=values, minlength=self.total.size)
+        np.minimum.at(self.min_x, cells, xs)
+        np.minimum.at(self.min_y, cells, ys)
+        np.maximum.at(self.max_x, cells, xs)
+        np.maximum.at(self.max_y, cells, ys)
+
+    def components(self):
+        """(x, y, width, height, pixels, value sum) per region, largest first."""
+        if not self.count.any():
+            return []
+        from scipy import ndimage  # imported here: only needed when something changed
+
+        grid = (self.count > 0).reshape(-1, self.cols)
+        labels, count = ndimage.label(grid, structure=np.ones((3, 3), dtype=bool))
+        labels = labels.reshape(-1)
+        used = labels > 0
+        label = labels[used] - 1
+        pixels = np.bincount(label, weights=self.count[used], minlength=count)
+        totals = np.bincount(label, weights=self.total[used], minlength=count)
+        min_x = np.full(count, np.iinfo(np.int64).max)
+        min_y = min_x.copy()
+        max_x = np.full(count, -1)
+        max_y = max_x.copy()
+        np.minimum.at(min_x, label, self.min_x[used])
+        np.minimum.at(min_y, label, self.min_y[used])
+        np.maximum.at(max_x, label, self.max_x[used])
+        np.maximum.at(max_y, label, self.max_y[used])
+        found = [(int(min_x[i]), int(min_y[i]), int(max_x[i] - min_x[i] + 1),
+                  int(max_y[i] - min_y[i] + 1), int(pixels[i]), float(totals[i]))
+                 for i in range(count)]
+        found.sort(key=lambda r: (-r[4], r[1], r[0]))
+        return found
+
+
+class _Comparison:
+    """One compare(): the unaligned pass over both images, and the aligned pass if rows moved."""
+
+    def __init__(self, src1: PngRows, src2: PngRows, *, threshold: float, metric: str,
+                 include_aa: bool, subtle: bool, make_png: bool):
+        self.src1, self.src2 = src1, src2
+        self.width = max(src1.width, src2.width)
+        self.height = max(src1.height, src2.height)
+        self.stripe_rows = max(MIN_STRIPE_ROWS, STRIPE_PIXELS // self.width)
+        self.options = dict(threshold=threshold, metric=metric, include_aa=include_aa)
+        self.subtle = subtle
+        self.make_png = make_png
+        self.changed = 0
+        self.row_changes = np.zeros(self.height, dtype=np.int64)
+        self.changed_cells = _CellStats(self.width, self.height, REGION_CELL)
+        self.subtle_cells = _CellStats(self.width, self.height, SUBTLE_CELL)
+        # Columns of the pixels changed in rows both images have (not a size change's strip).
+        self.common_height = min(src1.height, src2.height)
+        self.span = (self.width, 0)
+        self.bands1: list[np.ndarray] = []
+        self.bands2: list[np.ndarray] = []
+        self.diff_png: bytes | None = None
+
+    def first_pass(self) -> None:
+        writer = DiffImageWriter(self.width, self.height) if self.make_png else None
+        reader1 = RowReader(self.src1, self.width, self.stripe_rows)
+        reader2 = RowReader(self.src2, self.width, self.stripe_rows)
+        for top in range(0, self.height, self.stripe_rows):
+            bottom = min(top + self.stripe_rows, self.height)
+            win = self._window(reader1, reader2, top, bottom, 0)
+            first = top - win.top
+            self.bands1.append(alignment.band_hashes(
+                win.img1[first:first + _real(self.src1, top, bottom)]))
+            self.bands2.append(alignment.band_hashes(
+                win.img2[first:first + _real(self.src2, top, bottom)]))
+            states, deltas = self._states(win, first, first + bottom - top)
+            changed = np.flatnonzero(states == _CHANGED)
+            self._record(changed, top, self.changed_cells)
+            if self.subtle:
+                subtle = np.flatnonzero(states == _SUBTLE)
+                self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
+            self.row_changes[top:bottom] = np.bincount(changed // self.width,
+                                                      minlength=bottom - top)
+            both = changed[changed < (self.common_height - top) * self.width]
+            if both.size:
+                xs = both % self.width
+                self.span = (min(self.span[0], int(xs.min())), max(self.span[1], int(xs.max()) + 1))
+            self.changed += changed.size
+            if writer:
+                writer.add(win.img2[first:first + bottom - top], changed)
+        if writer and self.changed:
+            self.diff_png = writer.finish()
+
+    def aligned_pass(self, moved: alignment.Alignment):
+        """Compare again with the moved rows lined up. A new row equal to an old one at its
+        block's offset is unchanged. In the rows between blocks, a pixel of the new image counts
+        only if it differs at every nearby offset (a fixed sidebar next to moved content is
+        unchanged), and so does a pixel of the old image (text that was removed), placed where
+        it would be in the new image."""
+        width = self.width
+        removed = np.zeros((self.height, -(-width // 8)), dtype=np.uint8)  # a bit per pixel
+        for top, states, _ in self._unexplained(self.src1, self.src2,
+                                                moved.old_open_segments(self.src1.height)):
+            for start, end, _, carry in moved.old_open_segments(self.src1.height):
+                lo, hi = max(start, top), min(end, top + len(states))
+                if lo >= hi:
+                    continue
+                rows = states[lo - top:hi - top] == _CHANGED
+                new_lo, new_hi = max(lo + carry, 0), min(hi + carry, self.height)
+                if new_lo < new_hi:
+                    removed[new_lo:new_hi] |= np.packbits(
+                        rows[new_lo - lo - carry:new_hi - lo - carry], axis=1)
+
+        rows_changed = np.zeros(self.height, dtype=np.int64)
+        subtle_cells = _CellStats(width, self.height, SUBTLE_CELL)
+        writer = DiffImageWriter(width, self.height) if self.make_png else None
+        total = 0
+        for top, states, deltas in self._unexplained(self.src2, self.src1,
+                                                     moved.open_segments(self.src2.height),
+                                                     new_rows=writer is not None):
+            rows = len(states)
+            mask = (states == _CHANGED) | np.unpackbits(
+                removed[top:top + rows], axis=1, count=width).astype(bool)
+            mask[max(self.src2.height - top, 0):] = False  # rows the new page does not have
+            changed = np.flatnonzero(mask)
+            total += changed.size
+            rows_changed[top:top + rows] = np.bincount(changed // width, minlength=rows)
+            if self.subtle:
+                subtle = np.flatnonzero(states == _SUBTLE)
+                self._record(subtle, top, subtle_cells, deltas.reshape(-1)[subtle])
+            if writer:
+                writer.add(self._last_rows, changed)
+        png = writer.finish() if writer and total else None
+        return total, rows_changed, png, subtle_cells
+
+    def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):
+        """Per stripe of ``this`` image's canvas rows: (top, states, deltas) where the rows in
+        ``segments`` are compared with ``other`` at each candidate offset and keep the smallest
+        state (a pixel that matches anywhere near is explained), and all other rows are _SAME.
+        With ``new_rows``, ``self._last_rows`` holds the stripe's rows of ``this``."""
+        mine = RowReader(this, self.width, self.stripe_rows)
+        theirs = RowReader(other, self.width, self.stripe_rows)
+        for top in range(0, self.height, self.stripe_rows):
+            bottom = min(top + self.stripe_rows, self.height)
+            rows = bottom - top
+            states = np.zeros((rows, self.width), dtype=np.uint8)
+            deltas = np.zeros((rows, self.width), dtype=np.float32)
+            stripe_lo = max(top - _CONTEXT, 0)
+            stripe = mine.rows(stripe_lo, min(bottom + _CONTEXT, self.height))
+            for start, end, dys, _ in segments:
+                lo, hi = max(start, top), min(end, bottom)
+                if lo >= hi:
+                    continue
+                ctx_lo, ctx_hi = max(lo - _CONTEXT, 0), min(hi + _CONTEXT, self.height)
+                # The other image's rows every candidate offset needs, read once.
+                other_lo = ctx_lo - max(dys)
+                other_rows = theirs.rows(other_lo, ctx_hi - min(dys))
+                here = stripe[ctx_lo - stripe_lo:ctx_hi - stripe_lo]
+                first = lo - ctx_lo
+                best_states = best_deltas = open_ = None
+                for dy in dys:  # the likeliest offset first; the rest only for what is left
+                    first_other = ctx_lo - dy - other_lo
+                    there = np.ascontiguousarray(
+                        other_rows[first_other:first_other + ctx_hi - ctx_lo])
+                    win = Window(there, here, ctx_lo, self.height)
+                    if best_states is None:
+                        best_states, best_deltas = self._states(win, first, first + hi - lo)
+                        best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
+                    else:
+                        s, d = self._states(win, first, first + hi - lo,
+                                            only=open_ + first * self.width)
+                        take = s < best_states[open_]
+                        best_states[open_[take]] = s[take]
+                        best_deltas[open_[take]] = d[take]
+                    open_ = np.flatnonzero(best_states)
+                    if not open_.size:
+                        break
+                states[lo - top:hi - top] = best_states.reshape(hi - lo, self.width)
+                deltas[lo - top:hi - top] = best_deltas.reshape(hi - lo, self.width)
+            if new_rows:
+                self._last_rows = stripe[top - stripe_lo:bottom - stripe_lo]
+            yield top, states, deltas
+
+    def row_keys(self) -> tuple[list[int], list[int]]:
+        """Row keys of both images over the columns where something changed."""
+        x0, x1 = self.span if self.span[0] < self.span[1] else (0, self.width)
+        return (alignment.row_keys(np.concatenate(self.bands1), x0, x1),
+                alignment.row_keys(np.concatenate(self.bands2), x0, x1))
+
+    def regions(self) -> list[Region]:
+        return [Region(x, y, w, h, n) for x, y, w, h, n, _ in self.changed_cells.components()]
+
+    def subtle_regions(self, min_area: int) -> list[SubtleRegion]:
+        if not self.subtle:
+            return []
+        return [SubtleRegion(x, y, w, h, n, total / n)
+                for x, y, w, h, n, total in self.subtle_cells.components() if n >= min_area]
+
+    def _window(self, reader1: RowReader, reader2: RowReader, top: int, bottom: int,
+                dy: int) -> Window:
+        """Canvas rows [top, bottom) of the new image and the old rows ``dy`` above them, with
+        context rows."""
+        lo, hi = max(top - _CONTEXT, 0), min(bottom + _CONTEXT, self.height)
+        return Window(reader1.rows(lo - dy, hi - dy), reader2.rows(lo, hi), lo, self.height)
+
+    def _states(self, win: Window, first: int, last: int, only: np.ndarray | None = None):
+        """Per pixel of window rows [first, last): _CHANGED (counted), _SUBTLE (under the
+        threshold but clearly and flatly changed) or _SAME; and the subtle pixels' distance.
+        With ``only`` (window-flat indices in those rows), for just those pixels, in order."""
+        rows = last - first
+        offset = first * win.width
+        verdict = compare_rows(win, first, last, want_below=self.subtle, only=only,
+                               **self.options)
+        if only is not None:
+            states = np.zeros(only.size, dtype=np.uint8)
+            deltas = np.zeros(only.size, dtype=np.float32)
+            states[np.searchsorted(only, verdict.changed)] = _CHANGED
+            if self.subtle and verdict.below.size:
+                idx, delta = self._subtle_pixels(win, verdict)
+                states[np.searchsorted(only, idx)] = _SUBTLE
+                deltas[np.searchsorted(only, idx)] = delta
+            return states, deltas
+        states = np.zeros(rows * win.width, dtype=np.uint8)
+        deltas = np.zeros(rows * win.width, dtype=np.float32)
+        states[verdict.changed - offset] = _CHANGED
+        if self.subtle and verdict.below.size:
+            idx, delta = self._subtle_pixels(win, verdict)
+            states[idx - offset] = _SUBTLE
+            deltas[idx - offset] = delta
+        return states.reshape(rows, win.width), deltas.reshape(rows, win.width)
+
+    @staticmethod
+    def _subtle_pixels(win: Window, verdict) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels under the threshold that changed clearly, in a flat area of both images
+        (not an anti-aliased edge), with their distance."""
+        clear = verdict.below_delta >= SUBTLE_MIN_DELTA
+        idx, delta = verdict.below[clear], verdict.below_delta[clear]
+        flat = has_many_siblings(win, win.a32, idx) & has_many_siblings(win, win.b32, idx)
+        return idx[flat], delta[flat]
+
+    def _record(self, flat: np.ndarray, top: int, cells: _CellStats, values=None) -> None:
+        cells.add(flat % self.width, flat // self.width + top, values)
+
+
+def _real(src: PngRows, top: int, bottom: int) -> int:
+    """How many of canvas rows [top, bottom) are rows of the image (not padding)."""
+    return max(0, min(bottom, src.height) - top)
 
 
 def _read(source, label: str) -> bytes:
@@ -194,211 +467,3 @@ def _read(source, label: str) -> bytes:
         except OSError as exc:
             raise ImageDecodeError(f"{label} image cannot be read: {exc}") from exc
     raise TypeError(f"{label} must be bytes or a path, not {type(source).__name__}")
-
-
-def _peek_size(data: bytes, label: str) -> tuple[int, int]:
-    if data.startswith(PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageDecodeError(f"{label} image cannot be decoded: {exc}") from exc
-
-
-def _check_png_size(data: bytes, label: str) -> None:
-    width, height = _peek_size(data, label)
-    if width * height > MAX_PIXELS:
-        raise ImageDecodeError(f"{label} image is too large: {width}x{height}")
-
-
-def _pad_to_common_canvas(img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    height = max(img1.shape[0], img2.shape[0])
-    width = max(img1.shape[1], img2.shape[1])
-
-    def pad(img):
-        if img.shape[:2] == (height, width):
-            return img
-        canvas = np.zeros((height, width, 4), dtype=np.uint8)  # transparent
-        canvas[: img.shape[0], : img.shape[1]] = img
-        return canvas
-
-    return pad(img1), pad(img2)
-
-
-def _as_u32(img: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(img).view(np.uint32).reshape(-1)
-
-
-def _checkerboard(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """pixelmatch's background for blending, keyed by the pixel's byte offset ``k``."""
-    k = k.astype(np.float64)
-    rb = 48 + 159 * (k % 2)
-    gb = 48 + 159 * (np.floor(k / 1.618033988749895) % 2)
-    bb = 48 + 159 * (np.floor(k / 2.618033988749895) % 2)
-    return rb, gb, bb
-
-
-def _channel_deltas(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
-    """(dr, dg, db) between two sets of RGBA pixels, alpha-blended the way pixelmatch does."""
-    p1 = p1.astype(np.float64)
-    p2 = p2.astype(np.float64)
-    r1, g1, b1, a1 = p1.T
-    r2, g2, b2, a2 = p2.T
-    dr, dg, db = r1 - r2, g1 - g2, b1 - b2
-    translucent = (a1 < 255) | (a2 < 255)
-    if translucent.any():
-        rb, gb, bb = _checkerboard(k)
-        da = a1 - a2
-        dr = np.where(translucent, (r1 * a1 - r2 * a2 - rb * da) / 255, dr)
-        dg = np.where(translucent, (g1 * a1 - g2 * a2 - gb * da) / 255, dg)
-        db = np.where(translucent, (b1 * a1 - b2 * a2 - bb * da) / 255, db)
-    return dr, dg, db
-
-
-def _color_delta(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Squared YIQ distance, negative when the second pixel is darker (pixelmatch colorDelta)."""
-    dr, dg, db = _channel_deltas(p1, p2, k)
-    y = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-    i = dr * 0.59597799 - dg * 0.27417610 - db * 0.32180189
-    q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694
-    delta = 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
-    return np.where(y > 0, -delta, delta)
-
-
-def _brightness_delta(center: np.ndarray, neighbour: np.ndarray, k: np.ndarray) -> np.ndarray:
-    dr, dg, db = _channel_deltas(center, neighbour, k)
-    same = np.all(center == neighbour, axis=1)
-    return np.where(same, 0.0, dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223)
-
-
-def _neighbourhood(idx: np.ndarray, width: int, height: int):
-    """For pixels ``idx``: x, y, the on-border flag, and (8, n) neighbour indices + validity."""
-    x = idx % width
-    y = idx // width
-    edge = (x == 0) | (x == width - 1) | (y == 0) | (y == height - 1)
-    nidx = np.empty((8, idx.size), dtype=np.int64)
-    valid = np.empty((8, idx.size), dtype=bool)
-    for j, (dx, dy) in enumerate(_NEIGHBOURS):
-        nx, ny = x + dx, y + dy
-        valid[j] = (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)
-        nidx[j] = np.where(valid[j], ny * width + nx, idx)
-    return x, y, edge, nidx, valid
-
-
-def _has_many_siblings(img32: np.ndarray, idx: np.ndarray, width: int, height: int) -> np.ndarray:
-    _, _, edge, nidx, valid = _neighbourhood(idx, width, height)
-    equal = (img32[nidx] == img32[idx]) & valid
-    return edge.astype(np.int64) + equal.sum(axis=0) > 2
-
-
-def _antialiased(flat: np.ndarray, idx: np.ndarray, width: int, height: int,
-                 a32: np.ndarray, b32: np.ndarray) -> np.ndarray:
-    """pixelmatch's antialiased(img, x, y, ...) for every pixel in ``idx`` at once.
-
-    ``flat`` is the image examined, ``a32`` the same image as uint32 and ``b32`` the other."""
-    result = np.zeros(idx.size, dtype=bool)
-    if not idx.size:
-        return result
-    # Cheap pre-check: a pixel with 3+ identical neighbours (counting the border) is not
-    # anti-aliasing. Identical RGBA implies a zero brightness delta, so this only drops pixels
-    # the full test below would drop too, and in flat areas it drops nearly all of them.
-    _, _, edge, nidx, valid = _neighbourhood(idx, width, height)
-    same = ((a32[nidx] == a32[idx]) & valid).sum(axis=0) + edge
-    keep = np.flatnonzero(same <= 2)
-    if not keep.size:
-        return result
-    idx, edge, nidx, valid = idx[keep], edge[keep], nidx[:, keep], valid[:, keep]
-    center = flat[idx]
-    k = idx * 4
-    deltas = np.stack([_brightness_delta(center, flat[nidx[j]], k) for j in range(8)])
-    zero = (deltas == 0) & valid
-    few_equal = edge.astype(np.int64) + zero.sum(axis=0) <= 2
-
-    darker = np.where(valid & (deltas < 0), deltas, np.inf)
-    brighter = np.where(valid & (deltas > 0), deltas, -np.inf)
-    has_both = np.isfinite(darker.min(axis=0)) & np.isfinite(brighter.max(axis=0))
-    maybe = few_equal & has_both
-    if not maybe.any():
-        return result
-
-    cols = np.flatnonzero(maybe)
-    min_pos = nidx[darker[:, cols].argmin(axis=0), cols]
-    max_pos = nidx[brighter[:, cols].argmax(axis=0), cols]
-    result[keep[cols]] = (
-        (_has_many_siblings(a32, min_pos, width, height) & _has_many_siblings(b32, min_pos, width, height))
-        | (_has_many_siblings(a32, max_pos, width, height) & _has_many_siblings(b32, max_pos, width, height))
-    )
-    return result
-
-
-def _regions(changed: np.ndarray, width: int, height: int) -> list[Region]:
-    """Group changed pixels into regions: 8-connected components of REGION_CELL-sized cells,
-    each reported with the exact bounding box of its changed pixels, largest first."""
-    if not changed.size:
-        return []
-    from scipy import ndimage  # imported here: only needed when something changed
-
-    xs = changed % width
-    ys = changed // width
-    cells_w = -(-width // REGION_CELL)
-    cells_h = -(-height // REGION_CELL)
-    cx = xs // REGION_CELL
-    cy = ys // REGION_CELL
-    grid = np.zeros((cells_h, cells_w), dtype=bool)
-    grid[cy, cx] = True
-    labels, count = ndimage.label(grid, structure=np.ones((3, 3), dtype=bool))
-    pixel_labels = labels[cy, cx] - 1
-    counts = np.bincount(pixel_labels, minlength=count)
-    min_x = np.full(count, width)
-    min_y = np.full(count, height)
-    max_x = np.zeros(count, dtype=np.int64)
-    max_y = np.zeros(count, dtype=np.int64)
-    np.minimum.at(min_x, pixel_labels, xs)
-    np.minimum.at(min_y, pixel_labels, ys)
-    np.maximum.at(max_x, pixel_labels, xs)
-    np.maximum.at(max_y, pixel_labels, ys)
-    regions = [
-        Region(int(min_x[i]), int(min_y[i]), int(max_x[i] - min_x[i] + 1), int(max_y[i] - min_y[i] + 1),
-               int(counts[i]))
-        for i in range(count)
-    ]
-    regions.sort(key=lambda r: (-r.changed_pixels, r.y, r.x))
-    return regions
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (len(data).to_bytes(4, "big") + kind + data
-            + zlib.crc32(kind + data).to_bytes(4, "big"))
-
-
-# Diff image palette: 15 greys (the new page faded to 10%, pixelmatch's alpha) and red.
-_GREY_LEVELS = 15
-_RED_INDEX = 15
-_PLTE = b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS)) + b"\xff\x00\x00"
-# Luma 0..255 -> grey index: 16 luma steps per entry, dark ink = higher index.
-_LUMA_TO_INDEX = [min((255 - luma) // 16, _GREY_LEVELS - 1) for luma in range(256)]
-
-
-def _diff_png(after: np.ndarray, changed: np.ndarray) -> bytes:
-    """The new image faded to light grey with changed pixels in red.
-
-    Written as a 4-bit palette PNG by hand: Pillow has no 4-bit writer, and a full-page diff
-    then packs into half the bytes of an 8-bit one and a sixth of an RGB one, which makes the
-    encode (the most expensive step after decoding) about three times cheaper."""
-    height, width = after.shape[:2]
-    grey = Image.frombuffer("RGBA", (width, height), after, "raw", "RGBA", 0, 1).convert("L")
-    indices = np.array(grey.point(_LUMA_TO_INDEX), dtype=np.uint8)
-    indices.reshape(-1)[changed] = _RED_INDEX
-    if width % 2:
-        indices = np.pad(indices, ((0, 0), (0, 1)))
-    rows = np.zeros((height, indices.shape[1] // 2 + 1), dtype=np.uint8)  # filter byte 0: None
-    rows[:, 1:] = (indices[:, 0::2] << 4) | indices[:, 1::2]
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([4, 3, 0, 0, 0])
-    return b"".join([
-        PNG_SIGNATURE,
-        _png_chunk(b"IHDR", header),
-        _png_chunk(b"PLTE", _PLTE),
-        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
-        _png_chunk(b"IEND", b""),
-    ])

@@ -39,7 +39,7 @@ def test_cli_exit_2_on_unreadable_image(tmp_path):
     (tmp_path / "b.png").write_bytes(b"nope")
     result = run_cli(tmp_path / "a.png", tmp_path / "b.png")
     assert result.returncode == 2
-    assert "after image cannot be decoded" in json.loads(result.stdout)["error"]
+    assert "after image is not a PNG image: text" in json.loads(result.stdout)["error"]
 
 
 def test_cli_rejects_bad_threshold(tmp_path):

@@ -13,7 +13,14 @@ from tests.conftest import BLACK, make_png
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
+# Counts recorded by running pixelmatch itself on these pairs: 7.2.0 (YIQ) from npm, and its
+# main branch (OKLab) from tests/tools/pixelmatch-main (tests/tools/pixelmatch_main_count.mjs).
 RECORDED = json.loads((FIXTURES / "pixelmatch.json").read_text())
+RECORDED_MAIN = json.loads((FIXTURES / "pixelmatch-main.json").read_text())
+MAIN = TOOLS / "pixelmatch-main" / "fixtures"
+HAVE_NODE = bool(shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists())
+NODE_REASON = ("the recorded counts above still run; this re-runs pixelmatch itself where node "
+               "and tests/tools/node_modules are installed (make test does)")
 
 
 def fixture_pair(name):
@@ -73,23 +80,90 @@ def test_threshold_decides_what_a_small_colour_change_is():
 
 
 @pytest.mark.parametrize("key", sorted(RECORDED))
-def test_counts_match_pixelmatch_on_real_screenshots(key):
+def test_yiq_counts_match_pixelmatch_7_2_on_real_screenshots(key):
     name, threshold = key.split("@")
     before, after = fixture_pair(name)
-    result = core.compare(before, after, threshold=float(threshold))
+    result = core.compare(before, after, threshold=float(threshold), metric="yiq")
     assert result.changed_pixels == RECORDED[key]
 
 
-@pytest.mark.skipif(not (shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists()),
-                    reason="the recorded counts above still run; this re-runs pixelmatch itself "
-                           "where node and tests/tools/node_modules are installed (make test does)")
+@pytest.mark.parametrize("key", sorted(RECORDED_MAIN))
+def test_oklab_counts_match_pixelmatch_main_on_real_screenshots(key):
+    name, threshold = key.split("@")
+    result = core.compare(*fixture_pair(name), threshold=float(threshold))
+    assert result.metric == "oklab"
+    assert result.changed_pixels == RECORDED_MAIN[key]
+
+
+# pixelmatch main's own fixtures and the counts its test.js expects of them.
+MAIN_EXPECTED = [("1a", "1b", 0.05, 154), ("1a", "1b", 0.1, 120), ("2a", "2b", 0.05, 12821),
+                 ("3a", "3b", 0.05, 220), ("4a", "4b", 0.05, 36563), ("5a", "5b", 0.05, 0),
+                 ("6a", "6b", 0.05, 51), ("6a", "6a", 0.0, 0), ("7a", "7b", 0.1, 2440),
+                 ("8a", "5b", 0.05, 32896)]
+
+
+@pytest.mark.parametrize("one, two, threshold, expected", MAIN_EXPECTED)
+def test_oklab_counts_match_pixelmatch_main_test_suite(one, two, threshold, expected):
+    result = core.compare(MAIN / f"{one}.png", MAIN / f"{two}.png", threshold=threshold)
+    assert result.changed_pixels == expected
+
+
+@pytest.mark.parametrize("one, two, threshold, expected", MAIN_EXPECTED)
+def test_counts_do_not_depend_on_the_stripe_height(one, two, threshold, expected, monkeypatch):
+    monkeypatch.setattr(core, "STRIPE_PIXELS", 1)
+    monkeypatch.setattr(core, "MIN_STRIPE_ROWS", 3)  # stripes of 3 rows: every edge case
+    result = core.compare(MAIN / f"{one}.png", MAIN / f"{two}.png", threshold=threshold)
+    assert result.changed_pixels == expected
+
+
+def pixel(rgb):
+    return make_png(1, 1, background=(*rgb, 255))
+
+
+@pytest.mark.parametrize("one, two, oklab, yiq", [
+    # pixelmatch main's metric tests: the #127 pairs and the near-black toe.
+    ((41, 56, 157), (41, 56, 0), 1, 1),  # very different
+    ((39, 44, 92), (39, 44, 14), 1, 0),  # clearly different: YIQ misses it
+    ((0, 254, 252), (94, 254, 252), 0, 1),  # nearly identical: YIQ flags it
+    ((0, 254, 252), (47, 254, 252), 0, 1),  # imperceptible: YIQ flags it
+    ((0, 0, 0), (13, 13, 13), 0, 0),
+    ((0, 0, 0), (23, 23, 23), 1, 0),  # #000 -> #171717: YIQ misses it
+    # A brand green going one shade darker (#16a34a -> #15803d) is a design change.
+    ((0x16, 0xA3, 0x4A), (0x15, 0x80, 0x3D), 1, 0),
+])
+def test_oklab_metric_sees_what_people_see(one, two, oklab, yiq):
+    assert core.compare(pixel(one), pixel(two)).changed_pixels == oklab
+    assert core.compare(pixel(one), pixel(two), metric="yiq").changed_pixels == yiq
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ValueError, match="metric must be one of oklab, yiq"):
+        core.compare(make_png(), make_png(), metric="lab")
+
+
+def test_lookup_tables_are_the_ones_v8_computes():
+    """pdiff/oklab_tables.bin is what tests/tools/oklab_tables.mjs prints (checked with node
+    where it is installed) and has the shape pdiff.metric expects."""
+    from pdiff import metric
+    assert metric._LIN.size == 257 and metric._CBRT.size == 4098
+    assert metric._LIN[255] == metric._LIN[256] == 1.0
+    assert metric._CBRT[4096] == 1.0
+    if shutil.which("node"):
+        printed = subprocess.run(["node", str(TOOLS / "oklab_tables.mjs")], check=True,
+                                 capture_output=True).stdout
+        assert printed == (Path(metric.__file__).with_name("oklab_tables.bin")).read_bytes()
+
+
+@pytest.mark.skipif(not HAVE_NODE, reason=NODE_REASON)
 @pytest.mark.parametrize("name", sorted({key.split("@")[0] for key in RECORDED}))
-def test_counts_match_pixelmatch_run_live(name):
+@pytest.mark.parametrize("metric, script", [("yiq", "pixelmatch_count.mjs"),
+                                            ("oklab", "pixelmatch_main_count.mjs")])
+def test_counts_match_pixelmatch_run_live(name, metric, script):
     output = subprocess.run(
-        ["node", str(TOOLS / "pixelmatch_count.mjs"), str(FIXTURES / f"{name}-before.png"),
+        ["node", str(TOOLS / script), str(FIXTURES / f"{name}-before.png"),
          str(FIXTURES / f"{name}-after.png")], check=True, capture_output=True, text=True).stdout
     expected = json.loads(output)["changed"]
-    assert core.compare(*fixture_pair(name)).changed_pixels == expected
+    assert core.compare(*fixture_pair(name), metric=metric).changed_pixels == expected
 
 
 def test_real_screenshot_change_is_located():
@@ -139,7 +213,8 @@ def test_size_change_in_width_and_height_keeps_the_top_left_aligned():
 
 def test_alpha_only_change_is_seen():
     before, after = fixture_pair("alpha")
-    assert core.compare(before, after).changed_pixels == RECORDED["alpha@0.1"] > 0
+    assert core.compare(before, after).changed_pixels == RECORDED_MAIN["alpha@0.1"] > 0
+    assert core.compare(before, after, metric="yiq").changed_pixels == RECORDED["alpha@0.1"]
 
 
 def test_transparent_and_opaque_white_differ():
@@ -158,7 +233,7 @@ def test_corrupt_image_names_the_side(side):
 
 
 def test_not_an_image_at_all():
-    with pytest.raises(core.ImageDecodeError, match="after image cannot be decoded"):
+    with pytest.raises(core.ImageDecodeError, match="after image is not a PNG image: text"):
         core.compare(make_png(), b"this is a log file, not a screenshot")
 
 
@@ -178,10 +253,46 @@ def test_missing_path_is_a_decode_error(tmp_path):
         core.compare(tmp_path / "missing.png", make_png())
 
 
-def test_jpeg_input_is_decoded():
+@pytest.mark.parametrize("fmt, name", [("JPEG", "JPEG"), ("GIF", "GIF"), ("WEBP", "WebP"),
+                                       ("BMP", "BMP"), ("TIFF", "TIFF")])
+def test_only_png_is_accepted(fmt, name):
     out = io.BytesIO()
-    Image.new("RGB", (30, 30), (255, 255, 255)).save(out, format="JPEG")
-    assert core.compare(out.getvalue(), make_png(30, 30)).changed_pixels == 0
+    Image.new("RGB", (30, 30), (255, 255, 255)).save(out, format=fmt)
+    with pytest.raises(core.ImageDecodeError, match=f"^before image is not a PNG image: {name}$"):
+        core.compare(out.getvalue(), make_png(30, 30))
+
+
+def test_identical_bytes_that_are_not_png_are_refused_too():
+    out = io.BytesIO()
+    Image.new("RGB", (30, 30)).save(out, format="JPEG")
+    with pytest.raises(core.ImageDecodeError, match="not a PNG image: JPEG"):
+        core.compare(out.getvalue(), out.getvalue())
+
+
+def png_header(width, height):
+    from pdiff.pngio import _png_chunk
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
+    return core.PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_from_its_header():
+    bomb = png_header(50_000, 50_000)  # 2.5 billion pixels claimed in 45 bytes
+    with pytest.raises(core.ImageDecodeError,
+                       match="after image is too large: 50000x50000 is 2,500,000,000 pixels"):
+        core.compare(make_png(), bomb)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "LA", "P", "I;16"])
+def test_every_png_colour_type_is_read_as_rgba(mode):
+    rgba = Image.new("RGBA", (40, 30), (255, 255, 255, 255))
+    rgba.paste(Image.new("RGBA", (10, 10), (0, 0, 0, 255)), (5, 5))
+    converted = rgba.convert("I;16" if mode == "I;16" else mode)
+    if mode == "I;16":
+        converted = Image.fromarray((np.asarray(rgba.convert("L")).astype(np.uint16) * 257))
+    out = io.BytesIO()
+    converted.save(out, format="PNG")
+    result = core.compare(make_png(40, 30, squares=[(5, 5, 10, BLACK)]), out.getvalue())
+    assert result.changed_pixels == 0
 
 
 def test_threshold_out_of_range():

@@ -1,0 +1,238 @@
+"""Which rows of a page moved: the rows of the two images aligned as a text diff aligns lines.
+
+Each row of pixels is reduced to a hash of its bytes. Runs of equal rows (blank margins) are
+collapsed first, so a page of 30,000 rows is a sequence of a few thousand "lines", and
+difflib's matcher aligns the two sequences (autojunk off: blank rows are common and must still
+match). Blocks of rows equal in both images at different heights are shifts. A shift must be
+tall enough and hold more than one kind of row, or a blank band that happens to match
+somewhere else would count as "moved".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import numpy as np
+
+# A block of equal rows is a shift only if it is at least this tall and not all alike.
+MIN_SHIFT_ROWS = 8
+# Changed rows closer than this are reported as one block.
+BLOCK_GAP_ROWS = 16
+# A changed block smaller than this is not reported in the summary (its pixels still count).
+MIN_BLOCK_PIXELS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Shift:
+    """Rows [from_y, from_y + height) of the old image are rows [to_y, to_y + height) of the
+    new one; ``dy`` = to_y - from_y (negative: moved up)."""
+
+    from_y: int
+    to_y: int
+    height: int
+
+    @property
+    def dy(self) -> int:
+        return self.to_y - self.from_y
+
+    def as_dict(self) -> dict:
+        return {"from_y": self.from_y, "to_y": self.to_y, "height": self.height, "dy": self.dy}
+
+
+@dataclasses.dataclass(frozen=True)
+class Alignment:
+    """Row blocks of the new image: ``matched`` are equal to old rows (at ``dy``, possibly 0);
+    the rest are "open": new, changed or reflowed rows."""
+
+    matched: list[tuple[int, int, int]]  # (to_y, to_y_end, dy), in order
+    shifts: list[Shift]
+
+    def open_segments(self, height: int) -> list[tuple[int, int, tuple[int, ...], int]]:
+        """New-image rows not matched: see ``_open_segments``."""
+        return _open_segments(self.matched, height)
+
+    def old_open_segments(self, height: int) -> list[tuple[int, int, tuple[int, ...], int]]:
+        """Old-image rows not matched (removed or changed content), the same way round."""
+        return _open_segments([(a - dy, b - dy, -dy) for a, b, dy in self.matched], height)
+
+    def reported_shifts(self, changed: list[tuple[int, int]]) -> list[Shift]:
+        """The shifts as a reviewer should read them: successive blocks that moved by the same
+        amount give or take a pixel, with no changed rows (``changed`` blocks) between them,
+        are one move (by the amount most of their rows moved)."""
+        groups: list[list[Shift]] = []
+        for shift in self.shifts:
+            if groups:
+                last = groups[-1][-1]
+                gap = (last.to_y + last.height, shift.to_y)
+                quiet = not any(a < gap[1] and b > gap[0] for a, b in changed)
+                if quiet and abs(shift.dy - last.dy) <= 1:
+                    groups[-1].append(shift)
+                    continue
+            groups.append([shift])
+        merged = []
+        for group in groups:
+            weights: dict[int, int] = {}
+            for shift in group:
+                weights[shift.dy] = weights.get(shift.dy, 0) + shift.height
+            dy = max(weights, key=lambda d: (weights[d], -abs(d)))
+            to_y = group[0].to_y
+            end = group[-1].to_y + group[-1].height
+            merged.append(Shift(to_y - dy, to_y, end - to_y))
+        return merged
+
+
+def _open_segments(matched: list[tuple[int, int, int]], height: int):
+    """The rows of an image not in ``matched`` (blocks (y, y_end, dy): row y is row y - dy of
+    the other image), as (y, y_end, candidate dys, carry). The candidates are the offsets of the
+    nearest blocks that moved, above and below, then 0, then those offsets give or take a pixel (content moved by a
+    fractional number of CSS pixels lands 22 px up in one place and 23 px in the next): a pixel
+    there is changed only if it differs at each. ``carry`` is the offset of the block just
+    above, which places these rows in the other image."""
+    blocks = [*matched, (height, height, 0)]
+    above, below = [], []
+    last = 0
+    for _, _, dy in blocks:
+        above.append(last)
+        last = dy or last
+    last = 0
+    for _, _, dy in reversed(blocks):
+        below.append(last)
+        last = dy or last
+    below.reverse()
+    segments = []
+    y = 0
+    carry = 0
+    for n, (start, end, dy) in enumerate(blocks):
+        if start > y:
+            nearest = [d for d in (above[n], dy or below[n]) if d]
+            candidates = [*nearest, 0, *(d + w for d in nearest for w in (-1, 1))]
+            segments.append((y, start, tuple(dict.fromkeys(candidates)), carry))
+        y = max(y, end)
+        carry = dy
+    return segments
+
+
+# Rows are hashed in bands of this many pixels, so that the alignment can look only at the
+# columns where something changed (a fixed sidebar beside moving content would otherwise make
+# every row beside it different).
+BAND = 32
+_WEIGHTS = np.random.default_rng(20260722).integers(1, 2**63, size=BAND * 4 // 8 * 4096,
+                                                    dtype=np.uint64) | np.uint64(1)
+
+
+def band_hashes(rows: np.ndarray) -> np.ndarray:
+    """(h, w, 4) RGBA rows -> (h, ceil(w / BAND)) uint64: a hash of each BAND-pixel band."""
+    height, width = rows.shape[:2]
+    bands = -(-width // BAND)
+    if width != bands * BAND:
+        rows = np.pad(rows, ((0, 0), (0, bands * BAND - width), (0, 0)))
+    words = np.ascontiguousarray(rows).reshape(height, -1).view(np.uint64)
+    words = words.reshape(height, bands, BAND * 4 // 8)
+    weights = np.resize(_WEIGHTS, bands * BAND * 4 // 8).reshape(bands, -1)
+    return (words * weights).sum(axis=2, dtype=np.uint64)  # wraps: a multilinear hash
+
+
+def row_keys(bands: np.ndarray, x0: int, x1: int) -> list[int]:
+    """One key per row from its band hashes, over the bands that hold columns [x0, x1)."""
+    part = np.ascontiguousarray(bands[:, x0 // BAND:-(-x1 // BAND)])
+    return [hash(row) for row in map(bytes, part)]
+
+
+def align(keys1: list[int], keys2: list[int]) -> Alignment:
+    """Align the rows of the old image (keys1) with those of the new one (keys2)."""
+    n1, n2 = len(keys1), len(keys2)
+    prefix = 0
+    while prefix < min(n1, n2) and keys1[prefix] == keys2[prefix]:
+        prefix += 1
+    suffix = 0
+    while (suffix < min(n1, n2) - prefix
+           and keys1[n1 - 1 - suffix] == keys2[n2 - 1 - suffix]):
+        suffix += 1
+
+    blocks: list[tuple[int, int, int]] = []  # (from_y, to_y, height) of equal rows
+    if prefix:
+        blocks.append((0, 0, prefix))
+    runs1, starts1 = _runs(keys1[prefix:n1 - suffix])
+    runs2, starts2 = _runs(keys2[prefix:n2 - suffix])
+    matcher = difflib.SequenceMatcher(None, runs1, runs2, autojunk=False)
+    for i, j, size in matcher.get_matching_blocks():
+        if size:
+            from_y, to_y = prefix + starts1[i], prefix + starts2[j]
+            blocks.append((from_y, to_y, starts1[i + size] - starts1[i]))
+    if suffix:
+        blocks.append((n1 - suffix, n2 - suffix, suffix))
+
+    matched = _merge(blocks)
+    shifts = []
+    kept = []
+    for from_y, to_y, height in matched:
+        if from_y == to_y:
+            kept.append((to_y, to_y + height, 0))
+        elif height >= MIN_SHIFT_ROWS and len(set(keys2[to_y:to_y + height])) > 1:
+            kept.append((to_y, to_y + height, to_y - from_y))
+            shifts.append(Shift(from_y, to_y, height))
+    return Alignment(kept, shifts)
+
+
+def _runs(keys: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Runs of equal keys as (key, length), and each run's first row (plus the end)."""
+    runs, starts = [], []
+    for y, key in enumerate(keys):
+        if runs and runs[-1][0] == key:
+            runs[-1] = (key, runs[-1][1] + 1)
+        else:
+            runs.append((key, 1))
+            starts.append(y)
+    starts.append(len(keys))
+    return runs, starts
+
+
+def _merge(blocks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Join equal blocks that continue each other at the same offset."""
+    merged: list[tuple[int, int, int]] = []
+    for from_y, to_y, height in blocks:
+        if merged:
+            f, t, h = merged[-1]
+            if f + h == from_y and t + h == to_y:
+                merged[-1] = (f, t, h + height)
+                continue
+        merged.append((from_y, to_y, height))
+    return merged
+
+
+def changed_blocks(row_counts: np.ndarray) -> list[tuple[int, int]]:
+    """Changed pixels per row -> [(y, y_end)] blocks of changed rows, rows closer than
+    BLOCK_GAP_ROWS joined; blocks of fewer than MIN_BLOCK_PIXELS pixels (a speck where a border
+    at a fractional position rounded the other way) are left out."""
+    blocks: list[list[int]] = []
+    for y in map(int, np.flatnonzero(row_counts)):
+        if blocks and y - blocks[-1][1] < BLOCK_GAP_ROWS:
+            blocks[-1][1] = y + 1
+        else:
+            blocks.append([y, y + 1])
+    return [(a, b) for a, b in blocks if row_counts[a:b].sum() >= MIN_BLOCK_PIXELS]
+
+
+def summary(blocks: list[tuple[int, int]], shifts: list[Shift], height: int,
+            size_change: tuple[int, int] | None = None) -> str:
+    """One line a reviewer reads first: "1 block changed at y=440–520; content below moved up
+    22 px"."""
+    parts = []
+    if blocks:
+        shown = ", ".join(f"y={a}–{b}" for a, b in blocks[:3])
+        more = f" and {len(blocks) - 3} more" if len(blocks) > 3 else ""
+        parts.append(f"{len(blocks)} block{'s' if len(blocks) != 1 else ''} changed at "
+                     f"{shown}{more}")
+    for shift in shifts:
+        direction = "up" if shift.dy < 0 else "down"
+        if shift.to_y + shift.height >= height and shift.to_y > 0:
+            where = "content below"
+        else:
+            where = f"content at y={shift.to_y}–{shift.to_y + shift.height}"
+        parts.append(f"{where} moved {direction} {abs(shift.dy)} px")
+    if size_change and size_change[0] != size_change[1]:
+        parts.append(f"page height {size_change[0]} → {size_change[1]} px")
+    if not parts:
+        return "no change"
+    return "; ".join(parts)

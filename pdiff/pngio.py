@@ -1,0 +1,199 @@
+"""PNG in and out a stripe of rows at a time, so that a diff's memory is bounded by the image's
+width, not its height.
+
+Decoding is libvips's (pyvips with its bundled library), which reads a PNG sequentially and
+hands out rows on demand. Only PNG is accepted: every screenshot Depicted takes or is sent is a
+PNG, and a lossy format would make every compression artefact a "change".
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import pyvips
+from PIL import Image
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The largest image we agree to decode (width * height); a guard against decompression bombs.
+MAX_PIXELS = 200_000_000
+
+# Magic numbers of what people send instead of a PNG, to name it in the error.
+_OTHER_FORMATS = [
+    (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"%PDF", "PDF"), (b"\x00\x00\x01\x00", "ICO"),
+]
+
+# libvips keeps decoded images in a cache for reuse; a diff never reads an image twice.
+pyvips.cache_set_max(0)
+
+
+class ImageDecodeError(ValueError):
+    """An input is not a readable PNG. The message says which one and why."""
+
+
+def describe_format(data: bytes) -> str:
+    """A short name for what ``data`` is, for error messages: "JPEG", "WebP", "text", ..."""
+    for magic, name in _OTHER_FORMATS:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:12] in (b"ftypavif", b"ftypheic"):
+        return "AVIF/HEIF"
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "HTML"
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "SVG"
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data"
+    return "text"
+
+
+def png_size(data: bytes, label: str) -> tuple[int, int]:
+    """(width, height) from the PNG header; refuses anything that is not a PNG of a sane size."""
+    if not data:
+        raise ImageDecodeError(f"{label} image is empty")
+    if not data.startswith(PNG_SIGNATURE):
+        raise ImageDecodeError(f"{label} image is not a PNG image: {describe_format(data)}")
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise ImageDecodeError(f"{label} image cannot be decoded: the PNG header is cut short")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not width or not height:
+        raise ImageDecodeError(f"{label} image cannot be decoded: it is {width}x{height}")
+    if width * height > MAX_PIXELS:
+        raise ImageDecodeError(
+            f"{label} image is too large: {width}x{height} is {width * height:,} pixels, "
+            f"over the limit of {MAX_PIXELS:,}")
+    return width, height
+
+
+class PngRows:
+    """A PNG read top to bottom as RGBA rows; ``stripes()`` may be called again to reread."""
+
+    def __init__(self, data: bytes, label: str):
+        self.width, self.height = png_size(data, label)
+        self.label = label
+        self._data = data
+
+    def stripes(self, rows: int) -> Iterator[np.ndarray]:
+        """(h, width, 4) uint8 arrays of at most ``rows`` rows, top to bottom."""
+        try:
+            image = pyvips.Image.pngload_buffer(self._data, access="sequential", fail_on="warning")
+            if image.interpretation != "srgb" or image.format != "uchar":
+                image = image.colourspace("srgb")  # grey, 16-bit: to 8-bit sRGB as browsers show
+            if not image.hasalpha():
+                image = image.bandjoin(255)
+            region = pyvips.Region.new(image)
+        except pyvips.Error as exc:
+            raise self._error(exc) from exc
+        for top in range(0, self.height, rows):
+            count = min(rows, self.height - top)
+            try:
+                buffer = region.fetch(0, top, self.width, count)
+            except pyvips.Error as exc:
+                raise self._error(exc) from exc
+            yield np.frombuffer(buffer, dtype=np.uint8).reshape(count, self.width, 4)
+
+    def _error(self, exc: pyvips.Error) -> ImageDecodeError:
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        return ImageDecodeError(f"{self.label} image cannot be decoded: {detail}")
+
+
+# Rows a RowReader keeps above the last row asked for, so that a read with context rows just
+# above the previous one does not reread the image.
+_KEEP_ROWS = 8
+
+
+class RowReader:
+    """Rows of a PngRows on a canvas of ``width`` columns, read forward through a window.
+
+    ``rows(top, bottom)`` gives canvas rows [top, bottom): rows outside the image and columns
+    past its width are transparent, as on the diff's common canvas. Reading may go back a few
+    rows; reading further back rereads the image from the start."""
+
+    def __init__(self, source: PngRows, width: int, stripe_rows: int):
+        self._source = source
+        self._width = width
+        self._stripe_rows = stripe_rows
+        self._restart()
+
+    def _restart(self):
+        self._stripes = self._source.stripes(self._stripe_rows)
+        self._buffer = np.zeros((0, self._width, 4), dtype=np.uint8)
+        self._buffer_top = 0
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        out = np.zeros((max(bottom - top, 0), self._width, 4), dtype=np.uint8)
+        lo, hi = max(top, 0), min(bottom, self._source.height)
+        if lo >= hi:
+            return out
+        if lo < self._buffer_top:
+            self._restart()
+        while self._buffer_top + len(self._buffer) < hi:
+            stripe = next(self._stripes)
+            drop = min(max(lo - _KEEP_ROWS - self._buffer_top, 0), len(self._buffer))
+            kept = self._buffer[drop:]
+            self._buffer_top += drop
+            if stripe.shape[1] < self._width:
+                stripe = np.pad(stripe, ((0, 0), (0, self._width - stripe.shape[1]), (0, 0)))
+            self._buffer = np.concatenate([kept, stripe]) if len(kept) else stripe
+        out[lo - top:hi - top] = self._buffer[lo - self._buffer_top:hi - self._buffer_top]
+        return out
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (len(data).to_bytes(4, "big") + kind + data
+            + zlib.crc32(kind + data).to_bytes(4, "big"))
+
+
+# Diff image palette: 15 greys (the new page faded to 10%, pixelmatch's alpha) and red.
+_GREY_LEVELS = 15
+_RED_INDEX = 15
+_PLTE = (b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS))
+         + b"\xff\x00\x00")
+# Luma 0..255 -> grey index: 16 luma steps per entry, dark ink = higher index.
+_LUMA_TO_INDEX = [min((255 - luma) // 16, _GREY_LEVELS - 1) for luma in range(256)]
+
+
+class DiffImageWriter:
+    """The diff image: the new page faded to light grey with changed pixels in red, written a
+    stripe at a time.
+
+    A 4-bit palette PNG written by hand: Pillow has no 4-bit writer, and a full-page diff then
+    packs into half the bytes of an 8-bit one and a sixth of an RGB one, which makes the encode
+    (the most expensive step after decoding) about three times cheaper."""
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
+        self._deflate = zlib.compressobj(1)
+        self._idat: list[bytes] = []
+
+    def add(self, after: np.ndarray, changed: np.ndarray) -> None:
+        """``after``: (h, width, 4) RGBA rows; ``changed``: flat indices into those rows."""
+        rows, width = after.shape[:2]
+        grey = Image.frombuffer("RGBA", (width, rows), np.ascontiguousarray(after), "raw", "RGBA",
+                                0, 1).convert("L")
+        indices = np.array(grey.point(_LUMA_TO_INDEX), dtype=np.uint8)
+        indices.reshape(-1)[changed] = _RED_INDEX
+        if width % 2:
+            indices = np.pad(indices, ((0, 0), (0, 1)))
+        packed = np.zeros((rows, indices.shape[1] // 2 + 1), dtype=np.uint8)  # filter 0: None
+        packed[:, 1:] = (indices[:, 0::2] << 4) | indices[:, 1::2]
+        self._idat.append(self._deflate.compress(packed.tobytes()))
+
+    def finish(self) -> bytes:
+        self._idat.append(self._deflate.flush())
+        header = (self.width.to_bytes(4, "big") + self.height.to_bytes(4, "big")
+                  + bytes([4, 3, 0, 0, 0]))
+        return b"".join([
+            PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"PLTE", _PLTE),
+            _png_chunk(b"IDAT", b"".join(self._idat)),
+            _png_chunk(b"IEND", b""),
+        ])
