@@ -91,6 +91,8 @@ KEYS = [
     Key("timeoutMs", "timeout", 60000, "Hard limit on one try of the capture (1000–120000)."),
     Key("diffThreshold", "fraction", None, "Colour threshold of this run's diff, 0..1 (default: "
         "the build's setting, else 0.1)."),
+    Key("diffMetric", "choice:oklab,yiq", None, "Colour metric of this run's diff: oklab "
+        "(perceptual, pixelmatch main) or yiq (pixelmatch 7.2.0) (default: the build's setting)."),
     Key("maxDistortion", "fraction", None, "Share of changed pixels (0..1) this run may have "
         "and still count as unchanged (default: the build's setting, else 0)."),
 ]

@@ -247,6 +247,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 DIFF_THRESHOLD = env_number("DPXDT_DIFF_THRESHOLD", 0.1, float)
 if not 0 <= DIFF_THRESHOLD <= 1:
     raise ImproperlyConfigured(f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}")
+# Smallest area (pixels) of a coherent colour change under the threshold that is reported as
+# a subtle region and makes the run diff_found.
+SUBTLE_MIN_AREA = env_number("DPXDT_SUBTLE_MIN_AREA", 400)
+if SUBTLE_MIN_AREA < 1:
+    raise ImproperlyConfigured(f"DPXDT_SUBTLE_MIN_AREA must be at least 1, not {SUBTLE_MIN_AREA}")
 
 # --- Capture --------------------------------------------------------------------------------
 # The Chromium binary; unset: /usr/bin/chromium, else Playwright's own browser.

@@ -125,6 +125,8 @@ def band_hashes(rows: np.ndarray) -> np.ndarray:
     """(h, w, 4) RGBA rows -> (h, ceil(w / BAND)) uint64: a hash of each BAND-pixel band."""
     height, width = rows.shape[:2]
     bands = -(-width // BAND)
+    if not height:
+        return np.zeros((0, bands), dtype=np.uint64)
     if width != bands * BAND:
         rows = np.pad(rows, ((0, 0), (0, bands * BAND - width), (0, 0)))
     words = np.ascontiguousarray(rows).reshape(height, -1).view(np.uint64)

@@ -186,10 +186,11 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
             blocks = alignment.changed_blocks(aligned_rows)
             shifts = moved.reported_shifts(blocks)
             run.subtle_cells = aligned_subtle
+    subtle_regions = run.subtle_regions(subtle_min_area)
     return DiffResult(
         run.changed, run.width * run.height, (src1.width, src1.height), (src2.width, src2.height),
-        run.regions(), run.diff_png if run.changed else None, threshold, metric=metric,
-        subtle_regions=run.subtle_regions(subtle_min_area), shifts=shifts,
+        run.regions(), run.diff_png if run.changed or subtle_regions else None, threshold,
+        metric=metric, subtle_regions=subtle_regions, shifts=shifts,
         aligned_changed_pixels=aligned_changed, changed_blocks=blocks,
         aligned_diff_png=aligned_png if aligned_changed else None)
 
@@ -299,7 +300,7 @@ class _Comparison:
             self.changed += changed.size
             if writer:
                 writer.add(win.img2[first:first + bottom - top], changed)
-        if writer and self.changed:
+        if writer:
             self.diff_png = writer.finish()
 
     def aligned_pass(self, moved: alignment.Alignment):

@@ -127,9 +127,7 @@ def oklab_distance(rgb1, rgb2) -> float:
 def has_many_siblings(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """For window pixels ``idx``: 3+ of the 8 neighbours (the canvas border counts as one)
     have exactly the same RGBA. Such a pixel is in a flat area, not on an anti-aliased edge."""
-    edge, nidx, valid = _neighbourhood(win, idx)
-    equal = (img32[nidx] == img32[idx]) & valid
-    return edge.astype(np.int64) + equal.sum(axis=0) > 2
+    return _same_neighbours(win, img32, idx) > 2
 
 
 # --- the colour distances ---------------------------------------------------------------------
@@ -257,6 +255,29 @@ def _neighbourhood(win: Window, idx: np.ndarray):
     return edge, nidx, valid
 
 
+def _same_neighbours(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """For window pixels ``idx``: how many of the 8 neighbours have exactly the same RGBA, plus
+    one on the canvas border (pixelmatch's count of "zeroes"). Pixels inside the canvas, nearly
+    all of them, are counted with plain offsets; border pixels with the checked neighbourhood."""
+    width = win.width
+    gy = idx // width + win.top
+    x = idx % width
+    edge = (x == 0) | (x == width - 1) | (gy == 0) | (gy == win.canvas_height - 1)
+    count = edge.astype(np.int64)
+    inner = np.flatnonzero(~edge)
+    centre = idx[inner]
+    value = img32[centre]
+    same = np.zeros(centre.size, dtype=np.int64)
+    for dx, dy in _NEIGHBOURS:
+        same += img32[centre + (dy * width + dx)] == value
+    count[inner] += same
+    if inner.size < idx.size:
+        border = np.flatnonzero(edge)
+        _, nidx, valid = _neighbourhood(win, idx[border])
+        count[border] += ((img32[nidx] == img32[idx[border]]) & valid).sum(axis=0)
+    return count
+
+
 def _antialiased(win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray,
                  b32: np.ndarray, metric: str) -> np.ndarray:
     """pixelmatch's antialiased(img, x, y, ...) for every pixel in ``idx`` at once.
@@ -268,12 +289,11 @@ def _antialiased(win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray
     # Cheap pre-check: a pixel with 3+ identical neighbours (counting the border) is not
     # anti-aliasing. Identical RGBA implies a zero brightness delta, so this only drops pixels
     # the full test below would drop too, and in flat areas it drops nearly all of them.
-    edge, nidx, valid = _neighbourhood(win, idx)
-    same = ((a32[nidx] == a32[idx]) & valid).sum(axis=0) + edge
-    keep = np.flatnonzero(same <= 2)
+    keep = np.flatnonzero(_same_neighbours(win, a32, idx) <= 2)
     if not keep.size:
         return result
-    idx, edge, nidx, valid = idx[keep], edge[keep], nidx[:, keep], valid[:, keep]
+    idx = idx[keep]
+    edge, nidx, valid = _neighbourhood(win, idx)
     center = flat[idx]
     k = (idx + win.top * win.width) * 4
     deltas = np.stack([_brightness_delta(center, flat[nidx[j]], k, metric) for j in range(8)])

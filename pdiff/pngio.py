@@ -128,10 +128,10 @@ class RowReader:
         self._buffer_top = 0
 
     def rows(self, top: int, bottom: int) -> np.ndarray:
-        out = np.zeros((max(bottom - top, 0), self._width, 4), dtype=np.uint8)
+        """Canvas rows [top, bottom); a read-only view where no padding is needed."""
         lo, hi = max(top, 0), min(bottom, self._source.height)
         if lo >= hi:
-            return out
+            return np.zeros((max(bottom - top, 0), self._width, 4), dtype=np.uint8)
         if lo < self._buffer_top:
             self._restart()
         while self._buffer_top + len(self._buffer) < hi:
@@ -142,7 +142,12 @@ class RowReader:
             if stripe.shape[1] < self._width:
                 stripe = np.pad(stripe, ((0, 0), (0, self._width - stripe.shape[1]), (0, 0)))
             self._buffer = np.concatenate([kept, stripe]) if len(kept) else stripe
-        out[lo - top:hi - top] = self._buffer[lo - self._buffer_top:hi - self._buffer_top]
+            self._buffer.flags.writeable = False
+        found = self._buffer[lo - self._buffer_top:hi - self._buffer_top]
+        if (lo, hi) == (top, bottom):
+            return found
+        out = np.zeros((bottom - top, self._width, 4), dtype=np.uint8)
+        out[lo - top:hi - top] = found
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -20,9 +21,15 @@ class TransientError(RuntimeError):
     """Worth retrying: storage was unreachable or slow."""
 
 
-def diff_settings(run) -> tuple[float, float]:
-    """(colour threshold, tolerated changed-pixel share): the run's capture config, then the
-    build's settings, then the server's defaults."""
+@dataclasses.dataclass(frozen=True)
+class DiffSettings:
+    threshold: float  # colour threshold
+    tolerance: float  # share of changed pixels still "unchanged"
+    metric: str  # "oklab" or "yiq"
+
+
+def diff_settings(run) -> DiffSettings:
+    """The run's capture config, then the build's settings, then the server's defaults."""
     build = run.release.build
     config = _run_config(run)
     threshold = _fraction(config, "diffThreshold")
@@ -30,7 +37,9 @@ def diff_settings(run) -> tuple[float, float]:
         threshold = build.diff_threshold if build.diff_threshold is not None \
             else settings.DIFF_THRESHOLD
     tolerance = _fraction(config, "maxDistortion")
-    return threshold, tolerance if tolerance is not None else build.max_distortion
+    metric = config.get("diffMetric")
+    return DiffSettings(threshold, tolerance if tolerance is not None else build.max_distortion,
+                        metric if metric in core.METRICS else build.diff_metric)
 
 
 def _run_config(run) -> dict:
@@ -71,31 +80,32 @@ def diff_run(run_id: int) -> str:
     fetched = time.monotonic()
 
     try:
-        threshold, tolerance = diff_settings(run)
+        chosen = diff_settings(run)
     except Exception as exc:  # storage unreachable while reading the config
         raise TransientError(f"could not read the run's config: {exc}") from exc
     try:
-        result = core.compare(before, after, threshold=threshold)
+        result = core.compare(before, after, threshold=chosen.threshold, metric=chosen.metric,
+                              subtle_min_area=settings.SUBTLE_MIN_AREA)
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
     compared = time.monotonic()
 
     log = result.as_dict()
-    log.update(before=ref_sha1, after=image_sha1, max_distortion=tolerance, seconds={
+    log.update(before=ref_sha1, after=image_sha1, max_distortion=chosen.tolerance, seconds={
         "fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)})
     try:
         diff_log = release_services.store_artifact_for(
             build, json.dumps(log, indent=1).encode(), "application/json")
-        diff_image = (release_services.store_artifact_for(build, result.diff_png, "image/png")
-                      if result.diff_png else None)
+        diff_image, aligned_image = (
+            release_services.store_artifact_for(build, png, "image/png") if png else None
+            for png in (result.diff_png, result.aligned_diff_png))
     except Exception as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
     recorded = release_services.record_diff(
-        run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, changed_pixels=result.changed_pixels,
-        distortion=result.distortion, size_changed=result.size_changed, diff_image=diff_image,
-        diff_log=diff_log, tolerance=tolerance)
+        run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, result=result, diff_image=diff_image,
+        aligned_diff_image=aligned_image, diff_log=diff_log, tolerance=chosen.tolerance)
     if recorded is None:
         return "dropped"
     logger.info("run %s: %d changed pixels in %.0f ms", run_id, result.changed_pixels,

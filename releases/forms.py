@@ -12,15 +12,19 @@ class BuildForm(forms.Form):
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = Build
-        fields = ["name", "public", "diff_threshold", "max_distortion", "send_email",
-                  "email_alias"]
+        fields = ["name", "public", "diff_metric", "diff_threshold", "max_distortion",
+                  "send_email", "email_alias"]
         labels = {
+            "diff_metric": "Colour metric",
             "diff_threshold": "Colour threshold",
             "max_distortion": "Changed pixels tolerated",
             "send_email": "Email the owners when a release is ready for review",
             "email_alias": "Send those emails to this list instead",
         }
         help_texts = {
+            "diff_metric": "How two colours are compared. Perceptual sees a brand colour going "
+                           "one shade darker and ignores what people cannot tell apart; YIQ "
+                           "keeps the verdicts of builds made before it.",
             "diff_threshold": "0 to 1; how different two colours must be to count as a change "
                               "(empty: the server default, 0.1).",
             "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "

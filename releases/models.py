@@ -46,6 +46,14 @@ class Build(models.Model):
         default=0.0,
         help_text="Changed-pixel fraction (0..1) still treated as 'no difference'.",
     )
+
+    class Metric(models.TextChoices):
+        OKLAB = "oklab", "Perceptual (OKLab, pixelmatch main)"
+        YIQ = "yiq", "YIQ (pixelmatch 7.2.0)"
+
+    # New builds get the perceptual metric; builds made before it existed keep YIQ (the
+    # migration sets it) until an owner switches, so their verdicts do not change under them.
+    diff_metric = models.CharField(max_length=8, choices=Metric.choices, default=Metric.OKLAB)
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -163,6 +171,8 @@ class Run(models.Model):
     # The diff of the two.
     diff_image = ArtifactField()
     diff_log = ArtifactField()
+    # The diff with moved rows lined up (only when rows moved): moved-but-equal content is not red.
+    aligned_diff_image = ArtifactField()
 
     distortion = models.FloatField(null=True, blank=True)
     changed_pixels = models.BigIntegerField(null=True, blank=True)

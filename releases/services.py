@@ -403,30 +403,29 @@ def claim_for_diff(run_id: int) -> Run | None:
     return claimed
 
 
-def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, changed_pixels: int,
-                distortion: float, size_changed: bool, diff_image, diff_log,
-                tolerance: float = 0.0) -> Run | None:
-    """Record a finished diff, unless the run moved on meanwhile (new inputs, failed, closed).
-    A diff with at most ``tolerance`` of its pixels changed (and no size change) counts as
-    unchanged."""
+def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_image, diff_log,
+                aligned_diff_image=None, tolerance: float = 0.0) -> Run | None:
+    """Record a finished diff (a ``pdiff.core.DiffResult``), unless the run moved on meanwhile
+    (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
         if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
                 or run.ref_image_id != ref_sha1 or run.release.is_closed):
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
-        found = changed_pixels > 0 or size_changed
-        if found and not size_changed and distortion <= tolerance:
-            found = False
-        run.changed_pixels = changed_pixels
-        run.distortion = distortion
-        run.size_changed = size_changed
+        found = not result.within(tolerance)
+        run.changed_pixels = result.changed_pixels
+        run.distortion = result.distortion
+        run.size_changed = result.size_changed
         run.diff_log = diff_log
         run.diff_image = diff_image if found else None
+        run.aligned_diff_image = aligned_diff_image if found else None
         run.transition_to(
             S.DIFF_FOUND if found else S.DIFF_NOT_FOUND,
-            message=f"{changed_pixels} changed pixels ({distortion:.4%})",
-            fields=["changed_pixels", "distortion", "size_changed", "diff_log", "diff_image"],
+            message=f"{result.changed_pixels} changed pixels ({result.distortion:.4%}): "
+                    f"{result.summary}",
+            fields=["changed_pixels", "distortion", "size_changed", "diff_log", "diff_image",
+                    "aligned_diff_image"],
         )
     maybe_finish_release(run.release_id)
     return run

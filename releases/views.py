@@ -4,6 +4,8 @@ public build get read-only pages, owners (and superusers) act. Every POST is CSR
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -187,11 +189,33 @@ def run(request):
         "next": following, "can_act": access.can_act(_caller(request), build),
         "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
         "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
-        "diff_log": _text_artifact(run.diff_log_id),
+        "diff_log": _text_artifact(run.diff_log_id), "findings": _diff_findings(run),
         "release_link": release.get_absolute_url(),
         "previous_link": release.run_url(previous.name) if previous else "",
         "next_link": release.run_url(following.name) if following else "",
     })
+
+
+def _diff_findings(run):
+    """What the diff log says a reviewer should read first: the summary line, the shifts, and
+    the subtle regions with their boxes as percentages of the diff image (to outline them)."""
+    if not run.diff_log_id or run.status in Run.PENDING:
+        return None
+    try:
+        with storage.open_artifact(run.diff_log_id) as handle:
+            log = json.loads(handle.read(LOG_PREVIEW_BYTES))
+        width = max(log["before_size"][0], log["after_size"][0])
+        height = max(log["before_size"][1], log["after_size"][1])
+    except (storage.ArtifactMissing, ValueError, KeyError, TypeError, IndexError):
+        return None  # a client-reported or truncated log: nothing to summarise
+    subtle = [{**region,
+               "box": {"left": 100 * region["x"] / width, "top": 100 * region["y"] / height,
+                       "width": 100 * region["width"] / width,
+                       "height": 100 * region["height"] / height}}
+              for region in log.get("subtle_regions", [])[:50]]
+    return {"summary": log.get("summary", ""), "subtle_regions": subtle,
+            "shifts": log.get("shifts", [])[:50], "metric": log.get("metric", "yiq"),
+            "aligned_changed_pixels": log.get("aligned_changed_pixels")}
 
 
 def _text_artifact(sha1):

@@ -3,7 +3,8 @@
 Screenshot pairs are made by Chromium from local pages (a 1280x800 viewport and a full page of
 about 1280x8000), each pair differing by one word. Every tool gets the same PNG files:
 
-* pdiff/core.py: ``compare()`` in this warm process (decode both, compare, encode the diff);
+* pdiff/core.py: ``compare()`` in this warm process with everything on (decode both in
+  stripes, OKLab compare, subtle regions, row alignment, encode the diff);
 * odiff (npm odiff-bin, native): one process per pair, writing its diff image;
 * pixelmatch (npm): one node process per pair (PNG decode with pngjs + pixelmatch);
 * ImageMagick as dpxdt ran it: ``composite`` to align sizes, then ``compare -metric RMSE``.
@@ -109,17 +110,27 @@ def tools(before: Path, after: Path, workdir: Path) -> dict:
 
 
 def breakdown(before: Path, after: Path) -> dict:
+    """compare() with its parts switched on one by one (each row includes the ones above)."""
+    from pdiff.pngio import PngRows
+
     before_bytes, after_bytes = before.read_bytes(), after.read_bytes()
-    img1 = core.decode(before_bytes)
-    img2 = core.decode(after_bytes)
-    changed = core.changed_pixel_indices(img1, img2)
-    pillow = lambda: Image.open(io.BytesIO(before_bytes)).load()  # noqa: E731
+
+    def decode_both():
+        for data in (before_bytes, after_bytes):
+            for _ in PngRows(data, "image").stripes(core.STRIPE_PIXELS // 1280):
+                pass
+
+    def variant(**options):
+        return lambda: core.compare(before_bytes, after_bytes, **options)
+
+    bare = dict(subtle=False, align=False, make_diff_png=False)
     return {
-        "decode both (libspng)": median_ms(lambda: (core.decode(before_bytes),
-                                                    core.decode(after_bytes))),
-        "decode one (Pillow, for comparison)": median_ms(pillow),
-        "compare pixels + anti-aliasing": median_ms(lambda: core.changed_pixel_indices(img1, img2)),
-        "diff PNG encode": median_ms(lambda: core._diff_png(img2, changed)),
+        "decode both (libvips, in stripes)": median_ms(decode_both),
+        "+ compare, YIQ (pixelmatch 7.2.0)": median_ms(variant(metric="yiq", **bare)),
+        "+ compare, OKLab (pixelmatch main)": median_ms(variant(**bare)),
+        "+ diff PNG encode": median_ms(variant(subtle=False, align=False)),
+        "+ subtle regions": median_ms(variant(align=False)),
+        "+ row alignment (all on: the default)": median_ms(variant()),
     }
 
 
@@ -134,7 +145,8 @@ def main():
         workdir = Path(tmp)
         for label, (before, after) in make_pairs(workdir).items():
             result = core.compare(before, after)
-            print(f"\n== {label}: {result.changed_pixels} changed pixels ==")
+            print(f"\n== {label}: {result.changed_pixels} changed pixels "
+                  f"({result.metric}; {result.summary}) ==")
             timings = {name: median_ms(action) for name, action in tools(before, after, workdir).items()}
             ours = timings["pdiff/core.py (warm)"]
             for name, ms in timings.items():

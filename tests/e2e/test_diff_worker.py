@@ -118,3 +118,55 @@ def test_worker_killed_mid_diff_loses_nothing(live, celery_worker):
     assert result["status"] == "diff_found", celery_worker.output()
     assert result["changed_pixels"] == 1600 * 6000
     assert Run.objects.get(pk=run.pk).pipeline_attempts == 2
+
+
+def test_moved_content_is_reported_as_a_shift_by_the_worker(live):
+    import json
+
+    from tests.pdiff.test_verdict import png, striped_page
+    lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
+    before = live.upload(png(striped_page(lines)))
+    after = live.upload(png(striped_page(lines[:6] + [(70, 230), (70, 140)] + lines[6:])))
+    live.post("create_release", release_name="r1")
+    live.post("report_run", release_name="r1", release_number=1, run_name="/docs",
+              image=after, ref_image=before)
+    live.post("runs_done", release_name="r1", release_number=1)
+    result = live.wait_until_reviewing()["runs"][0]
+    assert result["status"] == "diff_found"
+    run = Run.objects.get(name="/docs")
+    log = json.loads(live.session.get(f"{live.base}/download", params={
+        "build_id": live.build_id, "sha1sum": run.diff_log_id}, timeout=30).content)
+    assert [shift["dy"] for shift in log["shifts"]] == [24]
+    assert log["summary"].startswith("1 block changed at y=")
+    assert "content below moved down 24 px" in log["summary"]
+    assert log["aligned_changed_pixels"] < log["changed_pixels"] / 5
+    assert log["distortion"] == pytest.approx(result["distortion"])  # unaligned, as before
+    aligned = live.session.get(f"{live.base}/download", params={
+        "build_id": live.build_id, "sha1sum": run.aligned_diff_image_id}, timeout=30)
+    assert aligned.status_code == 200 and aligned.content.startswith(b"\x89PNG")
+
+
+def test_a_jpeg_or_a_bomb_fails_the_run_at_once_with_the_reason(live):
+    import io
+
+    from PIL import Image
+
+    from tests.pdiff.test_core import png_header
+    out = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(out, format="JPEG")
+    png = live.upload(make_png())
+    jpeg = live.upload(out.getvalue(), filename="shot.jpg")
+    bomb = live.upload(png_header(20_000, 20_000), filename="bomb.png")
+    live.post("create_release", release_name="r1")
+    live.post("report_run", release_name="r1", release_number=1, run_name="/jpeg",
+              image=jpeg, ref_image=png)
+    live.post("report_run", release_name="r1", release_number=1, run_name="/bomb",
+              image=bomb, ref_image=png)
+    live.post("runs_done", release_name="r1", release_number=1)
+    runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=60)["runs"]}
+    assert runs["/jpeg"]["status"] == "failed"
+    assert runs["/jpeg"]["failure_reason"] == "diff failed: after image is not a PNG image: JPEG"
+    assert runs["/bomb"]["failure_reason"].startswith(
+        "diff failed: after image is too large: 20000x20000 is 400,000,000 pixels")
+    # At once: one attempt each, no retries.
+    assert {run.pipeline_attempts for run in Run.objects.all()} == {1}

@@ -140,3 +140,90 @@ def test_review_workflow_in_chromium(live_server, celery_worker, reviewer, brows
     expect(page.locator("#run-status")).to_have_text("Diff found")
     time.sleep(0.2)  # let the images paint for the screenshot
     shot(page, "09-next-release-run")
+
+
+@pytest.fixture
+def keyed_build(reviewer):
+    """A build the reviewer owns and an API key for it (made before Playwright starts)."""
+    from releases import services
+    from releases.models import ApiKey
+    build = services.create_build(name="Docs", owner=reviewer)
+    key, secret = ApiKey.create(build=build, purpose="ui")
+    return build, key, secret
+
+
+def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, keyed_build,
+                                                    browser_page):
+    """The aligned diff view and the outlined subtle regions, clicked through."""
+    from tests.pdiff.test_verdict import png, striped_page
+
+    page, base = browser_page, live_server.url
+    build, key, secret = keyed_build
+    api = requests.Session()
+    api.auth = (key.id, secret)
+
+    def call(endpoint, **data):
+        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build.id, **data},
+                            timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def upload(data):
+        return api.post(f"{base}/api/upload", data={"build_id": build.id},
+                        files={"file": ("shot.png", data, "image/png")}, timeout=30).json()["sha1sum"]
+
+    lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
+    moved = (upload(png(striped_page(lines))),
+             upload(png(striped_page(lines[:6] + [(70, 230), (70, 140)] + lines[6:]))))
+    button = (upload(make_png(400, 300, squares=[(100, 100, 80, (0x25, 0x63, 0xEB, 255))])),
+              upload(make_png(400, 300, squares=[(100, 100, 80, (0x1D, 0x4E, 0xD8, 255))])))
+    call("create_release", release_name="r1")
+    for name, (before, after) in (("/moved", moved), ("/button", button)):
+        call("report_run", release_name="r1", release_number=1, run_name=name,
+             ref_image=before, image=after)
+    call("runs_done", release_name="r1", release_number=1)
+    wait_for(lambda: call("release_status", release_name="r1", release_number=1)["status"]
+             == "reviewing", timeout=90, message="the release to be reviewed")
+
+    page.goto(f"{base}/login")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("button[type=submit]")
+    expect(page.locator("header.top")).to_contain_text("reviewer")
+
+    page.goto(f"{base}/run?id={build.id}&name=r1&number=1&test=/moved")
+    expect(page.locator("#diff-summary")).to_contain_text("content below moved down 24 px")
+    expect(page.locator("#shifts li")).to_have_count(1)
+    aligned = page.locator('[data-view="aligned"] img')
+    expect(aligned).to_be_hidden()
+    page.keyboard.press("4")
+    expect(aligned).to_be_visible()
+    expect(page.locator('#modes button[data-mode="aligned"]')).to_have_class("on")
+    page.wait_for_function("document.querySelector('[data-view=aligned] img').naturalWidth > 0")
+    # The aligned diff has far fewer red pixels than the plain one: count them in the page.
+    red = """src => new Promise(done => { const img = new Image(); img.onload = () => {
+        const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 255 && d[i + 1] === 0) n++;
+        done(n); }; img.src = src; })"""
+    aligned_red = page.evaluate(red, aligned.get_attribute("src"))
+    plain_red = page.evaluate(red, page.locator('[data-view="diff"] img').get_attribute("src"))
+    assert 0 < aligned_red < plain_red / 5
+    shot(page, "10-run-aligned")
+
+    page.goto(f"{base}/run?id={build.id}&name=r1&number=1&test=/button")
+    expect(page.locator("#run-status")).to_have_text("Diff found")
+    expect(page.locator("#diff-summary")).to_have_text("1 subtle colour change")
+    expect(page.locator("#subtle-regions li")).to_contain_text("80×80 px at x=100, y=100")
+    expect(page.locator('#modes button[data-mode="aligned"]')).to_have_count(0)
+    page.keyboard.press("2")
+    box = page.locator('[data-view="diff"] .subtle-box')
+    expect(box).to_be_visible()
+    image = page.locator('[data-view="diff"] img').bounding_box()
+    outline = box.bounding_box()
+    # The outline sits over the button: 100..180 of 400 px, scaled to the image on screen.
+    scale = image["width"] / 400
+    assert abs(outline["x"] - image["x"] - 100 * scale) < 2
+    assert abs(outline["width"] - 80 * scale) < 2
+    shot(page, "11-run-subtle")

@@ -132,3 +132,77 @@ def test_a_config_that_is_not_ours_changes_nothing(pair):
     run = with_config(pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
                       {"diffThreshold": "lenient", "maxDistortion": 5})
     assert services.diff_run(run.id) == "found"
+
+
+# Tailwind blue-600 -> blue-700 on a 60x40 button: every pixel under the threshold.
+BUTTON_BEFORE = make_png(squares=[(40, 40, 60, (0x25, 0x63, 0xEB, 255))])
+BUTTON_AFTER = make_png(squares=[(40, 40, 60, (0x1D, 0x4E, 0xD8, 255))])
+GREEN = make_png(squares=[(0, 0, 10, (0x16, 0xA3, 0x4A, 255))])
+DARKER_GREEN = make_png(squares=[(0, 0, 10, (0x15, 0x80, 0x3D, 255))])
+
+
+def test_new_builds_diff_with_the_perceptual_metric(pair):
+    run = pair(GREEN, DARKER_GREEN)
+    assert run.release.build.diff_metric == "oklab"
+    assert services.diff_run(run.id) == "found"
+    assert json.loads(storage.read_bytes(Run.objects.get(pk=run.pk).diff_log_id))["metric"] \
+        == "oklab"
+
+
+def test_a_build_on_yiq_keeps_pixelmatch_7_verdicts(pair):
+    run = pair(GREEN, DARKER_GREEN, diff_metric="yiq")
+    assert services.diff_run(run.id) == "same"  # YIQ does not see this design change
+
+
+def test_run_config_metric_overrides_the_build(pair):
+    run = with_config(pair(GREEN, DARKER_GREEN), {"diffMetric": "yiq"})
+    assert services.diff_run(run.id) == "same"
+
+
+def test_a_subtle_region_makes_the_run_diff_found_whatever_the_tolerance(pair):
+    run = pair(BUTTON_BEFORE, BUTTON_AFTER, max_distortion=0.5)
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert run.status == "diff_found" and run.changed_pixels == 0
+    log = json.loads(storage.read_bytes(run.diff_log_id))
+    [region] = log["subtle_regions"]
+    assert (region["x"], region["y"], region["width"], region["height"]) == (40, 40, 60, 60)
+    assert log["summary"] == "1 subtle colour change"
+    assert storage.read_bytes(run.diff_image_id).startswith(b"\x89PNG")  # something to look at
+
+
+def test_subtle_area_setting(pair, settings):
+    settings.SUBTLE_MIN_AREA = 60 * 60 + 1
+    assert services.diff_run(pair(BUTTON_BEFORE, BUTTON_AFTER).id) == "same"
+
+
+def test_a_jpeg_screenshot_fails_the_run_at_once_with_its_name(pair):
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (20, 20), "white").save(out, format="JPEG")
+    run = pair(make_png(), out.getvalue())
+    assert services.diff_run(run.id) == "failed"
+    run.refresh_from_db()
+    assert run.failure_reason == "diff failed: after image is not a PNG image: JPEG"
+
+
+def test_moved_content_stores_an_aligned_diff(pair):
+    import numpy as np
+
+    from tests.pdiff.test_verdict import png, striped_page
+    lines = [(70, 70 + (n * 37) % 150) for n in range(30)]
+    before = png(striped_page(lines))
+    after = png(striped_page(lines[:4] + [(70, 230)] + lines[4:]))
+    run = pair(before, after)
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    log = json.loads(storage.read_bytes(run.diff_log_id))
+    assert [shift["dy"] for shift in log["shifts"]] == [12]
+    assert log["summary"].startswith("1 block changed at y=")
+    assert "content below moved down 12 px" in log["summary"]
+    assert 0 < log["aligned_changed_pixels"] < log["changed_pixels"]
+    aligned = storage.read_bytes(run.aligned_diff_image_id)
+    assert aligned.startswith(b"\x89PNG") and aligned != storage.read_bytes(run.diff_image_id)
+    assert np.isclose(log["distortion"], run.distortion)  # unaligned, as tolerances expect

@@ -260,15 +260,20 @@ def test_settings_are_saved_and_audited(world, users):
     build = world["private"][0]
     response = client_for(users["owner"]).post("/settings", {
         "build_id": build.id, "name": "Renamed", "public": "on", "diff_threshold": "0.2",
-        "max_distortion": "0.01", "send_email": "on", "email_alias": "team@example.com"})
+        "max_distortion": "0.01", "send_email": "on", "email_alias": "team@example.com",
+        "diff_metric": "yiq"})
     assert response.status_code == 302
     build.refresh_from_db()
-    assert (build.name, build.public, build.diff_threshold, build.email_alias) == (
-        "Renamed", True, 0.2, "team@example.com")
+    assert (build.name, build.public, build.diff_threshold, build.email_alias,
+            build.diff_metric) == ("Renamed", True, 0.2, "team@example.com", "yiq")
     assert AuditLog.objects.filter(build=build, action="changed_settings").exists()
     bad = client_for(users["owner"]).post("/settings", {
-        "build_id": build.id, "name": "x", "diff_threshold": "3", "max_distortion": "0"})
+        "build_id": build.id, "name": "x", "diff_threshold": "3", "max_distortion": "0",
+        "diff_metric": "oklab"})
     assert b"must be between 0 and 1" in bad.content
+    unknown = client_for(users["owner"]).post("/settings", {
+        "build_id": build.id, "name": "x", "max_distortion": "0", "diff_metric": "lab"})
+    assert b"Select a valid choice" in unknown.content
 
 
 def test_owners_invite_remove_and_not_yourself(world, users):

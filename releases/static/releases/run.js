@@ -52,6 +52,7 @@
       "1": function () { show("before"); },
       "2": function () { show("diff"); },
       "3": function () { show("after"); },
+      "4": function () { if (document.querySelector('[data-view="aligned"]')) { show("aligned"); } },
       "s": function () { show("side"); },
       "o": function () { show("overlay"); },
       "f": function () {
