@@ -114,18 +114,24 @@ class Release:
         runs = status["runs"]
         changed = [run for run in runs if run["status"] == "diff_found"]
         failed = [run for run in runs if run["status"] == "failed"]
+        flaky = [run for run in runs if run["status"] == "flaky"]
         for run in changed:
             print(f"  changed: {run['name']} ({(run['distortion'] or 0) * 100:.2f}% of pixels)",
                   file=self.out)
+        for run in flaky:
+            print(f"  flaky:   {run['name']} (the page differs from itself; nothing else "
+                  "changed)", file=self.out)
         for run in failed:
             print(f"  failed:  {run['name']}: {run['failure_reason']}", file=self.out)
-        print(f"{len(runs)} runs: {len(changed)} changed, {len(failed)} failed, "
-              f"{len(runs) - len(changed) - len(failed)} unchanged or new", file=self.out)
+        rest = len(runs) - len(changed) - len(failed) - len(flaky)
+        print(f"{len(runs)} runs: {len(changed)} changed, {len(flaky)} flaky, {len(failed)} "
+              f"failed, {rest} unchanged or new", file=self.out)
         if self.args.junit:
             write_junit(status, self.args.junit)
         if failed:
             return EXIT_ERROR
-        return EXIT_CHANGED if changed else EXIT_SAME
+        blocking = changed + (flaky if status.get("flaky_blocks") else [])
+        return EXIT_CHANGED if blocking else EXIT_SAME
 
 
 def write_junit(status: dict, path) -> None:

@@ -151,13 +151,15 @@ class DiffResult:
 
 def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str = DEFAULT_METRIC,
             include_aa: bool = False, make_diff_png: bool = True, subtle: bool = True,
-            subtle_min_area: int = SUBTLE_MIN_AREA, align: bool = True) -> DiffResult:
+            subtle_min_area: int = SUBTLE_MIN_AREA, align: bool = True,
+            ignore: list[tuple[int, int, int, int]] = ()) -> DiffResult:
     """Compare two PNG screenshots (bytes, or paths to them).
 
     ``threshold`` is pixelmatch's: 0 counts any colour change, 1 almost none; ``metric`` is
     "oklab" (pixelmatch main) or "yiq" (pixelmatch 7.2.0). ``include_aa`` counts anti-aliased
     pixels as changes too. ``subtle`` looks for coherent changes under the threshold of at
-    least ``subtle_min_area`` pixels; ``align`` looks for rows that moved.
+    least ``subtle_min_area`` pixels; ``align`` looks for rows that moved. Pixels inside the
+    ``ignore`` boxes (x, y, width, height; a page's noise) are never counted.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
@@ -173,7 +175,7 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
 
     src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
     run = _Comparison(src1, src2, threshold=threshold, metric=metric, include_aa=include_aa,
-                      subtle=subtle, make_png=make_diff_png)
+                      subtle=subtle, make_png=make_diff_png, ignore=ignore)
     run.first_pass()
     shifts: list[alignment.Shift] = []
     aligned_changed = None
@@ -254,8 +256,9 @@ class _Comparison:
     """One compare(): the unaligned pass over both images, and the aligned pass if rows moved."""
 
     def __init__(self, src1: PngRows, src2: PngRows, *, threshold: float, metric: str,
-                 include_aa: bool, subtle: bool, make_png: bool):
+                 include_aa: bool, subtle: bool, make_png: bool, ignore=()):
         self.src1, self.src2 = src1, src2
+        self.ignore = [tuple(map(int, box)) for box in ignore]
         self.width = max(src1.width, src2.width)
         self.height = max(src1.height, src2.height)
         self.stripe_rows = max(MIN_STRIPE_ROWS, STRIPE_PIXELS // self.width)
@@ -286,6 +289,7 @@ class _Comparison:
             self.bands2.append(alignment.band_hashes(
                 win.img2[first:first + _real(self.src2, top, bottom)]))
             states, deltas = self._states(win, first, first + bottom - top)
+            self._mask_ignored(states, top)
             changed = np.flatnonzero(states == _CHANGED)
             self._record(changed, top, self.changed_cells)
             if self.subtle:
@@ -391,7 +395,16 @@ class _Comparison:
                 deltas[lo - top:hi - top] = best_deltas.reshape(hi - lo, self.width)
             if new_rows:
                 self._last_rows = stripe[top - stripe_lo:bottom - stripe_lo]
+            if this is self.src2:
+                self._mask_ignored(states, top)
             yield top, states, deltas
+
+    def _mask_ignored(self, states: np.ndarray, top: int) -> None:
+        """Clear the states of new-image rows [top, top + len(states)) inside ignored boxes."""
+        for x, y, width, height in self.ignore:
+            lo, hi = max(y - top, 0), min(y + height - top, len(states))
+            if lo < hi:
+                states[lo:hi, max(x, 0):x + width] = _SAME
 
     def row_keys(self) -> tuple[list[int], list[int]]:
         """Row keys of both images over the columns where something changed."""

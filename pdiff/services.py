@@ -61,17 +61,25 @@ def _fraction(config: dict, key: str) -> float | None:
     return None
 
 
+# Noise found between two captures of a page is masked out with this margin around it (the
+# anti-aliased edge of a box whose colour changes is noise too).
+NOISE_MARGIN = 4
+
+
 def diff_run(run_id: int) -> str:
-    """Returns what happened ("skipped", "found", "same", "failed", "dropped")."""
+    """Returns what happened ("skipped", "found", "same", "flaky", "recapturing", "failed",
+    "dropped")."""
     run = release_services.claim_for_diff(run_id)
     if run is None:
         return "skipped"
     build = run.release.build
     image_sha1, ref_sha1 = run.image_id, run.ref_image_id
+    recapture_sha1 = run.recapture_image_id
     started = time.monotonic()
     try:
         before = storage.read_bytes(ref_sha1)
         after = storage.read_bytes(image_sha1)
+        again = storage.read_bytes(recapture_sha1) if recapture_sha1 else None
     except storage.ArtifactMissing as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
@@ -83,31 +91,61 @@ def diff_run(run_id: int) -> str:
         chosen = diff_settings(run)
     except Exception as exc:  # storage unreachable while reading the config
         raise TransientError(f"could not read the run's config: {exc}") from exc
+    options = dict(threshold=chosen.threshold, metric=chosen.metric,
+                   subtle_min_area=settings.SUBTLE_MIN_AREA)
     try:
-        result = core.compare(before, after, threshold=chosen.threshold, metric=chosen.metric,
-                              subtle_min_area=settings.SUBTLE_MIN_AREA)
+        noise = _noise(after, again, options) if again else None
+        ignore = [_widened(region) for region in noise.regions] if noise else []
+        result = core.compare(before, after, ignore=ignore, **options)
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
     compared = time.monotonic()
+    if not result.within(chosen.tolerance) and release_services.wants_recapture(run):
+        if release_services.request_recapture(run_id, image_sha1=image_sha1, ref_sha1=ref_sha1):
+            logger.info("run %s differs from its baseline; capturing it again", run_id)
+            return "recapturing"
+        return "dropped"
 
     log = result.as_dict()
     log.update(before=ref_sha1, after=image_sha1, max_distortion=chosen.tolerance, seconds={
         "fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)})
+    if recapture_sha1:
+        log["recapture"] = recapture_sha1
+        log["noise"] = ({"changed_pixels": noise.changed_pixels,
+                         "regions": [r.as_dict() for r in noise.regions[:100]],
+                         "masked": [list(box) for box in ignore[:100]]} if noise else None)
     try:
         diff_log = release_services.store_artifact_for(
             build, json.dumps(log, indent=1).encode(), "application/json")
-        diff_image, aligned_image = (
+        diff_image, aligned_image, noise_image = (
             release_services.store_artifact_for(build, png, "image/png") if png else None
-            for png in (result.diff_png, result.aligned_diff_png))
+            for png in (result.diff_png, result.aligned_diff_png,
+                        noise.diff_png if noise else None))
     except Exception as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
     recorded = release_services.record_diff(
         run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, result=result, diff_image=diff_image,
-        aligned_diff_image=aligned_image, diff_log=diff_log, tolerance=chosen.tolerance)
+        aligned_diff_image=aligned_image, diff_log=diff_log, tolerance=chosen.tolerance,
+        noise=noise, noise_image=noise_image)
     if recorded is None:
         return "dropped"
     logger.info("run %s: %d changed pixels in %.0f ms", run_id, result.changed_pixels,
                 (compared - fetched) * 1000)
-    return "found" if recorded.status == recorded.Status.DIFF_FOUND else "same"
+    return {release_services.S.DIFF_FOUND: "found", release_services.S.FLAKY: "flaky"}.get(
+        recorded.status, "same")
+
+
+def _noise(first: bytes, second: bytes, options: dict):
+    """The page against its own recapture: None when the two agree. Any pixel that changed at
+    all between two captures of the same page is noise (threshold 0, anti-aliasing counted):
+    two random colours can be close, and the baseline's may not be."""
+    options = {**options, "threshold": 0.0}
+    noise = core.compare(first, second, subtle=False, align=False, include_aa=True, **options)
+    return noise if noise.changed_pixels or noise.size_changed else None
+
+
+def _widened(region) -> tuple[int, int, int, int]:
+    return (max(region.x - NOISE_MARGIN, 0), max(region.y - NOISE_MARGIN, 0),
+            region.width + 2 * NOISE_MARGIN, region.height + 2 * NOISE_MARGIN)

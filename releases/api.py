@@ -229,6 +229,7 @@ def release_status(request):
             "distortion": run.distortion, "changed_pixels": run.changed_pixels,
             "size_changed": run.size_changed, "failure_reason": run.failure_reason,
             **{field: getattr(run, f"{field}_id") for field in ARTIFACT_FIELDS},
+            "noise_image": run.noise_image_id, "noise_pixels": run.noise_pixels,
         }
         for run in release.runs.order_by("name").iterator(chunk_size=2000)
     ]
@@ -237,6 +238,8 @@ def release_status(request):
         "success": True, **release_fields(release), "status": release.status, "url": release.url,
         "results_url": results_url(request, release),
         "complete": not any(counts[status] for status in Run.PENDING),
+        # Whether the build counts flaky runs (the page differed from itself) as failures.
+        "flaky_blocks": build.flaky_blocks,
         "counts": counts, "runs": runs,
     })
 

@@ -13,9 +13,11 @@ class SettingsForm(forms.ModelForm):
     class Meta:
         model = Build
         fields = ["name", "public", "diff_metric", "diff_threshold", "max_distortion",
-                  "send_email", "email_alias"]
+                  "recaptures", "flaky_blocks", "send_email", "email_alias"]
         labels = {
             "diff_metric": "Colour metric",
+            "recaptures": "Recaptures",
+            "flaky_blocks": "Flaky runs fail CI checks",
             "diff_threshold": "Colour threshold",
             "max_distortion": "Changed pixels tolerated",
             "send_email": "Email the owners when a release is ready for review",
@@ -25,6 +27,10 @@ class SettingsForm(forms.ModelForm):
             "diff_metric": "How two colours are compared. Perceptual sees a brand colour going "
                            "one shade darker and ignores what people cannot tell apart; YIQ "
                            "keeps the verdicts of builds made before it.",
+            "recaptures": "0 or 1: when a captured page differs from its baseline, capture it "
+                          "again; what differs between the two captures is noise, masked out, "
+                          "and a run whose only differences are noise is “flaky”.",
+            "flaky_blocks": "Off: a flaky run does not make the client tools' --wait exit 1.",
             "diff_threshold": "0 to 1; how different two colours must be to count as a change "
                               "(empty: the server default, 0.1).",
             "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "
@@ -35,6 +41,12 @@ class SettingsForm(forms.ModelForm):
         value = self.cleaned_data["diff_threshold"]
         if value is not None and not 0 <= value <= 1:
             raise forms.ValidationError("must be between 0 and 1")
+        return value
+
+    def clean_recaptures(self):
+        value = self.cleaned_data["recaptures"]
+        if value not in (0, 1):
+            raise forms.ValidationError("must be 0 or 1")
         return value
 
     def clean_max_distortion(self):

@@ -54,6 +54,12 @@ class Build(models.Model):
     # New builds get the perceptual metric; builds made before it existed keep YIQ (the
     # migration sets it) until an owner switches, so their verdicts do not change under them.
     diff_metric = models.CharField(max_length=8, choices=Metric.choices, default=Metric.OKLAB)
+    # A captured page that differs from its baseline is captured again this many times (0 or
+    # 1); if the captures differ from each other, what moved is noise, masked out of the diff,
+    # and a run whose only differences are noise is "flaky".
+    recaptures = models.PositiveSmallIntegerField(default=1)
+    # Whether a flaky run fails a CI check (the client tools' --wait) like a changed one.
+    flaky_blocks = models.BooleanField(default=False)
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -137,16 +143,18 @@ class Run(models.Model):
         DIFF_APPROVED = "diff_approved", "Diff found and approved"
         DIFF_NOT_FOUND = "diff_not_found", "Same"
         NO_DIFF_NEEDED = "no_diff_needed", "Diff not required"
+        FLAKY = "flaky", "Flaky"
         FAILED = "failed", "Run failed"
 
     S = Status
     TRANSITIONS = {
         S.DATA_PENDING: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED},
-        S.NEEDS_DIFF: {S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED, S.DATA_PENDING},
+        S.NEEDS_DIFF: {S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FLAKY, S.FAILED, S.DATA_PENDING},
         S.NO_DIFF_NEEDED: {S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING, S.FAILED},
         S.DIFF_FOUND: {S.DIFF_APPROVED, S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING},
         S.DIFF_APPROVED: {S.DIFF_FOUND, S.DATA_PENDING},
         S.DIFF_NOT_FOUND: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
+        S.FLAKY: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
         S.FAILED: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DATA_PENDING},
     }
     # Statuses a release waits for; every other status is final for completion purposes
@@ -173,6 +181,19 @@ class Run(models.Model):
     diff_log = ArtifactField()
     # The diff with moved rows lined up (only when rows moved): moved-but-equal content is not red.
     aligned_diff_image = ArtifactField()
+    # A second capture of the page (build.recaptures), taken when the first differed from the
+    # baseline; what differs between the two is noise, shown as noise_image (a diff of the two).
+    class Recapture(models.TextChoices):
+        NONE = "", "Not taken"
+        WANTED = "wanted", "Wanted"
+        DONE = "done", "Taken"
+        FAILED = "failed", "Failed"
+
+    recapture = models.CharField(max_length=8, choices=Recapture.choices, default="", blank=True)
+    recapture_image = ArtifactField()
+    recapture_log = ArtifactField()
+    noise_image = ArtifactField()
+    noise_pixels = models.BigIntegerField(null=True, blank=True)
 
     distortion = models.FloatField(null=True, blank=True)
     changed_pixels = models.BigIntegerField(null=True, blank=True)

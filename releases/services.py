@@ -214,15 +214,19 @@ def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
             setattr(run, field, artifact)
             changed.add(field)
     if {"image", "ref_image"} & changed and "diff_image" not in changed:
-        # New inputs make any earlier diff stale.
-        for field in ("diff_image", "diff_log"):
+        # New inputs make any earlier diff, and the recapture of the old page, stale.
+        for field in ("diff_image", "diff_log", "aligned_diff_image", "recapture_image",
+                      "recapture_log", "noise_image"):
             if getattr(run, f"{field}_id"):
                 setattr(run, field, None)
                 changed.add(field)
-        for field in ("distortion", "changed_pixels"):
+        for field in ("distortion", "changed_pixels", "noise_pixels"):
             if getattr(run, field) is not None:
                 setattr(run, field, None)
                 changed.add(field)
+        if run.recapture:
+            run.recapture = Run.Recapture.NONE
+            changed.add("recapture")
         if run.size_changed:
             run.size_changed = False
             changed.add("size_changed")
@@ -248,9 +252,9 @@ def _status_after_report(run: Run, changed: set[str], report: Report) -> str:
     if run.diff_image_id:
         return S.DIFF_FOUND if run.status != S.DIFF_APPROVED else run.status
     if run.image_id and run.ref_image_id:
-        if "diff_log" in changed:  # the client ran the diff itself and found nothing
+        if "diff_log" in changed and run.diff_log_id:  # the client diffed, found nothing
             return S.DIFF_NOT_FOUND
-        if run.status in (S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DIFF_APPROVED) and not (
+        if run.status in (S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DIFF_APPROVED, S.FLAKY) and not (
                 {"image", "ref_image"} & changed):
             return run.status
         if run.image_id == run.ref_image_id:  # identical bytes: nothing to decode
@@ -279,7 +283,9 @@ def baseline_run(build: Build, run_name: str) -> Run | None:
 # --- captures (called by capture.services) --------------------------------------------------
 
 SIDES = {"run": ("url", "config", "image", "log"),
-         "ref": ("ref_url", "ref_config", "ref_image", "ref_log")}
+         "ref": ("ref_url", "ref_config", "ref_image", "ref_log"),
+         # The same page again, when the first capture differed from the baseline.
+         "recapture": ("url", "config", "recapture_image", "recapture_log")}
 SYSTEM = access.Caller()
 
 
@@ -317,9 +323,35 @@ def request_run(caller: access.Caller, build: Build, *, release_name: str, relea
 
 
 def pending_captures(run: Run) -> list[str]:
-    """Sides of a run that have a config to capture and no image yet."""
+    """Sides of a run that have a config to capture and no image yet (a recapture only when
+    the diff asked for one)."""
     return [side for side, (_, config, image, _) in SIDES.items()
-            if getattr(run, f"{config}_id") and not getattr(run, f"{image}_id")]
+            if getattr(run, f"{config}_id") and not getattr(run, f"{image}_id")
+            and (side != "recapture" or run.recapture == Run.Recapture.WANTED)]
+
+
+def wants_recapture(run: Run) -> bool:
+    """Whether a diff that found a difference should first capture the page again: the run
+    was captured here (it has a config and a URL), the build recaptures, none was taken yet."""
+    return bool(run.config_id and run.url and run.release.build.recaptures
+                and run.recapture == Run.Recapture.NONE)
+
+
+def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
+    """Send the run back to capture its page once more (the diff found a difference and wants
+    to know whether the page differs from itself). False if the run moved on meanwhile."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
+        if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
+                or run.ref_image_id != ref_sha1 or run.release.is_closed
+                or not wants_recapture(run)):
+            return False
+        run.recapture = Run.Recapture.WANTED
+        run.pipeline_attempts = 0
+        run.transition_to(S.DATA_PENDING, message="differs from the baseline: capturing again",
+                          fields=["recapture", "pipeline_attempts"])
+        pipeline.start_captures(run.id, ["recapture"])
+    return True
 
 
 @dataclass(frozen=True)
@@ -368,6 +400,18 @@ def record_capture(claim: CaptureClaim, side: str, *, image=None, log=None,
         values = {image_field: image.sha1 if image else "", log_field: log.sha1 if log else ""}
         artifacts = {field: artifact for field, artifact in
                      ((image_field, image), (log_field, log)) if artifact is not None}
+        if side == "recapture":
+            # A recapture that fails costs the run nothing: it is diffed without a noise check.
+            run.recapture = Run.Recapture.FAILED if failure else Run.Recapture.DONE
+            for field, artifact in artifacts.items():
+                setattr(run, field, artifact)
+            run.pipeline_attempts = 0
+            run.transition_to(S.NEEDS_DIFF, fields=["recapture", "pipeline_attempts",
+                                                    *artifacts],
+                              message=f"recapture failed: {failure}" if failure else
+                              "captured again")
+            pipeline.start_diff(run.id)
+            return run
         label = "capture failed" + (" (reference)" if side == "ref" else "")
         report = Report(values=values, run_failed=f"{failure}" if failure else "")
         changed = _update_run(run, report, artifacts, SYSTEM)
@@ -404,9 +448,14 @@ def claim_for_diff(run_id: int) -> Run | None:
 
 
 def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_image, diff_log,
-                aligned_diff_image=None, tolerance: float = 0.0) -> Run | None:
+                aligned_diff_image=None, tolerance: float = 0.0, noise=None,
+                noise_image=None) -> Run | None:
     """Record a finished diff (a ``pdiff.core.DiffResult``), unless the run moved on meanwhile
-    (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged."""
+    (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged.
+
+    ``noise`` is the DiffResult of the page against its recapture, when it differed from
+    itself: ``result`` then has that noise masked out, and a run left with no difference but
+    the noise is flaky."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
         if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
@@ -414,18 +463,23 @@ def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_ima
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
         found = not result.within(tolerance)
+        status = S.DIFF_FOUND if found else S.FLAKY if noise else S.DIFF_NOT_FOUND
         run.changed_pixels = result.changed_pixels
         run.distortion = result.distortion
         run.size_changed = result.size_changed
         run.diff_log = diff_log
-        run.diff_image = diff_image if found else None
+        run.diff_image = diff_image if status != S.DIFF_NOT_FOUND else None
         run.aligned_diff_image = aligned_diff_image if found else None
+        run.noise_image = noise_image if noise else None
+        run.noise_pixels = noise.changed_pixels if noise else None
+        noise_note = (f"; the page differs from itself in {noise.changed_pixels} pixels "
+                      "(masked)" if noise else "")
         run.transition_to(
-            S.DIFF_FOUND if found else S.DIFF_NOT_FOUND,
+            status,
             message=f"{result.changed_pixels} changed pixels ({result.distortion:.4%}): "
-                    f"{result.summary}",
+                    f"{result.summary}{noise_note}",
             fields=["changed_pixels", "distortion", "size_changed", "diff_log", "diff_image",
-                    "aligned_diff_image"],
+                    "aligned_diff_image", "noise_image", "noise_pixels"],
         )
     maybe_finish_release(run.release_id)
     return run

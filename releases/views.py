@@ -32,7 +32,8 @@ RUN_GROUP = Case(
     When(status__in=[S.DIFF_FOUND, S.DIFF_APPROVED], then=Value(0)),
     When(status=S.FAILED, then=Value(1)),
     When(status__in=[S.DATA_PENDING, S.NEEDS_DIFF], then=Value(2)),
-    default=Value(3), output_field=IntegerField(),
+    When(status=S.FLAKY, then=Value(3)),
+    default=Value(4), output_field=IntegerField(),
 )
 
 
@@ -213,7 +214,9 @@ def _diff_findings(run):
                        "width": 100 * region["width"] / width,
                        "height": 100 * region["height"] / height}}
               for region in log.get("subtle_regions", [])[:50]]
+    noise = log.get("noise") or {}
     return {"summary": log.get("summary", ""), "subtle_regions": subtle,
+            "noise_boxes": len(noise.get("masked", [])),
             "shifts": log.get("shifts", [])[:50], "metric": log.get("metric", "yiq"),
             "aligned_changed_pixels": log.get("aligned_changed_pixels")}
 

@@ -136,3 +136,54 @@ def test_a_popup_of_one_build_never_sees_another_builds_cookies(live, live_serve
     time.sleep(0.5)
     assert site.seen("/account")[0].headers.get("cookie") == "session=build-a-session-token"
     assert not any("build-a-session-token" in r.path for r in site.seen_prefix("/report"))
+
+
+NOISY = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
+         "#ad{{width:200px;height:120px;margin-top:40px}}</style></head><body>"
+         "<h1>Release notes</h1><p>The {word} brown fox jumps over the lazy dog.</p>"
+         "<div id='ad'></div><script>document.getElementById('ad').style.background = "
+         "'rgb(' + [0, 0, 0].map(() => Math.floor(Math.random() * 256)).join(',') + ')';"
+         "</script></body></html>")
+
+
+def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, site):
+    """A box with a random colour on every load: captured twice, the page differs from itself
+    there. A run whose only difference is the box is flaky; a run with a real change elsewhere
+    is diff_found with the box masked out."""
+    changed_v1 = site.add("/v1/changed", NOISY.format(word="quick"))
+    changed_v2 = site.add("/v2/changed", NOISY.format(word="slow"))
+    noisy_v1 = site.add("/v1/noisy", NOISY.format(word="same"))
+    noisy_v2 = site.add("/v2/noisy", NOISY.format(word="same"))
+    live.post("create_release", release_name="first")
+    for name, url in (("/changed", changed_v1), ("/noisy", noisy_v1)):
+        live.post("request_run", release_name="first", release_number=1, run_name=name,
+                  url=url, config=CONFIG)
+    live.post("runs_done", release_name="first", release_number=1)
+    live.wait_until_reviewing("first", timeout=120)
+    live.post("mark_release", release_name="first", release_number=1, status="good")
+
+    live.post("create_release", release_name="second")
+    for name, url in (("/changed", changed_v2), ("/noisy", noisy_v2)):
+        live.post("request_run", release_name="second", release_number=1, run_name=name,
+                  url=url, config=CONFIG)
+    live.post("runs_done", release_name="second", release_number=1)
+    status = live.wait_until_reviewing("second", timeout=180)
+    runs = {run["name"]: run for run in status["runs"]}
+
+    assert runs["/noisy"]["status"] == "flaky", runs["/noisy"]
+    assert runs["/noisy"]["changed_pixels"] == 0  # nothing but the noise differed
+    assert runs["/noisy"]["noise_pixels"] >= 200 * 120 * 0.9 and runs["/noisy"]["noise_image"]
+    assert len(site.seen("/v2/noisy")) == 2  # captured, then captured again
+
+    changed = runs["/changed"]
+    assert changed["status"] == "diff_found", changed
+    assert changed["noise_pixels"] >= 200 * 120 * 0.9
+    log = json.loads(live.session.get(f"{live.base}/download", params={
+        "build_id": live.build_id, "sha1sum": changed["diff_log"]}, timeout=30).content)
+    [masked] = log["noise"]["masked"]
+    [region] = log["regions"]  # the changed word only: the box is masked out
+    assert region["y"] + region["height"] <= masked[1]
+    assert 0 < changed["changed_pixels"] < 5000
+
+    assert status["counts"]["flaky"] == 1 and status["counts"]["diff_found"] == 1
+    assert status["flaky_blocks"] is False

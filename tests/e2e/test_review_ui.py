@@ -227,3 +227,59 @@ def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, 
     assert abs(outline["x"] - image["x"] - 100 * scale) < 2
     assert abs(outline["width"] - 80 * scale) < 2
     shot(page, "11-run-subtle")
+
+
+def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build, site,
+                                       browser_page):
+    """A page with a randomly coloured box, captured by the worker: the run is flaky, the
+    release page counts it apart, and the run page shows the noise mask (key 5)."""
+    from tests.e2e.test_capture_worker import CONFIG, NOISY
+
+    page, base = browser_page, live_server.url
+    build, key, secret = keyed_build
+    api = requests.Session()
+    api.auth = (key.id, secret)
+
+    def call(endpoint, **data):
+        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build.id, **data},
+                            timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    url = site.add("/pricing", NOISY.format(word="same"))
+    for release in ("first", "second"):
+        call("create_release", release_name=release)
+        call("request_run", release_name=release, release_number=1, run_name="/pricing",
+             url=url, config=CONFIG)
+        call("runs_done", release_name=release, release_number=1)
+        wait_for(lambda: call("release_status", release_name=release, release_number=1)
+                 ["status"] == "reviewing", timeout=120, message=f"{release} to be reviewed")
+        if release == "first":
+            call("mark_release", release_name="first", release_number=1, status="good")
+
+    page.goto(f"{base}/login")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("button[type=submit]")
+    runs = call("release_status", release_name="second", release_number=1)["runs"]
+    assert runs[0]["status"] == "flaky", runs
+    page.goto(f"{base}/release?id={build.id}&name=second&number=1")
+    expect(page.locator("#flaky-count b")).to_have_text("1")
+    expect(page.locator(".pill.flaky")).to_have_text("Flaky")
+    shot(page, "12-release-flaky")
+    page.click("text=/pricing")
+    expect(page.locator("#run-status")).to_have_text("Flaky")
+    expect(page.locator("#noise-note")).to_contain_text("the page differed from itself in")
+    mask = page.locator('[data-view="noise"] img')
+    expect(mask).to_be_hidden()
+    page.keyboard.press("5")
+    expect(mask).to_be_visible()
+    page.wait_for_function("document.querySelector('[data-view=noise] img').naturalWidth > 0")
+    red = page.evaluate("""() => { const img = document.querySelector('[data-view=noise] img');
+        const c = document.createElement('canvas'); c.width = img.naturalWidth;
+        c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 255 && d[i + 1] === 0) n++;
+        return n; }""")
+    assert red >= 200 * 120 * 0.9  # the box, in red
+    shot(page, "13-run-noise")

@@ -206,3 +206,119 @@ def test_moved_content_stores_an_aligned_diff(pair):
     aligned = storage.read_bytes(run.aligned_diff_image_id)
     assert aligned.startswith(b"\x89PNG") and aligned != storage.read_bytes(run.diff_image_id)
     assert np.isclose(log["distortion"], run.distortion)  # unaligned, as tolerances expect
+
+
+# --- recaptures: flaky or real ------------------------------------------------------------------
+
+def noisy(box_colour, word=False):
+    """A page with a 'random' box at (100, 100) and, optionally, a real change at (10, 10)."""
+    squares = [(100, 100, 40, box_colour)]
+    if word:
+        squares.append((10, 10, 12, BLACK))
+    return make_png(squares=squares)
+
+
+@pytest.fixture
+def captured(pair):
+    """A run captured here (config and URL) against its baseline, ready for its diff."""
+    def factory(before, after, **build_settings):
+        run = with_config(pair(before, after, **build_settings), {"viewportSize": {
+            "width": 200, "height": 200}})
+        Run.objects.filter(pk=run.pk).update(url="http://127.0.0.1:9/page")
+        return Run.objects.get(pk=run.pk)
+    return factory
+
+
+def recapture(run, png=None, failure=""):
+    from releases import services as release_services
+    claim = release_services.claim_for_capture(run.id, "recapture")
+    assert claim is not None
+    image = storage.store_bytes(png, "image/png").artifact if png else None
+    if image:
+        run.release.build.artifacts.add(image)
+    release_services.record_capture(claim, "recapture", image=image, failure=failure)
+    return Run.objects.get(pk=run.pk)
+
+
+def test_a_captured_run_that_differs_is_captured_again_first(captured, django_capture_on_commit_callbacks):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.diff_run(run.id) == "recapturing"
+    run.refresh_from_db()
+    assert (run.status, run.recapture, run.pipeline_attempts) == ("data_pending", "wanted", 0)
+    assert len(callbacks) == 1  # the capture of the same page, queued after commit
+    assert Release.objects.get().status == "processing"  # the release waits for it
+
+
+def test_only_noise_makes_the_run_flaky(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recapture(run, noisy((0, 160, 0, 255)))
+    assert (run.status, run.recapture) == ("needs_diff", "done")
+    assert services.diff_run(run.id) == "flaky"
+    run.refresh_from_db()
+    assert run.status == "flaky" and run.changed_pixels == 0
+    assert run.noise_pixels == 40 * 40
+    assert storage.read_bytes(run.noise_image_id).startswith(b"\x89PNG")
+    log = json.loads(storage.read_bytes(run.diff_log_id))
+    assert log["noise"]["masked"] == [[96, 96, 48, 48]]
+    assert log["recapture"] == run.recapture_image_id
+    assert Release.objects.get().status == "reviewing"
+
+
+def test_a_real_change_beside_the_noise_is_found_with_the_noise_masked(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255), word=True))
+    services.diff_run(run.id)
+    run = recapture(run, noisy((0, 160, 0, 255), word=True))
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert run.status == "diff_found"
+    assert run.changed_pixels == 12 * 12  # the real change; the box is masked
+    assert run.noise_pixels == 40 * 40
+
+
+def test_a_page_that_agrees_with_itself_is_a_plain_diff(captured):
+    changed = noisy((0, 0, 200, 255))
+    run = captured(noisy((200, 0, 0, 255)), changed)
+    services.diff_run(run.id)
+    run = recapture(run, changed)
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert run.changed_pixels == 40 * 40 and run.noise_pixels is None and not run.noise_image_id
+
+
+def test_a_recapture_that_fails_costs_the_run_nothing(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recapture(run, failure="page answered HTTP 500")
+    assert (run.status, run.recapture) == ("needs_diff", "failed")
+    assert services.diff_run(run.id) == "found"  # diffed without a noise check, not again
+    assert Run.objects.get(pk=run.pk).status == "diff_found"
+
+
+def test_no_recapture_when_the_build_says_none(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)), recaptures=0)
+    assert services.diff_run(run.id) == "found"
+
+
+def test_no_recapture_of_uploaded_images(pair):
+    uploaded = pair(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))  # no config, no URL
+    assert services.diff_run(uploaded.id) == "found"
+
+
+def test_new_inputs_forget_the_old_recapture(captured):
+    from releases import services as release_services
+    from releases.services import Report
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recapture(run, noisy((0, 160, 0, 255)))
+    services.diff_run(run.id)
+    newer = storage.store_bytes(noisy((9, 9, 9, 255)), "image/png").artifact
+    run.release.build.artifacts.add(newer)
+    with release_services.transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        release_services._update_run(locked, Report(values={"image": newer.sha1}),
+                                     {"image": newer}, release_services.SYSTEM)
+    run.refresh_from_db()
+    assert (run.status, run.recapture, run.recapture_image_id, run.noise_image_id,
+            run.noise_pixels) == ("needs_diff", "", None, None, None)

@@ -34,6 +34,9 @@ RUN_ALLOWED = {
     # a failed run is final for its release, but may be retried with new data
     ("failed", "needs_diff"), ("failed", "no_diff_needed"), ("failed", "diff_found"),
     ("failed", "diff_not_found"), ("failed", "data_pending"),
+    # the diff finds that the page differs only from itself (a recapture), and re-runs
+    ("needs_diff", "flaky"), ("flaky", "needs_diff"), ("flaky", "diff_found"),
+    ("flaky", "data_pending"),
 }
 
 

@@ -261,19 +261,22 @@ def test_settings_are_saved_and_audited(world, users):
     response = client_for(users["owner"]).post("/settings", {
         "build_id": build.id, "name": "Renamed", "public": "on", "diff_threshold": "0.2",
         "max_distortion": "0.01", "send_email": "on", "email_alias": "team@example.com",
-        "diff_metric": "yiq"})
+        "diff_metric": "yiq", "recaptures": "0", "flaky_blocks": "on"})
     assert response.status_code == 302
     build.refresh_from_db()
     assert (build.name, build.public, build.diff_threshold, build.email_alias,
-            build.diff_metric) == ("Renamed", True, 0.2, "team@example.com", "yiq")
+            build.diff_metric, build.recaptures, build.flaky_blocks) == (
+        "Renamed", True, 0.2, "team@example.com", "yiq", 0, True)
     assert AuditLog.objects.filter(build=build, action="changed_settings").exists()
     bad = client_for(users["owner"]).post("/settings", {
         "build_id": build.id, "name": "x", "diff_threshold": "3", "max_distortion": "0",
-        "diff_metric": "oklab"})
+        "diff_metric": "oklab", "recaptures": "1"})
     assert b"must be between 0 and 1" in bad.content
     unknown = client_for(users["owner"]).post("/settings", {
-        "build_id": build.id, "name": "x", "max_distortion": "0", "diff_metric": "lab"})
+        "build_id": build.id, "name": "x", "max_distortion": "0", "diff_metric": "lab",
+        "recaptures": "2"})
     assert b"Select a valid choice" in unknown.content
+    assert b"must be 0 or 1" in unknown.content
 
 
 def test_owners_invite_remove_and_not_yourself(world, users):

@@ -53,6 +53,7 @@
       "2": function () { show("diff"); },
       "3": function () { show("after"); },
       "4": function () { if (document.querySelector('[data-view="aligned"]')) { show("aligned"); } },
+      "5": function () { if (document.querySelector('[data-view="noise"]')) { show("noise"); } },
       "s": function () { show("side"); },
       "o": function () { show("overlay"); },
       "f": function () {
