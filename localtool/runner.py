@@ -235,10 +235,10 @@ def _compare(test, reference, png, outcome, options):
     threshold = config.get("diffThreshold")
     ref = reference.read_bytes()
     result = core.compare(ref, png,
-                          threshold=options.threshold if threshold is None else threshold)
+                          threshold=options.threshold if threshold is None else threshold,
+                          metric=config.get("diffMetric") or core.DEFAULT_METRIC)
     outcome.distortion = result.distortion
-    tolerated = not result.size_changed and result.distortion <= (config.get("maxDistortion") or 0)
-    if not result.differs or tolerated:
+    if result.within(config.get("maxDistortion") or 0):
         outcome.result = "passed"
         print(f"{test.name} passed (no diff)", file=options.out)
         if options.output_dir:
@@ -251,7 +251,7 @@ def _compare(test, reference, png, outcome, options):
     size = (f", size {result.before_size[0]}x{result.before_size[1]} → "
             f"{result.after_size[0]}x{result.after_size[1]}" if result.size_changed else "")
     outcome.message = (f"{result.changed_pixels} changed pixels, distortion "
-                       f"{result.distortion:.7g}{size}")
+                       f"{result.distortion:.7g}{size}: {result.summary}")
     print(f"{test.name} failed", file=options.out)
     print(f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
           file=options.out)

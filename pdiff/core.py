@@ -29,7 +29,7 @@ from .metric import METRICS, Window, compare_rows, has_many_siblings
 from .pngio import (MAX_PIXELS, PNG_SIGNATURE, DiffImageWriter, ImageDecodeError, PngRows,
                     RowReader, png_size)
 
-__all__ = ["compare", "DiffResult", "Region", "SubtleRegion", "ImageDecodeError", "METRICS",
+__all__ = ["compare", "decode", "DiffResult", "Region", "SubtleRegion", "ImageDecodeError", "METRICS",
            "MAX_PIXELS", "PNG_SIGNATURE", "DEFAULT_THRESHOLD", "DEFAULT_METRIC", "SUBTLE_MIN_AREA"]
 
 DEFAULT_THRESHOLD = 0.1
@@ -195,6 +195,13 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
         metric=metric, subtle_regions=subtle_regions, shifts=shifts,
         aligned_changed_pixels=aligned_changed, changed_blocks=blocks,
         aligned_diff_png=aligned_png if aligned_changed else None)
+
+
+def decode(data: bytes, label: str = "image") -> np.ndarray:
+    """A whole PNG as a (height, width, 4) uint8 RGBA array, read the way compare() reads it
+    (for callers that want the pixels; compare() itself never holds a whole image)."""
+    rows = PngRows(data, label)
+    return np.concatenate(list(rows.stripes(max(1, STRIPE_PIXELS // rows.width))))
 
 
 class _CellStats:

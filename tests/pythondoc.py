@@ -30,3 +30,22 @@ def serve(root: Path = DOCS):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def heapq_edit(root: Path) -> tuple[str, str]:
+    """library/heapq.html before and after a one-sentence edit near the top ("…heap queue
+    algorithm, also known as the priority queue algorithm." -> "…algorithm."), written under
+    ``root`` with the site's _static; returns their paths below ``root``. The paragraph loses
+    a line, so everything below it moves up."""
+    import shutil
+
+    shutil.copytree(DOCS / "_static", root / "_static", dirs_exist_ok=True)
+    (root / "library").mkdir(exist_ok=True)
+    original = (DOCS / "library" / "heapq.html").read_text()
+    edited = original.replace("heap queue algorithm, also known\nas the priority queue "
+                              "algorithm.", "heap queue algorithm.")
+    if edited == original:
+        raise RuntimeError("library/heapq.html no longer has the sentence the edit removes")
+    (root / "library" / "heapq-before.html").write_text(original)
+    (root / "library" / "heapq-after.html").write_text(edited)
+    return "library/heapq-before.html", "library/heapq-after.html"

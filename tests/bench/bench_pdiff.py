@@ -67,6 +67,21 @@ def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
                 files.append(path)
             width, height = Image.open(files[0]).size
             pairs[f"{label} ({width}x{height})"] = (files[0], files[1])
+        # A real docs page with one sentence cut: content below moves up (shifts, aligned).
+        try:
+            from tests import pythondoc
+            paths = pythondoc.heapq_edit(workdir / "docs")
+        except (ImportError, OSError, RuntimeError) as exc:
+            print(f"note: no heapq pair ({exc}); install python3.11-doc")
+        else:
+            server, base = pythondoc.serve(workdir / "docs")
+            files = []
+            for path, side in zip(paths, ("before", "after")):
+                tab.goto(f"{base}/{path}")
+                files.append(workdir / f"heapq-{side}.png")
+                files[-1].write_bytes(tab.screenshot(full_page=True))
+            server.shutdown()
+            pairs["docs page, content moved (heapq.html)"] = (files[0], files[1])
         browser.close()
     return pairs
 
@@ -92,7 +107,8 @@ def tools(before: Path, after: Path, workdir: Path) -> dict:
     if odiff.exists():
         entries["odiff (process)"] = run([str(odiff), str(before), str(after),
                                           str(workdir / "odiff.png"), "--antialiasing"])
-    if shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists():
+    same_size = Image.open(before).size == Image.open(after).size  # pixelmatch needs that
+    if same_size and shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists():
         entries["pixelmatch (node process)"] = run(
             ["node", str(TOOLS / "pixelmatch_count.mjs"), str(before), str(after)])
     if shutil.which("compare") and shutil.which("composite"):
@@ -117,7 +133,8 @@ def breakdown(before: Path, after: Path) -> dict:
 
     def decode_both():
         for data in (before_bytes, after_bytes):
-            for _ in PngRows(data, "image").stripes(core.STRIPE_PIXELS // 1280):
+            rows = PngRows(data, "image")
+            for _ in rows.stripes(core.STRIPE_PIXELS // rows.width):
                 pass
 
     def variant(**options):

@@ -304,3 +304,12 @@ def test_wholly_different_large_images_are_counted_in_slices():
     before = make_png(1500, 1500)
     after = make_png(1500, 1500, background=BLACK)
     assert core.compare(before, after).changed_pixels == 1500 * 1500  # more than one slice
+
+
+def test_decode_gives_the_whole_image_as_rgba():
+    png = make_png(30, 20, squares=[(5, 5, 4, BLACK)])
+    pixels = core.decode(png)
+    assert pixels.shape == (20, 30, 4) and pixels.dtype == np.uint8
+    assert tuple(pixels[6, 6]) == (0, 0, 0, 255) and tuple(pixels[0, 0]) == (255, 255, 255, 255)
+    with pytest.raises(core.ImageDecodeError, match="image is not a PNG image: text"):
+        core.decode(b"hello")

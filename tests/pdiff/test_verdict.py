@@ -2,7 +2,6 @@
 rendering noise not; content that moved reported as a move, not as a page of red."""
 
 import io
-import shutil
 
 import numpy as np
 import pytest
@@ -173,22 +172,15 @@ def test_no_shift_when_nothing_moved():
 
 @pytest.fixture(scope="module")
 def heapq_pair(chromium, tmp_path_factory):
-    """library/heapq.html of python3.11-doc before and after a one-sentence edit near the top:
-    "…heap queue algorithm, also known as the priority queue algorithm." -> "…algorithm."."""
+    """library/heapq.html of python3.11-doc before and after a one-sentence edit near the top,
+    captured full page by Chromium."""
     root = tmp_path_factory.mktemp("docs")
-    shutil.copytree(pythondoc.DOCS / "_static", root / "_static")
-    (root / "library").mkdir()
-    original = (pythondoc.DOCS / "library" / "heapq.html").read_text()
-    edited = original.replace("heap queue algorithm, also known\nas the priority queue "
-                              "algorithm.", "heap queue algorithm.")
-    assert edited != original
-    (root / "library" / "before.html").write_text(original)
-    (root / "library" / "after.html").write_text(edited)
+    pages = pythondoc.heapq_edit(root)
     server, base = pythondoc.serve(root)
     shots = []
     page = chromium.new_page(viewport={"width": 1280, "height": 800})
-    for name in ("before", "after"):
-        page.goto(f"{base}/library/{name}.html")
+    for path in pages:
+        page.goto(f"{base}/{path}")
         shots.append(page.screenshot(full_page=True))
     page.close()
     server.shutdown()
