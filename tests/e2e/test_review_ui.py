@@ -10,6 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from capture.browser import CHROMIUM_ARGS, find_chromium
 from tests.conftest import BLACK, ROOT, make_png, wait_for
+from tests.e2e.test_diff_worker import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -142,6 +143,14 @@ def test_review_workflow_in_chromium(live_server, celery_worker, reviewer, brows
     shot(page, "09-next-release-run")
 
 
+def log_in(page, base):
+    page.goto(f"{base}/login")
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("button[type=submit]")
+    expect(page.locator("header.top")).to_contain_text("reviewer")
+
+
 @pytest.fixture
 def keyed_build(reviewer):
     """A build the reviewer owns and an API key for it (made before Playwright starts)."""
@@ -159,18 +168,8 @@ def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, 
 
     page, base = browser_page, live_server.url
     build, key, secret = keyed_build
-    api = requests.Session()
-    api.auth = (key.id, secret)
-
-    def call(endpoint, **data):
-        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build.id, **data},
-                            timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def upload(data):
-        return api.post(f"{base}/api/upload", data={"build_id": build.id},
-                        files={"file": ("shot.png", data, "image/png")}, timeout=30).json()["sha1sum"]
+    api = LiveApi(base, build.id, key.id, secret)
+    call, upload = api.post, api.upload
 
     lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
     moved = (upload(png(striped_page(lines))),
@@ -182,14 +181,8 @@ def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, 
         call("report_run", release_name="r1", release_number=1, run_name=name,
              ref_image=before, image=after)
     call("runs_done", release_name="r1", release_number=1)
-    wait_for(lambda: call("release_status", release_name="r1", release_number=1)["status"]
-             == "reviewing", timeout=90, message="the release to be reviewed")
-
-    page.goto(f"{base}/login")
-    page.fill("#id_username", "reviewer")
-    page.fill("#id_password", "s3cret-pass")
-    page.click("button[type=submit]")
-    expect(page.locator("header.top")).to_contain_text("reviewer")
+    api.wait_until_reviewing()
+    log_in(page, base)
 
     page.goto(f"{base}/run?id={build.id}&name=r1&number=1&test=/moved")
     expect(page.locator("#diff-summary")).to_contain_text("content below moved down 24 px")
@@ -237,14 +230,8 @@ def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build,
 
     page, base = browser_page, live_server.url
     build, key, secret = keyed_build
-    api = requests.Session()
-    api.auth = (key.id, secret)
-
-    def call(endpoint, **data):
-        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build.id, **data},
-                            timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+    api = LiveApi(base, build.id, key.id, secret)
+    call = api.post
 
     url = site.add("/pricing", NOISY.format(word="same"))
     for release in ("first", "second"):
@@ -252,15 +239,11 @@ def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build,
         call("request_run", release_name=release, release_number=1, run_name="/pricing",
              url=url, config=CONFIG)
         call("runs_done", release_name=release, release_number=1)
-        wait_for(lambda: call("release_status", release_name=release, release_number=1)
-                 ["status"] == "reviewing", timeout=120, message=f"{release} to be reviewed")
+        api.wait_until_reviewing(release, timeout=120)
         if release == "first":
             call("mark_release", release_name="first", release_number=1, status="good")
 
-    page.goto(f"{base}/login")
-    page.fill("#id_username", "reviewer")
-    page.fill("#id_password", "s3cret-pass")
-    page.click("button[type=submit]")
+    log_in(page, base)
     runs = call("release_status", release_name="second", release_number=1)["runs"]
     assert runs[0]["status"] == "flaky", runs
     page.goto(f"{base}/release?id={build.id}&name=second&number=1")

@@ -313,3 +313,17 @@ def test_decode_gives_the_whole_image_as_rgba():
     assert tuple(pixels[6, 6]) == (0, 0, 0, 255) and tuple(pixels[0, 0]) == (255, 255, 255, 255)
     with pytest.raises(core.ImageDecodeError, match="image is not a PNG image: text"):
         core.decode(b"hello")
+
+
+def test_oklab_scale_is_black_to_white_one():
+    from pdiff.metric import oklab_distance
+    assert oklab_distance((0, 0, 0), (255, 255, 255)) == pytest.approx(1.0, abs=1e-6)
+    assert oklab_distance((255, 255, 255), (255, 255, 255)) == 0
+    # The threshold is on that scale: mid grey is about 0.4 from white.
+    grey = oklab_distance((128, 128, 128), (255, 255, 255))
+    assert 0.35 < grey < 0.45
+    assert core.compare(pixel((128, 128, 128)), pixel((255, 255, 255)),
+                        threshold=grey + 0.01).changed_pixels == 0
+    assert core.compare(pixel((128, 128, 128)), pixel((255, 255, 255)),
+                        threshold=grey - 0.01).changed_pixels == 1
+    assert core.compare(pixel((0, 0, 0)), pixel((255, 255, 255)), threshold=0.99).changed_pixels == 1
