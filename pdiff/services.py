@@ -93,15 +93,19 @@ def diff_run(run_id: int) -> str:
         raise TransientError(f"could not read the run's config: {exc}") from exc
     options = dict(threshold=chosen.threshold, metric=chosen.metric,
                    subtle_min_area=settings.SUBTLE_MIN_AREA)
+    # When a difference would send the page to be captured again, look for one first without
+    # the parts only a final verdict needs (diff images, alignment).
+    preview = release_services.wants_recapture(run)
     try:
         noise = _noise(after, again, options) if again else None
         ignore = [_widened(region) for region in noise.regions] if noise else []
-        result = core.compare(before, after, ignore=ignore, **options)
+        result = core.compare(before, after, ignore=ignore, make_diff_png=not preview,
+                              align=not preview, **options)
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
     compared = time.monotonic()
-    if not result.within(chosen.tolerance) and release_services.wants_recapture(run):
+    if preview and not result.within(chosen.tolerance):
         if release_services.request_recapture(run_id, image_sha1=image_sha1, ref_sha1=ref_sha1):
             logger.info("run %s differs from its baseline; capturing it again", run_id)
             return "recapturing"

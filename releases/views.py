@@ -185,30 +185,30 @@ def run(request):
     following = (ordered.filter(Q(group__gt=group) | Q(group=group, name__gt=run.name))
                  .order_by("group", "name").only("name", "image", "ref_image", "diff_image")
                  .first())
+    diff_log = _text_artifact(run.diff_log_id)
     return render(request, "releases/run.html", {
         "build": build, "release": release, "run": run, "previous": previous,
         "next": following, "can_act": access.can_act(_caller(request), build),
         "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
         "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
-        "diff_log": _text_artifact(run.diff_log_id), "findings": _diff_findings(run),
+        "diff_log": diff_log, "findings": _diff_findings(run, diff_log),
         "release_link": release.get_absolute_url(),
         "previous_link": release.run_url(previous.name) if previous else "",
         "next_link": release.run_url(following.name) if following else "",
     })
 
 
-def _diff_findings(run):
+def _diff_findings(run, diff_log: str | None):
     """What the diff log says a reviewer should read first: the summary line, the shifts, and
     the subtle regions with their boxes as percentages of the diff image (to outline them)."""
-    if not run.diff_log_id or run.status in Run.PENDING:
+    if not diff_log or run.status in Run.PENDING:
         return None
     try:
-        with storage.open_artifact(run.diff_log_id) as handle:
-            log = json.loads(handle.read(LOG_PREVIEW_BYTES))
+        log = json.loads(diff_log)
         width = max(log["before_size"][0], log["after_size"][0])
         height = max(log["before_size"][1], log["after_size"][1])
-    except (storage.ArtifactMissing, ValueError, KeyError, TypeError, IndexError):
-        return None  # a client-reported or truncated log: nothing to summarise
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None  # a client-reported, missing or truncated log: nothing to summarise
     subtle = [{**region,
                "box": {"left": 100 * region["x"] / width, "top": 100 * region["y"] / height,
                        "width": 100 * region["width"] / width,
