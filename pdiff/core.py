@@ -175,7 +175,7 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
 
     src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
     run = _Comparison(src1, src2, threshold=threshold, metric=metric, include_aa=include_aa,
-                      subtle=subtle, make_png=make_diff_png, ignore=ignore)
+                      subtle=subtle, make_png=make_diff_png, ignore=ignore, align=align)
     run.first_pass()
     shifts: list[alignment.Shift] = []
     aligned_changed = None
@@ -194,7 +194,7 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
         run.regions(), run.diff_png if run.changed or subtle_regions else None, threshold,
         metric=metric, subtle_regions=subtle_regions, shifts=shifts,
         aligned_changed_pixels=aligned_changed, changed_blocks=blocks,
-        aligned_diff_png=aligned_png if aligned_changed else None)
+        aligned_diff_png=aligned_png)
 
 
 def decode(data: bytes, label: str = "image") -> np.ndarray:
@@ -263,9 +263,10 @@ class _Comparison:
     """One compare(): the unaligned pass over both images, and the aligned pass if rows moved."""
 
     def __init__(self, src1: PngRows, src2: PngRows, *, threshold: float, metric: str,
-                 include_aa: bool, subtle: bool, make_png: bool, ignore=()):
+                 include_aa: bool, subtle: bool, make_png: bool, ignore=(), align=True):
         self.src1, self.src2 = src1, src2
         self.ignore = [tuple(map(int, box)) for box in ignore]
+        self.align = align
         self.width = max(src1.width, src2.width)
         self.height = max(src1.height, src2.height)
         self.stripe_rows = max(MIN_STRIPE_ROWS, STRIPE_PIXELS // self.width)
@@ -291,10 +292,11 @@ class _Comparison:
             bottom = min(top + self.stripe_rows, self.height)
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
-            self.bands1.append(alignment.band_hashes(
-                win.img1[first:first + _real(self.src1, top, bottom)]))
-            self.bands2.append(alignment.band_hashes(
-                win.img2[first:first + _real(self.src2, top, bottom)]))
+            if self.align:
+                self.bands1.append(alignment.band_hashes(
+                    win.img1[first:first + _real(self.src1, top, bottom)]))
+                self.bands2.append(alignment.band_hashes(
+                    win.img2[first:first + _real(self.src2, top, bottom)]))
             states, deltas = self._states(win, first, first + bottom - top)
             self._mask_ignored(states, top)
             changed = np.flatnonzero(states == _CHANGED)
@@ -353,7 +355,8 @@ class _Comparison:
                 self._record(subtle, top, subtle_cells, deltas.reshape(-1)[subtle])
             if writer:
                 writer.add(self._last_rows, changed)
-        png = writer.finish() if writer and total else None
+        # Kept even when nothing is left: "only moved" is worth seeing.
+        png = writer.finish() if writer else None
         return total, rows_changed, png, subtle_cells
 
     def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):

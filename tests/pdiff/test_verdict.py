@@ -205,3 +205,17 @@ def test_one_sentence_edit_on_a_docs_page_is_one_block_and_a_move(heapq_pair):
     red = (aligned[..., 0] == 255) & (aligned[..., 1] == 0)
     assert red[start:end].sum() > 400
     assert red[:start].sum() == 0 and red[end:].sum() <= 3
+
+
+def test_content_that_only_moved_has_an_aligned_diff_with_nothing_left():
+    lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
+    page = striped_page(lines, sidebar=False)
+    moved = np.full((page.shape[0] + 30, page.shape[1], 4), 255, dtype=np.uint8)
+    moved[30:] = page  # everything 30 px lower: a banner's worth of white space at the top
+    result = core.compare(png(page), png(moved))
+    assert result.changed_pixels > 0
+    assert [(s.dy, s.to_y + s.height) for s in result.shifts] == [(30, moved.shape[0])]
+    assert result.aligned_changed_pixels == 0 and result.changed_blocks == []
+    assert result.summary.startswith("content below moved down 30 px")
+    aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
+    assert not ((aligned[..., 0] == 255) & (aligned[..., 1] == 0)).any()
