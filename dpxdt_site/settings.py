@@ -5,6 +5,8 @@ under DPXDT_DATA_DIR). Every variable is listed in .env.example and the README.
 """
 
 import os
+import secrets
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -47,17 +49,41 @@ def env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def embedded_secret_key(path: Path) -> str:
+    """The secret key kept in ``path``, made on first use (mode 0600). Two processes starting
+    at once agree: one creates the file, the other waits for its contents."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.1)
+        raise ImproperlyConfigured(
+            f"{path} is empty: delete it (a new key is made) or set DPXDT_SECRET_KEY") from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
 DEBUG = env_bool("DPXDT_DEBUG", False)
-DATA_DIR = Path(env_str("DPXDT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DEFAULT_DATA_DIR = (BASE_DIR / "var").resolve()
+DATA_DIR = Path(env_str("DPXDT_DATA_DIR", str(DEFAULT_DATA_DIR))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
+# The secret key: DPXDT_SECRET_KEY, else (on the embedded default, where the data directory is
+# ./var, or with DPXDT_DEBUG on) one made once and kept in $DPXDT_DATA_DIR/secret_key, so every
+# manage.py command works in a fresh shell. A server with its data elsewhere and debug off is a
+# production one: it refuses to start without an explicit key.
 SECRET_KEY = env_str("DPXDT_SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not DEBUG and DATA_DIR != DEFAULT_DATA_DIR:
         raise ImproperlyConfigured(
-            "DPXDT_SECRET_KEY must be set when DPXDT_DEBUG is off (make run sets one in var/)."
-        )
-    SECRET_KEY = "insecure-development-key-only-for-DPXDT_DEBUG"
+            "DPXDT_SECRET_KEY must be set when DPXDT_DEBUG is off and DPXDT_DATA_DIR is not "
+            f"the default ({DEFAULT_DATA_DIR})")
+    SECRET_KEY = embedded_secret_key(DATA_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("DPXDT_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DPXDT_CSRF_TRUSTED_ORIGINS", [])

@@ -8,12 +8,13 @@ PY=.venv/bin/python
 export DPXDT_DATA_DIR="${DPXDT_DATA_DIR:-$PWD/var}"
 mkdir -p "$DPXDT_DATA_DIR"
 
-# A stable secret key, made once and kept with the data (sessions survive restarts).
-if [ -z "${DPXDT_SECRET_KEY:-}" ]; then
+# A stable secret key, made once and kept with the data (sessions survive restarts): the
+# settings make $DPXDT_DATA_DIR/secret_key on first use unless DPXDT_SECRET_KEY is set. With a
+# data directory other than ./var (a production layout), make run still keeps one there.
+if [ -z "${DPXDT_SECRET_KEY:-}" ] && [ "$DPXDT_DATA_DIR" != "$PWD/var" ]; then
   [ -s "$DPXDT_DATA_DIR/secret_key" ] || (umask 077; "$PY" -c \
     "import secrets; print(secrets.token_urlsafe(50))" > "$DPXDT_DATA_DIR/secret_key")
-  DPXDT_SECRET_KEY="$(cat "$DPXDT_DATA_DIR/secret_key")"
-  export DPXDT_SECRET_KEY
+  export DPXDT_SECRET_KEY="$(cat "$DPXDT_DATA_DIR/secret_key")"
 fi
 HOST="${DPXDT_HOST:-127.0.0.1}"
 PORT="${DPXDT_PORT:-8000}"
