@@ -266,3 +266,19 @@ def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build,
         return n; }""")
     assert red >= 200 * 120 * 0.9  # the box, in red
     shot(page, "13-run-noise")
+
+
+def test_error_pages_have_the_sites_look_and_a_way_back(live_server, reviewer, browser_page,
+                                                        settings):
+    settings.DEBUG = False  # as in production: Django's own debug pages are off
+    page, base = browser_page, live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/build?id=999999")
+    expect(page.locator("#error-page h1")).to_have_text("Nothing here")
+    expect(page.locator("header.top")).to_contain_text("reviewer")
+    # Styled: the site's stylesheet is applied (the card is centred and bounded).
+    assert page.locator("#error-page").evaluate("e => getComputedStyle(e).maxWidth") == "640px"
+    shot(page, "14-not-found")
+    page.click("#back-home")
+    page.wait_for_url(f"{base}/")
+    expect(page.locator("h1").first).to_be_visible()
