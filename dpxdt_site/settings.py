@@ -279,6 +279,14 @@ SUBTLE_MIN_AREA = env_number("DPXDT_SUBTLE_MIN_AREA", 400)
 if SUBTLE_MIN_AREA < 1:
     raise ImproperlyConfigured(f"DPXDT_SUBTLE_MIN_AREA must be at least 1, not {SUBTLE_MIN_AREA}")
 
+# --- Webhooks (release events POSTed to a build's URLs) --------------------------------------
+# Attempts per delivery, the pause before the second (doubling after), one POST's timeout.
+WEBHOOK_ATTEMPTS = env_number("DPXDT_WEBHOOK_ATTEMPTS", 5)
+WEBHOOK_RETRY_SECONDS = env_number("DPXDT_WEBHOOK_RETRY_SECONDS", 10.0, float)
+WEBHOOK_TIMEOUT_SECONDS = env_number("DPXDT_WEBHOOK_TIMEOUT_SECONDS", 10.0, float)
+if WEBHOOK_ATTEMPTS < 1:
+    raise ImproperlyConfigured(f"DPXDT_WEBHOOK_ATTEMPTS must be at least 1, not {WEBHOOK_ATTEMPTS}")
+
 # --- Capture --------------------------------------------------------------------------------
 # The Chromium binary; unset: /usr/bin/chromium, else Playwright's own browser.
 CHROMIUM = env_str("DPXDT_CHROMIUM")

@@ -13,11 +13,13 @@ class SettingsForm(forms.ModelForm):
     class Meta:
         model = Build
         fields = ["name", "public", "diff_metric", "diff_threshold", "max_distortion",
-                  "recaptures", "flaky_blocks", "send_email", "email_alias"]
+                  "recaptures", "flaky_blocks", "send_email", "email_alias", "webhook_urls"]
+        widgets = {"webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60})}
         labels = {
             "diff_metric": "Colour metric",
             "recaptures": "Recaptures",
             "flaky_blocks": "Flaky runs fail CI checks",
+            "webhook_urls": "Webhook URLs",
             "diff_threshold": "Colour threshold",
             "max_distortion": "Changed pixels tolerated",
             "send_email": "Email the owners when a release is ready for review",
@@ -30,6 +32,8 @@ class SettingsForm(forms.ModelForm):
             "recaptures": "0 or 1: when a captured page differs from its baseline, capture it "
                           "again; what differs between the two captures is noise, masked out, "
                           "and a run whose only differences are noise is “flaky”.",
+            "webhook_urls": "One per line. When a release is ready for review or marked good "
+                            "or bad, Depicted POSTs a JSON event there, signed (see below).",
             "flaky_blocks": "Off: a flaky run does not make the client tools' --wait exit 1.",
             "diff_threshold": "0 to 1; how different two colours must be to count as a change "
                               "(empty: the server default, 0.1).",
@@ -42,6 +46,13 @@ class SettingsForm(forms.ModelForm):
         if value is not None and not 0 <= value <= 1:
             raise forms.ValidationError("must be between 0 and 1")
         return value
+
+    def clean_webhook_urls(self):
+        from .webhooks import parse_urls
+        try:
+            return "\n".join(parse_urls(self.cleaned_data["webhook_urls"]))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_recaptures(self):
         value = self.cleaned_data["recaptures"]

@@ -60,6 +60,9 @@ class Build(models.Model):
     recaptures = models.PositiveSmallIntegerField(default=1)
     # Whether a flaky run fails a CI check (the client tools' --wait) like a changed one.
     flaky_blocks = models.BooleanField(default=False)
+    # Where release events are POSTed (one URL per line), signed with webhook_secret.
+    webhook_urls = models.TextField(blank=True)
+    webhook_secret = models.CharField(max_length=64, blank=True)
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -342,3 +345,29 @@ class AuditLog(models.Model):
             action=action, build_id=build_id, release_id=release_id or getattr(release, "id", None),
             run=run, user=user, api_key=api_key, message=message[:10000],
         )
+
+
+class WebhookDelivery(models.Model):
+    """One event POSTed to one webhook URL, with what happened to it (the delivery log)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    event = models.CharField(max_length=40)
+    url = models.URLField(max_length=2048)
+    payload = models.TextField()  # the exact JSON body that is signed and sent
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["build", "-created"])]

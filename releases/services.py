@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from artifacts import storage
 
-from . import access, notifications, pipeline
+from . import access, notifications, pipeline, webhooks
 from .models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _stop(release: Release, caller, *, reason: str, run_reason: str) -> None:
     """Mark a locked, unfinished release bad and fail its pending runs, so that any work still
     queued for them finds nothing to do."""
     release.transition_to(R.BAD, message=reason, **caller.audit())
+    webhooks.release_event(release)
     for run in (release.runs.select_for_update().select_related("release")
                 .filter(status__in=Run.PENDING)):
         run.failure_reason = run_reason
@@ -105,6 +106,7 @@ def mark_release(caller: access.Caller, release: Release, status: str) -> Releas
         release = Release.objects.select_for_update().get(pk=release.pk)
         if release.status != status:
             release.transition_to(status, **caller.audit())
+            webhooks.release_event(release)
     return release
 
 
@@ -120,6 +122,7 @@ def maybe_finish_release(release_id: int) -> bool:
         if release.runs.filter(status__in=Run.PENDING).exists():
             return False
         release.transition_to(R.REVIEWING, message="all runs finished")
+        webhooks.release_event(release)
         transaction.on_commit(lambda: notifications.release_ready(release_id))
     return True
 
@@ -619,6 +622,8 @@ def update_settings(caller: access.Caller, build: Build, **values) -> Build:
                if getattr(build, name) != value]
     for name, value in values.items():
         setattr(build, name, value)
+    if build.webhook_urls and not build.webhook_secret:
+        build.webhook_secret = webhooks.new_secret()  # made when first needed, kept after
     with transaction.atomic():
         build.save()
         if changed:

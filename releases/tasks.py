@@ -1,7 +1,8 @@
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
-from . import services
+from . import services, webhooks
 
 # Retries of a step whose storage or network failed; then the run fails with the reason.
 TRANSIENT_RETRIES = 4
@@ -11,6 +12,21 @@ TRANSIENT_RETRIES = 4
              reject_on_worker_lost=True, soft_time_limit=240, time_limit=300)
 def sweep_stuck_runs():
     return services.sweep_stuck_runs()
+
+
+@shared_task(name=webhooks.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=120, time_limit=150)
+def deliver_webhook(self, delivery_id):
+    """One attempt; a receiver that fails is tried again with backoff, then given up on."""
+    try:
+        return webhooks.deliver(delivery_id)
+    except webhooks.DeliveryError as exc:
+        attempts = settings.WEBHOOK_ATTEMPTS
+        if self.request.retries + 1 >= attempts:
+            webhooks.give_up(delivery_id, f"gave up after {attempts} attempts: {exc}")
+            return "failed"
+        raise self.retry(exc=exc, max_retries=attempts - 1,
+                         countdown=settings.WEBHOOK_RETRY_SECONDS * 2 ** self.request.retries)
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):

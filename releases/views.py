@@ -395,5 +395,7 @@ def activity(request):
     build = _build(request, request.GET.get("build_id"), manage=True)
     entries = build.audit_log.select_related("user", "api_key", "release", "run")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "releases/activity.html", {"build": build, "page": page})
+    deliveries = build.webhook_deliveries.select_related("release")[:50]
+    return render(request, "releases/activity.html", {"build": build, "page": page,
+                                                      "deliveries": deliveries})
 

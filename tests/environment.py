@@ -28,6 +28,8 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # Failing captures are retried; keep that quick in tests (the count is what is tested).
 os.environ.setdefault("DPXDT_CAPTURE_ATTEMPTS", "2")
 os.environ.setdefault("DPXDT_CAPTURE_RETRY_DELAY_SECONDS", "0.2")
+# Webhook retries too (0.2 s, 0.4 s, ...; the number of deliveries is what is tested).
+os.environ.setdefault("DPXDT_WEBHOOK_RETRY_SECONDS", "0.2")
 
 
 def _port_open(port):

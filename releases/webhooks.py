@@ -1,0 +1,169 @@
+"""Webhooks: release events POSTed to the URLs a build's owners set, signed, retried.
+
+When a release reaches reviewing or is marked good or bad, one WebhookDelivery per URL is
+written (the exact JSON body) in the same transaction, and a task per delivery is queued after
+commit. The worker POSTs the body with ``X-Depicted-Signature: sha256=<hex HMAC-SHA256 of the
+body with the build's webhook secret>``; anything but a 2xx is retried with backoff, and every
+attempt is recorded on the delivery (the build's activity page lists them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from celery_app import app
+
+from .models import Build, Release, Run, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+EVENTS = {Release.Status.REVIEWING: "release.reviewing", Release.Status.GOOD: "release.good",
+          Release.Status.BAD: "release.bad"}
+DELIVER_TASK = "dpxdt.releases.deliver_webhook"
+SIGNATURE_HEADER = "X-Depicted-Signature"
+MAX_URLS = 10
+# Changed runs listed in a payload (the counts are always complete).
+MAX_CHANGED_RUNS = 100
+
+
+class DeliveryError(RuntimeError):
+    """This attempt did not get a 2xx answer; worth trying again."""
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def parse_urls(text: str) -> list[str]:
+    """The webhook URLs of a settings form: one per line, http or https, at most MAX_URLS.
+    Raises ValueError naming the bad line."""
+    urls = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(urls) > MAX_URLS:
+        raise ValueError(f"at most {MAX_URLS} webhook URLs, not {len(urls)}")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return urls
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def absolute(path: str) -> str:
+    return f"{settings.PUBLIC_URL}{path}" if settings.PUBLIC_URL else path
+
+
+def payload(release: Release, event: str) -> dict:
+    """The event as the receivers get it; ``text`` is ready for a Slack incoming webhook."""
+    build = release.build
+    counts = {status: 0 for status in Run.Status.values}
+    for row in release.runs.values_list("status", flat=True):
+        counts[row] += 1
+    changed = list(release.runs.filter(status=Run.Status.DIFF_FOUND).order_by("name")
+                   .values("name", "distortion", "changed_pixels")[:MAX_CHANGED_RUNS])
+    results_url = absolute(release.get_absolute_url())
+    for run in changed:
+        run["url"] = absolute(release.run_url(run["name"]))
+    total = sum(counts.values())
+    verb = {"release.reviewing": "is ready for review", "release.good": "was marked good",
+            "release.bad": "was marked bad"}[event]
+    text = (f"{build.name}: release {release.name} #{release.number} {verb}: "
+            f"{counts['diff_found']} of {total} runs changed, {counts['failed']} failed"
+            f"{', ' + str(counts['flaky']) + ' flaky' if counts['flaky'] else ''}. "
+            f"<{results_url}|Review it>")
+    return {
+        "event": event,
+        "build": {"id": build.id, "name": build.name},
+        "release": {"name": release.name, "number": release.number, "status": release.status,
+                    "url": release.url},
+        "counts": counts,
+        "changed_runs": changed,
+        "results_url": results_url,
+        "text": text,
+    }
+
+
+def release_event(release: Release) -> list[int]:
+    """Record the deliveries of a release's new status (inside the transaction that changed
+    it) and queue them once it commits. Returns the delivery ids."""
+    event = EVENTS.get(release.status)
+    build = Build.objects.get(pk=release.build_id)
+    urls = parse_urls(build.webhook_urls) if event and build.webhook_urls else []
+    if not urls:
+        return []
+    body = json.dumps(payload(release, event), sort_keys=True)
+    ids = [WebhookDelivery.objects.create(build=build, release=release, event=event, url=url,
+                                          payload=body).id for url in urls]
+    transaction.on_commit(lambda: [_send(delivery_id) for delivery_id in ids])
+    return ids
+
+
+def _send(delivery_id: int) -> None:
+    try:
+        app.signature(DELIVER_TASK, args=(delivery_id,), immutable=True,
+                      queue="default").apply_async()
+    except Exception:  # the broker is down: the delivery stays pending, the log shows it
+        logger.exception("could not queue webhook delivery %s", delivery_id)
+
+
+def deliver(delivery_id: int) -> str:
+    """One attempt at a delivery: "delivered", "skipped" (already done), or DeliveryError."""
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update().select_related("build")
+                    .filter(pk=delivery_id).first())
+        if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+            return "skipped"
+        WebhookDelivery.objects.filter(pk=delivery_id).update(attempts=delivery.attempts + 1,
+                                                               modified=timezone.now())
+    body = delivery.payload.encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Depicted-Webhook/1",
+               "X-Depicted-Event": delivery.event, "X-Depicted-Delivery": str(delivery.id),
+               SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body)}
+    try:
+        _check_destination(delivery.url)
+        response = requests.post(delivery.url, data=body, headers=headers,
+                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+    except (requests.RequestException, OSError, ValueError) as exc:
+        _record(delivery_id, error=f"{type(exc).__name__}: {exc}")
+        raise DeliveryError(str(exc)) from exc
+    if not 200 <= response.status_code < 300:
+        _record(delivery_id, code=response.status_code,
+                error=f"answered HTTP {response.status_code}")
+        raise DeliveryError(f"{delivery.url} answered HTTP {response.status_code}")
+    _record(delivery_id, code=response.status_code, status=WebhookDelivery.Status.DELIVERED)
+    return "delivered"
+
+
+def give_up(delivery_id: int, reason: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
+        status=WebhookDelivery.Status.FAILED, error=reason[:2000], modified=timezone.now())
+
+
+def _record(delivery_id: int, *, code=None, error="", status=None) -> None:
+    fields = {"response_code": code, "error": error[:2000], "modified": timezone.now()}
+    if status:
+        fields["status"] = status
+    WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
+
+
+def _check_destination(url: str) -> None:
+    """Never POST to a link-local address (a cloud's metadata service lives there)."""
+    host = urlsplit(url).hostname or ""
+    for info in socket.getaddrinfo(host, None):
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if address.is_link_local or address.is_multicast or address.is_unspecified:
+            raise ValueError(f"{host} resolves to {address}, where webhooks are never sent")

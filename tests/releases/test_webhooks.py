@@ -1,0 +1,87 @@
+"""Webhook pieces without a worker: URLs, signatures, payloads, refusals, the settings form."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from releases import access, services, webhooks
+from releases.models import Release, Run, WebhookDelivery
+
+
+def test_urls_are_checked_line_by_line():
+    assert webhooks.parse_urls(" https://hooks.example.com/a \n\nhttp://10.0.0.5:8080/x\n") == [
+        "https://hooks.example.com/a", "http://10.0.0.5:8080/x"]
+    with pytest.raises(ValueError, match="'ftp://example.com/x' is not an http:// or https://"):
+        webhooks.parse_urls("https://ok.example.com\nftp://example.com/x")
+    with pytest.raises(ValueError, match="at most 10 webhook URLs, not 11"):
+        webhooks.parse_urls("\n".join(f"https://e.example.com/{n}" for n in range(11)))
+
+
+def test_the_signature_is_the_hmac_sha256_of_the_body():
+    body = b'{"event": "release.good"}'
+    assert webhooks.sign("s3cret", body) == "sha256=" + hmac.new(
+        b"s3cret", body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def hooked(keyed):
+    services.update_settings(access.Caller(), keyed.build,
+                             webhook_urls="http://127.0.0.1:9/a\nhttp://127.0.0.1:9/b")
+    return keyed.build
+
+
+def test_a_release_reaching_review_records_one_delivery_per_url(hooked,
+                                                               django_capture_on_commit_callbacks):
+    release = Release.objects.create(build=hooked, name="r1", number=1, status="processing")
+    Run.objects.create(release=release, name="/flaky", status="flaky")
+    Run.objects.create(release=release, name="/x", status="diff_found", changed_pixels=5,
+                       distortion=0.5)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.maybe_finish_release(release.id)
+    deliveries = WebhookDelivery.objects.order_by("url")
+    assert [d.url for d in deliveries] == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+    assert len(callbacks) >= 1  # queued only once the transaction commits
+    event = json.loads(deliveries[0].payload)
+    assert event["event"] == "release.reviewing"
+    assert event["counts"]["flaky"] == 1 and event["counts"]["diff_found"] == 1
+    assert event["changed_runs"][0]["name"] == "/x"
+    assert "1 of 2 runs changed, 0 failed, 1 flaky" in event["text"]
+
+
+def test_no_urls_no_deliveries(keyed):
+    release = Release.objects.create(build=keyed.build, name="r1", number=1, status="processing")
+    services.maybe_finish_release(release.id)
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_link_local_receiver_is_never_posted_to(hooked):
+    hooked.webhook_urls = "http://169.254.169.254/latest/meta-data"
+    hooked.save()
+    release = Release.objects.create(build=hooked, name="r1", number=1, status="reviewing")
+    [delivery_id] = webhooks.release_event(release)
+    with pytest.raises(webhooks.DeliveryError, match="169.254.169.254 resolves to"):
+        webhooks.deliver(delivery_id)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert delivery.attempts == 1 and "where webhooks are never sent" in delivery.error
+
+
+def test_a_delivered_event_is_not_sent_twice(hooked):
+    release = Release.objects.create(build=hooked, name="r1", number=1, status="good")
+    ids = webhooks.release_event(release)
+    WebhookDelivery.objects.filter(pk__in=ids).update(status="delivered")
+    assert webhooks.deliver(ids[0]) == "skipped"
+
+
+def test_the_settings_form_refuses_a_bad_url_and_keeps_a_secret(hooked):
+    from releases.forms import SettingsForm
+    form = SettingsForm({"name": "x", "max_distortion": 0, "recaptures": 1,
+                         "diff_metric": "oklab", "webhook_urls": "javascript:alert(1)"},
+                        instance=hooked)
+    assert not form.is_valid()
+    assert "is not an http:// or https:// URL" in str(form.errors["webhook_urls"])
+    secret = hooked.webhook_secret
+    assert len(secret) == 64
+    services.update_settings(access.Caller(), hooked, webhook_urls="https://other.example.com")
+    assert hooked.webhook_secret == secret  # changing URLs keeps the secret receivers know
