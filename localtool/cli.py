@@ -2,6 +2,7 @@
 
     dpxdt update DIR                 capture every test of DIR/*.yaml into DIR/NAME.png
     dpxdt test DIR                   capture again and compare with DIR/NAME.png
+                                     (--report OUT: an HTML report; --open: open it)
     dpxdt site-diff URL              crawl a site and capture every page on a server
     dpxdt pair-diff BEFORE AFTER     capture two URLs on a server and compare them
     dpxdt diff-images --tests_json_path F   upload screenshots made elsewhere
@@ -43,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write ref.png / run.png / diff.png per test here "
                                   "(default: a temporary folder for failing tests only)")
         command.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+        command.add_argument("--report", type=Path, metavar="DIR",
+                             help="write an HTML report here: every test, and the review UI's "
+                                  "views (side by side, overlay, diff, aligned) of each changed "
+                                  "one (default with --open: DIR/report)")
+        command.add_argument("--open", dest="open_report", action="store_true",
+                             help="open the HTML report in a browser when done")
         command.add_argument("--threshold", type=float, default=core.DEFAULT_THRESHOLD,
                              help="diff colour threshold 0..1 (default %(default)s)")
         command.add_argument("--chromium", default=os.environ.get("DPXDT_CHROMIUM") or None,
@@ -147,9 +154,11 @@ def main(argv=None) -> int:
     except yamlconfig.SuiteError as exc:
         print(f"dpxdt: {exc}", file=sys.stderr)
         return runner.EXIT_ERROR
+    report = args.report or (args.directory / "report" if args.open_report else None)
     options = runner.Options(mode=args.command, directory=args.directory,
                              output_dir=args.output_dir, test_filter=args.test_filter,
-                             threshold=args.threshold, chromium=args.chromium, junit=args.junit)
+                             threshold=args.threshold, chromium=args.chromium, junit=args.junit,
+                             report=report, open_report=args.open_report)
     if args.list_tests:
         runner.list_tests(suites, options)
         return runner.EXIT_PASSED

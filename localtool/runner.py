@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from capture.browser import Browser, CaptureError
 from pdiff import core
 
+from . import report
 from .yamlconfig import Suite, Test
 
 EXIT_PASSED, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
@@ -47,6 +49,8 @@ class Outcome:
     message: str = ""
     seconds: float = 0.0
     distortion: float | None = None
+    log: dict | None = None  # the diff result, for the HTML report
+    images: dict = field(default_factory=dict)  # before/after/diff/aligned PNG bytes, if changed
 
 
 @dataclass
@@ -58,6 +62,8 @@ class Options:
     threshold: float = core.DEFAULT_THRESHOLD
     chromium: str | None = None
     junit: Path | None = None
+    report: Path | None = None  # write the HTML report here
+    open_report: bool = False
     out: object = sys.stdout
     err: object = sys.stderr
     outcomes: list[Outcome] = field(default_factory=list)
@@ -244,6 +250,11 @@ def _compare(test, reference, png, outcome, options):
         if options.output_dir:
             _write_triplet(options.output_dir / test.name, ref, png, None)
         return
+    outcome.log = result.as_dict()
+    if options.report:
+        outcome.images = {side: data for side, data in (
+            ("before", ref), ("after", png), ("diff", result.diff_png),
+            ("aligned", result.aligned_diff_png)) if data}
     folder = (options.output_dir / test.name if options.output_dir
               else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-")))
     paths = _write_triplet(folder, ref, png, result.diff_png)
@@ -275,6 +286,13 @@ def _finish(options: Options) -> int:
     outcomes = options.outcomes
     if options.junit:
         write_junit(outcomes, options.junit)
+    if options.report:
+        index = report.write(options.report, [
+            report.Entry(o.suite, o.name, o.result, o.message, o.log, o.images)
+            for o in outcomes], title=f"dpxdt {options.mode} {options.directory}")
+        print(f"Report: {index}", file=options.out)
+        if options.open_report:
+            webbrowser.open(index.resolve().as_uri())
     failed = [o for o in outcomes if o.result == "failed"]
     errors = [o for o in outcomes if o.result == "error"]
     if errors:

@@ -4,8 +4,6 @@ public build get read-only pages, owners (and superusers) act. Every POST is CSR
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import storage
 
-from . import access, forms, services
+from . import access, findings, forms, services
 from .models import AuditLog, Build, InvalidTransition, Release, Run
 
 S = Run.Status
@@ -191,34 +189,21 @@ def run(request):
         "next": following, "can_act": access.can_act(_caller(request), build),
         "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
         "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
-        "diff_log": diff_log, "findings": _diff_findings(run, diff_log),
+        "diff_log": diff_log,
+        "findings": (findings.from_log(diff_log, noise_pixels=run.noise_pixels)
+                     if run.status not in Run.PENDING else None),
+        "images": {side: _artifact_url(build, getattr(run, f"{field}_id")) for side, field in (
+            ("before", "ref_image"), ("after", "image"), ("diff", "diff_image"),
+            ("aligned", "aligned_diff_image"), ("noise", "noise_image"))},
         "release_link": release.get_absolute_url(),
         "previous_link": release.run_url(previous.name) if previous else "",
         "next_link": release.run_url(following.name) if following else "",
     })
 
 
-def _diff_findings(run, diff_log: str | None):
-    """What the diff log says a reviewer should read first: the summary line, the shifts, and
-    the subtle regions with their boxes as percentages of the diff image (to outline them)."""
-    if not diff_log or run.status in Run.PENDING:
-        return None
-    try:
-        log = json.loads(diff_log)
-        width = max(log["before_size"][0], log["after_size"][0])
-        height = max(log["before_size"][1], log["after_size"][1])
-    except (ValueError, KeyError, TypeError, IndexError):
-        return None  # a client-reported, missing or truncated log: nothing to summarise
-    subtle = [{**region,
-               "box": {"left": 100 * region["x"] / width, "top": 100 * region["y"] / height,
-                       "width": 100 * region["width"] / width,
-                       "height": 100 * region["height"] / height}}
-              for region in log.get("subtle_regions", [])[:50]]
-    noise = log.get("noise") or {}
-    return {"summary": log.get("summary", ""), "subtle_regions": subtle,
-            "noise_boxes": len(noise.get("masked", [])),
-            "shifts": log.get("shifts", [])[:50], "metric": log.get("metric", "yiq"),
-            "aligned_changed_pixels": log.get("aligned_changed_pixels")}
+def _artifact_url(build, sha1) -> str:
+    """Where the browser fetches an artifact of ``build`` (empty when there is none)."""
+    return f"{reverse('api-download')}?build_id={build.id}&sha1sum={sha1}" if sha1 else ""
 
 
 def _text_artifact(sha1):
