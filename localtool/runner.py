@@ -21,7 +21,6 @@ import time
 import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
 import requests
 from tqdm import tqdm
@@ -29,7 +28,7 @@ from tqdm import tqdm
 from capture.browser import Browser, CaptureError
 from pdiff import core
 
-from . import report
+from . import junit, report
 from .yamlconfig import Suite, Test
 
 EXIT_PASSED, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
@@ -307,22 +306,10 @@ def _finish(options: Options) -> int:
 
 def write_junit(outcomes: list[Outcome], path: Path) -> None:
     """One testsuite per YAML file, one testcase per test."""
-    root = ElementTree.Element("testsuites", name="dpxdt")
-    suites = {}
+    suites: dict[str, list[junit.Case]] = {}
     for outcome in outcomes:
-        suite = suites.get(outcome.suite)
-        if suite is None:
-            suite = suites[outcome.suite] = ElementTree.SubElement(root, "testsuite",
-                                                                    name=outcome.suite)
-        case = ElementTree.SubElement(suite, "testcase", name=outcome.name,
-                                      classname=outcome.suite, time=f"{outcome.seconds:.3f}")
-        if outcome.result == "failed":
-            ElementTree.SubElement(case, "failure", message=outcome.message).text = outcome.message
-        elif outcome.result == "error":
-            ElementTree.SubElement(case, "error", message=outcome.message).text = outcome.message
-    for suite in suites.values():
-        cases = list(suite)
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-        suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
-    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+        suites.setdefault(outcome.suite, []).append(junit.Case(
+            outcome.name, outcome.suite, outcome.seconds,
+            failure=outcome.message if outcome.result == "failed" else None,
+            error=outcome.message if outcome.result == "error" else None))
+    junit.write(path, suites, name="dpxdt")

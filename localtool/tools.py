@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
-from xml.etree import ElementTree
 
 import yaml
 from tqdm import tqdm
 
+from . import junit
 from .client import ApiError, Client
 from .crawler import CrawlError, CrawlOptions, Crawler, run_name
 
@@ -135,24 +135,17 @@ class Release:
 
 
 def write_junit(status: dict, path) -> None:
-    """One testcase per run: diff_found is a failure, failed an error, the rest pass."""
-    runs = status["runs"]
-    suite = ElementTree.Element(
-        "testsuite", name=f"{status['release_name']} #{status['release_number']}",
-        tests=str(len(runs)),
-        failures=str(sum(run["status"] == "diff_found" for run in runs)),
-        errors=str(sum(run["status"] == "failed" for run in runs)))
-    for run in runs:
-        case = ElementTree.SubElement(suite, "testcase", name=run["name"],
-                                      classname=f"build {status['build_id']}")
-        if run["status"] == "diff_found":
-            message = f"{run['changed_pixels']} changed pixels ({run['distortion']:.4%})"
-            ElementTree.SubElement(case, "failure", message=message).text = status["results_url"]
-        elif run["status"] == "failed":
-            ElementTree.SubElement(case, "error", message=run["failure_reason"])
-        else:
-            ElementTree.SubElement(case, "system-out").text = run["status"]
-    ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    """One testcase per run: diff_found is a failure (flaky too where the build says so),
+    failed an error, the rest pass."""
+    blocking = {"diff_found"} | ({"flaky"} if status.get("flaky_blocks") else set())
+    cases = [junit.Case(
+        run["name"], f"build {status['build_id']}",
+        failure=(f"{run['changed_pixels']} changed pixels ({run['distortion'] or 0:.4%})"
+                 if run["status"] in blocking else None),
+        error=run["failure_reason"] if run["status"] == "failed" else None,
+        detail=status["results_url"] if run["status"] in blocking else "",
+        output=run["status"]) for run in status["runs"]]
+    junit.write(path, {f"{status['release_name']} #{status['release_number']}": cases})
 
 
 # --- the four tools -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 
 _data_dir = tempfile.mkdtemp(prefix="dpxdt-test-")
@@ -39,15 +38,9 @@ def _port_open(port):
 
 
 def _ensure_redis():
-    if _port_open(6379):
-        return
-    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-                    "--save", "", "--appendonly", "no"], check=True)
-    deadline = time.monotonic() + 10
-    while not _port_open(6379):
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis-server did not start on 127.0.0.1:6379")
-        time.sleep(0.1)
+    if not _port_open(6379):  # scripts/services.sh knows how to start it (and waits for it)
+        subprocess.run([os.path.join(os.path.dirname(__file__), "..", "scripts", "services.sh"),
+                        "redis"], check=True)
 
 
 def _cleanup():
