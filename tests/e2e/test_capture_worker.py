@@ -8,7 +8,7 @@ import pytest
 
 from releases import services
 from releases.models import ApiKey
-from tests.e2e.test_diff_worker import LiveApi
+from tests.e2e.conftest import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -16,13 +16,6 @@ ARTICLE = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;backg
            "</style></head><body><h1>Release notes</h1><p>The {word} brown fox jumps over the "
            "lazy dog.</p></body></html>")
 CONFIG = json.dumps({"viewportSize": {"width": 800, "height": 600}})
-
-
-@pytest.fixture
-def live(live_server, celery_worker):
-    build = services.create_build(name="Capture E2E")
-    key, secret = ApiKey.create(build=build, purpose="e2e")
-    return LiveApi(live_server.url, build.id, key.id, secret)
 
 
 def request_pair(live, run_name, url, ref_url):

@@ -10,7 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from capture.browser import CHROMIUM_ARGS, find_chromium
 from tests.conftest import BLACK, ROOT, make_png, wait_for
-from tests.e2e.test_diff_worker import LiveApi
+from tests.e2e.conftest import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

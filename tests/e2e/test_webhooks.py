@@ -13,7 +13,7 @@ from django.test import Client
 from releases import services
 from releases.models import ApiKey, WebhookDelivery
 from tests.conftest import BLACK, make_png, wait_for
-from tests.e2e.test_diff_worker import LiveApi
+from tests.e2e.conftest import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
