@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench services clean packages-run packages-test packages-bench
+.PHONY: setup run test lint bench services clean packages-run packages-test packages-bench
 
 # Debian packages a fresh machine lacks (installed as root, else the apt-get line is printed).
 packages-run packages-test packages-bench:
@@ -25,7 +25,13 @@ tests/tools/node_modules/.installed: tests/tools/package.json tests/tools/packag
 run: packages-run setup
 	scripts/run-embedded.sh
 
-test: packages-test setup tests/tools/node_modules/.installed
+# Lint and types first, so that the last line of make test is pytest's summary.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: packages-test setup tests/tools/node_modules/.installed lint
 	scripts/services.sh
 	scripts/test-all-databases.sh
 

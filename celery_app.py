@@ -12,14 +12,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dpxdt_site.settings")
 app = Celery("dpxdt")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
-    task_queues=[Queue(name, Exchange("dpxdt", type="direct"), routing_key=name)
-                 for name in ("capture", "diff", "default")],
+    task_queues=[
+        Queue(name, Exchange("dpxdt", type="direct"), routing_key=name)
+        for name in ("capture", "diff", "default")
+    ],
     task_default_queue="default",
     task_default_exchange="dpxdt",
     task_default_routing_key="default",
     # Each task's queue, by name (Celery 5.7 deprecates the task's own queue attribute).
-    task_routes={"dpxdt.capture.*": {"queue": "capture"}, "dpxdt.pdiff.*": {"queue": "diff"},
-                 "dpxdt.releases.*": {"queue": "default"}},
+    task_routes={
+        "dpxdt.capture.*": {"queue": "capture"},
+        "dpxdt.pdiff.*": {"queue": "diff"},
+        "dpxdt.releases.*": {"queue": "default"},
+    },
     # No result backend: completion is recomputed from the database (releases.services).
     task_ignore_result=True,
     # A task is acknowledged only when it finished, and given back if its worker dies;

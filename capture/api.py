@@ -42,13 +42,28 @@ def request_run(request):
     build = build_for_request(request, params)
     # Both configs are checked before anything is stored or queued.
     config = _config("config", params["config"], params["url"])
-    ref_config = (_config("ref_config", params["ref_config"], params["ref_url"])
-                  if params["ref_url"] else None)
+    ref_config = (
+        _config("ref_config", params["ref_config"], params["ref_url"])
+        if params["ref_url"]
+        else None
+    )
     run = services.request_run(
-        access.caller_for_request(request), build, release_name=params["release_name"],
-        release_number=params["release_number"], run_name=params["run_name"], config=config,
-        ref_config=ref_config)
-    return Response({
-        "success": True, **release_fields(run.release), "run_name": run.name, "url": run.url,
-        "config": run.config_id, "ref_url": run.ref_url or None, "ref_config": run.ref_config_id,
-    })
+        access.caller_for_request(request),
+        build,
+        release_name=params["release_name"],
+        release_number=params["release_number"],
+        run_name=params["run_name"],
+        config=config,
+        ref_config=ref_config,
+    )
+    return Response(
+        {
+            "success": True,
+            **release_fields(run.release),
+            "run_name": run.name,
+            "url": run.url,
+            "config": run.config_id,
+            "ref_url": run.ref_url or None,
+            "ref_config": run.ref_config_id,
+        }
+    )

@@ -43,16 +43,24 @@ from .proxy import PolicyProxy
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--hide-scrollbars", "--font-render-hinting=none",
-                 "--disable-dev-shm-usage",
-                 # Pages share renderer processes: a new page then costs no process start, and
-                 # isolation comes from clearing state (see the module docstring).
-                 "--renderer-process-limit=1", "--disable-site-isolation-trials",
-                 # No GPU here: software compositing in the browser process saves a process
-                 # hop per frame (measured: ~10 % more captures per minute).
-                 "--in-process-gpu"]
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--font-render-hinting=none",
+    "--disable-dev-shm-usage",
+    # Pages share renderer processes: a new page then costs no process start, and
+    # isolation comes from clearing state (see the module docstring).
+    "--renderer-process-limit=1",
+    "--disable-site-isolation-trials",
+    # No GPU here: software compositing in the browser process saves a process
+    # hop per frame (measured: ~10 % more captures per minute).
+    "--in-process-gpu",
+]
 MASK_COLOR = "#FF00FF"
 # The tallest stripe taken in one screenshot, in device pixels: beyond this Chromium's
 # compositor may leave tiles unpainted.
@@ -88,8 +96,11 @@ def find_chromium(explicit: str | None = None) -> str | None:
         if not os.path.exists(explicit):
             raise FileNotFoundError(f"Chromium not found at {explicit}")
         return explicit
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    for candidate in (
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.path.exists(candidate):
             return candidate
     return None
@@ -112,8 +123,13 @@ class CaptureLog:
 class Browser:
     """A Chromium for this process. ``capture()`` is thread-safe and runs one page at a time."""
 
-    def __init__(self, executable: str | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 policy: NetworkPolicy | None = None):
+    def __init__(
+        self,
+        executable: str | None = None,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        policy: NetworkPolicy | None = None,
+    ):
         self.executable = find_chromium(executable)
         self._options = {"max_pixels": max_pixels, "policy": policy}
         self._lock = threading.Lock()
@@ -121,8 +137,9 @@ class Browser:
 
     def _start_engine(self):
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="dpxdt-browser",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="dpxdt-browser", daemon=True
+        )
         self._thread.start()
         self._engine = _Engine(self.executable, **self._options)
 
@@ -132,23 +149,27 @@ class Browser:
         timeout = config.get("timeoutMs") / 1000
         with self._lock:
             future = asyncio.run_coroutine_threadsafe(
-                self._engine.capture(config, timeout, partition), self._loop)
+                self._engine.capture(config, timeout, partition), self._loop
+            )
             try:
                 # The engine enforces the limit itself; this is the backstop if it cannot.
                 return future.result(timeout=timeout + BACKSTOP_SECONDS)
             except concurrent.futures.TimeoutError:
                 future.cancel()
                 self._abandon()
-                raise CaptureError(f"capture did not finish within {timeout:.0f} s; it was "
-                                   "abandoned and the browser started afresh") from None
+                raise CaptureError(
+                    f"capture did not finish within {timeout:.0f} s; it was "
+                    "abandoned and the browser started afresh"
+                ) from None
 
     def _abandon(self):
         """Give up on an engine whose loop does not answer (something blocks it): the next
         capture gets a new loop and a new Chromium at once, and the old Chromium and driver
         are killed, so nothing waits on the stuck one."""
         loop, engine = self._loop, self._engine
-        logger.warning("a capture overran its limit and its engine does not answer; starting "
-                       "a new browser")
+        logger.warning(
+            "a capture overran its limit and its engine does not answer; starting a new browser"
+        )
         self._start_engine()
         engine.kill()
         loop.call_soon_threadsafe(loop.stop)
@@ -236,14 +257,19 @@ class _Engine:
             if self.proxy is None:
                 self.proxy = await PolicyProxy(self.policy).start()
             # Every request through the policy proxy, loopback included; no UDP around it.
-            args += [f"--proxy-server={self.proxy.address}", "--proxy-bypass-list=<-loopback>",
-                     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+            args += [
+                f"--proxy-server={self.proxy.address}",
+                "--proxy-bypass-list=<-loopback>",
+                "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+            ]
         # Chromium's sandbox needs an unprivileged user: as root it cannot run, so it is off
         # there (and the worker log says so). Production runs capture workers unprivileged.
         sandbox = os.geteuid() != 0
         if not sandbox:
-            logger.warning("running as root: Chromium's sandbox is off (--no-sandbox); run "
-                           "capture workers as an unprivileged user to keep it on")
+            logger.warning(
+                "running as root: Chromium's sandbox is off (--no-sandbox); run "
+                "capture workers as an unprivileged user to keep it on"
+            )
         options = {"args": args, "headless": True, "chromium_sandbox": sandbox}
         if self.executable:
             options["executable_path"] = self.executable
@@ -287,8 +313,15 @@ class _Engine:
     def kill(self):
         """From another thread, when this engine's loop is stuck: kill the Playwright driver
         and every process below it (Chromium), without waiting on the loop."""
-        process = getattr(getattr(getattr(getattr(self.playwright, "_connection", None),
-                                          "_transport", None), "_proc", None), "pid", None)
+        process = getattr(
+            getattr(
+                getattr(getattr(self.playwright, "_connection", None), "_transport", None),
+                "_proc",
+                None,
+            ),
+            "pid",
+            None,
+        )
         if process is None:
             logger.warning("could not find the stuck Chromium's driver to stop it")
             return
@@ -304,18 +337,26 @@ class _Engine:
         if pooled is not None:
             self.contexts.move_to_end(key)
             return pooled
-        options = {"viewport": config.get("viewportSize"), "reduced_motion": "reduce",
-                   "color_scheme": config.get("colorScheme"),
-                   "device_scale_factor": config.get("deviceScaleFactor"),
-                   "ignore_https_errors": config.get("ignoreHTTPSErrors"),
-                   "service_workers": "block"}
-        for name, option in (("userAgent", "user_agent"), ("locale", "locale"),
-                             ("timezoneId", "timezone_id")):
+        options = {
+            "viewport": config.get("viewportSize"),
+            "reduced_motion": "reduce",
+            "color_scheme": config.get("colorScheme"),
+            "device_scale_factor": config.get("deviceScaleFactor"),
+            "ignore_https_errors": config.get("ignoreHTTPSErrors"),
+            "service_workers": "block",
+        }
+        for name, option in (
+            ("userAgent", "user_agent"),
+            ("locale", "locale"),
+            ("timezoneId", "timezone_id"),
+        ):
             if config.get(name):
                 options[option] = config.get(name)
         if config.get("httpUserName") is not None:
-            options["http_credentials"] = {"username": config.get("httpUserName"),
-                                           "password": config.get("httpPassword")}
+            options["http_credentials"] = {
+                "username": config.get("httpUserName"),
+                "password": config.get("httpPassword"),
+            }
         pooled = _PooledContext(await self.browser.new_context(**options))
         self.contexts[key] = pooled
         while len(self.contexts) > MAX_CONTEXTS:
@@ -323,8 +364,9 @@ class _Engine:
             await oldest.close()
         return pooled
 
-    async def capture(self, config: CaptureConfig, timeout: float, partition: str = ""
-                      ) -> CaptureResult:
+    async def capture(
+        self, config: CaptureConfig, timeout: float, partition: str = ""
+    ) -> CaptureResult:
         log = CaptureLog()
         started = time.monotonic()
         await self.finish_clean_up()
@@ -440,8 +482,10 @@ class _Capture:
     def timeout_reason(self, timeout: float) -> str:
         if self.stage == "settling" and self.in_flight:
             urls = ", ".join(sorted(req.url for req in self.in_flight)[:3])
-            return (f"page never settled within {timeout:.0f} s: {len(self.in_flight)} requests "
-                    f"still loading ({urls})")
+            return (
+                f"page never settled within {timeout:.0f} s: {len(self.in_flight)} requests "
+                f"still loading ({urls})"
+            )
         return f"capture timed out after {timeout:.0f} s while {self.stage}"
 
     # --- events -----------------------------------------------------------------------------
@@ -482,13 +526,15 @@ class _Capture:
             here = _host_port(event_url)
             if here == target or redirected:
                 what = url if here == target else f"{url} (redirected to {event_url})"
-                return (f"{what} is denied by the capture network policy: {reason}"
-                        if kind == "denied" else f"could not load {what}: {reason}")
+                return (
+                    f"{what} is denied by the capture network policy: {reason}"
+                    if kind == "denied"
+                    else f"could not load {what}: {reason}"
+                )
         return None
 
     def _on_popup(self, popup):
-        self.log.add(f"the page opened a window ({popup.url}); it is closed when the capture "
-                     "ends")
+        self.log.add(f"the page opened a window ({popup.url}); it is closed when the capture ends")
 
     def _on_crash(self, _page):
         self.crashed = True
@@ -552,8 +598,10 @@ class _Capture:
                 raise CaptureError(refused)
         if response is not None:
             self.http_status = response.status
-            log.add(f"main document: HTTP {response.status} "
-                    f"{response.headers.get('content-type', '')}".rstrip())
+            log.add(
+                f"main document: HTTP {response.status} "
+                f"{response.headers.get('content-type', '')}".rstrip()
+            )
             if response.status >= 400:
                 raise CaptureError(f"{url} answered HTTP {response.status}")
         await self.wait_for_page()
@@ -562,24 +610,29 @@ class _Capture:
         if config.get("waitForSelector"):
             self.stage = f"waiting for {config.get('waitForSelector')}"
             try:
-                await page.wait_for_selector(config.get("waitForSelector"), state="visible",
-                                             timeout=self.remaining_ms())
+                await page.wait_for_selector(
+                    config.get("waitForSelector"), state="visible", timeout=self.remaining_ms()
+                )
             except Exception as exc:
-                raise CaptureError(f"waitForSelector {config.get('waitForSelector')!r}: "
-                                   f"no visible match ({_first_line(exc)})") from None
+                raise CaptureError(
+                    f"waitForSelector {config.get('waitForSelector')!r}: "
+                    f"no visible match ({_first_line(exc)})"
+                ) from None
 
         css = config.get("injectCss") or ""
         if config.get("hideSelectors"):
-            css += "\n" + ", ".join(config.get("hideSelectors")) + \
-                   " { visibility: hidden !important; }"
+            css += (
+                "\n"
+                + ", ".join(config.get("hideSelectors"))
+                + " { visibility: hidden !important; }"
+            )
         if css.strip():
             await page.add_style_tag(content=css)
             log.add("injected CSS")
         if config.get("injectJs"):
             self.stage = "running injectJs"
             try:
-                await page.evaluate(
-                    "(source) => { (0, eval)(source); }", config.get("injectJs"))
+                await page.evaluate("(source) => { (0, eval)(source); }", config.get("injectJs"))
             except Exception as exc:
                 message = re.sub(r"^Page\.evaluate: (Error: )?", "", _first_line(exc))
                 if "Execution context was destroyed" not in message:  # it navigated: fine
@@ -596,8 +649,9 @@ class _Capture:
         started = time.monotonic()
         for attempt in range(3):
             try:
-                width, height = await page.evaluate(_STABILISE, {
-                    "masks": config.get("maskSelectors"), "color": MASK_COLOR})
+                width, height = await page.evaluate(
+                    _STABILISE, {"masks": config.get("maskSelectors"), "color": MASK_COLOR}
+                )
                 break
             except Exception as exc:
                 # The page navigated (a redirect by script, injectJs): wait for the new one.
@@ -610,8 +664,13 @@ class _Capture:
         scale = config.get("deviceScaleFactor")
         clip = config.get("clipRect")
         if clip:
-            params["clip"] = {"x": clip["left"], "y": clip["top"], "width": clip["width"],
-                              "height": clip["height"], "scale": scale}
+            params["clip"] = {
+                "x": clip["left"],
+                "y": clip["top"],
+                "width": clip["width"],
+                "height": clip["height"],
+                "scale": scale,
+            }
             params["captureBeyondViewport"] = True
             if clip["width"] * clip["height"] * scale * scale > self.max_pixels:
                 raise CaptureError(f"clipRect is over the limit of {self.max_pixels} pixels")
@@ -623,17 +682,29 @@ class _Capture:
             stripe = stripe_height(scale)
             stripes = []
             for top in range(0, height, stripe):
-                params["clip"] = {"x": 0, "y": top, "width": width,
-                                  "height": min(stripe, height - top), "scale": scale}
+                params["clip"] = {
+                    "x": 0,
+                    "y": top,
+                    "width": width,
+                    "height": min(stripe, height - top),
+                    "scale": scale,
+                }
                 reply = await self.cdp.send("Page.captureScreenshot", params)
                 stripes.append(base64.b64decode(reply["data"]))
             png = await asyncio.to_thread(pngs.stitch, stripes)
-            log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
-                    + (f" ({len(stripes)} stripes)" if len(stripes) > 1 else ""))
+            log.add(
+                f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
+                + (f" ({len(stripes)} stripes)" if len(stripes) > 1 else "")
+            )
             return png
         else:  # a clip, even of the viewport, makes Chromium apply the device scale factor
-            params["clip"] = {"x": 0, "y": 0, "width": viewport["width"],
-                              "height": viewport["height"], "scale": scale}
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": viewport["width"],
+                "height": viewport["height"],
+                "scale": scale,
+            }
         reply = await self.cdp.send("Page.captureScreenshot", params)
         png = base64.b64decode(reply["data"])
         log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms")
@@ -644,10 +715,14 @@ class _Capture:
         budget_rows = int(self.max_pixels // (width * scale * scale)) if width else height
         limit = min(self.config.get("maxHeight"), budget_rows)
         if height > limit:
-            why = ("maxHeight" if limit == self.config.get("maxHeight") else
-                   f"the server's limit of {self.max_pixels} pixels, DPXDT_CAPTURE_MAX_PIXELS")
-            self.log.add(f"the page is {height} px tall; the screenshot is cut at {limit} px "
-                         f"({why})")
+            why = (
+                "maxHeight"
+                if limit == self.config.get("maxHeight")
+                else f"the server's limit of {self.max_pixels} pixels, DPXDT_CAPTURE_MAX_PIXELS"
+            )
+            self.log.add(
+                f"the page is {height} px tall; the screenshot is cut at {limit} px ({why})"
+            )
             height = max(1, limit)
         return width, height
 
@@ -662,7 +737,8 @@ class _Capture:
         state = "domcontentloaded" if wait_until == "domcontentloaded" else "load"
         try:
             await self.page.wait_for_load_state(
-                state, timeout=min(self.remaining_ms(), max(resource_timeout, 1)))
+                state, timeout=min(self.remaining_ms(), max(resource_timeout, 1))
+            )
         except Exception as exc:
             if "Timeout" not in type(exc).__name__ and "imeout" not in str(exc):
                 raise
@@ -698,8 +774,12 @@ class _Capture:
                 if other is not self.page and other is not spare:
                     await asyncio.wait_for(other.close(), 5)
             for origin in sorted(self.origins):
-                await asyncio.wait_for(self.cdp.send("Storage.clearDataForOrigin", {
-                    "origin": origin, "storageTypes": "all"}), 5)
+                await asyncio.wait_for(
+                    self.cdp.send(
+                        "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+                    ),
+                    5,
+                )
             await asyncio.wait_for(self.context.clear_cookies(), 5)
             # Closing the page (its renderer shutting down) need not hold up the next capture.
             closing = asyncio.ensure_future(asyncio.wait_for(self.page.close(), 10))
@@ -757,9 +837,13 @@ def _cookie(cookie: dict, url: str) -> dict:
         result["path"] = cookie.get("path", "/")
     else:
         result["url"] = url
-    for source, target in (("secure", "secure"), ("httponly", "httpOnly"),
-                           ("httpOnly", "httpOnly"), ("expires", "expires"),
-                           ("sameSite", "sameSite")):
+    for source, target in (
+        ("secure", "secure"),
+        ("httponly", "httpOnly"),
+        ("httpOnly", "httpOnly"),
+        ("expires", "expires"),
+        ("sameSite", "sameSite"),
+    ):
         if source in cookie:
             result[target] = cookie[source]
     return result

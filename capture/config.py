@@ -39,62 +39,151 @@ class Key:
 
 
 KEYS = [
-    Key("targetUrl", "url", None, "The page to capture. Set by the server from `url` / `ref_url`; "
-        "anything given here is replaced.", original=True),
-    Key("viewportSize", "size", {"width": 1280, "height": 1024},
-        "Browser viewport `{width, height}` in CSS pixels.", original=True),
-    Key("clipRect", "rect", None,
+    Key(
+        "targetUrl",
+        "url",
+        None,
+        "The page to capture. Set by the server from `url` / `ref_url`; "
+        "anything given here is replaced.",
+        original=True,
+    ),
+    Key(
+        "viewportSize",
+        "size",
+        {"width": 1280, "height": 1024},
+        "Browser viewport `{width, height}` in CSS pixels.",
+        original=True,
+    ),
+    Key(
+        "clipRect",
+        "rect",
+        None,
         "Capture only this rectangle `{left, top, width, height}` of the page (left and top are "
-        "honoured, unlike the original).", original=True),
-    Key("fullPage", "bool", True,
-        "Capture the whole scrollable page (as the original did), not just the viewport."),
-    Key("maxHeight", "height", DEFAULT_MAX_HEIGHT,
+        "honoured, unlike the original).",
+        original=True,
+    ),
+    Key(
+        "fullPage",
+        "bool",
+        True,
+        "Capture the whole scrollable page (as the original did), not just the viewport.",
+    ),
+    Key(
+        "maxHeight",
+        "height",
+        DEFAULT_MAX_HEIGHT,
         "A full page taller than this (CSS pixels) is cut here, and the log says so; the "
-        "server's `DPXDT_CAPTURE_MAX_PIXELS` may cut it shorter (width × height × scale²)."),
-    Key("cookies", "cookies", [],
+        "server's `DPXDT_CAPTURE_MAX_PIXELS` may cut it shorter (width × height × scale²).",
+    ),
+    Key(
+        "cookies",
+        "cookies",
+        [],
         "Cookies set before loading: `[{name, value, domain, path?, secure?, httponly?, "
-        "expires?}]`; `domain` may be omitted to use the page's host.", original=True),
+        "expires?}]`; `domain` may be omitted to use the page's host.",
+        original=True,
+    ),
     Key("httpUserName", "str", None, "HTTP Basic user name (needs `httpPassword`).", original=True),
     Key("httpPassword", "str", None, "HTTP Basic password (needs `httpUserName`).", original=True),
-    Key("injectHeaders", "headers", {},
-        "Extra request headers by URL regex: `{\"example\\\\.com\": {\"X-Header\": \"value\"}}`; "
+    Key(
+        "injectHeaders",
+        "headers",
+        {},
+        'Extra request headers by URL regex: `{"example\\\\.com": {"X-Header": "value"}}`; '
         "every request whose URL matches a regex gets its headers. Regexes are RE2 (matched in "
-        "linear time; no lookaround or backreferences).", original=True),
-    Key("resourcesToIgnore", "regexes", [],
+        "linear time; no lookaround or backreferences).",
+        original=True,
+    ),
+    Key(
+        "resourcesToIgnore",
+        "regexes",
+        [],
         "URL regexes (RE2) of requests to abort (analytics, ads, ...); blocked requests are "
-        "logged.", original=True),
-    Key("resourceTimeoutMs", "int", 10000,
+        "logged.",
+        original=True,
+    ),
+    Key(
+        "resourceTimeoutMs",
+        "int",
+        10000,
         "How long one resource may take; a slower one is no longer waited for (the load event "
-        "too is waited for at most this long).", original=True),
+        "too is waited for at most this long).",
+        original=True,
+    ),
     Key("userAgent", "str", None, "The User-Agent string.", original=True),
-    Key("injectCss", "str", None,
-        "CSS added to the page after it loaded (hide dynamic areas, force colours).", original=True),
-    Key("injectJs", "str", None,
+    Key(
+        "injectCss",
+        "str",
+        None,
+        "CSS added to the page after it loaded (hide dynamic areas, force colours).",
+        original=True,
+    ),
+    Key(
+        "injectJs",
+        "str",
+        None,
         "JavaScript run after `injectCss`; it may click and navigate (the capture waits for the "
-        "page again). An exception fails the capture with its message.", original=True),
-    Key("waitUntil", "choice:" + ",".join(WAIT_UNTIL), "load",
+        "page again). An exception fails the capture with its message.",
+        original=True,
+    ),
+    Key(
+        "waitUntil",
+        "choice:" + ",".join(WAIT_UNTIL),
+        "load",
         "Which load state to wait for: `load` (then until the network is quiet), "
-        "`networkidle` (no request for 500 ms), `domcontentloaded` or `commit`."),
-    Key("waitForSelector", "str", None, "Wait until an element matching this CSS selector is "
-        "visible; the capture fails if none appears."),
+        "`networkidle` (no request for 500 ms), `domcontentloaded` or `commit`.",
+    ),
+    Key(
+        "waitForSelector",
+        "str",
+        None,
+        "Wait until an element matching this CSS selector is "
+        "visible; the capture fails if none appears.",
+    ),
     Key("delayMs", "int", 0, "Wait this long after the page is ready, before the screenshot."),
-    Key("hideSelectors", "strings", [], "CSS selectors of elements made invisible "
-        "(`visibility: hidden`; they keep their space)."),
-    Key("maskSelectors", "strings", [], "CSS selectors of elements covered by a solid box in the "
-        "screenshot (for dynamic content)."),
+    Key(
+        "hideSelectors",
+        "strings",
+        [],
+        "CSS selectors of elements made invisible (`visibility: hidden`; they keep their space).",
+    ),
+    Key(
+        "maskSelectors",
+        "strings",
+        [],
+        "CSS selectors of elements covered by a solid box in the screenshot (for dynamic content).",
+    ),
     Key("deviceScaleFactor", "number", 1, "Device pixel ratio (2 for a retina-like screenshot)."),
-    Key("colorScheme", "choice:" + ",".join(COLOR_SCHEMES), "light",
-        "`prefers-color-scheme` the page sees."),
+    Key(
+        "colorScheme",
+        "choice:" + ",".join(COLOR_SCHEMES),
+        "light",
+        "`prefers-color-scheme` the page sees.",
+    ),
     Key("locale", "str", None, "Browser locale, e.g. `en-GB` (`Accept-Language`, `Intl`)."),
     Key("timezoneId", "str", None, "Time zone, e.g. `Europe/Paris`."),
     Key("ignoreHTTPSErrors", "bool", False, "Accept invalid TLS certificates."),
     Key("timeoutMs", "timeout", 60000, "Hard limit on one try of the capture (1000–120000)."),
-    Key("diffThreshold", "fraction", None, "Colour threshold of this run's diff, 0..1 (default: "
-        "the build's setting, else 0.1)."),
-    Key("diffMetric", "choice:oklab,yiq", None, "Colour metric of this run's diff: oklab "
-        "(perceptual, pixelmatch main) or yiq (pixelmatch 7.2.0) (default: the build's setting)."),
-    Key("maxDistortion", "fraction", None, "Share of changed pixels (0..1) this run may have "
-        "and still count as unchanged (default: the build's setting, else 0)."),
+    Key(
+        "diffThreshold",
+        "fraction",
+        None,
+        "Colour threshold of this run's diff, 0..1 (default: the build's setting, else 0.1).",
+    ),
+    Key(
+        "diffMetric",
+        "choice:oklab,yiq",
+        None,
+        "Colour metric of this run's diff: oklab "
+        "(perceptual, pixelmatch main) or yiq (pixelmatch 7.2.0) (default: the build's setting).",
+    ),
+    Key(
+        "maxDistortion",
+        "fraction",
+        None,
+        "Share of changed pixels (0..1) this run may have "
+        "and still count as unchanged (default: the build's setting, else 0).",
+    ),
 ]
 BY_NAME = {key.name: key for key in KEYS}
 
@@ -111,7 +200,7 @@ class CaptureConfig:
         except KeyError:
             raise AttributeError(name) from None
 
-    def with_target(self, url: str) -> "CaptureConfig":
+    def with_target(self, url: str) -> CaptureConfig:
         return CaptureConfig({**self.values, "targetUrl": check_url("targetUrl", url)})
 
     def to_json(self) -> str:
@@ -121,9 +210,14 @@ class CaptureConfig:
     def context_key(self) -> tuple:
         """What a browser context fixes: configs with the same key may share one."""
         return (
-            self.get("userAgent"), self.get("locale"), self.get("timezoneId"),
-            self.get("colorScheme"), self.get("deviceScaleFactor"), self.get("ignoreHTTPSErrors"),
-            self.get("httpUserName"), self.get("httpPassword"),
+            self.get("userAgent"),
+            self.get("locale"),
+            self.get("timezoneId"),
+            self.get("colorScheme"),
+            self.get("deviceScaleFactor"),
+            self.get("ignoreHTTPSErrors"),
+            self.get("httpUserName"),
+            self.get("httpPassword"),
         )
 
     def get(self, name):
@@ -146,8 +240,10 @@ def parse(config) -> CaptureConfig:
         raise ConfigError(f"config must be a JSON object, not {type(config).__name__}")
     unknown = sorted(set(config) - set(BY_NAME))
     if unknown:
-        raise ConfigError(f"unknown config key{'s' if len(unknown) > 1 else ''}: "
-                          f"{', '.join(unknown)} (known: {', '.join(sorted(BY_NAME))})")
+        raise ConfigError(
+            f"unknown config key{'s' if len(unknown) > 1 else ''}: "
+            f"{', '.join(unknown)} (known: {', '.join(sorted(BY_NAME))})"
+        )
     values = {}
     for name, value in config.items():
         if value is None:
@@ -159,6 +255,7 @@ def parse(config) -> CaptureConfig:
 
 
 # --- value checks ---------------------------------------------------------------------------
+
 
 def _type_error(name, expected, value):
     return ConfigError(f"{name} must be {expected}, not {json.dumps(value)[:80]}")
@@ -208,7 +305,11 @@ def _number(name, value):
 
 
 def _dimensions(name, value, fields, minimum):
-    if not isinstance(value, dict) or set(value) - set(fields) or not set(fields[-2:]) <= set(value):
+    if (
+        not isinstance(value, dict)
+        or set(value) - set(fields)
+        or not set(fields[-2:]) <= set(value)
+    ):
         raise _type_error(name, "an object with " + ", ".join(fields), value)
     checked = {}
     for field in fields:
@@ -259,10 +360,15 @@ def _regexes(name, value):
         try:
             compile_regex(pattern)
         except re2.error as exc:
-            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(
-                exc.args[0], bytes) else str(exc)
-            raise ConfigError(f"{name}: {pattern!r} is not a valid RE2 regex ({reason}); "
-                              "lookaround and backreferences are not supported") from None
+            reason = (
+                exc.args[0].decode(errors="replace")
+                if exc.args and isinstance(exc.args[0], bytes)
+                else str(exc)
+            )
+            raise ConfigError(
+                f"{name}: {pattern!r} is not a valid RE2 regex ({reason}); "
+                "lookaround and backreferences are not supported"
+            ) from None
     return value
 
 
@@ -272,7 +378,8 @@ def _headers(name, value):
     for pattern, headers in value.items():
         _regexes(name, [pattern])
         if not isinstance(headers, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
             raise ConfigError(f"{name}[{pattern!r}] must be an object of header name → string")
     return value
 
@@ -280,8 +387,18 @@ def _headers(name, value):
 def _cookies(name, value):
     if not isinstance(value, list):
         raise _type_error(name, "a list of cookie objects", value)
-    allowed = {"name", "value", "domain", "path", "secure", "httponly", "httpOnly", "expires",
-               "sameSite", "url"}
+    allowed = {
+        "name",
+        "value",
+        "domain",
+        "path",
+        "secure",
+        "httponly",
+        "httpOnly",
+        "expires",
+        "sameSite",
+        "url",
+    }
     for index, cookie in enumerate(value):
         if not isinstance(cookie, dict) or not {"name", "value"} <= set(cookie):
             raise ConfigError(f"{name}[{index}] must be an object with name and value")
@@ -299,9 +416,21 @@ def _choice(name, value):
 
 
 _CHECKS = {
-    "url": check_url, "timeout": _timeout, "height": _height, "fraction": _fraction, "bool": _bool, "str": _str, "int": _int, "number": _number, "size": _size,
-    "rect": _rect, "strings": _strings, "regexes": _regexes, "headers": _headers,
-    "cookies": _cookies, "choice": _choice,
+    "url": check_url,
+    "timeout": _timeout,
+    "height": _height,
+    "fraction": _fraction,
+    "bool": _bool,
+    "str": _str,
+    "int": _int,
+    "number": _number,
+    "size": _size,
+    "rect": _rect,
+    "strings": _strings,
+    "regexes": _regexes,
+    "headers": _headers,
+    "cookies": _cookies,
+    "choice": _choice,
 }
 
 
@@ -312,13 +441,16 @@ def check_bounds(config: CaptureConfig, max_pixels: int) -> None:
     scale = config.get("deviceScaleFactor")
     viewport = config.get("viewportSize")
     viewport_key = "deviceScaleFactor" if "deviceScaleFactor" in config.values else "viewportSize"
-    for key, what, box in ((viewport_key, "a {}x{} viewport", viewport),
-                           ("clipRect", "{}x{}", config.get("clipRect"))):
+    for key, what, box in (
+        (viewport_key, "a {}x{} viewport", viewport),
+        ("clipRect", "{}x{}", config.get("clipRect")),
+    ):
         if box and box["width"] * box["height"] * scale * scale > max_pixels:
             raise ConfigError(
                 f"{key}: {what.format(box['width'], box['height'])} at scale {scale:g} is "
                 f"{box['width'] * box['height'] * scale * scale / 1e6:.1f} megapixels, over "
-                f"this server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)")
+                f"this server's limit of {max_pixels / 1e6:g} (DPXDT_CAPTURE_MAX_PIXELS)"
+            )
 
 
 def markdown_table() -> str:

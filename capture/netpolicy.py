@@ -24,8 +24,10 @@ LINK_LOCAL = [ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80
 KEYWORD_NETWORKS = {
     "link-local": LINK_LOCAL,
     "loopback": [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")],
-    "private": [ipaddress.ip_network(n) for n in
-                ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")],
+    "private": [
+        ipaddress.ip_network(n)
+        for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+    ],
 }
 
 
@@ -45,8 +47,12 @@ class Rule:
             return False
         if self.host_glob is not None:
             return fnmatch.fnmatchcase(host.lower().rstrip("."), self.host_glob)
-        return any(address in network for address in addresses for network in self.networks
-                   if address.version == network.version)
+        return any(
+            address in network
+            for address in addresses
+            for network in self.networks
+            if address.version == network.version
+        )
 
 
 def _split_port(text: str) -> tuple[str, int | None]:
@@ -91,8 +97,9 @@ class NetworkPolicy:
     always_denied: tuple = field(default=(Rule("link-local", networks=tuple(LINK_LOCAL)),))
 
     @classmethod
-    def from_settings(cls, allow: str = "", deny: str = "", public_url: str = "",
-                      own_addresses=()) -> NetworkPolicy:
+    def from_settings(
+        cls, allow: str = "", deny: str = "", public_url: str = "", own_addresses=()
+    ) -> NetworkPolicy:
         """``own_addresses``: what the server's public host resolves to (the caller resolves,
         so this module does no I/O of its own)."""
         own = []
@@ -107,8 +114,12 @@ class NetworkPolicy:
         for rule in (*deny_rules, *allow_rules):
             if rule.text.split(":")[0] == "self" and not own:
                 raise PolicyError("capture network rule 'self' needs DPXDT_PUBLIC_URL")
-        expand = (lambda rules: tuple(r for rule in rules for r in
-                                      (own if rule.text.split(":")[0] == "self" else [rule])))
+
+        def expand(rules):
+            return tuple(
+                r for rule in rules for r in (own if rule.text.split(":")[0] == "self" else [rule])
+            )
+
         return cls(allow=expand(allow_rules), deny=expand(deny_rules), own=tuple(own))
 
     def check(self, host: str, port: int, addresses) -> str | None:

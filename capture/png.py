@@ -37,8 +37,9 @@ def encode_parts(parts) -> bytes:
         if buffer is None:
             _, width, channels = pixels.shape
             if channels not in (3, 4) or pixels.dtype != np.uint8:
-                raise ValueError(f"need RGB or RGBA uint8 pixels, not {pixels.shape} "
-                                 f"{pixels.dtype}")
+                raise ValueError(
+                    f"need RGB or RGBA uint8 pixels, not {pixels.shape} {pixels.dtype}"
+                )
             # Rows go through one small buffer (filter byte 0: None, then the pixels): a
             # whole-image copy would cost more in page faults than the compression itself.
             buffer = np.zeros((_BUFFER_ROWS, width * channels + 1), dtype=np.uint8)
@@ -47,7 +48,7 @@ def encode_parts(parts) -> bytes:
         rows = pixels[:, :, :channels].reshape(pixels.shape[0], width * channels)
         for top in range(0, rows.shape[0], _BUFFER_ROWS):
             count = min(_BUFFER_ROWS, rows.shape[0] - top)
-            buffer[:count, 1:] = rows[top:top + count]
+            buffer[:count, 1:] = rows[top : top + count]
             stream.append(compressor.compress(buffer[:count]))
         height += rows.shape[0]
     if buffer is None:
@@ -55,8 +56,14 @@ def encode_parts(parts) -> bytes:
     stream.append(compressor.flush())
     color_type = 2 if channels == 3 else 6
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, color_type, 0, 0, 0])
-    return b"".join([SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", b"".join(stream)),
-                     _chunk(b"IEND", b"")])
+    return b"".join(
+        [
+            SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", b"".join(stream)),
+            _chunk(b"IEND", b""),
+        ]
+    )
 
 
 def size(png: bytes) -> tuple[int, int]:
@@ -71,8 +78,9 @@ def stitch(stripes: list[bytes]) -> bytes:
     if len(stripes) == 1:
         return stripes[0]
     channels = 3 if all(_color_type(stripe) == 2 for stripe in stripes) else 4
-    return encode_parts(pyspng.load(stripe, format="RGB" if channels == 3 else "RGBA")
-                        for stripe in stripes)
+    return encode_parts(
+        pyspng.load(stripe, format="RGB" if channels == 3 else "RGBA") for stripe in stripes
+    )
 
 
 def _color_type(png: bytes) -> int:

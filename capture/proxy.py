@@ -34,8 +34,7 @@ class PolicyProxy:
         self.on_event = None
 
     async def start(self):
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
-                                                 limit=HEADER_LIMIT)
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, limit=HEADER_LIMIT)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -66,19 +65,22 @@ class PolicyProxy:
             host = host.strip("[]")
             address = await self._check(host, port, url)
             if address is None:
-                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
                 await writer.drain()
                 return
             try:
-                upstream = await asyncio.wait_for(asyncio.open_connection(address, port),
-                                                  CONNECT_TIMEOUT)
-            except (OSError, asyncio.TimeoutError) as exc:
+                upstream = await asyncio.wait_for(
+                    asyncio.open_connection(address, port), CONNECT_TIMEOUT
+                )
+            except (TimeoutError, OSError) as exc:
                 errno = getattr(exc, "errno", None)
                 reason = os.strerror(errno) if errno else str(exc) or "timed out"
                 self._event("unreachable", url, f"could not connect to {address}:{port}: {reason}")
-                writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
                 await writer.drain()
                 return
             up_reader, up_writer = upstream
@@ -88,14 +90,33 @@ class PolicyProxy:
                 # One request per connection: the next request (perhaps to another host)
                 # comes on a new connection and is checked again.
                 path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
-                headers = [line for line in rest.split(b"\r\n") if line and not
-                           line.lower().startswith((b"proxy-connection:", b"connection:",
-                                                    b"keep-alive:"))]
-                up_writer.write(b"\r\n".join([f"{method} {path} {version}".encode("latin-1"),
-                                              *headers, b"Connection: close", b"", b""]))
+                headers = [
+                    line
+                    for line in rest.split(b"\r\n")
+                    if line
+                    and not line.lower().startswith(
+                        (b"proxy-connection:", b"connection:", b"keep-alive:")
+                    )
+                ]
+                up_writer.write(
+                    b"\r\n".join(
+                        [
+                            f"{method} {path} {version}".encode("latin-1"),
+                            *headers,
+                            b"Connection: close",
+                            b"",
+                            b"",
+                        ]
+                    )
+                )
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                asyncio.TimeoutError, ValueError) as exc:
+        except (
+            TimeoutError,
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as exc:
             logger.debug("capture proxy connection ended: %s", exc)
         finally:
             for stream in (writer, upstream[1] if upstream else None):
@@ -106,7 +127,8 @@ class PolicyProxy:
         """The address to connect to, or None if the policy denies the request."""
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
+                host, port, type=socket.SOCK_STREAM
+            )
         except socket.gaierror as exc:
             self._event("unresolved", url, f"could not resolve {host}: {exc.strerror}")
             return None

@@ -34,8 +34,11 @@ def shared_browser() -> Browser:
     global _browser
     with _browser_lock:
         if _browser is None:
-            _browser = Browser(settings.CHROMIUM or None, max_pixels=settings.CAPTURE_MAX_PIXELS,
-                               policy=network_policy())
+            _browser = Browser(
+                settings.CHROMIUM or None,
+                max_pixels=settings.CAPTURE_MAX_PIXELS,
+                policy=network_policy(),
+            )
             atexit.register(close_browser)
         return _browser
 
@@ -50,8 +53,9 @@ def network_policy() -> NetworkPolicy:
             own = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
         except OSError as exc:
             logger.warning("could not resolve DPXDT_PUBLIC_URL's host %s: %s", host, exc)
-    return NetworkPolicy.from_settings(settings.CAPTURE_ALLOW, settings.CAPTURE_DENY,
-                                       settings.PUBLIC_URL, own)
+    return NetworkPolicy.from_settings(
+        settings.CAPTURE_ALLOW, settings.CAPTURE_DENY, settings.PUBLIC_URL, own
+    )
 
 
 def close_browser():
@@ -62,19 +66,39 @@ def close_browser():
             _browser = None
 
 
-def request_run(caller: access.Caller, build, *, release_name, release_number, run_name,
-                config: capture_config.CaptureConfig,
-                ref_config: capture_config.CaptureConfig | None = None):
+def request_run(
+    caller: access.Caller,
+    build,
+    *,
+    release_name,
+    release_number,
+    run_name,
+    config: capture_config.CaptureConfig,
+    ref_config: capture_config.CaptureConfig | None = None,
+):
     """Store the checked configs (targets set), then record the request; the captures are
     queued when it commits."""
     config_artifact = release_services.store_artifact_for(
-        build, config.to_json().encode(), "application/json")
-    ref_artifact = (release_services.store_artifact_for(
-        build, ref_config.to_json().encode(), "application/json") if ref_config else None)
+        build, config.to_json().encode(), "application/json"
+    )
+    ref_artifact = (
+        release_services.store_artifact_for(
+            build, ref_config.to_json().encode(), "application/json"
+        )
+        if ref_config
+        else None
+    )
     return release_services.request_run(
-        caller, build, release_name=release_name, release_number=release_number,
-        run_name=run_name, url=config.targetUrl, config=config_artifact,
-        ref_url=ref_config.targetUrl if ref_config else "", ref_config=ref_artifact)
+        caller,
+        build,
+        release_name=release_name,
+        release_number=release_number,
+        run_name=run_name,
+        url=config.targetUrl,
+        config=config_artifact,
+        ref_url=ref_config.targetUrl if ref_config else "",
+        ref_config=ref_artifact,
+    )
 
 
 def capture_run(run_id: int, side: str) -> str:
@@ -104,8 +128,14 @@ def capture_run(run_id: int, side: str) -> str:
             result = shared_browser().capture(config, partition=f"build-{build.id}")
             break
         except CaptureError as exc:
-            logger.info("run %s %s capture attempt %d/%d failed: %s", run_id, side, attempt,
-                        attempts, exc.reason)
+            logger.info(
+                "run %s %s capture attempt %d/%d failed: %s",
+                run_id,
+                side,
+                attempt,
+                attempts,
+                exc.reason,
+            )
             if attempt == attempts:
                 reason = exc.reason + (f" (after {attempts} attempts)" if attempts > 1 else "")
                 return _record_failure(claim, side, build, reason, exc.log)

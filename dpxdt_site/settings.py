@@ -61,7 +61,8 @@ def embedded_secret_key(path: Path) -> str:
                 return key
             time.sleep(0.1)
         raise ImproperlyConfigured(
-            f"{path} is empty: delete it (a new key is made) or set DPXDT_SECRET_KEY") from None
+            f"{path} is empty: delete it (a new key is made) or set DPXDT_SECRET_KEY"
+        ) from None
     key = secrets.token_urlsafe(50)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
@@ -82,7 +83,8 @@ if not SECRET_KEY:
     if not DEBUG and DATA_DIR != DEFAULT_DATA_DIR:
         raise ImproperlyConfigured(
             "DPXDT_SECRET_KEY must be set when DPXDT_DEBUG is off and DPXDT_DATA_DIR is not "
-            f"the default ({DEFAULT_DATA_DIR})")
+            f"the default ({DEFAULT_DATA_DIR})"
+        )
     SECRET_KEY = embedded_secret_key(DATA_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("DPXDT_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -141,8 +143,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dpxdt.sqlite3'}")
 # Seconds a database connection is kept for reuse (0: one per request).
-DATABASES = {"default": dj_database_url.parse(
-    DATABASE_URL, conn_max_age=env_number("DPXDT_DB_CONN_MAX_AGE", 60))}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_number("DPXDT_DB_CONN_MAX_AGE", 60)
+    )
+}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -272,7 +277,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 # --- Diff defaults (a run's config, then the build's settings, then these) ------------------
 DIFF_THRESHOLD = env_number("DPXDT_DIFF_THRESHOLD", 0.1, float)
 if not 0 <= DIFF_THRESHOLD <= 1:
-    raise ImproperlyConfigured(f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}")
+    raise ImproperlyConfigured(
+        f"DPXDT_DIFF_THRESHOLD must be between 0 and 1, not {DIFF_THRESHOLD}"
+    )
 # Smallest area (pixels) of a coherent colour change under the threshold that is reported as
 # a subtle region and makes the run diff_found.
 SUBTLE_MIN_AREA = env_number("DPXDT_SUBTLE_MIN_AREA", 400)
@@ -303,7 +310,8 @@ DIFF_MAX_PIXELS = 200_000_000
 if not 1_000_000 <= CAPTURE_MAX_PIXELS <= DIFF_MAX_PIXELS:
     raise ImproperlyConfigured(
         f"DPXDT_CAPTURE_MAX_PIXELS must be between 1000000 and {DIFF_MAX_PIXELS} (the largest "
-        f"image the diff reads), not {CAPTURE_MAX_PIXELS}")
+        f"image the diff reads), not {CAPTURE_MAX_PIXELS}"
+    )
 # Where captures may send requests (capture/netpolicy.py): rules, comma-separated. Link-local
 # addresses and this server itself are always denied; private networks are allowed.
 CAPTURE_ALLOW = env_str("DPXDT_CAPTURE_ALLOW")

@@ -28,32 +28,70 @@ from .client import ApiError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dpxdt", description="Depicted: perceptual diffs of web pages.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+        prog="dpxdt",
+        description="Depicted: perceptual diffs of web pages.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n")[1],
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mode, summary in (("update", "capture the reference images"),
-                          ("test", "capture and compare with the reference images")):
+    for mode, summary in (
+        ("update", "capture the reference images"),
+        ("test", "capture and compare with the reference images"),
+    ):
         command = commands.add_parser(mode, help=summary, description=summary)
-        command.add_argument("directory", type=Path, metavar="DIR",
-                             help="directory holding the *.yaml suites and the NAME.png files")
-        command.add_argument("--test-filter", "--test_filter", default="", metavar="FILTER",
-                             help="gtest-style filter: 'pos*:pos2-neg*' (globs)")
-        command.add_argument("--list-tests", "--list_tests", action="store_true",
-                             help="list the tests and run nothing")
-        command.add_argument("--output-dir", "--output_dir", type=Path, metavar="DIR",
-                             help="write ref.png / run.png / diff.png per test here "
-                                  "(default: a temporary folder for failing tests only)")
+        command.add_argument(
+            "directory",
+            type=Path,
+            metavar="DIR",
+            help="directory holding the *.yaml suites and the NAME.png files",
+        )
+        command.add_argument(
+            "--test-filter",
+            "--test_filter",
+            default="",
+            metavar="FILTER",
+            help="gtest-style filter: 'pos*:pos2-neg*' (globs)",
+        )
+        command.add_argument(
+            "--list-tests",
+            "--list_tests",
+            action="store_true",
+            help="list the tests and run nothing",
+        )
+        command.add_argument(
+            "--output-dir",
+            "--output_dir",
+            type=Path,
+            metavar="DIR",
+            help="write ref.png / run.png / diff.png per test here "
+            "(default: a temporary folder for failing tests only)",
+        )
         command.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
-        command.add_argument("--report", type=Path, metavar="DIR",
-                             help="write an HTML report here: every test, and the review UI's "
-                                  "views (side by side, overlay, diff, aligned) of each changed "
-                                  "one (default with --open: DIR/report)")
-        command.add_argument("--open", dest="open_report", action="store_true",
-                             help="open the HTML report in a browser when done")
-        command.add_argument("--threshold", type=float, default=core.DEFAULT_THRESHOLD,
-                             help="diff colour threshold 0..1 (default %(default)s)")
-        command.add_argument("--chromium", default=os.environ.get("DPXDT_CHROMIUM") or None,
-                             help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium)")
+        command.add_argument(
+            "--report",
+            type=Path,
+            metavar="DIR",
+            help="write an HTML report here: every test, and the review UI's "
+            "views (side by side, overlay, diff, aligned) of each changed "
+            "one (default with --open: DIR/report)",
+        )
+        command.add_argument(
+            "--open",
+            dest="open_report",
+            action="store_true",
+            help="open the HTML report in a browser when done",
+        )
+        command.add_argument(
+            "--threshold",
+            type=float,
+            default=core.DEFAULT_THRESHOLD,
+            help="diff colour threshold 0..1 (default %(default)s)",
+        )
+        command.add_argument(
+            "--chromium",
+            default=os.environ.get("DPXDT_CHROMIUM") or None,
+            help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium)",
+        )
     _server_tools(commands)
     return parser
 
@@ -71,11 +109,17 @@ def _option(parser, name, *, kind=str, default=None, help, **kwargs):
     """--name and --name-with-dashes, defaulting to $DPXDT_NAME."""
     flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
     if kind is bool:
-        parser.add_argument(*flags, dest=name, action="store_true",
-                            default=_env(name, default or False, bool), help=help)
+        parser.add_argument(
+            *flags,
+            dest=name,
+            action="store_true",
+            default=_env(name, default or False, bool),
+            help=help,
+        )
     else:
-        parser.add_argument(*flags, dest=name, type=kind, default=_env(name, default, kind),
-                            help=help, **kwargs)
+        parser.add_argument(
+            *flags, dest=name, type=kind, default=_env(name, default, kind), help=help, **kwargs
+        )
 
 
 def _server_tools(commands):
@@ -96,28 +140,58 @@ def _server_tools(commands):
     _option(group, "http_username", help="HTTP Basic user name")
     _option(group, "http_password", help="HTTP Basic password")
     group = common.add_argument_group("gating")
-    _option(group, "wait", kind=bool, help="follow the release until it is ready for review; "
-            "exit 0 no change, 1 changes to review, 2 failed runs")
-    _option(group, "wait_timeout", kind=float, default=1800.0,
-            help="give up waiting after this many seconds (default 1800)")
+    _option(
+        group,
+        "wait",
+        kind=bool,
+        help="follow the release until it is ready for review; "
+        "exit 0 no change, 1 changes to review, 2 failed runs",
+    )
+    _option(
+        group,
+        "wait_timeout",
+        kind=float,
+        default=1800.0,
+        help="give up waiting after this many seconds (default 1800)",
+    )
     _option(group, "poll_seconds", kind=float, default=2.0, help=argparse.SUPPRESS)
     _option(group, "junit", help="write a JUnit XML report, one testcase per run (with --wait)")
 
     site = commands.add_parser("site-diff", parents=[common], help="crawl a site and diff it")
     site.add_argument("start_url", metavar="URL")
-    _option(site, "crawl_depth", kind=int, default=-1,
-            help="links to follow from the start page; -1 (default) no limit")
+    _option(
+        site,
+        "crawl_depth",
+        kind=int,
+        default=-1,
+        help="links to follow from the start page; -1 (default) no limit",
+    )
     _option(site, "ignore_prefixes", default="", help="space-separated URL prefixes to skip")
     _option(site, "keep_query_string", kind=bool, help="keep ?query in URLs and run names")
-    site.add_argument("--include", action="append", default=[], metavar="REGEX",
-                      help="crawl only URLs matching one of these (repeatable)")
-    site.add_argument("--exclude", action="append", default=[], metavar="REGEX",
-                      help="skip URLs matching any of these (repeatable)")
+    site.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="crawl only URLs matching one of these (repeatable)",
+    )
+    site.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="skip URLs matching any of these (repeatable)",
+    )
     _option(site, "max_pages", kind=int, default=1000, help="stop after this many pages")
     _option(site, "sitemap", help="also start from the pages of this sitemap.xml")
     _option(site, "crawl_concurrency", kind=int, default=4, help="parallel fetches (default 4)")
-    _option(site, "crawl_rate", kind=float, default=10.0,
-            help="politeness: at most this many requests per second (default 10)")
+    _option(
+        site,
+        "crawl_rate",
+        kind=float,
+        default=10.0,
+        help="politeness: at most this many requests per second (default 10)",
+    )
     site.set_defaults(tool=tools.site_diff)
 
     pair = commands.add_parser("pair-diff", parents=[common], help="diff two live URLs")
@@ -126,9 +200,14 @@ def _server_tools(commands):
     pair.set_defaults(tool=tools.pair_diff)
 
     for name, tool, summary in (
-            ("diff-images", tools.diff_images, "upload screenshots made elsewhere and diff them "
-             "against the last good run of the same name"),
-            ("diff-urls", tools.diff_urls, "capture a list of URLs (and references)")):
+        (
+            "diff-images",
+            tools.diff_images,
+            "upload screenshots made elsewhere and diff them "
+            "against the last good run of the same name",
+        ),
+        ("diff-urls", tools.diff_urls, "capture a list of URLs (and references)"),
+    ):
         command = commands.add_parser(name, parents=[common], help=summary)
         _option(command, "tests_json_path", help="the JSON (or YAML) list of tests")
         command.set_defaults(tool=tool)
@@ -155,10 +234,17 @@ def main(argv=None) -> int:
         print(f"dpxdt: {exc}", file=sys.stderr)
         return runner.EXIT_ERROR
     report = args.report or (args.directory / "report" if args.open_report else None)
-    options = runner.Options(mode=args.command, directory=args.directory,
-                             output_dir=args.output_dir, test_filter=args.test_filter,
-                             threshold=args.threshold, chromium=args.chromium, junit=args.junit,
-                             report=report, open_report=args.open_report)
+    options = runner.Options(
+        mode=args.command,
+        directory=args.directory,
+        output_dir=args.output_dir,
+        test_filter=args.test_filter,
+        threshold=args.threshold,
+        chromium=args.chromium,
+        junit=args.junit,
+        report=report,
+        open_report=args.open_report,
+    )
     if args.list_tests:
         runner.list_tests(suites, options)
         return runner.EXIT_PASSED

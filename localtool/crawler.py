@@ -19,8 +19,28 @@ import requests
 from bs4 import BeautifulSoup
 from defusedxml import ElementTree
 
-SKIPPED_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "svg", "webp", "ico", "css", "js", "json",
-                      "xml", "pdf", "zip", "gz", "mp4", "mp3", "woff", "woff2", "ttf", "doc"}
+SKIPPED_EXTENSIONS = {
+    "jpg",
+    "jpeg",
+    "png",
+    "gif",
+    "svg",
+    "webp",
+    "ico",
+    "css",
+    "js",
+    "json",
+    "xml",
+    "pdf",
+    "zip",
+    "gz",
+    "mp4",
+    "mp3",
+    "woff",
+    "woff2",
+    "ttf",
+    "doc",
+}
 LINK_ATTRIBUTES = (("a", "href"), ("area", "href"), ("iframe", "src"), ("frame", "src"))
 SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
@@ -132,7 +152,7 @@ class Crawler:
                     else:
                         batch.append(url)
                 next_level = []
-                for url, (html, reason) in zip(batch, pool.map(self.fetch, batch)):
+                for url, (html, reason) in zip(batch, pool.map(self.fetch, batch), strict=True):
                     if html is None:
                         skipped[url] = reason
                         continue
@@ -155,8 +175,9 @@ class Crawler:
                 content_type = response.headers.get("Content-Type", "")
                 if not content_type.split(";")[0].strip().lower() == "text/html":
                     return None, f"not HTML ({content_type or 'no content type'})"
-                final = normalize(response.url, scheme=self.scheme,
-                                  keep_query=self.options.keep_query_string)
+                final = normalize(
+                    response.url, scheme=self.scheme, keep_query=self.options.keep_query_string
+                )
                 if final != url and not final.startswith(self.prefix):
                     return None, f"redirects outside the start prefix ({response.url})"
                 return response.text, ""
@@ -166,22 +187,27 @@ class Crawler:
     def links(self, base: str, html: str) -> list[str]:
         soup = BeautifulSoup(html, "html.parser")
         base_tag = soup.find("base", href=True)
-        base = urljoin(base, base_tag["href"]) if base_tag else base
+        base = urljoin(base, str(base_tag["href"])) if base_tag else base
         found = []
         for tag, attribute in LINK_ATTRIBUTES:
-            for element in soup.find_all(tag, **{attribute: True}):
-                target = element[attribute].strip()
+            for element in soup.find_all(tag, attrs={attribute: True}):
+                target = str(element[attribute]).strip()
                 absolute = urljoin(base, target)
                 if urlsplit(absolute).scheme not in ("http", "https"):
                     continue  # mailto:, javascript:, tel:, data: ...
-                found.append(normalize(absolute, scheme=self.scheme,
-                                       keep_query=self.options.keep_query_string))
+                found.append(
+                    normalize(
+                        absolute, scheme=self.scheme, keep_query=self.options.keep_query_string
+                    )
+                )
         return found
 
     def sitemap_urls(self) -> list[str]:
         if not self.options.sitemap:
             return []
-        urls, queue, visited = [], [self.options.sitemap], set()
+        urls: list[str] = []
+        queue = [self.options.sitemap]
+        visited: set[str] = set()
         while queue and len(visited) < 50:
             sitemap = queue.pop(0)
             if sitemap in visited:
@@ -199,6 +225,9 @@ class Crawler:
                 if root.tag == f"{SITEMAP_NS}sitemapindex":
                     queue.append(text)
                 elif text:
-                    urls.append(normalize(text, scheme=self.scheme,
-                                          keep_query=self.options.keep_query_string))
+                    urls.append(
+                        normalize(
+                            text, scheme=self.scheme, keep_query=self.options.keep_query_string
+                        )
+                    )
         return urls

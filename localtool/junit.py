@@ -19,20 +19,27 @@ class Case:
 
 
 def suite_element(name: str, cases: list[Case]) -> ElementTree.Element:
-    suite = ElementTree.Element("testsuite", name=name, tests=str(len(cases)),
-                                failures=str(sum(case.failure is not None for case in cases)),
-                                errors=str(sum(case.error is not None for case in cases)))
+    suite = ElementTree.Element(
+        "testsuite",
+        name=name,
+        tests=str(len(cases)),
+        failures=str(sum(case.failure is not None for case in cases)),
+        errors=str(sum(case.error is not None for case in cases)),
+    )
     for case in cases:
-        element = ElementTree.SubElement(suite, "testcase", name=case.name,
-                                         classname=case.classname)
+        element = ElementTree.SubElement(
+            suite, "testcase", name=case.name, classname=case.classname
+        )
         if case.seconds is not None:
             element.set("time", f"{case.seconds:.3f}")
         if case.failure is not None:
             ElementTree.SubElement(element, "failure", message=case.failure).text = (
-                case.detail or case.failure)
+                case.detail or case.failure
+            )
         elif case.error is not None:
             ElementTree.SubElement(element, "error", message=case.error).text = (
-                case.detail or case.error)
+                case.detail or case.error
+            )
         elif case.output is not None:
             ElementTree.SubElement(element, "system-out").text = case.output
     return suite

@@ -53,19 +53,28 @@ def write(folder: Path, entries: list[Entry], *, title: str) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             images[side] = f"../images/{entry.slug}/{side}.png"
-        page = engine.get_template("localtool/report_test.html").render(_context({
-            "title": title, "entry": entry, "images": images,
-            "findings": findings.shape(entry.log) if entry.log else None,
-            "status": "diff_found" if entry.result == "failed" else entry.result,
-            "previous": changed[index - 1] if index else None,
-            "next": changed[index + 1] if index + 1 < len(changed) else None,
-        }))
+        page = engine.get_template("localtool/report_test.html").render(
+            _context(
+                {
+                    "title": title,
+                    "entry": entry,
+                    "images": images,
+                    "findings": findings.shape(entry.log) if entry.log else None,
+                    "status": "diff_found" if entry.result == "failed" else entry.result,
+                    "previous": changed[index - 1] if index else None,
+                    "next": changed[index + 1] if index + 1 < len(changed) else None,
+                }
+            )
+        )
         (folder / "tests").mkdir(exist_ok=True)
         (folder / "tests" / f"{entry.slug}.html").write_text(page, encoding="utf-8")
-    counts = {result: sum(entry.result == result for entry in entries)
-              for result in ("passed", "failed", "error", "updated")}
-    index_page = engine.get_template("localtool/report_index.html").render(_context({
-        "title": title, "entries": entries, "counts": counts}))
+    counts = {
+        result: sum(entry.result == result for entry in entries)
+        for result in ("passed", "failed", "error", "updated")
+    }
+    index_page = engine.get_template("localtool/report_index.html").render(
+        _context({"title": title, "entries": entries, "counts": counts})
+    )
     (folder / "index.html").write_text(index_page, encoding="utf-8")
     return folder / "index.html"
 
@@ -73,12 +82,15 @@ def write(folder: Path, entries: list[Entry], *, title: str) -> Path:
 def _engine():
     """Django's template engine on its own: no project settings, no URL tags."""
     from django.conf import settings
+
     if not settings.configured:  # the dpxdt command; manage.py dpxdt_local has its settings
         settings.configure(USE_I18N=False, USE_TZ=True)
     from django.template import Engine
+
     return Engine(dirs=[str(path) for path in TEMPLATE_DIRS], autoescape=True)
 
 
 def _context(values: dict):
     from django.template import Context
+
     return Context(values)

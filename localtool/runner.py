@@ -21,6 +21,7 @@ import time
 import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import requests
 from tqdm import tqdm
@@ -63,8 +64,8 @@ class Options:
     junit: Path | None = None
     report: Path | None = None  # write the HTML report here
     open_report: bool = False
-    out: object = sys.stdout
-    err: object = sys.stderr
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -75,8 +76,9 @@ def matches(name: str, test_filter: str) -> bool:
     positive, _, negative = test_filter.partition("-")
     positives = [p for p in positive.split(":") if p] or ["*"]
     negatives = [n for n in negative.split(":") if n]
-    return (any(fnmatch.fnmatchcase(name, p) for p in positives)
-            and not any(fnmatch.fnmatchcase(name, n) for n in negatives))
+    return any(fnmatch.fnmatchcase(name, p) for p in positives) and not any(
+        fnmatch.fnmatchcase(name, n) for n in negatives
+    )
 
 
 def list_tests(suites: list[Suite], options: Options) -> None:
@@ -88,13 +90,16 @@ def list_tests(suites: list[Suite], options: Options) -> None:
 
 
 def run(suites: list[Suite], options: Options) -> int:
-    selected = [(suite, [t for t in suite.tests if matches(t.name, options.test_filter)])
-                for suite in suites]
+    selected = [
+        (suite, [t for t in suite.tests if matches(t.name, options.test_filter)])
+        for suite in suites
+    ]
     total = sum(len(tests) for _, tests in selected)
     browser = None
     try:
-        with tqdm(total=total, desc=options.mode, unit="test", file=options.err,
-                  disable=None, leave=False) as progress:
+        with tqdm(
+            total=total, desc=options.mode, unit="test", file=options.err, disable=None, leave=False
+        ) as progress:
             for suite, tests in selected:
                 if not tests:
                     continue
@@ -137,9 +142,13 @@ def _setup_process(suite: Suite, logs: Path, options: Options):
     log_path = logs / "setup.log"
     print("Running setup step", file=options.out)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(["bash", str(script)], stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            ["bash", str(script)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:
@@ -185,25 +194,36 @@ def _wait_for(suite: Suite, options: Options):
                 response = requests.get(suite.wait_url, timeout=2, stream=True)
                 response.close()
                 if response.status_code == 200:
-                    print(f"Request for {suite.wait_url} succeeded, continuing with tests...",
-                          file=options.out)
+                    print(
+                        f"Request for {suite.wait_url} succeeded, continuing with tests...",
+                        file=options.out,
+                    )
                     return
                 last = f"HTTP {response.status_code}"
             except requests.RequestException as exc:
                 last = type(exc).__name__
             time.sleep(0.5)
-        raise SetupError(f"Timed out on waitFor step: {suite.wait_url} did not answer 200 "
-                         f"within {suite.wait_timeout:g} s (last: {last})")
+        raise SetupError(
+            f"Timed out on waitFor step: {suite.wait_url} did not answer 200 "
+            f"within {suite.wait_timeout:g} s (last: {last})"
+        )
     if suite.wait_script:
         try:
-            result = subprocess.run(["bash", "-c", suite.wait_script],
-                                    capture_output=True, text=True, timeout=SCRIPT_WAIT_SECONDS)
+            result = subprocess.run(
+                ["bash", "-c", suite.wait_script],
+                capture_output=True,
+                text=True,
+                timeout=SCRIPT_WAIT_SECONDS,
+            )
         except subprocess.TimeoutExpired:
-            raise SetupError(f"Timed out on waitFor step: the script ran over "
-                             f"{SCRIPT_WAIT_SECONDS} s") from None
+            raise SetupError(
+                f"Timed out on waitFor step: the script ran over {SCRIPT_WAIT_SECONDS} s"
+            ) from None
         if result.returncode != 0:
-            raise SetupError(f"waitFor script failed with exit {result.returncode}: "
-                             f"{(result.stderr or result.stdout).strip()[-500:]}")
+            raise SetupError(
+                f"waitFor script failed with exit {result.returncode}: "
+                f"{(result.stderr or result.stdout).strip()[-500:]}"
+            )
 
 
 def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
@@ -215,8 +235,9 @@ def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
     reference = suite.path.parent / f"{test.name}.png"
     try:
         if options.mode == "test" and not reference.exists():
-            raise FileNotFoundError(f"Reference image {reference} does not exist. "
-                                    "Try running in update mode.")
+            raise FileNotFoundError(
+                f"Reference image {reference} does not exist. Try running in update mode."
+            )
         try:
             result = browser.capture(arm.config)
         except CaptureError as exc:
@@ -239,9 +260,12 @@ def _compare(test, reference, png, outcome, options):
     config = test.run.config
     threshold = config.get("diffThreshold")
     ref = reference.read_bytes()
-    result = core.compare(ref, png,
-                          threshold=options.threshold if threshold is None else threshold,
-                          metric=config.get("diffMetric") or core.DEFAULT_METRIC)
+    result = core.compare(
+        ref,
+        png,
+        threshold=options.threshold if threshold is None else threshold,
+        metric=config.get("diffMetric") or core.DEFAULT_METRIC,
+    )
     outcome.distortion = result.distortion
     if result.within(config.get("maxDistortion") or 0):
         outcome.result = "passed"
@@ -251,20 +275,38 @@ def _compare(test, reference, png, outcome, options):
         return
     outcome.log = result.as_dict()
     if options.report:
-        outcome.images = {side: data for side, data in (
-            ("before", ref), ("after", png), ("diff", result.diff_png),
-            ("aligned", result.aligned_diff_png)) if data}
-    folder = (options.output_dir / test.name if options.output_dir
-              else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-")))
+        outcome.images = {
+            side: data
+            for side, data in (
+                ("before", ref),
+                ("after", png),
+                ("diff", result.diff_png),
+                ("aligned", result.aligned_diff_png),
+            )
+            if data
+        }
+    folder = (
+        options.output_dir / test.name
+        if options.output_dir
+        else Path(tempfile.mkdtemp(prefix=f"dpxdt-{test.name}-"))
+    )
     paths = _write_triplet(folder, ref, png, result.diff_png)
     outcome.result = "failed"
-    size = (f", size {result.before_size[0]}x{result.before_size[1]} → "
-            f"{result.after_size[0]}x{result.after_size[1]}" if result.size_changed else "")
-    outcome.message = (f"{result.changed_pixels} changed pixels, distortion "
-                       f"{result.distortion:.7g}{size}: {result.summary}")
+    size = (
+        f", size {result.before_size[0]}x{result.before_size[1]} → "
+        f"{result.after_size[0]}x{result.after_size[1]}"
+        if result.size_changed
+        else ""
+    )
+    outcome.message = (
+        f"{result.changed_pixels} changed pixels, distortion "
+        f"{result.distortion:.7g}{size}: {result.summary}"
+    )
     print(f"{test.name} failed", file=options.out)
-    print(f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
-          file=options.out)
+    print(
+        f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
+        file=options.out,
+    )
     print(f"  Ref:  {paths['ref']}", file=options.out)
     print(f"  Run:  {paths['run']}", file=options.out)
     print(f"  Diff: {paths['diff']}", file=options.out)
@@ -286,9 +328,11 @@ def _finish(options: Options) -> int:
     if options.junit:
         write_junit(outcomes, options.junit)
     if options.report:
-        index = report.write(options.report, [
-            report.Entry(o.suite, o.name, o.result, o.message, o.log, o.images)
-            for o in outcomes], title=f"dpxdt {options.mode} {options.directory}")
+        index = report.write(
+            options.report,
+            [report.Entry(o.suite, o.name, o.result, o.message, o.log, o.images) for o in outcomes],
+            title=f"dpxdt {options.mode} {options.directory}",
+        )
         print(f"Report: {index}", file=options.out)
         if options.open_report:
             webbrowser.open(index.resolve().as_uri())
@@ -299,8 +343,12 @@ def _finish(options: Options) -> int:
     if failed:
         print(f"{len(failed)} test(s) failed.", file=options.err)
     if not errors and not failed:
-        print("All tests passed!" if options.mode == "test" else
-              f"Updated {len(outcomes)} reference image(s).", file=options.out)
+        print(
+            "All tests passed!"
+            if options.mode == "test"
+            else f"Updated {len(outcomes)} reference image(s).",
+            file=options.out,
+        )
     return EXIT_ERROR if errors else EXIT_DIFFERENCES if failed else EXIT_PASSED
 
 
@@ -308,8 +356,13 @@ def write_junit(outcomes: list[Outcome], path: Path) -> None:
     """One testsuite per YAML file, one testcase per test."""
     suites: dict[str, list[junit.Case]] = {}
     for outcome in outcomes:
-        suites.setdefault(outcome.suite, []).append(junit.Case(
-            outcome.name, outcome.suite, outcome.seconds,
-            failure=outcome.message if outcome.result == "failed" else None,
-            error=outcome.message if outcome.result == "error" else None))
+        suites.setdefault(outcome.suite, []).append(
+            junit.Case(
+                outcome.name,
+                outcome.suite,
+                outcome.seconds,
+                failure=outcome.message if outcome.result == "failed" else None,
+                error=outcome.message if outcome.result == "error" else None,
+            )
+        )
     junit.write(path, suites, name="dpxdt")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import junit
 from .client import ApiError, Client
-from .crawler import CrawlError, CrawlOptions, Crawler, run_name
+from .crawler import Crawler, CrawlError, CrawlOptions, run_name
 
 EXIT_SAME, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 PENDING = {"data_pending", "needs_diff"}
@@ -29,12 +29,12 @@ class ToolError(RuntimeError):
 
 
 def default_release_name() -> str:
-    return str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    return str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
 
 
 def capture_config(args) -> dict:
     """The capture config the common flags describe."""
-    config = {"viewportSize": {"width": args.width, "height": args.height}}
+    config: dict[str, object] = {"viewportSize": {"width": args.width, "height": args.height}}
     if args.inject_css:
         config["injectCss"] = args.inject_css
     if args.inject_js:
@@ -59,8 +59,9 @@ class Release:
     def __init__(self, args, out=sys.stdout):
         self.args = args
         self.out = out
-        self.client = Client(args.release_server_prefix, args.release_client_id,
-                             args.release_client_secret)
+        self.client = Client(
+            args.release_server_prefix, args.release_client_id, args.release_client_secret
+        )
         self.build_id = args.upload_build_id
         if not self.build_id:
             raise ToolError("no build: give --upload_build_id (or DPXDT_UPLOAD_BUILD_ID)")
@@ -68,21 +69,28 @@ class Release:
         self.number = None
 
     def create(self, url: str | None):
-        answer = self.client.call("create_release", build_id=self.build_id,
-                                  release_name=self.name, url=url or None)
+        answer = self.client.call(
+            "create_release", build_id=self.build_id, release_name=self.name, url=url or None
+        )
         self.number = answer["release_number"]
         print(f"Created release {self.name!r} attempt #{self.number}", file=self.out)
 
     def ids(self) -> dict:
-        return {"build_id": self.build_id, "release_name": self.name,
-                "release_number": self.number}
+        return {"build_id": self.build_id, "release_name": self.name, "release_number": self.number}
 
     def request_run(self, name, url, config, ref_url=None, ref_config=None):
-        self.client.call("request_run", **self.ids(), run_name=name, url=url,
-                         config=json.dumps(config),
-                         ref_url=ref_url, ref_config=json.dumps(ref_config) if ref_url else None)
-        print(f"Requested {name}: {url}" + (f" against {ref_url}" if ref_url else ""),
-              file=self.out)
+        self.client.call(
+            "request_run",
+            **self.ids(),
+            run_name=name,
+            url=url,
+            config=json.dumps(config),
+            ref_url=ref_url,
+            ref_config=json.dumps(ref_config) if ref_url else None,
+        )
+        print(
+            f"Requested {name}: {url}" + (f" against {ref_url}" if ref_url else ""), file=self.out
+        )
 
     def finish(self) -> int:
         """runs_done, the results URL, then (with --wait) the verdict as an exit code."""
@@ -106,8 +114,10 @@ class Release:
                 if status["status"] in ("reviewing", "good", "bad"):
                     return status
                 if time.monotonic() > deadline:
-                    raise ToolError(f"release not ready for review after "
-                                    f"{self.args.wait_timeout:g} s ({done}/{total} runs done)")
+                    raise ToolError(
+                        f"release not ready for review after "
+                        f"{self.args.wait_timeout:g} s ({done}/{total} runs done)"
+                    )
                 time.sleep(self.args.poll_seconds)
 
     def verdict(self, status: dict) -> int:
@@ -116,16 +126,23 @@ class Release:
         failed = [run for run in runs if run["status"] == "failed"]
         flaky = [run for run in runs if run["status"] == "flaky"]
         for run in changed:
-            print(f"  changed: {run['name']} ({(run['distortion'] or 0) * 100:.2f}% of pixels)",
-                  file=self.out)
+            print(
+                f"  changed: {run['name']} ({(run['distortion'] or 0) * 100:.2f}% of pixels)",
+                file=self.out,
+            )
         for run in flaky:
-            print(f"  flaky:   {run['name']} (the page differs from itself; nothing else "
-                  "changed)", file=self.out)
+            print(
+                f"  flaky:   {run['name']} (the page differs from itself; nothing else changed)",
+                file=self.out,
+            )
         for run in failed:
             print(f"  failed:  {run['name']}: {run['failure_reason']}", file=self.out)
         rest = len(runs) - len(changed) - len(failed) - len(flaky)
-        print(f"{len(runs)} runs: {len(changed)} changed, {len(flaky)} flaky, {len(failed)} "
-              f"failed, {rest} unchanged or new", file=self.out)
+        print(
+            f"{len(runs)} runs: {len(changed)} changed, {len(flaky)} flaky, {len(failed)} "
+            f"failed, {rest} unchanged or new",
+            file=self.out,
+        )
         if self.args.junit:
             write_junit(status, self.args.junit)
         if failed:
@@ -138,25 +155,40 @@ def write_junit(status: dict, path) -> None:
     """One testcase per run: diff_found is a failure (flaky too where the build says so),
     failed an error, the rest pass."""
     blocking = {"diff_found"} | ({"flaky"} if status.get("flaky_blocks") else set())
-    cases = [junit.Case(
-        run["name"], f"build {status['build_id']}",
-        failure=(f"{run['changed_pixels']} changed pixels ({run['distortion'] or 0:.4%})"
-                 if run["status"] in blocking else None),
-        error=run["failure_reason"] if run["status"] == "failed" else None,
-        detail=status["results_url"] if run["status"] in blocking else "",
-        output=run["status"]) for run in status["runs"]]
+    cases = [
+        junit.Case(
+            run["name"],
+            f"build {status['build_id']}",
+            failure=(
+                f"{run['changed_pixels']} changed pixels ({run['distortion'] or 0:.4%})"
+                if run["status"] in blocking
+                else None
+            ),
+            error=run["failure_reason"] if run["status"] == "failed" else None,
+            detail=status["results_url"] if run["status"] in blocking else "",
+            output=run["status"],
+        )
+        for run in status["runs"]
+    ]
     junit.write(path, {f"{status['release_name']} #{status['release_number']}": cases})
 
 
 # --- the four tools -------------------------------------------------------------------------
 
+
 def site_diff(args) -> int:
     options = CrawlOptions(
-        depth=args.crawl_depth, ignore_prefixes=args.ignore_prefixes.split(),
-        keep_query_string=args.keep_query_string, include=args.include, exclude=args.exclude,
-        max_pages=args.max_pages, sitemap=args.sitemap, concurrency=args.crawl_concurrency,
+        depth=args.crawl_depth,
+        ignore_prefixes=args.ignore_prefixes.split(),
+        keep_query_string=args.keep_query_string,
+        include=args.include,
+        exclude=args.exclude,
+        max_pages=args.max_pages,
+        sitemap=args.sitemap,
+        concurrency=args.crawl_concurrency,
         requests_per_second=args.crawl_rate,
-        auth=(args.http_username, args.http_password) if args.http_username else None)
+        auth=(args.http_username, args.http_password) if args.http_username else None,
+    )
     try:
         crawl = Crawler(args.start_url, options).crawl()
     except (CrawlError, ValueError) as exc:  # ValueError: a bad --include/--exclude regex
@@ -182,8 +214,13 @@ def pair_diff(args) -> int:
     release = Release(args)
     release.create(args.after_url)
     config = capture_config(args)
-    release.request_run(urlsplit(args.after_url).path or "/", args.after_url, config,
-                        ref_url=args.before_url, ref_config=config)
+    release.request_run(
+        urlsplit(args.after_url).path or "/",
+        args.after_url,
+        config,
+        ref_url=args.before_url,
+        ref_config=config,
+    )
     return release.finish()
 
 
@@ -206,11 +243,17 @@ def diff_images(args) -> int:
                 raise ToolError(f"{test['name']}: log_path {log} does not exist")
             fields["log"] = client.upload(release.build_id, log)
         if baseline:
-            fields.update(ref_image=baseline["image"], ref_log=baseline.get("log"),
-                          ref_url=baseline.get("url"), ref_config=baseline.get("config"))
+            fields.update(
+                ref_image=baseline["image"],
+                ref_log=baseline.get("log"),
+                ref_url=baseline.get("url"),
+                ref_config=baseline.get("config"),
+            )
         else:
-            print(f"Could not find last good run for {test['name']}: it becomes a baseline",
-                  file=sys.stdout)
+            print(
+                f"Could not find last good run for {test['name']}: it becomes a baseline",
+                file=sys.stdout,
+            )
         client.call("report_run", **release.ids(), run_name=test["name"], **fields)
         print(f"Uploaded {test['name']}: {image}", file=sys.stdout)
     return release.finish()
@@ -222,8 +265,13 @@ def diff_urls(args) -> int:
     release.create(args.release_cut_url)
     for test in tests:
         ref_url = test.get("ref_url")
-        release.request_run(test["name"], test["run_url"], test.get("run_config") or {},
-                            ref_url=ref_url, ref_config=(test.get("ref_config") or {}))
+        release.request_run(
+            test["name"],
+            test["run_url"],
+            test.get("run_config") or {},
+            ref_url=ref_url,
+            ref_config=(test.get("ref_config") or {}),
+        )
     return release.finish()
 
 

@@ -66,12 +66,14 @@ def load_dir(directory: Path) -> list[Suite]:
     suites = [load_file(path) for path in sorted(directory.glob("*.yaml"))]
     if not suites:
         raise SuiteError(f"no *.yaml files in {directory}")
-    names = {}
+    names: dict[str, str] = {}
     for suite in suites:
         for test in suite.tests:
             if test.name in names:
-                raise SuiteError(f"{suite.path.name}: test name {test.name!r} is also used in "
-                                 f"{names[test.name]} (names are file names in one directory)")
+                raise SuiteError(
+                    f"{suite.path.name}: test name {test.name!r} is also used in "
+                    f"{names[test.name]} (names are file names in one directory)"
+                )
             names[test.name] = suite.path.name
     return suites
 

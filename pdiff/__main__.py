@@ -16,19 +16,33 @@ def main(argv=None) -> int:
     parser.add_argument("before", help="the reference image")
     parser.add_argument("after", help="the new image")
     parser.add_argument("--diff", metavar="OUT.png", help="write the diff image here")
-    parser.add_argument("--threshold", type=float, default=core.DEFAULT_THRESHOLD,
-                        help="colour threshold 0..1 (default %(default)s)")
-    parser.add_argument("--metric", choices=core.METRICS, default=core.DEFAULT_METRIC,
-                        help="colour metric: oklab (pixelmatch main) or yiq (pixelmatch 7.2.0)")
-    parser.add_argument("--include-aa", action="store_true",
-                        help="count anti-aliased pixels as changes")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=core.DEFAULT_THRESHOLD,
+        help="colour threshold 0..1 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=core.METRICS,
+        default=core.DEFAULT_METRIC,
+        help="colour metric: oklab (pixelmatch main) or yiq (pixelmatch 7.2.0)",
+    )
+    parser.add_argument(
+        "--include-aa", action="store_true", help="count anti-aliased pixels as changes"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.threshold <= 1:
         parser.error("--threshold must be between 0 and 1")
     try:
-        result = core.compare(args.before, args.after, threshold=args.threshold,
-                              metric=args.metric, include_aa=args.include_aa,
-                              make_diff_png=bool(args.diff))
+        result = core.compare(
+            args.before,
+            args.after,
+            threshold=args.threshold,
+            metric=args.metric,
+            include_aa=args.include_aa,
+            make_diff_png=bool(args.diff),
+        )
     except core.ImageDecodeError as exc:
         print(json.dumps({"error": str(exc)}))
         return 2

@@ -85,10 +85,10 @@ class Alignment:
 def _open_segments(matched: list[tuple[int, int, int]], height: int):
     """The rows of an image not in ``matched`` (blocks (y, y_end, dy): row y is row y - dy of
     the other image), as (y, y_end, candidate dys, carry). The candidates are the offsets of the
-    nearest blocks that moved, above and below, then 0, then those offsets give or take a pixel (content moved by a
-    fractional number of CSS pixels lands 22 px up in one place and 23 px in the next): a pixel
-    there is changed only if it differs at each. ``carry`` is the offset of the block just
-    above, which places these rows in the other image."""
+    nearest blocks that moved, above and below, then 0, then those offsets give or take a pixel
+    (content moved by a fractional number of CSS pixels lands 22 px up in one place and 23 px
+    in the next): a pixel there is changed only if it differs at each. ``carry`` is the offset
+    of the block just above, which places these rows in the other image."""
     blocks = [*matched, (height, height, 0)]
     above, below = [], []
     last = 0
@@ -117,8 +117,9 @@ def _open_segments(matched: list[tuple[int, int, int]], height: int):
 # columns where something changed (a fixed sidebar beside moving content would otherwise make
 # every row beside it different).
 BAND = 32
-_WEIGHTS = np.random.default_rng(20260722).integers(1, 2**63, size=BAND * 4 // 8 * 4096,
-                                                    dtype=np.uint64) | np.uint64(1)
+_WEIGHTS = np.random.default_rng(20260722).integers(
+    1, 2**63, size=BAND * 4 // 8 * 4096, dtype=np.uint64
+) | np.uint64(1)
 
 
 def band_hashes(rows: np.ndarray) -> np.ndarray:
@@ -129,15 +130,15 @@ def band_hashes(rows: np.ndarray) -> np.ndarray:
         return np.zeros((0, bands), dtype=np.uint64)
     if width != bands * BAND:
         rows = np.pad(rows, ((0, 0), (0, bands * BAND - width), (0, 0)))
-    words = np.ascontiguousarray(rows).reshape(height, -1).view(np.uint64)
-    words = words.reshape(height, bands, BAND * 4 // 8)
+    flat = np.ascontiguousarray(rows).reshape(height, -1).view(np.uint64)
+    words = flat.reshape(height, bands, BAND * 4 // 8)
     weights = np.resize(_WEIGHTS, bands * BAND * 4 // 8).reshape(bands, -1)
     return (words * weights).sum(axis=2, dtype=np.uint64)  # wraps: a multilinear hash
 
 
 def row_keys(bands: np.ndarray, x0: int, x1: int) -> list[int]:
     """One key per row from its band hashes, over the bands that hold columns [x0, x1)."""
-    part = np.ascontiguousarray(bands[:, x0 // BAND:-(-x1 // BAND)])
+    part = np.ascontiguousarray(bands[:, x0 // BAND : -(-x1 // BAND)])
     return [hash(row) for row in map(bytes, part)]
 
 
@@ -148,15 +149,14 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
     while prefix < min(n1, n2) and keys1[prefix] == keys2[prefix]:
         prefix += 1
     suffix = 0
-    while (suffix < min(n1, n2) - prefix
-           and keys1[n1 - 1 - suffix] == keys2[n2 - 1 - suffix]):
+    while suffix < min(n1, n2) - prefix and keys1[n1 - 1 - suffix] == keys2[n2 - 1 - suffix]:
         suffix += 1
 
     blocks: list[tuple[int, int, int]] = []  # (from_y, to_y, height) of equal rows
     if prefix:
         blocks.append((0, 0, prefix))
-    runs1, starts1 = _runs(keys1[prefix:n1 - suffix])
-    runs2, starts2 = _runs(keys2[prefix:n2 - suffix])
+    runs1, starts1 = _runs(keys1[prefix : n1 - suffix])
+    runs2, starts2 = _runs(keys2[prefix : n2 - suffix])
     matcher = difflib.SequenceMatcher(None, runs1, runs2, autojunk=False)
     for i, j, size in matcher.get_matching_blocks():
         if size:
@@ -171,7 +171,7 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
     for from_y, to_y, height in matched:
         if from_y == to_y:
             kept.append((to_y, to_y + height, 0))
-        elif height >= MIN_SHIFT_ROWS and len(set(keys2[to_y:to_y + height])) > 1:
+        elif height >= MIN_SHIFT_ROWS and len(set(keys2[to_y : to_y + height])) > 1:
             kept.append((to_y, to_y + height, to_y - from_y))
             shifts.append(Shift(from_y, to_y, height))
     return Alignment(kept, shifts)
@@ -179,7 +179,8 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
 
 def _runs(keys: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
     """Runs of equal keys as (key, length), and each run's first row (plus the end)."""
-    runs, starts = [], []
+    runs: list[tuple[int, int]] = []
+    starts: list[int] = []
     for y, key in enumerate(keys):
         if runs and runs[-1][0] == key:
             runs[-1] = (key, runs[-1][1] + 1)
@@ -216,16 +217,21 @@ def changed_blocks(row_counts: np.ndarray) -> list[tuple[int, int]]:
     return [(a, b) for a, b in blocks if row_counts[a:b].sum() >= MIN_BLOCK_PIXELS]
 
 
-def summary(blocks: list[tuple[int, int]], shifts: list[Shift], height: int,
-            size_change: tuple[int, int] | None = None) -> str:
+def summary(
+    blocks: list[tuple[int, int]],
+    shifts: list[Shift],
+    height: int,
+    size_change: tuple[int, int] | None = None,
+) -> str:
     """One line a reviewer reads first: "1 block changed at y=440–520; content below moved up
     22 px"."""
     parts = []
     if blocks:
         shown = ", ".join(f"y={a}–{b}" for a, b in blocks[:3])
         more = f" and {len(blocks) - 3} more" if len(blocks) > 3 else ""
-        parts.append(f"{len(blocks)} block{'s' if len(blocks) != 1 else ''} changed at "
-                     f"{shown}{more}")
+        parts.append(
+            f"{len(blocks)} block{'s' if len(blocks) != 1 else ''} changed at {shown}{more}"
+        )
     for shift in shifts:
         direction = "up" if shift.dy < 0 else "down"
         if shift.to_y + shift.height >= height and shift.to_y > 0:

@@ -20,17 +20,37 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import align as alignment
 from .metric import METRICS, Window, compare_rows, has_many_siblings
-from .pngio import (MAX_PIXELS, PNG_SIGNATURE, DiffImageWriter, ImageDecodeError, PngRows,
-                    RowReader, png_size)
+from .pngio import (
+    MAX_PIXELS,
+    PNG_SIGNATURE,
+    DiffImageWriter,
+    ImageDecodeError,
+    PngRows,
+    RowReader,
+    png_size,
+)
 
-__all__ = ["compare", "decode", "DiffResult", "Region", "SubtleRegion", "ImageDecodeError", "METRICS",
-           "MAX_PIXELS", "PNG_SIGNATURE", "DEFAULT_THRESHOLD", "DEFAULT_METRIC", "SUBTLE_MIN_AREA"]
+__all__ = [
+    "compare",
+    "decode",
+    "DiffResult",
+    "Region",
+    "SubtleRegion",
+    "ImageDecodeError",
+    "METRICS",
+    "MAX_PIXELS",
+    "PNG_SIGNATURE",
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_METRIC",
+    "SUBTLE_MIN_AREA",
+]
 
 DEFAULT_THRESHOLD = 0.1
 DEFAULT_METRIC = "oklab"
@@ -110,8 +130,11 @@ class DiffResult:
 
     @property
     def summary(self) -> str:
-        size = ((self.before_size[1], self.after_size[1])
-                if self.before_size[1] != self.after_size[1] else None)
+        size = (
+            (self.before_size[1], self.after_size[1])
+            if self.before_size[1] != self.after_size[1]
+            else None
+        )
         line = alignment.summary(self.changed_blocks, self.shifts, self.after_size[1], size)
         if self.subtle_regions:
             count = len(self.subtle_regions)
@@ -124,8 +147,7 @@ class DiffResult:
         this unchanged. A size change or a subtle region is never tolerated."""
         if not self.differs:
             return True
-        return (not self.size_changed and not self.subtle_regions
-                and self.distortion <= tolerance)
+        return not self.size_changed and not self.subtle_regions and self.distortion <= tolerance
 
     def as_dict(self) -> dict:
         """Everything but the PNG bytes, JSON-ready."""
@@ -142,17 +164,29 @@ class DiffResult:
             "regions": [r.as_dict() for r in self.regions],
             "subtle_regions": [r.as_dict() for r in self.subtle_regions],
             "shifts": [s.as_dict() for s in self.shifts],
-            "aligned_changed_pixels": (self.changed_pixels if self.aligned_changed_pixels is None
-                                       else self.aligned_changed_pixels),
+            "aligned_changed_pixels": (
+                self.changed_pixels
+                if self.aligned_changed_pixels is None
+                else self.aligned_changed_pixels
+            ),
             "changed_blocks": [list(b) for b in self.changed_blocks],
             "summary": self.summary,
         }
 
 
-def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str = DEFAULT_METRIC,
-            include_aa: bool = False, make_diff_png: bool = True, subtle: bool = True,
-            subtle_min_area: int = SUBTLE_MIN_AREA, align: bool = True,
-            ignore: list[tuple[int, int, int, int]] = ()) -> DiffResult:
+def compare(
+    before,
+    after,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    metric: str = DEFAULT_METRIC,
+    include_aa: bool = False,
+    make_diff_png: bool = True,
+    subtle: bool = True,
+    subtle_min_area: int = SUBTLE_MIN_AREA,
+    align: bool = True,
+    ignore: Sequence[tuple[int, int, int, int]] = (),
+) -> DiffResult:
     """Compare two PNG screenshots (bytes, or paths to them).
 
     ``threshold`` is pixelmatch's: 0 counts any colour change, 1 almost none; ``metric`` is
@@ -170,12 +204,30 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
 
     if before_bytes == after_bytes:
         size = png_size(before_bytes, "before")
-        return DiffResult(0, size[0] * size[1], size, size, [], None, threshold,
-                          identical_bytes=True, metric=metric)
+        return DiffResult(
+            0,
+            size[0] * size[1],
+            size,
+            size,
+            [],
+            None,
+            threshold,
+            identical_bytes=True,
+            metric=metric,
+        )
 
     src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
-    run = _Comparison(src1, src2, threshold=threshold, metric=metric, include_aa=include_aa,
-                      subtle=subtle, make_png=make_diff_png, ignore=ignore, align=align)
+    run = _Comparison(
+        src1,
+        src2,
+        threshold=threshold,
+        metric=metric,
+        include_aa=include_aa,
+        subtle=subtle,
+        make_png=make_diff_png,
+        ignore=ignore,
+        align=align,
+    )
     run.first_pass()
     shifts: list[alignment.Shift] = []
     aligned_changed = None
@@ -190,11 +242,20 @@ def compare(before, after, *, threshold: float = DEFAULT_THRESHOLD, metric: str 
             run.subtle_cells = aligned_subtle
     subtle_regions = run.subtle_regions(subtle_min_area)
     return DiffResult(
-        run.changed, run.width * run.height, (src1.width, src1.height), (src2.width, src2.height),
-        run.regions(), run.diff_png if run.changed or subtle_regions else None, threshold,
-        metric=metric, subtle_regions=subtle_regions, shifts=shifts,
-        aligned_changed_pixels=aligned_changed, changed_blocks=blocks,
-        aligned_diff_png=aligned_png)
+        run.changed,
+        run.width * run.height,
+        (src1.width, src1.height),
+        (src2.width, src2.height),
+        run.regions(),
+        run.diff_png if run.changed or subtle_regions else None,
+        threshold,
+        metric=metric,
+        subtle_regions=subtle_regions,
+        shifts=shifts,
+        aligned_changed_pixels=aligned_changed,
+        changed_blocks=blocks,
+        aligned_diff_png=aligned_png,
+    )
 
 
 def decode(data: bytes, label: str = "image") -> np.ndarray:
@@ -252,9 +313,17 @@ class _CellStats:
         np.minimum.at(min_y, label, self.min_y[used])
         np.maximum.at(max_x, label, self.max_x[used])
         np.maximum.at(max_y, label, self.max_y[used])
-        found = [(int(min_x[i]), int(min_y[i]), int(max_x[i] - min_x[i] + 1),
-                  int(max_y[i] - min_y[i] + 1), int(pixels[i]), float(totals[i]))
-                 for i in range(count)]
+        found = [
+            (
+                int(min_x[i]),
+                int(min_y[i]),
+                int(max_x[i] - min_x[i] + 1),
+                int(max_y[i] - min_y[i] + 1),
+                int(pixels[i]),
+                float(totals[i]),
+            )
+            for i in range(count)
+        ]
         found.sort(key=lambda r: (-r[4], r[1], r[0]))
         return found
 
@@ -262,15 +331,26 @@ class _CellStats:
 class _Comparison:
     """One compare(): the unaligned pass over both images, and the aligned pass if rows moved."""
 
-    def __init__(self, src1: PngRows, src2: PngRows, *, threshold: float, metric: str,
-                 include_aa: bool, subtle: bool, make_png: bool, ignore=(), align=True):
+    def __init__(
+        self,
+        src1: PngRows,
+        src2: PngRows,
+        *,
+        threshold: float,
+        metric: str,
+        include_aa: bool,
+        subtle: bool,
+        make_png: bool,
+        ignore=(),
+        align=True,
+    ):
         self.src1, self.src2 = src1, src2
         self.ignore = [tuple(map(int, box)) for box in ignore]
         self.align = align
         self.width = max(src1.width, src2.width)
         self.height = max(src1.height, src2.height)
         self.stripe_rows = max(MIN_STRIPE_ROWS, STRIPE_PIXELS // self.width)
-        self.options = dict(threshold=threshold, metric=metric, include_aa=include_aa)
+        self.threshold, self.metric, self.include_aa = threshold, metric, include_aa
         self.subtle = subtle
         self.make_png = make_png
         self.changed = 0
@@ -293,10 +373,12 @@ class _Comparison:
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
             if self.align:
-                self.bands1.append(alignment.band_hashes(
-                    win.img1[first:first + _real(self.src1, top, bottom)]))
-                self.bands2.append(alignment.band_hashes(
-                    win.img2[first:first + _real(self.src2, top, bottom)]))
+                self.bands1.append(
+                    alignment.band_hashes(win.img1[first : first + _real(self.src1, top, bottom)])
+                )
+                self.bands2.append(
+                    alignment.band_hashes(win.img2[first : first + _real(self.src2, top, bottom)])
+                )
             states, deltas = self._states(win, first, first + bottom - top)
             self._mask_ignored(states, top)
             changed = np.flatnonzero(states == _CHANGED)
@@ -304,15 +386,16 @@ class _Comparison:
             if self.subtle:
                 subtle = np.flatnonzero(states == _SUBTLE)
                 self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
-            self.row_changes[top:bottom] = np.bincount(changed // self.width,
-                                                      minlength=bottom - top)
+            self.row_changes[top:bottom] = np.bincount(
+                changed // self.width, minlength=bottom - top
+            )
             both = changed[changed < (self.common_height - top) * self.width]
             if both.size:
                 xs = both % self.width
                 self.span = (min(self.span[0], int(xs.min())), max(self.span[1], int(xs.max()) + 1))
             self.changed += changed.size
             if writer:
-                writer.add(win.img2[first:first + bottom - top], changed)
+                writer.add(win.img2[first : first + bottom - top], changed)
         if writer:
             self.diff_png = writer.finish()
 
@@ -324,32 +407,35 @@ class _Comparison:
         it would be in the new image."""
         width = self.width
         removed = np.zeros((self.height, -(-width // 8)), dtype=np.uint8)  # a bit per pixel
-        for top, states, _ in self._unexplained(self.src1, self.src2,
-                                                moved.old_open_segments(self.src1.height)):
+        for top, states, _ in self._unexplained(
+            self.src1, self.src2, moved.old_open_segments(self.src1.height)
+        ):
             for start, end, _, carry in moved.old_open_segments(self.src1.height):
                 lo, hi = max(start, top), min(end, top + len(states))
                 if lo >= hi:
                     continue
-                rows = states[lo - top:hi - top] == _CHANGED
+                rows = states[lo - top : hi - top] == _CHANGED
                 new_lo, new_hi = max(lo + carry, 0), min(hi + carry, self.height)
                 if new_lo < new_hi:
                     removed[new_lo:new_hi] |= np.packbits(
-                        rows[new_lo - lo - carry:new_hi - lo - carry], axis=1)
+                        rows[new_lo - lo - carry : new_hi - lo - carry], axis=1
+                    )
 
         rows_changed = np.zeros(self.height, dtype=np.int64)
         subtle_cells = _CellStats(width, self.height, SUBTLE_CELL)
         writer = DiffImageWriter(width, self.height) if self.make_png else None
         total = 0
-        for top, states, deltas in self._unexplained(self.src2, self.src1,
-                                                     moved.open_segments(self.src2.height),
-                                                     new_rows=writer is not None):
+        for top, states, deltas in self._unexplained(
+            self.src2, self.src1, moved.open_segments(self.src2.height), new_rows=writer is not None
+        ):
             rows = len(states)
             mask = (states == _CHANGED) | np.unpackbits(
-                removed[top:top + rows], axis=1, count=width).astype(bool)
-            mask[max(self.src2.height - top, 0):] = False  # rows the new page does not have
+                removed[top : top + rows], axis=1, count=width
+            ).astype(bool)
+            mask[max(self.src2.height - top, 0) :] = False  # rows the new page does not have
             changed = np.flatnonzero(mask)
             total += changed.size
-            rows_changed[top:top + rows] = np.bincount(changed // width, minlength=rows)
+            rows_changed[top : top + rows] = np.bincount(changed // width, minlength=rows)
             if self.subtle:
                 subtle = np.flatnonzero(states == _SUBTLE)
                 self._record(subtle, top, subtle_cells, deltas.reshape(-1)[subtle])
@@ -381,30 +467,39 @@ class _Comparison:
                 # The other image's rows every candidate offset needs, read once.
                 other_lo = ctx_lo - max(dys)
                 other_rows = theirs.rows(other_lo, ctx_hi - min(dys))
-                here = stripe[ctx_lo - stripe_lo:ctx_hi - stripe_lo]
+                here = stripe[ctx_lo - stripe_lo : ctx_hi - stripe_lo]
                 first = lo - ctx_lo
-                best_states = best_deltas = open_ = None
-                for dy in dys:  # the likeliest offset first; the rest only for what is left
-                    first_other = ctx_lo - dy - other_lo
-                    there = np.ascontiguousarray(
-                        other_rows[first_other:first_other + ctx_hi - ctx_lo])
-                    win = Window(there, here, ctx_lo, self.height)
-                    if best_states is None:
-                        best_states, best_deltas = self._states(win, first, first + hi - lo)
-                        best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
-                    else:
-                        s, d = self._states(win, first, first + hi - lo,
-                                            only=open_ + first * self.width)
-                        take = s < best_states[open_]
-                        best_states[open_[take]] = s[take]
-                        best_deltas[open_[take]] = d[take]
+
+                def facing(
+                    dy,
+                    ctx_lo=ctx_lo,
+                    ctx_hi=ctx_hi,
+                    other_lo=other_lo,
+                    other_rows=other_rows,
+                    here=here,
+                ):
+                    """The other image's rows that face [ctx_lo, ctx_hi) at offset dy."""
+                    start = ctx_lo - dy - other_lo
+                    there = np.ascontiguousarray(other_rows[start : start + ctx_hi - ctx_lo])
+                    return Window(there, here, ctx_lo, self.height)
+
+                # The likeliest offset first; the others only for the pixels still open.
+                best_states, best_deltas = self._states(facing(dys[0]), first, first + hi - lo)
+                best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
+                for dy in dys[1:]:
                     open_ = np.flatnonzero(best_states)
                     if not open_.size:
                         break
-                states[lo - top:hi - top] = best_states.reshape(hi - lo, self.width)
-                deltas[lo - top:hi - top] = best_deltas.reshape(hi - lo, self.width)
+                    s, d = self._states(
+                        facing(dy), first, first + hi - lo, only=open_ + first * self.width
+                    )
+                    take = s < best_states[open_]
+                    best_states[open_[take]] = s[take]
+                    best_deltas[open_[take]] = d[take]
+                states[lo - top : hi - top] = best_states.reshape(hi - lo, self.width)
+                deltas[lo - top : hi - top] = best_deltas.reshape(hi - lo, self.width)
             if new_rows:
-                self._last_rows = stripe[top - stripe_lo:bottom - stripe_lo]
+                self._last_rows = stripe[top - stripe_lo : bottom - stripe_lo]
             if this is self.src2:
                 self._mask_ignored(states, top)
             yield top, states, deltas
@@ -414,13 +509,15 @@ class _Comparison:
         for x, y, width, height in self.ignore:
             lo, hi = max(y - top, 0), min(y + height - top, len(states))
             if lo < hi:
-                states[lo:hi, max(x, 0):x + width] = _SAME
+                states[lo:hi, max(x, 0) : x + width] = _SAME
 
     def row_keys(self) -> tuple[list[int], list[int]]:
         """Row keys of both images over the columns where something changed."""
         x0, x1 = self.span if self.span[0] < self.span[1] else (0, self.width)
-        return (alignment.row_keys(np.concatenate(self.bands1), x0, x1),
-                alignment.row_keys(np.concatenate(self.bands2), x0, x1))
+        return (
+            alignment.row_keys(np.concatenate(self.bands1), x0, x1),
+            alignment.row_keys(np.concatenate(self.bands2), x0, x1),
+        )
 
     def regions(self) -> list[Region]:
         return [Region(x, y, w, h, n) for x, y, w, h, n, _ in self.changed_cells.components()]
@@ -428,11 +525,15 @@ class _Comparison:
     def subtle_regions(self, min_area: int) -> list[SubtleRegion]:
         if not self.subtle:
             return []
-        return [SubtleRegion(x, y, w, h, n, total / n)
-                for x, y, w, h, n, total in self.subtle_cells.components() if n >= min_area]
+        return [
+            SubtleRegion(x, y, w, h, n, total / n)
+            for x, y, w, h, n, total in self.subtle_cells.components()
+            if n >= min_area
+        ]
 
-    def _window(self, reader1: RowReader, reader2: RowReader, top: int, bottom: int,
-                dy: int) -> Window:
+    def _window(
+        self, reader1: RowReader, reader2: RowReader, top: int, bottom: int, dy: int
+    ) -> Window:
         """Canvas rows [top, bottom) of the new image and the old rows ``dy`` above them, with
         context rows."""
         lo, hi = max(top - _CONTEXT, 0), min(bottom + _CONTEXT, self.height)
@@ -444,8 +545,16 @@ class _Comparison:
         With ``only`` (window-flat indices in those rows), for just those pixels, in order."""
         rows = last - first
         offset = first * win.width
-        verdict = compare_rows(win, first, last, want_below=self.subtle, only=only,
-                               **self.options)
+        verdict = compare_rows(
+            win,
+            first,
+            last,
+            want_below=self.subtle,
+            only=only,
+            metric=self.metric,
+            threshold=self.threshold,
+            include_aa=self.include_aa,
+        )
         if only is not None:
             states = np.zeros(only.size, dtype=np.uint8)
             deltas = np.zeros(only.size, dtype=np.float32)

@@ -70,9 +70,17 @@ class Verdict:
     below_delta: np.ndarray  # their OKLab HyAB distance
 
 
-def compare_rows(win: Window, first: int, last: int, *, metric: str, threshold: float,
-                 include_aa: bool, want_below: bool = False,
-                 only: np.ndarray | None = None) -> Verdict:
+def compare_rows(
+    win: Window,
+    first: int,
+    last: int,
+    *,
+    metric: str,
+    threshold: float,
+    include_aa: bool,
+    want_below: bool = False,
+    only: np.ndarray | None = None,
+) -> Verdict:
     """The pixels of window rows [first, last) that pixelmatch would count as changed;
     ``only``: just these window-flat indices of those rows (sorted)."""
     width = win.width
@@ -83,16 +91,17 @@ def compare_rows(win: Window, first: int, last: int, *, metric: str, threshold: 
         differing = only[win.a32[only] != win.b32[only]]
     changed, below, below_delta = [], [], []
     for start in range(0, differing.size, _CHUNK):
-        idx = differing[start:start + _CHUNK]
+        idx = differing[start : start + _CHUNK]
         p1, p2 = win.flat1[idx], win.flat2[idx]
         k = (idx + win.top * width) * 4  # pixelmatch's byte offset, for the checkerboard
+        d_lr: np.ndarray | None = None
+        d_ab: np.ndarray | None = None
         if metric == "oklab":
             d_lr, d_ab = _oklab_deltas(p1, p2, k)
             rest = threshold - np.abs(d_lr)
             over = ~((rest > 0) & (d_ab <= rest * rest))
         elif metric == "yiq":
             over = np.abs(_yiq_delta(p1, p2, k)) > MAX_YIQ_DELTA * threshold * threshold
-            d_lr = d_ab = None
         else:
             raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
         candidates = idx[over]
@@ -104,16 +113,18 @@ def compare_rows(win: Window, first: int, last: int, *, metric: str, threshold: 
         changed.append(candidates)
         if want_below:
             under = ~over
-            if d_lr is None:
+            if d_lr is None or d_ab is None:
                 d_lr, d_ab = _oklab_deltas(p1[under], p2[under], k[under])
             else:
                 d_lr, d_ab = d_lr[under], d_ab[under]
             below.append(idx[under])
             below_delta.append(np.abs(d_lr) + np.sqrt(d_ab))
     empty_i = np.zeros(0, dtype=np.int64)
-    return Verdict(np.concatenate(changed) if changed else empty_i,
-                   np.concatenate(below) if below else empty_i,
-                   np.concatenate(below_delta) if below_delta else np.zeros(0))
+    return Verdict(
+        np.concatenate(changed) if changed else empty_i,
+        np.concatenate(below) if below else empty_i,
+        np.concatenate(below_delta) if below_delta else np.zeros(0),
+    )
 
 
 def oklab_distance(rgb1, rgb2) -> float:
@@ -131,6 +142,7 @@ def has_many_siblings(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.nda
 
 
 # --- the colour distances ---------------------------------------------------------------------
+
 
 def _checkerboard(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """pixelmatch's background for blending, keyed by the pixel's byte offset ``k``."""
@@ -213,8 +225,9 @@ def _yiq_delta(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(y > 0, -delta, delta)
 
 
-def _brightness_delta(center: np.ndarray, neighbour: np.ndarray, k: np.ndarray,
-                      metric: str) -> np.ndarray:
+def _brightness_delta(
+    center: np.ndarray, neighbour: np.ndarray, k: np.ndarray, metric: str
+) -> np.ndarray:
     """Rec.601 luma difference, the anti-aliasing test's ramp direction. pixelmatch 7.2 blends
     translucent pixels onto the checkerboard; main blends onto white and, when the luma cancels
     out but alpha differs, takes the direction from alpha."""
@@ -237,6 +250,7 @@ def _brightness_delta(center: np.ndarray, neighbour: np.ndarray, k: np.ndarray,
 
 
 # --- anti-aliasing ----------------------------------------------------------------------------
+
 
 def _neighbourhood(win: Window, idx: np.ndarray):
     """For window pixels ``idx``: the on-canvas-border flag, and (8, n) neighbour indices with
@@ -278,8 +292,9 @@ def _same_neighbours(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndar
     return count
 
 
-def _antialiased(win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray,
-                 b32: np.ndarray, metric: str) -> np.ndarray:
+def _antialiased(
+    win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray, b32: np.ndarray, metric: str
+) -> np.ndarray:
     """pixelmatch's antialiased(img, x, y, ...) for every pixel in ``idx`` at once.
 
     ``flat`` is the image examined, ``a32`` the same image as uint32 and ``b32`` the other."""
@@ -311,7 +326,6 @@ def _antialiased(win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray
     min_pos = nidx[darker[:, cols].argmin(axis=0), cols]
     max_pos = nidx[brighter[:, cols].argmax(axis=0), cols]
     result[keep[cols]] = (
-        (has_many_siblings(win, a32, min_pos) & has_many_siblings(win, b32, min_pos))
-        | (has_many_siblings(win, a32, max_pos) & has_many_siblings(win, b32, max_pos))
-    )
+        has_many_siblings(win, a32, min_pos) & has_many_siblings(win, b32, min_pos)
+    ) | (has_many_siblings(win, a32, max_pos) & has_many_siblings(win, b32, max_pos))
     return result

@@ -21,8 +21,14 @@ MAX_PIXELS = 200_000_000
 
 # Magic numbers of what people send instead of a PNG, to name it in the error.
 _OTHER_FORMATS = [
-    (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"%PDF", "PDF"), (b"\x00\x00\x01\x00", "ICO"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"%PDF", "PDF"),
+    (b"\x00\x00\x01\x00", "ICO"),
 ]
 
 # libvips keeps decoded images in a cache for reuse; a diff never reads an image twice.
@@ -68,7 +74,8 @@ def png_size(data: bytes, label: str) -> tuple[int, int]:
     if width * height > MAX_PIXELS:
         raise ImageDecodeError(
             f"{label} image is too large: {width}x{height} is {width * height:,} pixels, "
-            f"over the limit of {MAX_PIXELS:,}")
+            f"over the limit of {MAX_PIXELS:,}"
+        )
     return width, height
 
 
@@ -143,24 +150,25 @@ class RowReader:
                 stripe = np.pad(stripe, ((0, 0), (0, self._width - stripe.shape[1]), (0, 0)))
             self._buffer = np.concatenate([kept, stripe]) if len(kept) else stripe
             self._buffer.flags.writeable = False
-        found = self._buffer[lo - self._buffer_top:hi - self._buffer_top]
+        found = self._buffer[lo - self._buffer_top : hi - self._buffer_top]
         if (lo, hi) == (top, bottom):
             return found
         out = np.zeros((bottom - top, self._width, 4), dtype=np.uint8)
-        out[lo - top:hi - top] = found
+        out[lo - top : hi - top] = found
         return out
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (len(data).to_bytes(4, "big") + kind + data
-            + zlib.crc32(kind + data).to_bytes(4, "big"))
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
 # Diff image palette: 15 greys (the new page faded to 10%, pixelmatch's alpha) and red.
 _GREY_LEVELS = 15
 _RED_INDEX = 15
-_PLTE = (b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS))
-         + b"\xff\x00\x00")
+_PLTE = (
+    b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS))
+    + b"\xff\x00\x00"
+)
 # Luma 0..255 -> grey index: 16 luma steps per entry, dark ink = higher index.
 _LUMA_TO_INDEX = [min((255 - luma) // 16, _GREY_LEVELS - 1) for luma in range(256)]
 
@@ -181,8 +189,9 @@ class DiffImageWriter:
     def add(self, after: np.ndarray, changed: np.ndarray) -> None:
         """``after``: (h, width, 4) RGBA rows; ``changed``: flat indices into those rows."""
         rows, width = after.shape[:2]
-        grey = Image.frombuffer("RGBA", (width, rows), np.ascontiguousarray(after), "raw", "RGBA",
-                                0, 1).convert("L")
+        grey = Image.frombuffer(
+            "RGBA", (width, rows), np.ascontiguousarray(after), "raw", "RGBA", 0, 1
+        ).convert("L")
         indices = np.array(grey.point(_LUMA_TO_INDEX), dtype=np.uint8)
         indices.reshape(-1)[changed] = _RED_INDEX
         if width % 2:
@@ -193,12 +202,15 @@ class DiffImageWriter:
 
     def finish(self) -> bytes:
         self._idat.append(self._deflate.flush())
-        header = (self.width.to_bytes(4, "big") + self.height.to_bytes(4, "big")
-                  + bytes([4, 3, 0, 0, 0]))
-        return b"".join([
-            PNG_SIGNATURE,
-            _png_chunk(b"IHDR", header),
-            _png_chunk(b"PLTE", _PLTE),
-            _png_chunk(b"IDAT", b"".join(self._idat)),
-            _png_chunk(b"IEND", b""),
-        ])
+        header = (
+            self.width.to_bytes(4, "big") + self.height.to_bytes(4, "big") + bytes([4, 3, 0, 0, 0])
+        )
+        return b"".join(
+            [
+                PNG_SIGNATURE,
+                _png_chunk(b"IHDR", header),
+                _png_chunk(b"PLTE", _PLTE),
+                _png_chunk(b"IDAT", b"".join(self._idat)),
+                _png_chunk(b"IEND", b""),
+            ]
+        )

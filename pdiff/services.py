@@ -34,12 +34,16 @@ def diff_settings(run) -> DiffSettings:
     config = _run_config(run)
     threshold = _fraction(config, "diffThreshold")
     if threshold is None:
-        threshold = build.diff_threshold if build.diff_threshold is not None \
-            else settings.DIFF_THRESHOLD
+        threshold = (
+            build.diff_threshold if build.diff_threshold is not None else settings.DIFF_THRESHOLD
+        )
     tolerance = _fraction(config, "maxDistortion")
     metric = config.get("diffMetric")
-    return DiffSettings(threshold, tolerance if tolerance is not None else build.max_distortion,
-                        metric if metric in core.METRICS else build.diff_metric)
+    return DiffSettings(
+        threshold,
+        tolerance if tolerance is not None else build.max_distortion,
+        metric if metric in core.METRICS else build.diff_metric,
+    )
 
 
 def _run_config(run) -> dict:
@@ -91,16 +95,18 @@ def diff_run(run_id: int) -> str:
         chosen = diff_settings(run)
     except Exception as exc:  # storage unreachable while reading the config
         raise TransientError(f"could not read the run's config: {exc}") from exc
-    options = dict(threshold=chosen.threshold, metric=chosen.metric,
-                   subtle_min_area=settings.SUBTLE_MIN_AREA)
+    options = dict(
+        threshold=chosen.threshold, metric=chosen.metric, subtle_min_area=settings.SUBTLE_MIN_AREA
+    )
     # When a difference would send the page to be captured again, look for one first without
     # the parts only a final verdict needs (diff images, alignment).
     preview = release_services.wants_recapture(run)
     try:
         noise = _noise(after, again, options) if again else None
         ignore = [_widened(region) for region in noise.regions] if noise else []
-        result = core.compare(before, after, ignore=ignore, make_diff_png=not preview,
-                              align=not preview, **options)
+        result = core.compare(
+            before, after, ignore=ignore, make_diff_png=not preview, align=not preview, **options
+        )
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
@@ -112,33 +118,57 @@ def diff_run(run_id: int) -> str:
         return "dropped"
 
     log = result.as_dict()
-    log.update(before=ref_sha1, after=image_sha1, max_distortion=chosen.tolerance, seconds={
-        "fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)})
+    log.update(
+        before=ref_sha1,
+        after=image_sha1,
+        max_distortion=chosen.tolerance,
+        seconds={"fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)},
+    )
     if recapture_sha1:
         log["recapture"] = recapture_sha1
-        log["noise"] = ({"changed_pixels": noise.changed_pixels,
-                         "regions": [r.as_dict() for r in noise.regions[:100]],
-                         "masked": [list(box) for box in ignore[:100]]} if noise else None)
+        log["noise"] = (
+            {
+                "changed_pixels": noise.changed_pixels,
+                "regions": [r.as_dict() for r in noise.regions[:100]],
+                "masked": [list(box) for box in ignore[:100]],
+            }
+            if noise
+            else None
+        )
     try:
         diff_log = release_services.store_artifact_for(
-            build, json.dumps(log, indent=1).encode(), "application/json")
+            build, json.dumps(log, indent=1).encode(), "application/json"
+        )
         diff_image, aligned_image, noise_image = (
             release_services.store_artifact_for(build, png, "image/png") if png else None
-            for png in (result.diff_png, result.aligned_diff_png,
-                        noise.diff_png if noise else None))
+            for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
+        )
     except Exception as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
     recorded = release_services.record_diff(
-        run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, result=result, diff_image=diff_image,
-        aligned_diff_image=aligned_image, diff_log=diff_log, tolerance=chosen.tolerance,
-        noise=noise, noise_image=noise_image)
+        run_id,
+        image_sha1=image_sha1,
+        ref_sha1=ref_sha1,
+        result=result,
+        diff_image=diff_image,
+        aligned_diff_image=aligned_image,
+        diff_log=diff_log,
+        tolerance=chosen.tolerance,
+        noise=noise,
+        noise_image=noise_image,
+    )
     if recorded is None:
         return "dropped"
-    logger.info("run %s: %d changed pixels in %.0f ms", run_id, result.changed_pixels,
-                (compared - fetched) * 1000)
+    logger.info(
+        "run %s: %d changed pixels in %.0f ms",
+        run_id,
+        result.changed_pixels,
+        (compared - fetched) * 1000,
+    )
     return {release_services.S.DIFF_FOUND: "found", release_services.S.FLAKY: "flaky"}.get(
-        recorded.status, "same")
+        recorded.status, "same"
+    )
 
 
 def _noise(first: bytes, second: bytes, options: dict):
@@ -151,5 +181,9 @@ def _noise(first: bytes, second: bytes, options: dict):
 
 
 def _widened(region) -> tuple[int, int, int, int]:
-    return (max(region.x - NOISE_MARGIN, 0), max(region.y - NOISE_MARGIN, 0),
-            region.width + 2 * NOISE_MARGIN, region.height + 2 * NOISE_MARGIN)
+    return (
+        max(region.x - NOISE_MARGIN, 0),
+        max(region.y - NOISE_MARGIN, 0),
+        region.width + 2 * NOISE_MARGIN,
+        region.height + 2 * NOISE_MARGIN,
+    )

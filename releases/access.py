@@ -109,7 +109,9 @@ def run_in(release: Release, name: str, *, for_update: bool = False) -> Run:
     try:
         return queryset.select_related("release").get()
     except Run.DoesNotExist:
-        raise NotFound(f"run {name!r} not found in release {release.name!r} #{release.number}") from None
+        raise NotFound(
+            f"run {name!r} not found in release {release.name!r} #{release.number}"
+        ) from None
 
 
 def artifact_in(build: Build, sha1: str) -> Artifact:

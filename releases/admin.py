@@ -23,12 +23,29 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "release", "status", "distortion", "pipeline_attempts", "modified")
+    list_display = (
+        "id",
+        "name",
+        "release",
+        "status",
+        "distortion",
+        "pipeline_attempts",
+        "modified",
+    )
     list_filter = ("status", "size_changed")
     search_fields = ("name", "release__name", "failure_reason")
     list_select_related = ("release",)
-    raw_id_fields = ("release", "image", "log", "config", "ref_image", "ref_log", "ref_config",
-                     "diff_image", "diff_log")
+    raw_id_fields = (
+        "release",
+        "image",
+        "log",
+        "config",
+        "ref_image",
+        "ref_log",
+        "ref_config",
+        "diff_image",
+        "diff_log",
+    )
 
 
 @admin.register(ApiKey)

@@ -22,8 +22,14 @@ from . import access, services
 from .models import ARTIFACT_FIELDS, InvalidTransition, Release, Run
 
 # Content types an artifact may be shown as in a browser; anything else is a download.
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
-                "application/json"}
+INLINE_TYPES = {
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "text/plain",
+    "application/json",
+}
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -46,7 +52,9 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError) and isinstance(data, dict):
         parts = []
         for field, messages in data.items():
-            text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+            text = (
+                " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+            )
             parts.append(text if field == "non_field_errors" else f"{field}: {text}")
         response.data = {"error": "; ".join(parts), "fields": data}
     elif isinstance(data, dict) and "detail" in data:
@@ -57,6 +65,7 @@ def exception_handler(exc, context):
 
 
 # --- parameters -----------------------------------------------------------------------------
+
 
 class BuildParams(serializers.Serializer):
     build_id = serializers.IntegerField(min_value=1)
@@ -78,9 +87,14 @@ class FindRunParams(BuildParams):
 
 class Sha1Field(serializers.RegexField):
     def __init__(self, **kwargs):
-        super().__init__(r"^[0-9a-fA-F]{40}$", required=False, allow_blank=True, default="",
-                         error_messages={"invalid": "must be a 40-character SHA-1 hex digest"},
-                         **kwargs)
+        super().__init__(
+            r"^[0-9a-fA-F]{40}$",
+            required=False,
+            allow_blank=True,
+            default="",
+            error_messages={"invalid": "must be a 40-character SHA-1 hex digest"},
+            **kwargs,
+        )
 
 
 class ReportRunParams(ReleaseParams):
@@ -95,10 +109,15 @@ class ReportRunParams(ReleaseParams):
     ref_config = Sha1Field()
     diff_image = Sha1Field()
     diff_log = Sha1Field()
-    run_failed = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
-    diff_failed = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
-    distortion = serializers.FloatField(required=False, allow_null=True, default=None,
-                                        min_value=0.0, max_value=1.0)
+    run_failed = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=10000
+    )
+    diff_failed = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=10000
+    )
+    distortion = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0.0, max_value=1.0
+    )
 
 
 class MarkReleaseParams(ReleaseParams):
@@ -128,19 +147,24 @@ def results_url(request, release: Release) -> str:
 
 
 def release_fields(release: Release) -> dict:
-    return {"build_id": release.build_id, "release_name": release.name,
-            "release_number": release.number}
+    return {
+        "build_id": release.build_id,
+        "release_name": release.name,
+        "release_number": release.number,
+    }
 
 
 # --- endpoints ------------------------------------------------------------------------------
+
 
 @extend_schema(request=CreateReleaseParams, summary="Create a new attempt of a named release")
 @api_view(["POST"])
 def create_release(request):
     params = params_of(CreateReleaseParams, request)
     build = build_for_request(request, params)
-    release = services.create_release(access.caller_for_request(request), build,
-                                      name=params["release_name"], url=params["url"])
+    release = services.create_release(
+        access.caller_for_request(request), build, name=params["release_name"], url=params["url"]
+    )
     return Response({"success": True, **release_fields(release), "url": release.url})
 
 
@@ -152,18 +176,35 @@ def find_run(request):
     run = services.baseline_run(build, params["run_name"])
     if run is None:
         raise exceptions.NotFound(
-            f"no good release of build {build.id} has a run named {params['run_name']!r}")
-    return Response({
-        "success": True, **release_fields(run.release), "run_name": run.name, "url": run.url,
-        "image": run.image_id, "log": run.log_id, "config": run.config_id,
-    })
+            f"no good release of build {build.id} has a run named {params['run_name']!r}"
+        )
+    return Response(
+        {
+            "success": True,
+            **release_fields(run.release),
+            "run_name": run.name,
+            "url": run.url,
+            "image": run.image_id,
+            "log": run.log_id,
+            "config": run.config_id,
+        }
+    )
 
 
 @extend_schema(
-    request={"multipart/form-data": {"type": "object", "properties": {
-        "build_id": {"type": "integer"}, "file": {"type": "string", "format": "binary"}}}},
-    responses={200: OpenApiResponse(description="build_id, sha1sum, content_type, size"),
-               413: OpenApiResponse(description="larger than DPXDT_MAX_UPLOAD_BYTES")},
+    request={
+        "multipart/form-data": {
+            "type": "object",
+            "properties": {
+                "build_id": {"type": "integer"},
+                "file": {"type": "string", "format": "binary"},
+            },
+        }
+    },
+    responses={
+        200: OpenApiResponse(description="build_id, sha1sum, content_type, size"),
+        413: OpenApiResponse(description="larger than DPXDT_MAX_UPLOAD_BYTES"),
+    },
     summary="Upload one artifact",
 )
 @api_view(["POST"])
@@ -171,22 +212,35 @@ def upload(request):
     limit = settings.MAX_UPLOAD_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit + 64 * 1024:  # leave room for the form
-        raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes "
-                              "(DPXDT_MAX_UPLOAD_BYTES)")
+        raise PayloadTooLarge(
+            f"upload of {declared} bytes exceeds the limit of {limit} bytes "
+            "(DPXDT_MAX_UPLOAD_BYTES)"
+        )
     params = params_of(BuildParams, request)
     build = build_for_request(request, params)
     files = list(request.FILES.values())
     if len(files) != 1:
         raise exceptions.ValidationError(
-            {"file": [f"need exactly one uploaded file, got {len(files)}"]})
+            {"file": [f"need exactly one uploaded file, got {len(files)}"]}
+        )
     upload_file = files[0]
     if upload_file.size > limit:
-        raise PayloadTooLarge(f"file of {upload_file.size} bytes exceeds the limit of {limit} "
-                              "bytes (DPXDT_MAX_UPLOAD_BYTES)")
-    artifact = services.upload(access.caller_for_request(request), build, upload_file,
-                               filename=upload_file.name)
-    return Response({"success": True, "build_id": build.id, "sha1sum": artifact.sha1,
-                     "content_type": artifact.content_type, "size": artifact.size})
+        raise PayloadTooLarge(
+            f"file of {upload_file.size} bytes exceeds the limit of {limit} "
+            "bytes (DPXDT_MAX_UPLOAD_BYTES)"
+        )
+    artifact = services.upload(
+        access.caller_for_request(request), build, upload_file, filename=upload_file.name
+    )
+    return Response(
+        {
+            "success": True,
+            "build_id": build.id,
+            "sha1sum": artifact.sha1,
+            "content_type": artifact.content_type,
+            "size": artifact.size,
+        }
+    )
 
 
 @extend_schema(request=ReportRunParams, summary="Report data for a run")
@@ -197,11 +251,17 @@ def report_run(request):
     values = {field: params[field].lower() for field in ARTIFACT_FIELDS}
     values.update(url=params["url"], ref_url=params["ref_url"])
     services.report_run(
-        access.caller_for_request(request), build, release_name=params["release_name"],
-        release_number=params["release_number"], run_name=params["run_name"],
-        report=services.Report(values=values, run_failed=params["run_failed"],
-                               diff_failed=params["diff_failed"],
-                               distortion=params["distortion"]),
+        access.caller_for_request(request),
+        build,
+        release_name=params["release_name"],
+        release_number=params["release_number"],
+        run_name=params["run_name"],
+        report=services.Report(
+            values=values,
+            run_failed=params["run_failed"],
+            diff_failed=params["diff_failed"],
+            distortion=params["distortion"],
+        ),
     )
     return Response({"success": True})
 
@@ -211,10 +271,20 @@ def report_run(request):
 def runs_done(request):
     params = params_of(ReleaseParams, request)
     build = build_for_request(request, params)
-    release = services.runs_done(access.caller_for_request(request), build,
-                                 name=params["release_name"], number=params["release_number"])
-    return Response({"success": True, **release_fields(release), "status": release.status,
-                     "results_url": results_url(request, release)})
+    release = services.runs_done(
+        access.caller_for_request(request),
+        build,
+        name=params["release_name"],
+        number=params["release_number"],
+    )
+    return Response(
+        {
+            "success": True,
+            **release_fields(release),
+            "status": release.status,
+            "results_url": results_url(request, release),
+        }
+    )
 
 
 @extend_schema(request=ReleaseParams, summary="A release's status and each of its runs")
@@ -225,23 +295,35 @@ def release_status(request):
     release = access.release_in(build, params["release_name"], params["release_number"])
     runs = [
         {
-            "name": run.name, "status": run.status, "url": run.url, "ref_url": run.ref_url,
-            "distortion": run.distortion, "changed_pixels": run.changed_pixels,
-            "size_changed": run.size_changed, "failure_reason": run.failure_reason,
+            "name": run.name,
+            "status": run.status,
+            "url": run.url,
+            "ref_url": run.ref_url,
+            "distortion": run.distortion,
+            "changed_pixels": run.changed_pixels,
+            "size_changed": run.size_changed,
+            "failure_reason": run.failure_reason,
             **{field: getattr(run, f"{field}_id") for field in ARTIFACT_FIELDS},
-            "noise_image": run.noise_image_id, "noise_pixels": run.noise_pixels,
+            "noise_image": run.noise_image_id,
+            "noise_pixels": run.noise_pixels,
         }
         for run in release.runs.order_by("name").iterator(chunk_size=2000)
     ]
     counts = services.run_counts(release)
-    return Response({
-        "success": True, **release_fields(release), "status": release.status, "url": release.url,
-        "results_url": results_url(request, release),
-        "complete": not any(counts[status] for status in Run.PENDING),
-        # Whether the build counts flaky runs (the page differed from itself) as failures.
-        "flaky_blocks": build.flaky_blocks,
-        "counts": counts, "runs": runs,
-    })
+    return Response(
+        {
+            "success": True,
+            **release_fields(release),
+            "status": release.status,
+            "url": release.url,
+            "results_url": results_url(request, release),
+            "complete": not any(counts[status] for status in Run.PENDING),
+            # Whether the build counts flaky runs (the page differed from itself) as failures.
+            "flaky_blocks": build.flaky_blocks,
+            "counts": counts,
+            "runs": runs,
+        }
+    )
 
 
 @extend_schema(request=MarkReleaseParams, summary="Mark a release good or bad")
@@ -254,8 +336,11 @@ def mark_release(request):
     return Response({"success": True, **release_fields(release), "status": release.status})
 
 
-@extend_schema(parameters=[DownloadParams], responses={200: OpenApiResponse(description="bytes")},
-               summary="Download an artifact owned by the build")
+@extend_schema(
+    parameters=[DownloadParams],
+    responses={200: OpenApiResponse(description="bytes")},
+    summary="Download an artifact owned by the build",
+)
 @api_view(["GET"])
 @permission_classes([AllowAny])  # public builds are readable anonymously; access.* decides
 def download(request):
@@ -273,8 +358,9 @@ def download(request):
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponse(status=304)
     else:
-        response = FileResponse(storage.open_artifact(artifact.sha1),
-                                content_type=artifact.content_type)
+        response = FileResponse(
+            storage.open_artifact(artifact.sha1), content_type=artifact.content_type
+        )
         response["Content-Length"] = str(artifact.size)
         if artifact.content_type not in INLINE_TYPES:
             response["Content-Disposition"] = f'attachment; filename="{artifact.sha1}"'

@@ -29,15 +29,25 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
         height = max(log["before_size"][1], log["after_size"][1])
     except (ValueError, KeyError, TypeError, IndexError):
         return None
-    subtle = [{**region,
-               "box": {"left": 100 * region["x"] / width, "top": 100 * region["y"] / height,
-                       "width": 100 * region["width"] / width,
-                       "height": 100 * region["height"] / height}}
-              for region in log.get("subtle_regions", [])[:MAX_LISTED]]
+    subtle = [
+        {
+            **region,
+            "box": {
+                "left": 100 * region["x"] / width,
+                "top": 100 * region["y"] / height,
+                "width": 100 * region["width"] / width,
+                "height": 100 * region["height"] / height,
+            },
+        }
+        for region in log.get("subtle_regions", [])[:MAX_LISTED]
+    ]
     noise = log.get("noise") or {}
-    return {"summary": log.get("summary", ""), "subtle_regions": subtle,
-            "noise_boxes": len(noise.get("masked", [])),
-            "noise_pixels": noise_pixels if noise_pixels is not None
-            else noise.get("changed_pixels"),
-            "shifts": log.get("shifts", [])[:MAX_LISTED], "metric": log.get("metric", "yiq"),
-            "aligned_changed_pixels": log.get("aligned_changed_pixels")}
+    return {
+        "summary": log.get("summary", ""),
+        "subtle_regions": subtle,
+        "noise_boxes": len(noise.get("masked", [])),
+        "noise_pixels": noise_pixels if noise_pixels is not None else noise.get("changed_pixels"),
+        "shifts": log.get("shifts", [])[:MAX_LISTED],
+        "metric": log.get("metric", "yiq"),
+        "aligned_changed_pixels": log.get("aligned_changed_pixels"),
+    }

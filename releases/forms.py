@@ -5,15 +5,26 @@ from .models import Build
 
 class BuildForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="A project: “desktop site”, “mobile site”…")
-    public = forms.BooleanField(required=False,
-                                help_text="Anyone may view its releases and runs (never its keys).")
+    public = forms.BooleanField(
+        required=False, help_text="Anyone may view its releases and runs (never its keys)."
+    )
 
 
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = Build
-        fields = ["name", "public", "diff_metric", "diff_threshold", "max_distortion",
-                  "recaptures", "flaky_blocks", "send_email", "email_alias", "webhook_urls"]
+        fields = [
+            "name",
+            "public",
+            "diff_metric",
+            "diff_threshold",
+            "max_distortion",
+            "recaptures",
+            "flaky_blocks",
+            "send_email",
+            "email_alias",
+            "webhook_urls",
+        ]
         widgets = {"webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60})}
         labels = {
             "diff_metric": "Colour metric",
@@ -27,18 +38,18 @@ class SettingsForm(forms.ModelForm):
         }
         help_texts = {
             "diff_metric": "How two colours are compared. Perceptual sees a brand colour going "
-                           "one shade darker and ignores what people cannot tell apart; YIQ "
-                           "keeps the verdicts of builds made before it.",
+            "one shade darker and ignores what people cannot tell apart; YIQ "
+            "keeps the verdicts of builds made before it.",
             "recaptures": "0 or 1: when a captured page differs from its baseline, capture it "
-                          "again; what differs between the two captures is noise, masked out, "
-                          "and a run whose only differences are noise is “flaky”.",
+            "again; what differs between the two captures is noise, masked out, "
+            "and a run whose only differences are noise is “flaky”.",
             "webhook_urls": "One per line. When a release is ready for review or marked good "
-                            "or bad, Depicted POSTs a JSON event there, signed (see below).",
+            "or bad, Depicted POSTs a JSON event there, signed (see below).",
             "flaky_blocks": "Off: a flaky run does not make the client tools' --wait exit 1.",
             "diff_threshold": "0 to 1; how different two colours must be to count as a change "
-                              "(empty: the server default, 0.1).",
+            "(empty: the server default, 0.1).",
             "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "
-                              "counts as unchanged (0: any change counts).",
+            "counts as unchanged (0: any change counts).",
         }
 
     def clean_diff_threshold(self):
@@ -49,6 +60,7 @@ class SettingsForm(forms.ModelForm):
 
     def clean_webhook_urls(self):
         from .webhooks import parse_urls
+
         try:
             return "\n".join(parse_urls(self.cleaned_data["webhook_urls"]))
         except ValueError as exc:
@@ -72,5 +84,7 @@ class ApiKeyForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(help_text="They become an owner now if they have an account, "
-                                       "else when they first sign in with this email.")
+    email = forms.EmailField(
+        help_text="They become an owner now if they have an account, "
+        "else when they first sign in with this email."
+    )

@@ -26,12 +26,14 @@ class InvalidTransition(ValueError):
 
 
 def ArtifactField():  # noqa: N802 - reads like a field class where it is used
-    return models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="+")
+    return models.ForeignKey(
+        Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
 
 class Build(models.Model):
-    """A project (desktop site, mobile site, ...), not a CI build: dpxdt's word, kept for the API."""
+    """A project (desktop site, mobile site, ...), not a CI build: dpxdt's word, kept for the
+    API."""
 
     name = models.CharField(max_length=200)
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="builds", blank=True)
@@ -106,7 +108,9 @@ class Release(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["build", "name", "number"], name="release_unique_attempt")
+            models.UniqueConstraint(
+                fields=["build", "name", "number"], name="release_unique_attempt"
+            )
         ]
         indexes = [models.Index(fields=["build", "status", "created"])]
 
@@ -118,12 +122,20 @@ class Release(models.Model):
         return self.status in self.CLOSED
 
     def get_absolute_url(self, **extra) -> str:
-        return reverse("release") + "?" + urlencode(
-            {"id": self.build_id, "name": self.name, "number": self.number, **extra})
+        return (
+            reverse("release")
+            + "?"
+            + urlencode({"id": self.build_id, "name": self.name, "number": self.number, **extra})
+        )
 
     def run_url(self, run_name: str) -> str:
-        return reverse("run") + "?" + urlencode(
-            {"id": self.build_id, "name": self.name, "number": self.number, "test": run_name})
+        return (
+            reverse("run")
+            + "?"
+            + urlencode(
+                {"id": self.build_id, "name": self.name, "number": self.number, "test": run_name}
+            )
+        )
 
     def transition_to(self, new, *, user=None, api_key=None, message=""):
         _check_transition("release", self.status, new, self.TRANSITIONS)
@@ -131,7 +143,11 @@ class Release(models.Model):
         self.status = new
         self.save(update_fields=["status", "modified"])
         AuditLog.record(
-            f"release_{new}", build_id=self.build_id, release=self, user=user, api_key=api_key,
+            f"release_{new}",
+            build_id=self.build_id,
+            release=self,
+            user=user,
+            api_key=api_key,
             message=message or f"{old} → {new}",
         )
 
@@ -184,6 +200,7 @@ class Run(models.Model):
     diff_log = ArtifactField()
     # The diff with moved rows lined up (only when rows moved): moved-but-equal content is not red.
     aligned_diff_image = ArtifactField()
+
     # A second capture of the page (build.recaptures), taken when the first differed from the
     # baseline; what differs between the two is noise, shown as noise_image (a diff of the two).
     class Recapture(models.TextChoices):
@@ -223,14 +240,27 @@ class Run(models.Model):
         self.status = new
         self.save(update_fields=["status", "modified", *fields])
         AuditLog.record(
-            f"run_{new}", build_id=self.release.build_id, release_id=self.release_id, run=self,
-            user=user, api_key=api_key, message=message or f"{old} → {new}",
+            f"run_{new}",
+            build_id=self.release.build_id,
+            release_id=self.release_id,
+            run=self,
+            user=user,
+            api_key=api_key,
+            message=message or f"{old} → {new}",
         )
 
 
 # The artifact columns of a run; the API names them the same.
-ARTIFACT_FIELDS = ("image", "log", "config", "ref_image", "ref_log", "ref_config", "diff_image",
-                   "diff_log")
+ARTIFACT_FIELDS = (
+    "image",
+    "log",
+    "config",
+    "ref_image",
+    "ref_log",
+    "ref_config",
+    "diff_image",
+    "diff_log",
+)
 
 
 def _check_transition(what, old, new, table):
@@ -251,13 +281,15 @@ class ApiKey(models.Model):
 
     id = models.CharField(max_length=40, primary_key=True)
     secret_hash = models.CharField(max_length=64)
-    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="api_keys")
+    build = models.ForeignKey(
+        Build, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
     superuser = models.BooleanField(default=False)
     purpose = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
     revoked = models.DateTimeField(null=True, blank=True)
     last_used = models.DateTimeField(null=True, blank=True)
@@ -279,8 +311,12 @@ class ApiKey(models.Model):
         """Create a key; returns (key, secret). The secret cannot be recovered later."""
         secret = secrets.token_urlsafe(32)
         key = cls.objects.create(
-            id=secrets.token_hex(16), secret_hash=_hash_secret(secret), build=build,
-            superuser=superuser, purpose=purpose, created_by=created_by,
+            id=secrets.token_hex(16),
+            secret_hash=_hash_secret(secret),
+            build=build,
+            superuser=superuser,
+            purpose=purpose,
+            created_by=created_by,
         )
         return key, secret
 
@@ -301,14 +337,16 @@ class Invitation(models.Model):
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(fields=["build", "email"],
-                                               name="invitation_unique_email")]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "email"], name="invitation_unique_email")
+        ]
 
     def __str__(self):
         return f"{self.email} → {self.build}"
@@ -318,13 +356,16 @@ class AuditLog(models.Model):
     """Every human and API action on a build, newest first."""
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="audit_log")
-    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="+")
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.SET_NULL, related_name="+")
-    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     action = models.CharField(max_length=40)
     message = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -337,13 +378,28 @@ class AuditLog(models.Model):
         return f"{self.action}: {self.message}"
 
     @classmethod
-    def record(cls, action, *, build_id, release=None, release_id=None, run=None, user=None,
-               api_key=None, message=""):
+    def record(
+        cls,
+        action,
+        *,
+        build_id,
+        release=None,
+        release_id=None,
+        run=None,
+        user=None,
+        api_key=None,
+        message="",
+    ):
         if user is not None and not getattr(user, "is_authenticated", False):
             user = None
         return cls.objects.create(
-            action=action, build_id=build_id, release_id=release_id or getattr(release, "id", None),
-            run=run, user=user, api_key=api_key, message=message[:10000],
+            action=action,
+            build_id=build_id,
+            release_id=release_id or getattr(release, "id", None),
+            run=run,
+            user=user,
+            api_key=api_key,
+            message=message[:10000],
         )
 
 
@@ -356,8 +412,9 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     event = models.CharField(max_length=40)
     url = models.URLField(max_length=2048)
     payload = models.TextField()  # the exact JSON body that is signed and sent

@@ -20,8 +20,10 @@ def absolute(path: str) -> str:
 def recipients(build) -> list[str]:
     if build.email_alias:
         return [build.email_alias]
-    return sorted({owner.email for owner in build.owners.all() if owner.email} |
-                  set(build.invitations.values_list("email", flat=True)))
+    return sorted(
+        {owner.email for owner in build.owners.all() if owner.email}
+        | set(build.invitations.values_list("email", flat=True))
+    )
 
 
 def release_ready(release_id: int) -> bool:
@@ -36,16 +38,23 @@ def release_ready(release_id: int) -> bool:
     changed = list(runs.filter(status=Run.Status.DIFF_FOUND).order_by("name")[:200])
     failed = runs.filter(status=Run.Status.FAILED).count()
     context = {
-        "build": build, "release": release, "release_url": absolute(release.get_absolute_url()),
+        "build": build,
+        "release": release,
+        "release_url": absolute(release.get_absolute_url()),
         "changed": [(run, absolute(release.run_url(run.name))) for run in changed],
         "changed_count": runs.filter(status=Run.Status.DIFF_FOUND).count(),
-        "failed": failed, "total": runs.count(),
+        "failed": failed,
+        "total": runs.count(),
     }
     subject = f"{build.name}: {release.name} - Ready for review"
     try:
-        send_mail(subject, render_to_string("releases/email/ready_for_review.txt", context),
-                  settings.DEFAULT_FROM_EMAIL, to,
-                  html_message=render_to_string("releases/email/ready_for_review.html", context))
+        send_mail(
+            subject,
+            render_to_string("releases/email/ready_for_review.txt", context),
+            settings.DEFAULT_FROM_EMAIL,
+            to,
+            html_message=render_to_string("releases/email/ready_for_review.html", context),
+        )
     except Exception:
         logger.exception("could not send the review email for release %s", release_id)
         return False

@@ -33,6 +33,7 @@ class Rejected(ValueError):
 
 # --- builds and uploads ---------------------------------------------------------------------
 
+
 def create_build(*, name: str, owner=None, public: bool = False) -> Build:
     with transaction.atomic():
         build = Build.objects.create(name=name, public=public)
@@ -42,13 +43,23 @@ def create_build(*, name: str, owner=None, public: bool = False) -> Build:
     return build
 
 
-def upload(caller: access.Caller, build: Build, fileobj, *, filename: str | None,
-           content_type: str | None = None):
+def upload(
+    caller: access.Caller,
+    build: Build,
+    fileobj,
+    *,
+    filename: str | None,
+    content_type: str | None = None,
+):
     """Store an uploaded file (bytes first, then the row) and make ``build`` an owner."""
     stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
     build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
-    AuditLog.record("upload", build_id=build.id, message=f"{stored.artifact.sha1} {filename or ''}",
-                    **caller.audit())
+    AuditLog.record(
+        "upload",
+        build_id=build.id,
+        message=f"{stored.artifact.sha1} {filename or ''}",
+        **caller.audit(),
+    )
     return stored.artifact
 
 
@@ -61,16 +72,23 @@ def store_artifact_for(build: Build, data: bytes, content_type: str):
 
 # --- releases -------------------------------------------------------------------------------
 
+
 def create_release(caller: access.Caller, build: Build, *, name: str, url: str = "") -> Release:
     """A new attempt at ``name``. An earlier attempt still processing is superseded: marked bad,
     and its unfinished runs failed so that queued work for them does nothing."""
     with transaction.atomic():
         Build.objects.select_for_update().filter(pk=build.pk).first()  # serialise numbering
         last = Release.objects.filter(build=build, name=name).order_by("-number").first()
-        release = Release.objects.create(build=build, name=name, url=url,
-                                         number=(last.number + 1) if last else 1)
-        AuditLog.record("created_release", build_id=build.id, release=release,
-                        message=f"{name} #{release.number}", **caller.audit())
+        release = Release.objects.create(
+            build=build, name=name, url=url, number=(last.number + 1) if last else 1
+        )
+        AuditLog.record(
+            "created_release",
+            build_id=build.id,
+            release=release,
+            message=f"{name} #{release.number}",
+            **caller.audit(),
+        )
         if last is not None and last.status == R.PROCESSING:
             reason = f"superseded by attempt #{release.number}"
             _stop(last, caller, reason=reason, run_reason=f"cancelled: release {reason}")
@@ -82,11 +100,11 @@ def _stop(release: Release, caller, *, reason: str, run_reason: str) -> None:
     queued for them finds nothing to do."""
     release.transition_to(R.BAD, message=reason, **caller.audit())
     webhooks.release_event(release)
-    for run in (release.runs.select_for_update().select_related("release")
-                .filter(status__in=Run.PENDING)):
+    for run in (
+        release.runs.select_for_update().select_related("release").filter(status__in=Run.PENDING)
+    ):
         run.failure_reason = run_reason
-        run.transition_to(S.FAILED, message=run_reason, fields=["failure_reason"],
-                          **caller.audit())
+        run.transition_to(S.FAILED, message=run_reason, fields=["failure_reason"], **caller.audit())
 
 
 def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:
@@ -136,6 +154,7 @@ def run_counts(release: Release) -> dict[str, int]:
 
 # --- runs -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Report:
     """What one report_run call says about a run; empty values say nothing."""
@@ -146,8 +165,15 @@ class Report:
     distortion: float | None = None
 
 
-def report_run(caller: access.Caller, build: Build, *, release_name: str, release_number,
-               run_name: str, report: Report) -> Run:
+def report_run(
+    caller: access.Caller,
+    build: Build,
+    *,
+    release_name: str,
+    release_number,
+    run_name: str,
+    report: Report,
+) -> Run:
     """Record a run's data (dpxdt's report_run) and recompute its status.
 
     Every artifact named must belong to the build. The status is recomputed from the fields
@@ -155,14 +181,21 @@ def report_run(caller: access.Caller, build: Build, *, release_name: str, releas
     once the transaction commits."""
     artifacts = {
         field: access.artifact_in(build, sha1)
-        for field, sha1 in report.values.items() if field in ARTIFACT_FIELDS and sha1
+        for field, sha1 in report.values.items()
+        if field in ARTIFACT_FIELDS and sha1
     }
     with transaction.atomic():
         release = _open_release(build, release_name, release_number)
         run = _run_for_update(release, run_name)
         changed = _update_run(run, report, artifacts, caller)
-        AuditLog.record("report_run", build_id=build.id, release=release, run=run,
-                        message=", ".join(sorted(changed)) or "no change", **caller.audit())
+        AuditLog.record(
+            "report_run",
+            build_id=build.id,
+            release=release,
+            run=run,
+            message=", ".join(sorted(changed)) or "no change",
+            **caller.audit(),
+        )
     maybe_finish_release(release.id)
     return run
 
@@ -171,8 +204,10 @@ def _open_release(build: Build, name: str, number) -> Release:
     """The release, locked, if it still takes runs (receiving or processing)."""
     release = access.release_in(build, name, number, for_update=True)
     if release.status not in (R.RECEIVING, R.PROCESSING):
-        raise Rejected(f"release {release.name!r} #{release.number} is {release.status}; "
-                       "it accepts no more runs (create a new attempt)")
+        raise Rejected(
+            f"release {release.name!r} #{release.number} is {release.status}; "
+            "it accepts no more runs (create a new attempt)"
+        )
     return release
 
 
@@ -218,8 +253,14 @@ def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
             changed.add(field)
     if {"image", "ref_image"} & changed and "diff_image" not in changed:
         # New inputs make any earlier diff, and the recapture of the old page, stale.
-        for field in ("diff_image", "diff_log", "aligned_diff_image", "recapture_image",
-                      "recapture_log", "noise_image"):
+        for field in (
+            "diff_image",
+            "diff_log",
+            "aligned_diff_image",
+            "recapture_image",
+            "recapture_log",
+            "noise_image",
+        ):
             if getattr(run, f"{field}_id"):
                 setattr(run, field, None)
                 changed.add(field)
@@ -237,8 +278,9 @@ def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
         run.distortion = report.distortion
         changed.add("distortion")
     failure = "; ".join(
-        f"{label}: {text}" for label, text in
-        (("run failed", report.run_failed), ("diff failed", report.diff_failed)) if text
+        f"{label}: {text}"
+        for label, text in (("run failed", report.run_failed), ("diff failed", report.diff_failed))
+        if text
     )
     if failure and run.failure_reason != failure:
         run.failure_reason = failure
@@ -258,7 +300,8 @@ def _status_after_report(run: Run, changed: set[str], report: Report) -> str:
         if "diff_log" in changed and run.diff_log_id:  # the client diffed, found nothing
             return S.DIFF_NOT_FOUND
         if run.status in (S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DIFF_APPROVED, S.FLAKY) and not (
-                {"image", "ref_image"} & changed):
+            {"image", "ref_image"} & changed
+        ):
             return run.status
         if run.image_id == run.ref_image_id:  # identical bytes: nothing to decode
             run.distortion, run.changed_pixels = 0.0, 0
@@ -275,8 +318,9 @@ def baseline_run(build: Build, run_name: str) -> Run | None:
 
     Falls back to older good releases when the newest lacks the name (the original did not)."""
     return (
-        Run.objects.filter(release__build=build, release__status=R.GOOD, name=run_name,
-                           image__isnull=False)
+        Run.objects.filter(
+            release__build=build, release__status=R.GOOD, name=run_name, image__isnull=False
+        )
         .select_related("release")
         .order_by("-release__created", "-release__id")
         .first()
@@ -285,15 +329,27 @@ def baseline_run(build: Build, run_name: str) -> Run | None:
 
 # --- captures (called by capture.services) --------------------------------------------------
 
-SIDES = {"run": ("url", "config", "image", "log"),
-         "ref": ("ref_url", "ref_config", "ref_image", "ref_log"),
-         # The same page again, when the first capture differed from the baseline.
-         "recapture": ("url", "config", "recapture_image", "recapture_log")}
+SIDES = {
+    "run": ("url", "config", "image", "log"),
+    "ref": ("ref_url", "ref_config", "ref_image", "ref_log"),
+    # The same page again, when the first capture differed from the baseline.
+    "recapture": ("url", "config", "recapture_image", "recapture_log"),
+}
 SYSTEM = access.Caller()
 
 
-def request_run(caller: access.Caller, build: Build, *, release_name: str, release_number,
-                run_name: str, url: str, config, ref_url: str = "", ref_config=None) -> Run:
+def request_run(
+    caller: access.Caller,
+    build: Build,
+    *,
+    release_name: str,
+    release_number,
+    run_name: str,
+    url: str,
+    config,
+    ref_url: str = "",
+    ref_config=None,
+) -> Run:
     """Ask for the run to be captured (dpxdt's request_run); ``config`` and ``ref_config`` are
     stored config Artifacts. Without a reference, the baseline is the same-named run of the
     newest good release. Requesting a run again captures it again."""
@@ -302,7 +358,12 @@ def request_run(caller: access.Caller, build: Build, *, release_name: str, relea
         run = _run_for_update(release, run_name)
         run.url, run.config, run.image, run.log = url, config, None, None
         if ref_url:
-            run.ref_url, run.ref_config, run.ref_image, run.ref_log = ref_url, ref_config, None, None
+            run.ref_url, run.ref_config, run.ref_image, run.ref_log = (
+                ref_url,
+                ref_config,
+                None,
+                None,
+            )
         else:
             baseline = baseline_run(build, run_name)
             run.ref_url = baseline.url if baseline else ""
@@ -310,17 +371,37 @@ def request_run(caller: access.Caller, build: Build, *, release_name: str, relea
                 setattr(run, field, getattr(baseline, field[4:]) if baseline else None)
         run.diff_image = run.diff_log = run.distortion = run.changed_pixels = None
         run.size_changed, run.failure_reason, run.pipeline_attempts = False, "", 0
-        fields = ["url", "config", "image", "log", "ref_url", "ref_config", "ref_image", "ref_log",
-                  "diff_image", "diff_log", "distortion", "changed_pixels", "size_changed",
-                  "failure_reason", "pipeline_attempts"]
+        fields = [
+            "url",
+            "config",
+            "image",
+            "log",
+            "ref_url",
+            "ref_config",
+            "ref_image",
+            "ref_log",
+            "diff_image",
+            "diff_log",
+            "distortion",
+            "changed_pixels",
+            "size_changed",
+            "failure_reason",
+            "pipeline_attempts",
+        ]
         if run.status != S.DATA_PENDING:
-            run.transition_to(S.DATA_PENDING, fields=fields, message="capture requested",
-                              **caller.audit())
+            run.transition_to(
+                S.DATA_PENDING, fields=fields, message="capture requested", **caller.audit()
+            )
         else:
             run.save(update_fields=[*fields, "modified"])
-        AuditLog.record("request_run", build_id=build.id, release=release, run=run,
-                        message=f"{url}" + (f" against {ref_url}" if ref_url else ""),
-                        **caller.audit())
+        AuditLog.record(
+            "request_run",
+            build_id=build.id,
+            release=release,
+            run=run,
+            message=f"{url}" + (f" against {ref_url}" if ref_url else ""),
+            **caller.audit(),
+        )
         pipeline.start_captures(run.id, ["run", "ref"] if ref_url else ["run"])
     return run
 
@@ -328,16 +409,24 @@ def request_run(caller: access.Caller, build: Build, *, release_name: str, relea
 def pending_captures(run: Run) -> list[str]:
     """Sides of a run that have a config to capture and no image yet (a recapture only when
     the diff asked for one)."""
-    return [side for side, (_, config, image, _) in SIDES.items()
-            if getattr(run, f"{config}_id") and not getattr(run, f"{image}_id")
-            and (side != "recapture" or run.recapture == Run.Recapture.WANTED)]
+    return [
+        side
+        for side, (_, config, image, _) in SIDES.items()
+        if getattr(run, f"{config}_id")
+        and not getattr(run, f"{image}_id")
+        and (side != "recapture" or run.recapture == Run.Recapture.WANTED)
+    ]
 
 
 def wants_recapture(run: Run) -> bool:
     """Whether a diff that found a difference should first capture the page again: the run
     was captured here (it has a config and a URL), the build recaptures, none was taken yet."""
-    return bool(run.config_id and run.url and run.release.build.recaptures
-                and run.recapture == Run.Recapture.NONE)
+    return bool(
+        run.config_id
+        and run.url
+        and run.release.build.recaptures
+        and run.recapture == Run.Recapture.NONE
+    )
 
 
 def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
@@ -345,14 +434,21 @@ def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
     to know whether the page differs from itself). False if the run moved on meanwhile."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
-        if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
-                or run.ref_image_id != ref_sha1 or run.release.is_closed
-                or not wants_recapture(run)):
+        if (
+            run.status != S.NEEDS_DIFF
+            or run.image_id != image_sha1
+            or run.ref_image_id != ref_sha1
+            or run.release.is_closed
+            or not wants_recapture(run)
+        ):
             return False
         run.recapture = Run.Recapture.WANTED
         run.pipeline_attempts = 0
-        run.transition_to(S.DATA_PENDING, message="differs from the baseline: capturing again",
-                          fields=["recapture", "pipeline_attempts"])
+        run.transition_to(
+            S.DATA_PENDING,
+            message="differs from the baseline: capturing again",
+            fields=["recapture", "pipeline_attempts"],
+        )
         pipeline.start_captures(run.id, ["recapture"])
     return True
 
@@ -368,10 +464,18 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
     """Start capturing one side of a run, if it still waits for that capture."""
     url_field, config_field, _, _ = SIDES[side]
     with transaction.atomic():
-        run = (Run.objects.select_for_update().select_related("release__build")
-               .filter(pk=run_id).first())
-        if (run is None or run.status != S.DATA_PENDING or run.release.is_closed
-                or side not in pending_captures(run)):
+        run = (
+            Run.objects.select_for_update()
+            .select_related("release__build")
+            .filter(pk=run_id)
+            .first()
+        )
+        if (
+            run is None
+            or run.status != S.DATA_PENDING
+            or run.release.is_closed
+            or side not in pending_captures(run)
+        ):
             return None
         # Both sides of a pair count against one budget.
         limit = settings.MAX_PIPELINE_ATTEMPTS * len(pending_captures(run))
@@ -379,40 +483,48 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
             _fail(run, f"capture did not finish after {run.pipeline_attempts} attempts")
             claim = None
         else:
-            Run.objects.filter(pk=run.pk).update(pipeline_attempts=F("pipeline_attempts") + 1,
-                                                 modified=timezone.now())
+            Run.objects.filter(pk=run.pk).update(
+                pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
+            )
             claim = CaptureClaim(run, getattr(run, url_field), getattr(run, f"{config_field}_id"))
     if claim is None:
         maybe_finish_release(run.release_id)
     return claim
 
 
-def record_capture(claim: CaptureClaim, side: str, *, image=None, log=None,
-                   failure: str = "") -> Run | None:
+def record_capture(
+    claim: CaptureClaim, side: str, *, image=None, log=None, failure: str = ""
+) -> Run | None:
     """Record a capture's screenshot (or its failure), unless the run was requested anew
     meanwhile; then recompute the run's status as report_run does."""
     url_field, config_field, image_field, log_field = SIDES[side]
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("release__build").get(
-            pk=claim.run.pk)
-        if (run.status != S.DATA_PENDING or run.release.is_closed
-                or getattr(run, url_field) != claim.url
-                or getattr(run, f"{config_field}_id") != claim.config_sha1):
+        run = Run.objects.select_for_update().select_related("release__build").get(pk=claim.run.pk)
+        if (
+            run.status != S.DATA_PENDING
+            or run.release.is_closed
+            or getattr(run, url_field) != claim.url
+            or getattr(run, f"{config_field}_id") != claim.config_sha1
+        ):
             logger.info("run %s changed while it was captured; result dropped", run.pk)
             return None
         values = {image_field: image.sha1 if image else "", log_field: log.sha1 if log else ""}
-        artifacts = {field: artifact for field, artifact in
-                     ((image_field, image), (log_field, log)) if artifact is not None}
+        artifacts = {
+            field: artifact
+            for field, artifact in ((image_field, image), (log_field, log))
+            if artifact is not None
+        }
         if side == "recapture":
             # A recapture that fails costs the run nothing: it is diffed without a noise check.
             run.recapture = Run.Recapture.FAILED if failure else Run.Recapture.DONE
             for field, artifact in artifacts.items():
                 setattr(run, field, artifact)
             run.pipeline_attempts = 0
-            run.transition_to(S.NEEDS_DIFF, fields=["recapture", "pipeline_attempts",
-                                                    *artifacts],
-                              message=f"recapture failed: {failure}" if failure else
-                              "captured again")
+            run.transition_to(
+                S.NEEDS_DIFF,
+                fields=["recapture", "pipeline_attempts", *artifacts],
+                message=f"recapture failed: {failure}" if failure else "captured again",
+            )
             pipeline.start_diff(run.id)
             return run
         label = "capture failed" + (" (reference)" if side == "ref" else "")
@@ -428,31 +540,47 @@ def record_capture(claim: CaptureClaim, side: str, *, image=None, log=None,
 
 # --- the diff step (called by pdiff.services) ------------------------------------------------
 
+
 def claim_for_diff(run_id: int) -> Run | None:
     """Start a diff attempt: the run, if it still needs a diff and has attempts left.
 
     A run out of attempts (a message redelivered after its worker died, again and again) is
     failed here, so a poison input ends the run instead of looping."""
     with transaction.atomic():
-        run = (Run.objects.select_for_update().select_related("release__build")
-               .filter(pk=run_id).first())
+        run = (
+            Run.objects.select_for_update()
+            .select_related("release__build")
+            .filter(pk=run_id)
+            .first()
+        )
         if run is None or run.status != S.NEEDS_DIFF or run.release.is_closed:
             return None
         if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
             _fail(run, f"diff did not finish after {run.pipeline_attempts} attempts")
             claimed = None
         else:
-            Run.objects.filter(pk=run.pk).update(pipeline_attempts=F("pipeline_attempts") + 1,
-                                                 modified=timezone.now())
+            Run.objects.filter(pk=run.pk).update(
+                pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
+            )
             claimed = run
     if claimed is None:
         maybe_finish_release(run.release_id)
     return claimed
 
 
-def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_image, diff_log,
-                aligned_diff_image=None, tolerance: float = 0.0, noise=None,
-                noise_image=None) -> Run | None:
+def record_diff(
+    run_id: int,
+    *,
+    image_sha1: str,
+    ref_sha1: str,
+    result,
+    diff_image,
+    diff_log,
+    aligned_diff_image=None,
+    tolerance: float = 0.0,
+    noise=None,
+    noise_image=None,
+) -> Run | None:
     """Record a finished diff (a ``pdiff.core.DiffResult``), unless the run moved on meanwhile
     (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged.
 
@@ -461,8 +589,12 @@ def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_ima
     the noise is flaky."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
-        if (run.status != S.NEEDS_DIFF or run.image_id != image_sha1
-                or run.ref_image_id != ref_sha1 or run.release.is_closed):
+        if (
+            run.status != S.NEEDS_DIFF
+            or run.image_id != image_sha1
+            or run.ref_image_id != ref_sha1
+            or run.release.is_closed
+        ):
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
         found = not result.within(tolerance)
@@ -475,14 +607,25 @@ def record_diff(run_id: int, *, image_sha1: str, ref_sha1: str, result, diff_ima
         run.aligned_diff_image = aligned_diff_image if found else None
         run.noise_image = noise_image if noise else None
         run.noise_pixels = noise.changed_pixels if noise else None
-        noise_note = (f"; the page differs from itself in {noise.changed_pixels} pixels "
-                      "(masked)" if noise else "")
+        noise_note = (
+            f"; the page differs from itself in {noise.changed_pixels} pixels (masked)"
+            if noise
+            else ""
+        )
         run.transition_to(
             status,
             message=f"{result.changed_pixels} changed pixels ({result.distortion:.4%}): "
-                    f"{result.summary}{noise_note}",
-            fields=["changed_pixels", "distortion", "size_changed", "diff_log", "diff_image",
-                    "aligned_diff_image", "noise_image", "noise_pixels"],
+            f"{result.summary}{noise_note}",
+            fields=[
+                "changed_pixels",
+                "distortion",
+                "size_changed",
+                "diff_log",
+                "diff_image",
+                "aligned_diff_image",
+                "noise_image",
+                "noise_pixels",
+            ],
         )
     maybe_finish_release(run.release_id)
     return run
@@ -509,7 +652,8 @@ def sweep_stuck_runs(now=None) -> dict[str, int]:
     now = now or timezone.now()
     deadline = now - timedelta(seconds=settings.STUCK_RUN_SECONDS)
     stuck = Run.objects.filter(
-        status__in=Run.PENDING, modified__lt=deadline,
+        status__in=Run.PENDING,
+        modified__lt=deadline,
         release__status__in=[R.RECEIVING, R.PROCESSING, R.REVIEWING],
     ).values_list("id", flat=True)
     restarted = failed = 0
@@ -542,6 +686,7 @@ def sweep_stuck_runs(now=None) -> dict[str, int]:
 
 # --- human review ---------------------------------------------------------------------------
 
+
 def approve_run(caller: access.Caller, run: Run) -> Run:
     return _review(caller, run, S.DIFF_APPROVED)
 
@@ -561,10 +706,15 @@ def approve_all(caller: access.Caller, release: Release) -> int:
     """Approve every changed run of a release at once (bulk review)."""
     count = 0
     with transaction.atomic():
-        for run in (release.runs.select_for_update().select_related("release")
-                    .filter(status=S.DIFF_FOUND).order_by("name")):
-            run.transition_to(S.DIFF_APPROVED, message="approved with all changes",
-                              **caller.audit())
+        for run in (
+            release.runs.select_for_update()
+            .select_related("release")
+            .filter(status=S.DIFF_FOUND)
+            .order_by("name")
+        ):
+            run.transition_to(
+                S.DIFF_APPROVED, message="approved with all changes", **caller.audit()
+            )
             count += 1
     return count
 
@@ -589,16 +739,21 @@ def retry_failed(caller: access.Caller, release: Release, run_name: str | None =
             else:
                 continue  # a client reported the failure and gave nothing to redo
             run.failure_reason, run.pipeline_attempts = "", 0
-            run.transition_to(target, message="retried",
-                              fields=["failure_reason", "pipeline_attempts"], **caller.audit())
+            run.transition_to(
+                target,
+                message="retried",
+                fields=["failure_reason", "pipeline_attempts"],
+                **caller.audit(),
+            )
             if sides:
                 pipeline.start_captures(run.id, sides)
             else:
                 pipeline.start_diff(run.id)
             retried += 1
         if retried and release.status == R.REVIEWING:
-            release.transition_to(R.PROCESSING, message=f"retrying {retried} failed runs",
-                                  **caller.audit())
+            release.transition_to(
+                R.PROCESSING, message=f"retrying {retried} failed runs", **caller.audit()
+            )
     return retried
 
 
@@ -608,8 +763,10 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
     with transaction.atomic():
         release = Release.objects.select_for_update().get(pk=release.pk)
         if release.status not in (R.RECEIVING, R.PROCESSING):
-            raise Rejected(f"only a receiving or processing release can be cancelled, "
-                           f"this one is {release.status}")
+            raise Rejected(
+                f"only a receiving or processing release can be cancelled, "
+                f"this one is {release.status}"
+            )
         who = getattr(caller.user, "get_username", lambda: "an API key")()
         _stop(release, caller, reason=f"cancelled by {who}", run_reason=f"cancelled by {who}")
     return release
@@ -617,9 +774,11 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
 
 # --- build administration -------------------------------------------------------------------
 
+
 def update_settings(caller: access.Caller, build: Build, **values) -> Build:
-    changed = [f"{name}={value!r}" for name, value in values.items()
-               if getattr(build, name) != value]
+    changed = [
+        f"{name}={value!r}" for name, value in values.items() if getattr(build, name) != value
+    ]
     for name, value in values.items():
         setattr(build, name, value)
     if build.webhook_urls and not build.webhook_secret:
@@ -627,8 +786,9 @@ def update_settings(caller: access.Caller, build: Build, **values) -> Build:
     with transaction.atomic():
         build.save()
         if changed:
-            AuditLog.record("changed_settings", build_id=build.id, message=", ".join(changed),
-                            **caller.audit())
+            AuditLog.record(
+                "changed_settings", build_id=build.id, message=", ".join(changed), **caller.audit()
+            )
     return build
 
 
@@ -637,8 +797,9 @@ def create_api_key(caller: access.Caller, build: Build, purpose: str):
 
     with transaction.atomic():
         key, secret = ApiKey.create(build=build, purpose=purpose, created_by=caller.user)
-        AuditLog.record("created_api_key", build_id=build.id, message=f"{key.id} ({purpose})",
-                        **caller.audit())
+        AuditLog.record(
+            "created_api_key", build_id=build.id, message=f"{key.id} ({purpose})", **caller.audit()
+        )
     return key, secret
 
 
@@ -667,13 +828,15 @@ def invite_owner(caller: access.Caller, build: Build, email: str) -> str:
             build.owners.add(user)
             result = "added"
         else:
-            _, created = Invitation.objects.get_or_create(build=build, email=email,
-                                                          defaults={"invited_by": caller.user})
+            _, created = Invitation.objects.get_or_create(
+                build=build, email=email, defaults={"invited_by": caller.user}
+            )
             if not created:
                 return "already"
             result = "invited"
-        AuditLog.record("invited_owner", build_id=build.id, message=f"{email} ({result})",
-                        **caller.audit())
+        AuditLog.record(
+            "invited_owner", build_id=build.id, message=f"{email} ({result})", **caller.audit()
+        )
     return result
 
 
@@ -685,16 +848,24 @@ def remove_owner(caller: access.Caller, build: Build, user_id) -> None:
         raise access.NotFound(f"user {user_id} is not an owner of build {build.id}")
     with transaction.atomic():
         build.owners.remove(owner)
-        AuditLog.record("removed_owner", build_id=build.id,
-                        message=owner.email or owner.get_username(), **caller.audit())
+        AuditLog.record(
+            "removed_owner",
+            build_id=build.id,
+            message=owner.email or owner.get_username(),
+            **caller.audit(),
+        )
 
 
 def cancel_invitation(caller: access.Caller, build: Build, email: str) -> None:
     with transaction.atomic():
         deleted, _ = build.invitations.filter(email=email).delete()
         if deleted:
-            AuditLog.record("removed_owner", build_id=build.id, message=f"{email} (invitation)",
-                            **caller.audit())
+            AuditLog.record(
+                "removed_owner",
+                build_id=build.id,
+                message=f"{email} (invitation)",
+                **caller.audit(),
+            )
 
 
 def claim_invitations(user) -> int:
@@ -706,10 +877,12 @@ def claim_invitations(user) -> int:
     claimed = 0
     with transaction.atomic():
         for invitation in Invitation.objects.select_related("build").filter(
-                email__iexact=user.email):
+            email__iexact=user.email
+        ):
             invitation.build.owners.add(user)
-            AuditLog.record("invite_accepted", build_id=invitation.build_id, user=user,
-                            message=user.email)
+            AuditLog.record(
+                "invite_accepted", build_id=invitation.build_id, user=user, message=user.email
+            )
             invitation.delete()
             claimed += 1
     return claimed

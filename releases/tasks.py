@@ -8,14 +8,25 @@ from . import services, webhooks
 TRANSIENT_RETRIES = 4
 
 
-@shared_task(name="dpxdt.releases.sweep_stuck_runs", acks_late=True,
-             reject_on_worker_lost=True, soft_time_limit=240, time_limit=300)
+@shared_task(
+    name="dpxdt.releases.sweep_stuck_runs",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
 def sweep_stuck_runs():
     return services.sweep_stuck_runs()
 
 
-@shared_task(name=webhooks.DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-             soft_time_limit=120, time_limit=150)
+@shared_task(
+    name=webhooks.DELIVER_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
 def deliver_webhook(self, delivery_id):
     """One attempt; a receiver that fails is tried again with backoff, then given up on."""
     try:
@@ -25,8 +36,11 @@ def deliver_webhook(self, delivery_id):
         if self.request.retries + 1 >= attempts:
             webhooks.give_up(delivery_id, f"gave up after {attempts} attempts: {exc}")
             return "failed"
-        raise self.retry(exc=exc, max_retries=attempts - 1,
-                         countdown=settings.WEBHOOK_RETRY_SECONDS * 2 ** self.request.retries)
+        raise self.retry(
+            exc=exc,
+            max_retries=attempts - 1,
+            countdown=settings.WEBHOOK_RETRY_SECONDS * 2**self.request.retries,
+        ) from exc
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):
@@ -39,8 +53,9 @@ def run_step(task, run_id, *, label, time_limit, work, transient):
         if task.request.retries >= TRANSIENT_RETRIES:
             services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
             return "failed"
-        raise task.retry(exc=exc, countdown=min(5 * 2 ** task.request.retries, 300),
-                         max_retries=TRANSIENT_RETRIES)
+        raise task.retry(
+            exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=TRANSIENT_RETRIES
+        ) from exc
     except SoftTimeLimitExceeded:
         services.fail_run(run_id, f"{label} took longer than {time_limit} s")
         return "failed"

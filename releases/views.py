@@ -31,7 +31,8 @@ RUN_GROUP = Case(
     When(status=S.FAILED, then=Value(1)),
     When(status__in=[S.DATA_PENDING, S.NEEDS_DIFF], then=Value(2)),
     When(status=S.FLAKY, then=Value(3)),
-    default=Value(4), output_field=IntegerField(),
+    default=Value(4),
+    output_field=IntegerField(),
 )
 
 
@@ -41,6 +42,7 @@ def site_context(request):
 
 
 # --- lookups --------------------------------------------------------------------------------
+
 
 def _caller(request):
     return access.caller_for_request(request)
@@ -95,22 +97,34 @@ def _run_summary(counts: dict) -> dict:
     failures = counts[S.DIFF_FOUND] + counts[S.FAILED]
     tested = total - counts[S.NO_DIFF_NEEDED] - counts[S.FAILED]
     complete = tested - pending
-    return {"total": total, "pending": pending, "failures": failures, "tested": tested,
-            "complete": complete, "baselines": counts[S.NO_DIFF_NEEDED], **counts}
+    return {
+        "total": total,
+        "pending": pending,
+        "failures": failures,
+        "tested": tested,
+        "complete": complete,
+        "baselines": counts[S.NO_DIFF_NEEDED],
+        **counts,
+    }
 
 
 # --- pages ----------------------------------------------------------------------------------
 
+
 @require_GET
 def home(request):
-    builds = (access.visible_builds(_caller(request))
-              .annotate(last_release=Max("releases__created")).order_by("name"))
+    builds = (
+        access.visible_builds(_caller(request))
+        .annotate(last_release=Max("releases__created"))
+        .order_by("name")
+    )
     if request.user.is_authenticated:
         owned = set(request.user.builds.values_list("id", flat=True))
     else:
         owned = set()
-    return render(request, "releases/home.html", {
-        "builds": builds, "owned": owned, "form": forms.BuildForm()})
+    return render(
+        request, "releases/home.html", {"builds": builds, "owned": owned, "form": forms.BuildForm()}
+    )
 
 
 @login_required
@@ -118,10 +132,15 @@ def home(request):
 def new_build(request):
     form = forms.BuildForm(request.POST)
     if not form.is_valid():
-        return render(request, "releases/home.html", {
-            "builds": access.visible_builds(_caller(request)), "form": form}, status=400)
-    build = services.create_build(name=form.cleaned_data["name"], owner=request.user,
-                                  public=form.cleaned_data["public"])
+        return render(
+            request,
+            "releases/home.html",
+            {"builds": access.visible_builds(_caller(request)), "form": form},
+            status=400,
+        )
+    build = services.create_build(
+        name=form.cleaned_data["name"], owner=request.user, public=form.cleaned_data["public"]
+    )
     messages.success(request, f"Created build {build.name}.")
     return redirect(reverse("build") + f"?id={build.id}")
 
@@ -131,20 +150,31 @@ def build(request):
     build = _build(request, request.GET.get("id"))
     # Release names, newest activity first, paged; then their attempts with run counts in
     # one query (no query per row).
-    names = (build.releases.values("name").annotate(latest=Max("created"))
-             .order_by("-latest", "name"))
+    names = (
+        build.releases.values("name").annotate(latest=Max("created")).order_by("-latest", "name")
+    )
     page = Paginator(names, 10).get_page(request.GET.get("page"))
-    attempts = (build.releases.filter(name__in=[row["name"] for row in page])
-                .annotate(**{f"n_{status}": Count("runs", filter=Q(runs__status=status))
-                             for status in S.values})
-                .order_by("-number"))
+    attempts = (
+        build.releases.filter(name__in=[row["name"] for row in page])
+        .annotate(
+            **{f"n_{status}": Count("runs", filter=Q(runs__status=status)) for status in S.values}
+        )
+        .order_by("-number")
+    )
     groups = {row["name"]: [] for row in page}
     for release in attempts:
         counts = {status: getattr(release, f"n_{status}") for status in S.values}
         groups[release.name].append((release, _run_summary(counts)))
-    return render(request, "releases/build.html", {
-        "build": build, "page": page, "groups": groups.items(),
-        "can_act": access.can_act(_caller(request), build)})
+    return render(
+        request,
+        "releases/build.html",
+        {
+            "build": build,
+            "page": page,
+            "groups": groups.items(),
+            "can_act": access.can_act(_caller(request), build),
+        },
+    )
 
 
 @require_GET
@@ -152,22 +182,49 @@ def release(request):
     build = _build(request, request.GET.get("id"))
     release = _release(build, request.GET)
     counts = services.run_counts(release)
-    runs = (release.runs.annotate(group=RUN_GROUP).order_by("group", "name")
-            .only("id", "name", "status", "distortion", "changed_pixels", "size_changed",
-                  "failure_reason", "image", "ref_image", "diff_image", "release_id"))
+    runs = (
+        release.runs.annotate(group=RUN_GROUP)
+        .order_by("group", "name")
+        .only(
+            "id",
+            "name",
+            "status",
+            "distortion",
+            "changed_pixels",
+            "size_changed",
+            "failure_reason",
+            "image",
+            "ref_image",
+            "diff_image",
+            "release_id",
+        )
+    )
     status_filter = request.GET.get("status")
     if status_filter in S.values:
         runs = runs.filter(status=status_filter)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    last_mark = (AuditLog.objects.filter(release=release, action__in=[
-        "release_good", "release_bad", "release_reviewing"])
-        .select_related("user", "api_key").first())
-    return render(request, "releases/release.html", {
-        "build": build, "release": release, "page": page, "summary": _run_summary(counts),
-        "status_filter": status_filter, "statuses": S.choices, "last_mark": last_mark,
-        "can_act": access.can_act(_caller(request), build),
-        "Status": Release.Status,
-    })
+    last_mark = (
+        AuditLog.objects.filter(
+            release=release, action__in=["release_good", "release_bad", "release_reviewing"]
+        )
+        .select_related("user", "api_key")
+        .first()
+    )
+    return render(
+        request,
+        "releases/release.html",
+        {
+            "build": build,
+            "release": release,
+            "page": page,
+            "summary": _run_summary(counts),
+            "status_filter": status_filter,
+            "statuses": S.choices,
+            "last_mark": last_mark,
+            "can_act": access.can_act(_caller(request), build),
+            "Status": Release.Status,
+        },
+    )
 
 
 @require_GET
@@ -177,28 +234,54 @@ def run(request):
     run = _run(release, request.GET.get("test"))
     ordered = release.runs.annotate(group=RUN_GROUP)
     group = ordered.get(pk=run.pk).group
-    previous = (ordered.filter(Q(group__lt=group) | Q(group=group, name__lt=run.name))
-                .order_by("-group", "-name").only("name", "image", "ref_image", "diff_image")
-                .first())
-    following = (ordered.filter(Q(group__gt=group) | Q(group=group, name__gt=run.name))
-                 .order_by("group", "name").only("name", "image", "ref_image", "diff_image")
-                 .first())
+    previous = (
+        ordered.filter(Q(group__lt=group) | Q(group=group, name__lt=run.name))
+        .order_by("-group", "-name")
+        .only("name", "image", "ref_image", "diff_image")
+        .first()
+    )
+    following = (
+        ordered.filter(Q(group__gt=group) | Q(group=group, name__gt=run.name))
+        .order_by("group", "name")
+        .only("name", "image", "ref_image", "diff_image")
+        .first()
+    )
     diff_log = _text_artifact(run.diff_log_id)
-    return render(request, "releases/run.html", {
-        "build": build, "release": release, "run": run, "previous": previous,
-        "next": following, "can_act": access.can_act(_caller(request), build),
-        "log": _text_artifact(run.log_id), "ref_log": _text_artifact(run.ref_log_id),
-        "config": _text_artifact(run.config_id), "ref_config": _text_artifact(run.ref_config_id),
-        "diff_log": diff_log,
-        "findings": (findings.from_log(diff_log, noise_pixels=run.noise_pixels)
-                     if run.status not in Run.PENDING else None),
-        "images": {side: _artifact_url(build, getattr(run, f"{field}_id")) for side, field in (
-            ("before", "ref_image"), ("after", "image"), ("diff", "diff_image"),
-            ("aligned", "aligned_diff_image"), ("noise", "noise_image"))},
-        "release_link": release.get_absolute_url(),
-        "previous_link": release.run_url(previous.name) if previous else "",
-        "next_link": release.run_url(following.name) if following else "",
-    })
+    return render(
+        request,
+        "releases/run.html",
+        {
+            "build": build,
+            "release": release,
+            "run": run,
+            "previous": previous,
+            "next": following,
+            "can_act": access.can_act(_caller(request), build),
+            "log": _text_artifact(run.log_id),
+            "ref_log": _text_artifact(run.ref_log_id),
+            "config": _text_artifact(run.config_id),
+            "ref_config": _text_artifact(run.ref_config_id),
+            "diff_log": diff_log,
+            "findings": (
+                findings.from_log(diff_log, noise_pixels=run.noise_pixels)
+                if run.status not in Run.PENDING
+                else None
+            ),
+            "images": {
+                side: _artifact_url(build, getattr(run, f"{field}_id"))
+                for side, field in (
+                    ("before", "ref_image"),
+                    ("after", "image"),
+                    ("diff", "diff_image"),
+                    ("aligned", "aligned_diff_image"),
+                    ("noise", "noise_image"),
+                )
+            },
+            "release_link": release.get_absolute_url(),
+            "previous_link": release.run_url(previous.name) if previous else "",
+            "next_link": release.run_url(following.name) if following else "",
+        },
+    )
 
 
 def _artifact_url(build, sha1) -> str:
@@ -215,10 +298,13 @@ def _text_artifact(sha1):
     except storage.ArtifactMissing:
         return "(the stored bytes of this artifact are missing)"
     text = data[:LOG_PREVIEW_BYTES].decode("utf-8", errors="replace")
-    return text + ("\n… (truncated; download for the rest)" if len(data) > LOG_PREVIEW_BYTES else "")
+    return text + (
+        "\n… (truncated; download for the rest)" if len(data) > LOG_PREVIEW_BYTES else ""
+    )
 
 
 # --- actions on releases and runs -----------------------------------------------------------
+
 
 def _post_release(request):
     build = _acting_build(request, request.POST.get("id"))
@@ -256,8 +342,12 @@ def retry_runs(request):
     run_name = request.POST.get("test") or None
     try:
         count = services.retry_failed(_caller(request), release, run_name)
-        messages.success(request, f"Retrying {count} failed runs." if count else
-                         "Nothing to retry: these failures were reported by a client.")
+        messages.success(
+            request,
+            f"Retrying {count} failed runs."
+            if count
+            else "Nothing to retry: these failures were reported by a client.",
+        )
     except services.Rejected as exc:
         messages.error(request, str(exc))
     return _back(request, release.get_absolute_url())
@@ -295,16 +385,21 @@ def review_run(request):
 
 # --- owners' pages --------------------------------------------------------------------------
 
+
 @login_required
 def build_settings(request):
-    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
-                   manage=True)
+    build = _build(
+        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    )
     # The form gets its own copy: validating a ModelForm writes into its instance, and the
     # service compares against the saved values to audit what changed.
     form = forms.SettingsForm(request.POST or None, instance=Build.objects.get(pk=build.pk))
     if request.method == "POST" and form.is_valid():
-        services.update_settings(_caller(request), build, **{
-            name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields})
+        services.update_settings(
+            _caller(request),
+            build,
+            **{name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields},
+        )
         messages.success(request, "Settings saved.")
         return redirect(reverse("settings") + f"?build_id={build.id}")
     return render(request, "releases/settings.html", {"build": build, "form": form})
@@ -312,19 +407,29 @@ def build_settings(request):
 
 @login_required
 def api_keys(request):
-    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
-                   manage=True)
+    build = _build(
+        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    )
     form = forms.ApiKeyForm(request.POST or None)
     secret = None
     if request.method == "POST" and form.is_valid():
         key, secret = services.create_api_key(_caller(request), build, form.cleaned_data["purpose"])
         form = forms.ApiKeyForm()
-        messages.success(request, f"Created API key {key.id}. Copy its secret now: it is shown "
-                                  "only this once.")
+        messages.success(
+            request, f"Created API key {key.id}. Copy its secret now: it is shown only this once."
+        )
     keys = build.api_keys.order_by("-created")
-    return render(request, "releases/api_keys.html", {
-        "build": build, "form": form, "keys": keys, "new_secret": secret,
-        "new_key": keys.first() if secret else None})
+    return render(
+        request,
+        "releases/api_keys.html",
+        {
+            "build": build,
+            "form": form,
+            "keys": keys,
+            "new_secret": secret,
+            "new_key": keys.first() if secret else None,
+        },
+    )
 
 
 @login_required
@@ -341,20 +446,32 @@ def revoke_api_key(request):
 
 @login_required
 def owners(request):
-    build = _build(request, request.GET.get("build_id") or request.POST.get("build_id"),
-                   manage=True)
+    build = _build(
+        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    )
     form = forms.InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         result = services.invite_owner(_caller(request), build, email)
-        messages.success(request, {"added": f"{email} is now an owner.",
-                                   "invited": f"Invited {email}: they become an owner when "
-                                              "they sign in.",
-                                   "already": f"{email} is already an owner or invited."}[result])
+        messages.success(
+            request,
+            {
+                "added": f"{email} is now an owner.",
+                "invited": f"Invited {email}: they become an owner when they sign in.",
+                "already": f"{email} is already an owner or invited.",
+            }[result],
+        )
         return redirect(reverse("owners") + f"?build_id={build.id}")
-    return render(request, "releases/owners.html", {
-        "build": build, "form": form, "owners": build.owners.order_by("username"),
-        "invitations": build.invitations.all()})
+    return render(
+        request,
+        "releases/owners.html",
+        {
+            "build": build,
+            "form": form,
+            "owners": build.owners.order_by("username"),
+            "invitations": build.invitations.all(),
+        },
+    )
 
 
 @login_required
@@ -381,6 +498,6 @@ def activity(request):
     entries = build.audit_log.select_related("user", "api_key", "release", "run")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     deliveries = build.webhook_deliveries.select_related("release")[:50]
-    return render(request, "releases/activity.html", {"build": build, "page": page,
-                                                      "deliveries": deliveries})
-
+    return render(
+        request, "releases/activity.html", {"build": build, "page": page, "deliveries": deliveries}
+    )

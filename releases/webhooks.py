@@ -29,8 +29,11 @@ from .models import Build, Release, Run, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-EVENTS = {Release.Status.REVIEWING: "release.reviewing", Release.Status.GOOD: "release.good",
-          Release.Status.BAD: "release.bad"}
+EVENTS = {
+    Release.Status.REVIEWING: "release.reviewing",
+    Release.Status.GOOD: "release.good",
+    Release.Status.BAD: "release.bad",
+}
 DELIVER_TASK = "dpxdt.releases.deliver_webhook"
 SIGNATURE_HEADER = "X-Depicted-Signature"
 MAX_URLS = 10
@@ -73,23 +76,35 @@ def payload(release: Release, event: str) -> dict:
     counts = {status: 0 for status in Run.Status.values}
     for row in release.runs.values_list("status", flat=True):
         counts[row] += 1
-    changed = list(release.runs.filter(status=Run.Status.DIFF_FOUND).order_by("name")
-                   .values("name", "distortion", "changed_pixels")[:MAX_CHANGED_RUNS])
+    changed = list(
+        release.runs.filter(status=Run.Status.DIFF_FOUND)
+        .order_by("name")
+        .values("name", "distortion", "changed_pixels")[:MAX_CHANGED_RUNS]
+    )
     results_url = absolute(release.get_absolute_url())
     for run in changed:
         run["url"] = absolute(release.run_url(run["name"]))
     total = sum(counts.values())
-    verb = {"release.reviewing": "is ready for review", "release.good": "was marked good",
-            "release.bad": "was marked bad"}[event]
-    text = (f"{build.name}: release {release.name} #{release.number} {verb}: "
-            f"{counts['diff_found']} of {total} runs changed, {counts['failed']} failed"
-            f"{', ' + str(counts['flaky']) + ' flaky' if counts['flaky'] else ''}. "
-            f"<{results_url}|Review it>")
+    verb = {
+        "release.reviewing": "is ready for review",
+        "release.good": "was marked good",
+        "release.bad": "was marked bad",
+    }[event]
+    text = (
+        f"{build.name}: release {release.name} #{release.number} {verb}: "
+        f"{counts['diff_found']} of {total} runs changed, {counts['failed']} failed"
+        f"{', ' + str(counts['flaky']) + ' flaky' if counts['flaky'] else ''}. "
+        f"<{results_url}|Review it>"
+    )
     return {
         "event": event,
         "build": {"id": build.id, "name": build.name},
-        "release": {"name": release.name, "number": release.number, "status": release.status,
-                    "url": release.url},
+        "release": {
+            "name": release.name,
+            "number": release.number,
+            "status": release.status,
+            "url": release.url,
+        },
         "counts": counts,
         "changed_runs": changed,
         "results_url": results_url,
@@ -106,16 +121,21 @@ def release_event(release: Release) -> list[int]:
     if not urls:
         return []
     body = json.dumps(payload(release, event), sort_keys=True)
-    ids = [WebhookDelivery.objects.create(build=build, release=release, event=event, url=url,
-                                          payload=body).id for url in urls]
+    ids = [
+        WebhookDelivery.objects.create(
+            build=build, release=release, event=event, url=url, payload=body
+        ).id
+        for url in urls
+    ]
     transaction.on_commit(lambda: [_send(delivery_id) for delivery_id in ids])
     return ids
 
 
 def _send(delivery_id: int) -> None:
     try:
-        app.signature(DELIVER_TASK, args=(delivery_id,), immutable=True,
-                      queue="default").apply_async()
+        app.signature(
+            DELIVER_TASK, args=(delivery_id,), immutable=True, queue="default"
+        ).apply_async()
     except Exception:  # the broker is down: the delivery stays pending, the log shows it
         logger.exception("could not queue webhook delivery %s", delivery_id)
 
@@ -123,26 +143,41 @@ def _send(delivery_id: int) -> None:
 def deliver(delivery_id: int) -> str:
     """One attempt at a delivery: "delivered", "skipped" (already done), or DeliveryError."""
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update().select_related("build")
-                    .filter(pk=delivery_id).first())
+        delivery = (
+            WebhookDelivery.objects.select_for_update()
+            .select_related("build")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
             return "skipped"
-        WebhookDelivery.objects.filter(pk=delivery_id).update(attempts=delivery.attempts + 1,
-                                                               modified=timezone.now())
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            attempts=delivery.attempts + 1, modified=timezone.now()
+        )
     body = delivery.payload.encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Depicted-Webhook/1",
-               "X-Depicted-Event": delivery.event, "X-Depicted-Delivery": str(delivery.id),
-               SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Depicted-Webhook/1",
+        "X-Depicted-Event": delivery.event,
+        "X-Depicted-Delivery": str(delivery.id),
+        SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body),
+    }
     try:
         _check_destination(delivery.url)
-        response = requests.post(delivery.url, data=body, headers=headers,
-                                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+        response = requests.post(
+            delivery.url,
+            data=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
     except (requests.RequestException, OSError, ValueError) as exc:
         _record(delivery_id, error=f"{type(exc).__name__}: {exc}")
         raise DeliveryError(str(exc)) from exc
     if not 200 <= response.status_code < 300:
-        _record(delivery_id, code=response.status_code,
-                error=f"answered HTTP {response.status_code}")
+        _record(
+            delivery_id, code=response.status_code, error=f"answered HTTP {response.status_code}"
+        )
         raise DeliveryError(f"{delivery.url} answered HTTP {response.status_code}")
     _record(delivery_id, code=response.status_code, status=WebhookDelivery.Status.DELIVERED)
     return "delivered"
@@ -150,7 +185,8 @@ def deliver(delivery_id: int) -> str:
 
 def give_up(delivery_id: int, reason: str) -> None:
     WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
-        status=WebhookDelivery.Status.FAILED, error=reason[:2000], modified=timezone.now())
+        status=WebhookDelivery.Status.FAILED, error=reason[:2000], modified=timezone.now()
+    )
 
 
 def _record(delivery_id: int, *, code=None, error="", status=None) -> None:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # --- images ---------------------------------------------------------------------------------
 
+
 def make_png(width=200, height=200, background=(255, 255, 255, 255), squares=(), **save_options):
     """A PNG with filled squares: ``squares`` is a list of (x, y, size, rgba)."""
     image = Image.new("RGBA", (width, height), background)
@@ -31,6 +32,7 @@ BLACK = (0, 0, 0, 255)
 
 
 # --- builds, keys and the API client ---------------------------------------------------------
+
 
 @dataclass
 class KeyedBuild:
@@ -82,8 +84,11 @@ class Api:
         return self.client.get(f"/api/{endpoint}", data or {}, **headers, **kwargs)
 
     def upload(self, data: bytes, filename="shot.png"):
-        response = self.post("upload", {"build_id": self.build_id,
-                                        "file": _named(data, filename)}, format="multipart")
+        response = self.post(
+            "upload",
+            {"build_id": self.build_id, "file": _named(data, filename)},
+            format="multipart",
+        )
         assert response.status_code == 200, response.content
         return response.json()["sha1sum"]
 
@@ -93,8 +98,16 @@ class Api:
         return response.json()["release_number"]
 
     def report(self, run_name, release="r1", number=1, **fields):
-        return self.post("report_run", {"build_id": self.build_id, "release_name": release,
-                                        "release_number": number, "run_name": run_name, **fields})
+        return self.post(
+            "report_run",
+            {
+                "build_id": self.build_id,
+                "release_name": release,
+                "release_number": number,
+                "run_name": run_name,
+                **fields,
+            },
+        )
 
 
 def _named(data, filename):
@@ -109,6 +122,7 @@ def api(keyed):
 
 
 # --- real processes -------------------------------------------------------------------------
+
 
 def child_database_url():
     """A DATABASE_URL for the test database (pytest-django renamed it), for child processes."""
@@ -133,14 +147,37 @@ class WorkerProcess:
 
     def __init__(self, log_path: Path, queues="diff,capture,default"):
         self.log_path = log_path
-        env = {**os.environ, "DATABASE_URL": child_database_url(),
-               "DPXDT_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": child_database_url(),
+            "DPXDT_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", queues,
-             "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_app",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 
@@ -223,8 +260,10 @@ def pytest_collection_modifyitems(config, items):
         return
     keep, drop = [], []
     for item in items:
-        uses_db = bool(DB_FIXTURES & set(getattr(item, "fixturenames", ()))) or \
-            item.get_closest_marker("django_db") is not None
+        uses_db = (
+            bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or item.get_closest_marker("django_db") is not None
+        )
         if item.get_closest_marker("netns") is not None:
             uses_db = False  # its worker reaches only a database file (the SQLite pass)
         (keep if uses_db else drop).append(item)

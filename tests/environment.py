@@ -12,17 +12,19 @@ import uuid
 _data_dir = tempfile.mkdtemp(prefix="dpxdt-test-")
 _key_prefix = f"dpxdt-test-{uuid.uuid4().hex[:12]}:"
 
-os.environ.update({
-    "DPXDT_DEBUG": "1",
-    "DPXDT_SECRET_KEY": "test-secret-key-not-for-production",
-    "DPXDT_FAST_PASSWORD_HASHER": "1",
-    "DPXDT_DATA_DIR": _data_dir,
-    "DPXDT_BROKER_KEY_PREFIX": _key_prefix,
-    "DPXDT_LOG_LEVEL": "WARNING",
-    # The live server answers each request on a new thread: kept connections would outlive
-    # them and stop the test database from being dropped.
-    "DPXDT_DB_CONN_MAX_AGE": "0",
-})
+os.environ.update(
+    {
+        "DPXDT_DEBUG": "1",
+        "DPXDT_SECRET_KEY": "test-secret-key-not-for-production",
+        "DPXDT_FAST_PASSWORD_HASHER": "1",
+        "DPXDT_DATA_DIR": _data_dir,
+        "DPXDT_BROKER_KEY_PREFIX": _key_prefix,
+        "DPXDT_LOG_LEVEL": "WARNING",
+        # The live server answers each request on a new thread: kept connections would outlive
+        # them and stop the test database from being dropped.
+        "DPXDT_DB_CONN_MAX_AGE": "0",
+    }
+)
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # Failing captures are retried; keep that quick in tests (the count is what is tested).
 os.environ.setdefault("DPXDT_CAPTURE_ATTEMPTS", "2")
@@ -39,8 +41,10 @@ def _port_open(port):
 
 def _ensure_redis():
     if not _port_open(6379):  # scripts/services.sh knows how to start it (and waits for it)
-        subprocess.run([os.path.join(os.path.dirname(__file__), "..", "scripts", "services.sh"),
-                        "redis"], check=True)
+        subprocess.run(
+            [os.path.join(os.path.dirname(__file__), "..", "scripts", "services.sh"), "redis"],
+            check=True,
+        )
 
 
 def _cleanup():

@@ -9,8 +9,11 @@ from pathlib import Path
 
 DOCS = Path("/usr/share/doc/python3.11/html")
 # 25 pages of library/: every 12th page in name order, and stdtypes (82,630 px tall).
-PAGES = sorted([*sorted(p.stem for p in (DOCS / "library").glob("*.html"))[::12][:24],
-                "stdtypes"]) if (DOCS / "library").is_dir() else []
+PAGES = (
+    sorted([*sorted(p.stem for p in (DOCS / "library").glob("*.html"))[::12][:24], "stdtypes"])
+    if (DOCS / "library").is_dir()
+    else []
+)
 # The five tallest of them (stdtypes and datetime are over maxHeight, so cut and striped).
 TALLEST = ["stdtypes", "datetime", "subprocess", "gettext", "http.client"]
 
@@ -23,8 +26,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def serve(root: Path = DOCS):
     """A threaded static server of ``root`` on 127.0.0.1; returns (server, base URL)."""
     if not (root / "library" / "index.html").exists() and root == DOCS:
-        raise RuntimeError(f"{root} is missing: install Debian's python3.11-doc "
-                           "(scripts/ensure-packages.sh does)")
+        raise RuntimeError(
+            f"{root} is missing: install Debian's python3.11-doc (scripts/ensure-packages.sh does)"
+        )
     handler = functools.partial(_Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -42,8 +46,10 @@ def heapq_edit(root: Path) -> tuple[str, str]:
     shutil.copytree(DOCS / "_static", root / "_static", dirs_exist_ok=True)
     (root / "library").mkdir(exist_ok=True)
     original = (DOCS / "library" / "heapq.html").read_text()
-    edited = original.replace("heap queue algorithm, also known\nas the priority queue "
-                              "algorithm.", "heap queue algorithm.")
+    edited = original.replace(
+        "heap queue algorithm, also known\nas the priority queue algorithm.",
+        "heap queue algorithm.",
+    )
     if edited == original:
         raise RuntimeError("library/heapq.html no longer has the sentence the edit removes")
     (root / "library" / "heapq-before.html").write_text(original)

@@ -4,23 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Artifact',
+            name="Artifact",
             fields=[
-                ('sha1', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('content_type', models.CharField(max_length=255)),
-                ('size', models.BigIntegerField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                ("sha1", models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ("content_type", models.CharField(max_length=255)),
+                ("size", models.BigIntegerField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
     ]

@@ -6,8 +6,15 @@ import pytest
 
 from releases.models import ApiKey
 
-ENDPOINTS = ["create_release", "find_run", "upload", "report_run", "runs_done", "release_status",
-             "mark_release"]
+ENDPOINTS = [
+    "create_release",
+    "find_run",
+    "upload",
+    "report_run",
+    "runs_done",
+    "release_status",
+    "mark_release",
+]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
@@ -43,9 +50,17 @@ def test_revoked_key_is_403(api):
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_key_for_build_a_is_refused_on_build_b_with_404(api, make_build, endpoint):
     other = make_build("Other build")
-    response = api.post(endpoint, {"build_id": other.build.id, "release_name": "r",
-                                   "release_number": 1, "run_name": "/", "status": "good",
-                                   "sha1sum": "a" * 40})
+    response = api.post(
+        endpoint,
+        {
+            "build_id": other.build.id,
+            "release_name": "r",
+            "release_number": 1,
+            "run_name": "/",
+            "status": "good",
+            "sha1sum": "a" * 40,
+        },
+    )
     assert response.status_code == 404
     assert response.json() == {"error": f"build {other.build.id} not found"}
 
@@ -60,9 +75,11 @@ def test_superuser_key_may_use_every_build(api, make_build):
     other = make_build("Other build")
     key, secret = ApiKey.create(superuser=True, purpose="workers")
     auth = base64.b64encode(f"{key.id}:{secret}".encode()).decode()
-    response = api.client.post("/api/create_release",
-                               {"build_id": other.build.id, "release_name": "r"},
-                               HTTP_AUTHORIZATION=f"Basic {auth}")
+    response = api.client.post(
+        "/api/create_release",
+        {"build_id": other.build.id, "release_name": "r"},
+        HTTP_AUTHORIZATION=f"Basic {auth}",
+    )
     assert response.status_code == 200, response.content
 
 

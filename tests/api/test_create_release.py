@@ -2,11 +2,18 @@ from releases.models import AuditLog, Release, Run
 
 
 def test_create_release_numbers_attempts_per_name(api):
-    first = api.post("create_release", {"build_id": api.build_id, "release_name": "06-16",
-                                        "url": "https://example.com/cut"})
+    first = api.post(
+        "create_release",
+        {"build_id": api.build_id, "release_name": "06-16", "url": "https://example.com/cut"},
+    )
     assert first.status_code == 200
-    assert first.json() == {"success": True, "build_id": api.build_id, "release_name": "06-16",
-                            "release_number": 1, "url": "https://example.com/cut"}
+    assert first.json() == {
+        "success": True,
+        "build_id": api.build_id,
+        "release_name": "06-16",
+        "release_number": 1,
+        "url": "https://example.com/cut",
+    }
     assert api.create_release("06-16") == 2
     assert api.create_release("other") == 1
     assert Release.objects.get(name="06-16", number=2).status == "receiving"
@@ -35,8 +42,10 @@ def test_new_attempt_supersedes_a_processing_one_and_cancels_its_pending_runs(ap
 
 def test_new_attempt_leaves_finished_attempts_alone(api):
     api.create_release("r1")
-    api.post("mark_release", {"build_id": api.build_id, "release_name": "r1", "release_number": 1,
-                              "status": "good"})
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": "r1", "release_number": 1, "status": "good"},
+    )
     api.create_release("r1")
     assert Release.objects.get(number=1).status == "good"
 
@@ -48,14 +57,16 @@ def test_release_name_is_required(api):
 
 
 def test_url_must_be_a_url(api):
-    response = api.post("create_release", {"build_id": api.build_id, "release_name": "r",
-                                           "url": "not a url"})
+    response = api.post(
+        "create_release", {"build_id": api.build_id, "release_name": "r", "url": "not a url"}
+    )
     assert response.status_code == 400
     assert response.json()["error"].startswith("url:")
 
 
 def test_json_body_is_accepted(api):
-    response = api.post("create_release", {"build_id": api.build_id, "release_name": "json"},
-                        format="json")
+    response = api.post(
+        "create_release", {"build_id": api.build_id, "release_name": "json"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["release_name"] == "json"

@@ -17,8 +17,9 @@ def test_download_serves_bytes_with_etag(api):
 
 def test_if_none_match_gives_304(api):
     sha1 = api.upload(make_png())
-    response = api.get("download", {"build_id": api.build_id, "sha1sum": sha1},
-                       HTTP_IF_NONE_MATCH=f'"{sha1}"')
+    response = api.get(
+        "download", {"build_id": api.build_id, "sha1sum": sha1}, HTTP_IF_NONE_MATCH=f'"{sha1}"'
+    )
     assert response.status_code == 304
     assert response.content == b""
 
@@ -64,6 +65,7 @@ def test_bad_sha1(api):
 
 
 def test_unknown_sha1(api):
-    response = api.get("download", {"build_id": api.build_id,
-                                    "sha1sum": hashlib.sha1(b"never").hexdigest()})
+    response = api.get(
+        "download", {"build_id": api.build_id, "sha1sum": hashlib.sha1(b"never").hexdigest()}
+    )
     assert response.status_code == 404

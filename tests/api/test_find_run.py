@@ -5,8 +5,10 @@ def good_release(api, name, runs):
     api.create_release(name)
     for run_name, image in runs.items():
         api.report(run_name, release=name, image=image, url=f"https://example.com{run_name}")
-    api.post("mark_release", {"build_id": api.build_id, "release_name": name, "release_number": 1,
-                              "status": "good"})
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": name, "release_number": 1, "status": "good"},
+    )
 
 
 def test_find_run_returns_the_last_good_run(api):
@@ -16,8 +18,14 @@ def test_find_run_returns_the_last_good_run(api):
     response = api.post("find_run", {"build_id": api.build_id, "run_name": "/home"})
     assert response.status_code == 200
     assert response.json() == {
-        "success": True, "build_id": api.build_id, "release_name": "new", "release_number": 1,
-        "run_name": "/home", "url": "https://example.com/home", "image": new, "log": None,
+        "success": True,
+        "build_id": api.build_id,
+        "release_name": "new",
+        "release_number": 1,
+        "run_name": "/home",
+        "url": "https://example.com/home",
+        "image": new,
+        "log": None,
         "config": None,
     }
 
@@ -37,7 +45,8 @@ def test_releases_not_marked_good_are_not_baselines(api):
     response = api.post("find_run", {"build_id": api.build_id, "run_name": "/home"})
     assert response.status_code == 404
     assert response.json() == {
-        "error": f"no good release of build {api.build_id} has a run named '/home'"}
+        "error": f"no good release of build {api.build_id} has a run named '/home'"
+    }
 
 
 def test_run_name_is_required(api):

@@ -4,8 +4,15 @@ from releases.models import AuditLog, Release
 
 
 def mark(api, status, name="r1", number=1):
-    return api.post("mark_release", {"build_id": api.build_id, "release_name": name,
-                                     "release_number": number, "status": status})
+    return api.post(
+        "mark_release",
+        {
+            "build_id": api.build_id,
+            "release_name": name,
+            "release_number": number,
+            "status": status,
+        },
+    )
 
 
 @pytest.mark.parametrize("status", ["good", "bad"])
@@ -13,8 +20,13 @@ def test_mark_release(api, status):
     api.create_release()
     response = mark(api, status)
     assert response.status_code == 200
-    assert response.json() == {"success": True, "build_id": api.build_id, "release_name": "r1",
-                               "release_number": 1, "status": status}
+    assert response.json() == {
+        "success": True,
+        "build_id": api.build_id,
+        "release_name": "r1",
+        "release_number": 1,
+        "status": status,
+    }
     assert Release.objects.get().status == status
     entry = AuditLog.objects.get(action=f"release_{status}")
     assert entry.api_key_id == api.keyed.key_id

@@ -8,8 +8,9 @@ def test_release_status_lists_every_run(api):
     api.report("/b-baseline", image=before, url="https://example.com/b")
     api.report("/a-pair", image=after, ref_image=before)
     api.report("/c-failed", run_failed="timeout")
-    response = api.get("release_status", {"build_id": api.build_id, "release_name": "r1",
-                                          "release_number": 1})
+    response = api.get(
+        "release_status", {"build_id": api.build_id, "release_name": "r1", "release_number": 1}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "receiving"
@@ -26,14 +27,16 @@ def test_release_status_lists_every_run(api):
 
 def test_release_status_by_post(api):
     api.create_release()
-    response = api.post("release_status", {"build_id": api.build_id, "release_name": "r1",
-                                           "release_number": 1})
+    response = api.post(
+        "release_status", {"build_id": api.build_id, "release_name": "r1", "release_number": 1}
+    )
     assert response.status_code == 200
     assert response.json()["runs"] == []
     assert response.json()["complete"] is True
 
 
 def test_release_status_of_an_unknown_release(api):
-    response = api.get("release_status", {"build_id": api.build_id, "release_name": "zz",
-                                          "release_number": 1})
+    response = api.get(
+        "release_status", {"build_id": api.build_id, "release_name": "zz", "release_number": 1}
+    )
     assert response.status_code == 404

@@ -16,10 +16,16 @@ def test_image_without_reference_is_a_baseline(api):
     assert run.url == "https://example.com/home"
 
 
-def test_both_images_queue_a_diff_after_commit(api, django_capture_on_commit_callbacks, monkeypatch):
+def test_both_images_queue_a_diff_after_commit(
+    api, django_capture_on_commit_callbacks, monkeypatch
+):
     sent = []
-    monkeypatch.setattr("releases.pipeline._send", lambda signature, run_id: sent.append(
-        (signature.task, signature.args, signature.options.get("queue"))))
+    monkeypatch.setattr(
+        "releases.pipeline._send",
+        lambda signature, run_id: sent.append(
+            (signature.task, signature.args, signature.options.get("queue"))
+        ),
+    )
     api.create_release()
     before = api.upload(make_png(squares=[(0, 0, 10, BLACK)]))
     after = api.upload(make_png())
@@ -94,8 +100,10 @@ def test_unknown_release_is_404(api):
 
 def test_closed_release_accepts_no_reports(api):
     api.create_release()
-    api.post("mark_release", {"build_id": api.build_id, "release_name": "r1", "release_number": 1,
-                              "status": "good"})
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": "r1", "release_number": 1, "status": "good"},
+    )
     response = api.report("/late", image=api.upload(make_png()))
     assert response.status_code == 400
     assert "is good; it accepts no more runs" in response.json()["error"]

@@ -19,24 +19,44 @@ def sent(monkeypatch):
 
 
 def request(api, run_name="/home", **fields):
-    return api.post("request_run", {"build_id": api.build_id, "release_name": "r1",
-                                    "release_number": 1, "run_name": run_name,
-                                    "url": "http://127.0.0.1:9/home", **fields})
+    return api.post(
+        "request_run",
+        {
+            "build_id": api.build_id,
+            "release_name": "r1",
+            "release_number": 1,
+            "run_name": run_name,
+            "url": "http://127.0.0.1:9/home",
+            **fields,
+        },
+    )
 
 
-def test_request_run_stores_config_and_queues_capture(api, sent, django_capture_on_commit_callbacks):
+def test_request_run_stores_config_and_queues_capture(
+    api, sent, django_capture_on_commit_callbacks
+):
     api.create_release()
     with django_capture_on_commit_callbacks(execute=True):
         response = request(api, config=json.dumps({"viewportSize": {"width": 800, "height": 600}}))
     assert response.status_code == 200, response.content
     body = response.json()
     run = Run.objects.get(name="/home")
-    assert body == {"success": True, "build_id": api.build_id, "release_name": "r1",
-                    "release_number": 1, "run_name": "/home", "url": "http://127.0.0.1:9/home",
-                    "config": run.config_id, "ref_url": None, "ref_config": None}
+    assert body == {
+        "success": True,
+        "build_id": api.build_id,
+        "release_name": "r1",
+        "release_number": 1,
+        "run_name": "/home",
+        "url": "http://127.0.0.1:9/home",
+        "config": run.config_id,
+        "ref_url": None,
+        "ref_config": None,
+    }
     stored = json.loads(storage.read_bytes(run.config_id))
-    assert stored == {"viewportSize": {"width": 800, "height": 600},
-                      "targetUrl": "http://127.0.0.1:9/home"}
+    assert stored == {
+        "viewportSize": {"width": 800, "height": 600},
+        "targetUrl": "http://127.0.0.1:9/home",
+    }
     assert run.status == "data_pending"
     assert sent == [("dpxdt.capture.screenshot", (run.id, "run"), "capture")]
 
@@ -47,7 +67,9 @@ def test_request_with_reference_queues_both_captures(api, sent, django_capture_o
         response = request(api, ref_url="http://127.0.0.1:9/old", ref_config="{}")
     run = Run.objects.get(name="/home")
     assert response.json()["ref_config"] == run.ref_config_id
-    assert json.loads(storage.read_bytes(run.ref_config_id))["targetUrl"] == "http://127.0.0.1:9/old"
+    assert (
+        json.loads(storage.read_bytes(run.ref_config_id))["targetUrl"] == "http://127.0.0.1:9/old"
+    )
     assert sorted(args for _, args, _ in sent) == [(run.id, "ref"), (run.id, "run")]
 
 
@@ -55,8 +77,10 @@ def test_baseline_comes_from_the_last_good_release(api, sent):
     image = api.upload(make_png())
     api.create_release("base")
     api.report("/home", release="base", image=image, url="http://127.0.0.1:9/home")
-    api.post("mark_release", {"build_id": api.build_id, "release_name": "base",
-                              "release_number": 1, "status": "good"})
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": "base", "release_number": 1, "status": "good"},
+    )
     api.create_release()
     request(api)
     run = Run.objects.get(name="/home", release__name="r1")
@@ -75,8 +99,9 @@ def test_requesting_again_captures_again(api, sent, django_capture_on_commit_cal
     api.create_release()
     request(api)
     run = Run.objects.get(name="/home")
-    Run.objects.filter(pk=run.pk).update(status="failed", failure_reason="capture failed: x",
-                                         pipeline_attempts=3)
+    Run.objects.filter(pk=run.pk).update(
+        status="failed", failure_reason="capture failed: x", pipeline_attempts=3
+    )
     with django_capture_on_commit_callbacks(execute=True):
         request(api)
     run.refresh_from_db()
@@ -85,8 +110,9 @@ def test_requesting_again_captures_again(api, sent, django_capture_on_commit_cal
     assert sent == [("dpxdt.capture.screenshot", (run.id, "run"), "capture")]
 
 
-def test_invalid_config_json_is_400_and_nothing_is_queued(api, sent,
-                                                          django_capture_on_commit_callbacks):
+def test_invalid_config_json_is_400_and_nothing_is_queued(
+    api, sent, django_capture_on_commit_callbacks
+):
     api.create_release()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = request(api, config="{not json")
@@ -113,8 +139,10 @@ def test_ref_config_without_ref_url(api, sent):
 
 def test_url_is_required(api):
     api.create_release()
-    response = api.post("request_run", {"build_id": api.build_id, "release_name": "r1",
-                                        "release_number": 1, "run_name": "/x"})
+    response = api.post(
+        "request_run",
+        {"build_id": api.build_id, "release_name": "r1", "release_number": 1, "run_name": "/x"},
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "url: This field is required."
 
@@ -125,11 +153,14 @@ def test_key_of_another_build_is_refused(api, make_build, sent):
     assert request(api).status_code == 404
 
 
-@pytest.mark.parametrize("config, key", [
-    ({"viewportSize": {"width": 10000, "height": 10000}}, "viewportSize"),
-    ({"deviceScaleFactor": 8}, "deviceScaleFactor"),
-    ({"clipRect": {"left": 0, "top": 0, "width": 8000, "height": 8000}}, "clipRect"),
-])
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"viewportSize": {"width": 10000, "height": 10000}}, "viewportSize"),
+        ({"deviceScaleFactor": 8}, "deviceScaleFactor"),
+        ({"clipRect": {"left": 0, "top": 0, "width": 8000, "height": 8000}}, "clipRect"),
+    ],
+)
 def test_a_screenshot_over_the_pixel_limit_is_refused_naming_the_key(api, sent, config, key):
     api.create_release()
     response = request(api, config=json.dumps(config))

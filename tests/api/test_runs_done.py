@@ -5,8 +5,9 @@ from tests.conftest import make_png
 
 
 def runs_done(api, name="r1", number=1):
-    return api.post("runs_done", {"build_id": api.build_id, "release_name": name,
-                                  "release_number": number})
+    return api.post(
+        "runs_done", {"build_id": api.build_id, "release_name": name, "release_number": number}
+    )
 
 
 def test_runs_done_returns_the_results_url(api):
@@ -18,7 +19,8 @@ def test_runs_done_returns_the_results_url(api):
     assert body["success"] is True
     assert body["status"] == "processing"
     assert body["results_url"] == (
-        f"http://testserver/release?id={api.build_id}&name=06-16+r01&number=1")
+        f"http://testserver/release?id={api.build_id}&name=06-16+r01&number=1"
+    )
 
 
 def test_release_with_only_finished_runs_goes_straight_to_reviewing(api):
@@ -36,8 +38,10 @@ def test_empty_release_goes_to_reviewing(api):
 @pytest.mark.parametrize("final", ["good", "bad"])
 def test_runs_done_never_resets_a_finished_release(api, final):
     api.create_release()
-    api.post("mark_release", {"build_id": api.build_id, "release_name": "r1", "release_number": 1,
-                              "status": final})
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": "r1", "release_number": 1, "status": final},
+    )
     response = runs_done(api)
     assert response.status_code == 200
     assert response.json()["status"] == final
@@ -58,7 +62,8 @@ def test_unknown_release_is_404(api):
 
 
 def test_release_number_must_be_a_number(api):
-    response = api.post("runs_done", {"build_id": api.build_id, "release_name": "r1",
-                                      "release_number": "one"})
+    response = api.post(
+        "runs_done", {"build_id": api.build_id, "release_name": "r1", "release_number": "one"}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "release_number: A valid integer is required."

@@ -19,8 +19,11 @@ from tests.conftest import BLACK, ROOT, _named, make_png
 pytestmark = pytest.mark.e2e
 
 BUCKET = "dpxdt-artifacts"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def free_port():
@@ -32,8 +35,11 @@ def free_port():
 @pytest.fixture(scope="module")
 def s3_endpoint():
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -58,9 +64,17 @@ def s3(s3_endpoint, monkeypatch):
     storages = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        "artifacts": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-            "bucket_name": BUCKET, "endpoint_url": s3_endpoint, "region_name": "us-east-1",
-            "location": "artifacts", "file_overwrite": True, "default_acl": None}},
+        "artifacts": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "location": "artifacts",
+                "file_overwrite": True,
+                "default_acl": None,
+            },
+        },
     }
     with override_settings(STORAGES=storages):
         yield client
@@ -89,8 +103,9 @@ def test_upload_dedup_and_download_through_s3(s3, api):
 
 def test_large_upload_streams_to_s3(s3, api):
     data = bytes(range(256)) * 40_000  # 10 MB, spooled to disk rather than held in memory
-    response = api.post("upload", {"build_id": api.build_id, "file": _named(data, "big.bin")},
-                        format="multipart")
+    response = api.post(
+        "upload", {"build_id": api.build_id, "file": _named(data, "big.bin")}, format="multipart"
+    )
     assert response.status_code == 200
     assert storage.read_bytes(response.json()["sha1sum"]) == data
 
@@ -100,8 +115,9 @@ def test_diff_reads_and_writes_s3(s3, keyed):
     before = storage.store_bytes(make_png(), "image/png").artifact
     after = storage.store_bytes(make_png(squares=[(0, 0, 10, BLACK)]), "image/png").artifact
     keyed.build.artifacts.add(before, after)
-    run = Run.objects.create(release=release, name="/", status="needs_diff", image=after,
-                             ref_image=before)
+    run = Run.objects.create(
+        release=release, name="/", status="needs_diff", image=after, ref_image=before
+    )
     assert pdiff_services.diff_run(run.id) == "found"
     run.refresh_from_db()
     assert f"artifacts/{run.diff_image_id[:2]}/{run.diff_image_id}" in keys(s3)
@@ -114,14 +130,27 @@ def test_missing_object_is_reported_as_missing(s3, db):
 
 
 def test_settings_switch_to_s3_from_the_environment(tmp_path):
-    env = {"DPXDT_DEBUG": "1", "DPXDT_S3_BUCKET": "my-bucket",
-           "DPXDT_S3_ENDPOINT_URL": "http://127.0.0.1:9000", "DPXDT_S3_REGION": "eu-west-1",
-           "PATH": "/usr/bin:/bin", "DPXDT_DATA_DIR": str(tmp_path)}
+    env = {
+        "DPXDT_DEBUG": "1",
+        "DPXDT_S3_BUCKET": "my-bucket",
+        "DPXDT_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "DPXDT_S3_REGION": "eu-west-1",
+        "PATH": "/usr/bin:/bin",
+        "DPXDT_DATA_DIR": str(tmp_path),
+    }
     output = subprocess.run(
-        [sys.executable, "-c", "import json; from django.conf import settings; "
-         "print(json.dumps(settings.STORAGES['artifacts']))"],
-        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings"},
-        capture_output=True, text=True, check=True).stdout
+        [
+            sys.executable,
+            "-c",
+            "import json; from django.conf import settings; "
+            "print(json.dumps(settings.STORAGES['artifacts']))",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     config = json.loads(output)
     assert config["BACKEND"] == "storages.backends.s3.S3Storage"
     assert config["OPTIONS"]["bucket_name"] == "my-bucket"

@@ -23,9 +23,11 @@ sys.path.insert(0, str(ROOT))
 from capture import config as capture_config  # noqa: E402
 from capture.browser import CHROMIUM_ARGS, Browser, find_chromium  # noqa: E402
 
-STYLE = ("<style>body{font-family:'DejaVu Sans',sans-serif;margin:40px;color:#223}"
-         "nav a{margin-right:16px}.card{border:1px solid #ccd;border-radius:8px;padding:16px;"
-         "margin:16px 0;background:#f7f9fc}</style>")
+STYLE = (
+    "<style>body{font-family:'DejaVu Sans',sans-serif;margin:40px;color:#223}"
+    "nav a{margin-right:16px}.card{border:1px solid #ccd;border-radius:8px;padding:16px;"
+    "margin:16px 0;background:#f7f9fc}</style>"
+)
 
 
 def article(sections: int) -> str:
@@ -33,13 +35,18 @@ def article(sections: int) -> str:
         f"<div class='card'><h2>Section {i}</h2><p>The quick brown fox jumps over the lazy dog. "
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>"
         f"<img src='/logo.svg' width='48' height='48'> <a href='/page/{i}'>Read more</a></div>"
-        for i in range(sections))
-    return (f"<html><head>{STYLE}<link rel='stylesheet' href='/extra.css'></head><body>"
-            f"<nav><a href='/'>Home</a><a href='/docs'>Docs</a></nav>{body}</body></html>")
+        for i in range(sections)
+    )
+    return (
+        f"<html><head>{STYLE}<link rel='stylesheet' href='/extra.css'></head><body>"
+        f"<nav><a href='/'>Home</a><a href='/docs'>Docs</a></nav>{body}</body></html>"
+    )
 
 
-LOGO = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 10 10'><circle cx='5' cy='5' "
-        "r='4' fill='#36c'/></svg>")
+LOGO = (
+    "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 10 10'><circle cx='5' cy='5' "
+    "r='4' fill='#36c'/></svg>"
+)
 
 
 def rate(label, capture_once, count):
@@ -63,9 +70,20 @@ def serve_pages():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                               "127.0.0.1", "--directory", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -76,34 +94,41 @@ def serve_pages():
 
 def main():
     server, base = serve_pages()
-    pages = {"viewport 1280x800": (f"{base}/short.html", False),
-             "full page 1280x~2900": (f"{base}/long.html", True)}
+    pages = {
+        "viewport 1280x800": (f"{base}/short.html", False),
+        "full page 1280x~2900": (f"{base}/long.html", True),
+    }
     chromium = find_chromium()
     results = {}
     try:
         for label, (url, full) in pages.items():
             print(f"\n== {label} ==")
             results[(label, "depicted")] = engine_rate(
-                "Depicted engine, one worker process", chromium, url, full, 1, 40)
+                "Depicted engine, one worker process", chromium, url, full, 1, 40
+            )
             results[(label, "depicted x2")] = engine_rate(
-                "Depicted engine, two worker processes", chromium, url, full, 2, 30)
+                "Depicted engine, two worker processes", chromium, url, full, 2, 30
+            )
         _playwright_rates(chromium, pages, results)
     finally:
         server.terminate()
     print()
     for label in pages:
         ours, two = results[(label, "depicted")], results[(label, "depicted x2")]
-        print(f"== {label}: Depicted {ours:.0f}/min per process, {two:.0f}/min with two "
-              f"processes on this host; one process is {ours / results[(label, 'browser')]:.1f}x "
-              f"the original's architecture and {ours / results[(label, 'context')]:.1f}x a new "
-              "context per capture")
+        print(
+            f"== {label}: Depicted {ours:.0f}/min per process, {two:.0f}/min with two "
+            f"processes on this host; one process is {ours / results[(label, 'browser')]:.1f}x "
+            f"the original's architecture and {ours / results[(label, 'context')]:.1f}x a new "
+            "context per capture"
+        )
     return results
 
 
 def _engine_worker(chromium, url, full, count, ready, start, done):
     engine = Browser(chromium)
-    config = capture_config.parse({"viewportSize": {"width": 1280, "height": 800},
-                                   "fullPage": full}).with_target(url)
+    config = capture_config.parse(
+        {"viewportSize": {"width": 1280, "height": 800}, "fullPage": full}
+    ).with_target(url)
     try:
         for _ in range(3):  # warm-up
             engine.capture(config)
@@ -121,9 +146,12 @@ def engine_rate(label, chromium, url, full, processes, count):
     ``celery -Q capture -c N`` runs them), measured from a common start."""
     context = multiprocessing.get_context("spawn")
     ready, done, start = context.Semaphore(0), context.Semaphore(0), context.Event()
-    workers = [context.Process(target=_engine_worker,
-                               args=(chromium, url, full, count, ready, start, done))
-               for _ in range(processes)]
+    workers = [
+        context.Process(
+            target=_engine_worker, args=(chromium, url, full, count, ready, start, done)
+        )
+        for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     for _ in workers:
@@ -144,6 +172,7 @@ def _playwright_rates(chromium, pages, results):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
+
         def launch():
             options = {"args": CHROMIUM_ARGS}
             if chromium:
@@ -154,24 +183,26 @@ def _playwright_rates(chromium, pages, results):
         for label, (url, full) in pages.items():
             print(f"\n== {label}, for comparison ==")
 
-            def new_context():
+            def new_context(url=url, full=full):
                 context = shared.new_context(viewport={"width": 1280, "height": 800})
                 page = context.new_page()
                 page.goto(url, wait_until="load")
                 page.screenshot(full_page=full)
                 context.close()
 
-            def new_browser():
+            def new_browser(url=url, full=full):
                 browser = launch()
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(url, wait_until="load")
                 page.screenshot(full_page=full)
                 browser.close()
 
-            results[(label, "context")] = rate("new context per capture (Playwright)",
-                                               new_context, 15)
-            results[(label, "browser")] = rate("new browser per capture (dpxdt's architecture)",
-                                               new_browser, 8)
+            results[(label, "context")] = rate(
+                "new context per capture (Playwright)", new_context, 15
+            )
+            results[(label, "browser")] = rate(
+                "new browser per capture (dpxdt's architecture)", new_browser, 8
+            )
         shared.close()
 
 

@@ -30,13 +30,25 @@ sys.path.insert(0, str(ROOT))
 
 from tests import pythondoc  # noqa: E402
 from tests.bench.bench_site_diff import (  # noqa: E402
-    client_env, free_port, redis_up, run_site_diff, wait_port)
+    client_env,
+    free_port,
+    redis_up,
+    run_site_diff,
+    wait_port,
+)
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # The README's layout for one 2-core host; DPXDT_BENCH_CAPTURE_PROCESSES tries others.
 CAPTURE_PROCESSES = os.environ.get("DPXDT_BENCH_CAPTURE_PROCESSES", "2")
-PLAIN_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PLAIN_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def plain_loop(base: str) -> float:
@@ -85,24 +97,38 @@ def engine_against_plain():
     finally:
         server.shutdown()
     p, e = statistics.median(plain), statistics.median(engine)
-    print(f"25 python3.11-doc pages, full page, one process ({os.cpu_count()} cores), "
-          "median of 3 rounds:")
-    print(f"  plain Playwright loop: {p:5.1f} s  {per_minute(p):5.1f} pages/min  "
-          f"(rounds {', '.join(f'{s:.1f}' for s in plain)})")
-    print(f"  Depicted engine:       {e:5.1f} s  {per_minute(e):5.1f} pages/min  "
-          f"(rounds {', '.join(f'{s:.1f}' for s in engine)})")
+    print(
+        f"25 python3.11-doc pages, full page, one process ({os.cpu_count()} cores), "
+        "median of 3 rounds:"
+    )
+    print(
+        f"  plain Playwright loop: {p:5.1f} s  {per_minute(p):5.1f} pages/min  "
+        f"(rounds {', '.join(f'{s:.1f}' for s in plain)})"
+    )
+    print(
+        f"  Depicted engine:       {e:5.1f} s  {per_minute(e):5.1f} pages/min  "
+        f"(rounds {', '.join(f'{s:.1f}' for s in engine)})"
+    )
     print(f"  engine / plain: {p / e:.2f}x (target 2x)")
 
 
 def breakdown(api: str, keys: dict, release: str) -> None:
     """Where a run's time went, from its capture log and diff result (medians)."""
     auth = (keys["api_key"], keys["api_secret"])
-    status = requests.get(f"{api}/release_status", auth=auth, timeout=60, params={
-        "build_id": keys["build_id"], "release_name": release, "release_number": 1}).json()
+    status = requests.get(
+        f"{api}/release_status",
+        auth=auth,
+        timeout=60,
+        params={"build_id": keys["build_id"], "release_name": release, "release_number": 1},
+    ).json()
 
     def artifact(sha1):
-        return requests.get(f"{api}/download", auth=auth, timeout=60, params={
-            "build_id": keys["build_id"], "sha1sum": sha1}).content
+        return requests.get(
+            f"{api}/download",
+            auth=auth,
+            timeout=60,
+            params={"build_id": keys["build_id"], "sha1sum": sha1},
+        ).content
 
     ready, shot, fetch, compare, heights = [], [], [], [], []
     for run in status["runs"]:
@@ -115,17 +141,24 @@ def breakdown(api: str, keys: dict, release: str) -> None:
             compare.append(result["seconds"]["compare"] * 1000)
             heights.append(result["after_size"][1])
     median = statistics.median
-    print(f"  per run, medians: page ready {median(ready):.0f} ms, screenshot (raster, PNG "
-          f"encode, stitching) {median(shot):.0f} ms (max {max(shot):.0f}), diff: fetch "
-          f"{median(fetch):.0f} ms, decode+compare+encode {median(compare):.0f} ms "
-          f"(max {max(compare):.0f}); page height median {median(heights):.0f} px, "
-          f"max {max(heights)}")
+    print(
+        f"  per run, medians: page ready {median(ready):.0f} ms, screenshot (raster, PNG "
+        f"encode, stitching) {median(shot):.0f} ms (max {max(shot):.0f}), diff: fetch "
+        f"{median(fetch):.0f} ms, decode+compare+encode {median(compare):.0f} ms "
+        f"(max {max(compare):.0f}); page height median {median(heights):.0f} px, "
+        f"max {max(heights)}"
+    )
 
 
 def docs_site(folder: Path, pages: list[str]) -> None:
     """A copy of the docs whose home page links ``pages`` (library/NAME.html) only."""
-    shutil.copytree(pythondoc.DOCS, folder, symlinks=False, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.txt"))
+    shutil.copytree(
+        pythondoc.DOCS,
+        folder,
+        symlinks=False,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("*.txt"),
+    )
     links = "".join(f"<li><a href='library/{name}.html'>{name}</a></li>" for name in pages)
     (folder / "index.html").write_text(f"<html><body><ul>{links}</ul></body></html>")
 
@@ -135,29 +168,69 @@ def end_to_end(pages: int = 60):
     scratch = Path(tempfile.mkdtemp(prefix="dpxdt-bench-docs-"))
     site = scratch / "site"
     docs_site(site, names)
-    env = {**os.environ, "DPXDT_DATA_DIR": str(scratch / "data"), "DPXDT_DEBUG": "1",
-           "DPXDT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DPXDT_DATA_DIR": str(scratch / "data"),
+        "DPXDT_DEBUG": "1",
+        "DPXDT_LOG_LEVEL": "WARNING",
+    }
     env.pop("DATABASE_URL", None)
     if not redis_up():
         raise SystemExit("Redis is not running on 127.0.0.1:6379 (scripts/services.sh)")
     env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
     env["DPXDT_BROKER_KEY_PREFIX"] = f"dpxdt-bench-docs-{os.getpid()}:"
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    keys = json.loads(subprocess.run([PY, "manage.py", "dpxdt_bootstrap", "--json"], cwd=ROOT,
-                                     env=env, check=True, capture_output=True, text=True).stdout)
+    keys = json.loads(
+        subprocess.run(
+            [PY, "manage.py", "dpxdt_bootstrap", "--json"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     web_port, site_port = free_port(), free_port()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     worker = [PY, "-m", "celery", "-A", "celery_app", "worker", "--loglevel", "WARNING"]
     processes = [
-        subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "dpxdt_site.wsgi", "--bind",
-                          f"127.0.0.1:{web_port}", "--workers", "2", "--threads", "4"],
-                         cwd=ROOT, env=env, **quiet),
-        subprocess.Popen([*worker, "-Q", "capture", "-c", CAPTURE_PROCESSES, "-n", "capture@%h"],
-                         cwd=ROOT, env=env, **quiet),
-        subprocess.Popen([*worker, "-Q", "diff,default", "-c", "1", "-n", "diff@%h"], cwd=ROOT,
-                         env=env, **quiet),
-        subprocess.Popen([sys.executable, "-m", "http.server", str(site_port), "--bind",
-                          "127.0.0.1", "--directory", str(site)], **quiet),
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "dpxdt_site.wsgi",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+            cwd=ROOT,
+            env=env,
+            **quiet,
+        ),
+        subprocess.Popen(
+            [*worker, "-Q", "capture", "-c", CAPTURE_PROCESSES, "-n", "capture@%h"],
+            cwd=ROOT,
+            env=env,
+            **quiet,
+        ),
+        subprocess.Popen(
+            [*worker, "-Q", "diff,default", "-c", "1", "-n", "diff@%h"], cwd=ROOT, env=env, **quiet
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(site_port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(site),
+            ],
+            **quiet,
+        ),
     ]
     try:
         wait_port(web_port)
@@ -165,26 +238,40 @@ def end_to_end(pages: int = 60):
         time.sleep(5)  # the workers start their pools
         api = f"http://127.0.0.1:{web_port}/api"
         tool_env = client_env(env, api, keys)
-        print(f"site-diff --wait over {len(names)} python3.11-doc pages (+ the index page), "
-              f"workers -Q capture -c {CAPTURE_PROCESSES} and -Q diff,default -c 1, Redis:")
+        print(
+            f"site-diff --wait over {len(names)} python3.11-doc pages (+ the index page), "
+            f"workers -Q capture -c {CAPTURE_PROCESSES} and -Q diff,default -c 1, Redis:"
+        )
 
         def site_diff(release):
-            seconds, code, summary = run_site_diff(tool_env, release,
-                                                   f"http://127.0.0.1:{site_port}/",
-                                                   "--crawl_depth", "1")
-            print(f"  {release}: {seconds:6.1f} s, "
-                  f"{per_minute(seconds, len(names) + 1):5.1f} pages/min, exit {code}, {summary}")
+            seconds, code, summary = run_site_diff(
+                tool_env, release, f"http://127.0.0.1:{site_port}/", "--crawl_depth", "1"
+            )
+            print(
+                f"  {release}: {seconds:6.1f} s, "
+                f"{per_minute(seconds, len(names) + 1):5.1f} pages/min, exit {code}, {summary}"
+            )
             return seconds
 
         site_diff("baseline")
-        requests.post(f"{api}/mark_release", auth=(keys["api_key"], keys["api_secret"]),
-                      data={"build_id": keys["build_id"], "release_name": "baseline",
-                            "release_number": 1, "status": "good"}, timeout=30).raise_for_status()
+        requests.post(
+            f"{api}/mark_release",
+            auth=(keys["api_key"], keys["api_secret"]),
+            data={
+                "build_id": keys["build_id"],
+                "release_name": "baseline",
+                "release_number": 1,
+                "status": "good",
+            },
+            timeout=30,
+        ).raise_for_status()
         with open(site / "_static" / "pydoctheme.css", "a") as css:
             css.write("\na, a:visited { color: #b00020 !important; }\n")  # every page changes
         seconds = site_diff("css-change")
-        print(f"  target 60 pages/min with diffs: "
-              f"{'met' if per_minute(seconds, len(names) + 1) >= 60 else 'MISSED'}")
+        print(
+            f"  target 60 pages/min with diffs: "
+            f"{'met' if per_minute(seconds, len(names) + 1) >= 60 else 'MISSED'}"
+        )
         breakdown(api, keys, "css-change")
     finally:
         for process in processes:

@@ -14,7 +14,6 @@ Prints the median of several runs for each, the ratios, and where pdiff's time g
 
 from __future__ import annotations
 
-import io
 import shutil
 import statistics
 import subprocess
@@ -32,21 +31,32 @@ from pdiff import core  # noqa: E402
 
 TOOLS = ROOT / "tests" / "tools"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REPEAT = 7
 
 
 def page(word: str, sections: int) -> str:
-    parts = ["<html><head><style>body{font-family:'DejaVu Sans',sans-serif;margin:40px}"
-             "h2{color:#234}p{line-height:1.5}.box{background:#e8f0fe;padding:12px;"
-             "border-radius:6px}</style></head><body>"]
+    parts = [
+        "<html><head><style>body{font-family:'DejaVu Sans',sans-serif;margin:40px}"
+        "h2{color:#234}p{line-height:1.5}.box{background:#e8f0fe;padding:12px;"
+        "border-radius:6px}</style></head><body>"
+    ]
     for i in range(sections):
         changed = word if i == sections // 2 else "quick"
-        parts.append(f"<h2>Section {i}</h2><p>The {changed} brown fox jumps over the lazy dog. "
-                     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
-                     f"tempor incididunt ut labore.</p><div class='box'>Item {i}: <b>bold</b> "
-                     "<i>italic</i> <a href='#'>link</a></div>")
+        parts.append(
+            f"<h2>Section {i}</h2><p>The {changed} brown fox jumps over the lazy dog. "
+            "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
+            f"tempor incididunt ut labore.</p><div class='box'>Item {i}: <b>bold</b> "
+            "<i>italic</i> <a href='#'>link</a></div>"
+        )
     return "".join(parts) + "</body></html>"
 
 
@@ -57,8 +67,10 @@ def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 800})
-        for label, sections, full_page in (("viewport 1280x800", 8, False),
-                                           ("full page", 46, True)):
+        for label, sections, full_page in (
+            ("viewport 1280x800", 8, False),
+            ("full page", 46, True),
+        ):
             files = []
             for side, word in (("before", "quick"), ("after", "slow")):
                 tab.set_content(page(word, sections))
@@ -70,13 +82,14 @@ def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
         # A real docs page with one sentence cut: content below moves up (shifts, aligned).
         try:
             from tests import pythondoc
+
             paths = pythondoc.heapq_edit(workdir / "docs")
         except (ImportError, OSError, RuntimeError) as exc:
             print(f"note: no heapq pair ({exc}); install python3.11-doc")
         else:
             server, base = pythondoc.serve(workdir / "docs")
             files = []
-            for path, side in zip(paths, ("before", "after")):
+            for path, side in zip(paths, ("before", "after"), strict=True):
                 tab.goto(f"{base}/{path}")
                 files.append(workdir / f"heapq-{side}.png")
                 files[-1].write_bytes(tab.screenshot(full_page=True))
@@ -105,22 +118,49 @@ def tools(before: Path, after: Path, workdir: Path) -> dict:
     entries = {"pdiff/core.py (warm)": lambda: core.compare(before_bytes, after_bytes)}
     odiff = TOOLS / "node_modules" / ".bin" / "odiff"
     if odiff.exists():
-        entries["odiff (process)"] = run([str(odiff), str(before), str(after),
-                                          str(workdir / "odiff.png"), "--antialiasing"])
+        entries["odiff (process)"] = run(
+            [str(odiff), str(before), str(after), str(workdir / "odiff.png"), "--antialiasing"]
+        )
     same_size = Image.open(before).size == Image.open(after).size  # pixelmatch needs that
     if same_size and shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists():
         entries["pixelmatch (node process)"] = run(
-            ["node", str(TOOLS / "pixelmatch_count.mjs"), str(before), str(after)])
+            ["node", str(TOOLS / "pixelmatch_count.mjs"), str(before), str(after)]
+        )
     if shutil.which("compare") and shutil.which("composite"):
         resized = workdir / "ref_resized.png"
 
         def imagemagick():
-            subprocess.run(["composite", "-compose", "src", "-gravity", "NorthWest", str(before),
-                            str(after), str(resized)], check=True)
-            subprocess.run(["compare", "-verbose", "-metric", "RMSE", "-highlight-color", "Red",
-                            "-compose", "Src", str(resized), str(after),
-                            str(workdir / "im-diff.png")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    "composite",
+                    "-compose",
+                    "src",
+                    "-gravity",
+                    "NorthWest",
+                    str(before),
+                    str(after),
+                    str(resized),
+                ],
+                check=True,
+            )
+            subprocess.run(
+                [
+                    "compare",
+                    "-verbose",
+                    "-metric",
+                    "RMSE",
+                    "-highlight-color",
+                    "Red",
+                    "-compose",
+                    "Src",
+                    str(resized),
+                    str(after),
+                    str(workdir / "im-diff.png"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
         entries["ImageMagick (dpxdt's method)"] = imagemagick
     return entries
 
@@ -152,19 +192,30 @@ def breakdown(before: Path, after: Path) -> dict:
 
 
 def main():
-    missing = [name for name, ok in (
-        ("odiff/pixelmatch (npm install --prefix tests/tools)", (TOOLS / "node_modules").exists()),
-        ("ImageMagick (apt-get install imagemagick)", shutil.which("compare")),
-    ) if not ok]
+    missing = [
+        name
+        for name, ok in (
+            (
+                "odiff/pixelmatch (npm install --prefix tests/tools)",
+                (TOOLS / "node_modules").exists(),
+            ),
+            ("ImageMagick (apt-get install imagemagick)", shutil.which("compare")),
+        )
+        if not ok
+    ]
     for name in missing:
         print(f"note: {name} is not installed; its row is left out")
     with tempfile.TemporaryDirectory(prefix="dpxdt-bench-") as tmp:
         workdir = Path(tmp)
         for label, (before, after) in make_pairs(workdir).items():
             result = core.compare(before, after)
-            print(f"\n== {label}: {result.changed_pixels} changed pixels "
-                  f"({result.metric}; {result.summary}) ==")
-            timings = {name: median_ms(action) for name, action in tools(before, after, workdir).items()}
+            print(
+                f"\n== {label}: {result.changed_pixels} changed pixels "
+                f"({result.metric}; {result.summary}) =="
+            )
+            timings = {
+                name: median_ms(action) for name, action in tools(before, after, workdir).items()
+            }
             ours = timings["pdiff/core.py (warm)"]
             for name, ms in timings.items():
                 ratio = "" if name.startswith("pdiff") else f"   pdiff is {ms / ours:5.1f}x faster"

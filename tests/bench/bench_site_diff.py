@@ -42,35 +42,59 @@ def wait_port(port, timeout=60):
 
 
 def write_site(folder: Path, changed=()):
-    style = ("body{font-family:'DejaVu Sans',sans-serif;margin:32px;color:#223}"
-             ".card{border:1px solid #ccd;border-radius:8px;padding:12px;margin:12px 0}")
+    style = (
+        "body{font-family:'DejaVu Sans',sans-serif;margin:32px;color:#223}"
+        ".card{border:1px solid #ccd;border-radius:8px;padding:12px;margin:12px 0}"
+    )
     links = "".join(f"<li><a href='page{i}.html'>Page {i}</a></li>" for i in range(1, PAGES))
-    (folder / "index.html").write_text(f"<html><head><style>{style}</style></head><body>"
-                                       f"<h1>Docs</h1><ul>{links}</ul></body></html>")
+    (folder / "index.html").write_text(
+        f"<html><head><style>{style}</style></head><body>"
+        f"<h1>Docs</h1><ul>{links}</ul></body></html>"
+    )
     for i in range(1, PAGES):
         extra = "h1{color:#c00}" if i in changed else ""
-        body = "".join(f"<div class='card'><h2>Part {j}</h2><p>Page {i}, part {j}: the quick "
-                       "brown fox jumps over the lazy dog.</p></div>" for j in range(4))
+        body = "".join(
+            f"<div class='card'><h2>Part {j}</h2><p>Page {i}, part {j}: the quick "
+            "brown fox jumps over the lazy dog.</p></div>"
+            for j in range(4)
+        )
         (folder / f"page{i}.html").write_text(
             f"<html><head><style>{style}{extra}</style></head><body><h1>Page {i}</h1>{body}"
             f"<a href='index.html'>Home</a> <a href='page{i % (PAGES - 1) + 1}.html'>Next</a>"
-            "</body></html>")
+            "</body></html>"
+        )
 
 
 def client_env(env: dict, api: str, keys: dict) -> dict:
     """The environment the dpxdt client tools read their server and key from."""
-    return {**env, "DPXDT_RELEASE_SERVER_PREFIX": api, "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
-            "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
-            "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"])}
+    return {
+        **env,
+        "DPXDT_RELEASE_SERVER_PREFIX": api,
+        "DPXDT_RELEASE_CLIENT_ID": keys["api_key"],
+        "DPXDT_RELEASE_CLIENT_SECRET": keys["api_secret"],
+        "DPXDT_UPLOAD_BUILD_ID": str(keys["build_id"]),
+    }
 
 
 def run_site_diff(tool_env: dict, release: str, start_url: str, *options):
     """`dpxdt site-diff --wait`: (seconds, exit code, its summary line or error)."""
     started = time.monotonic()
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "dpxdt"), "site-diff", "--wait", "--upload_release_name",
-         release, "--crawl_rate", "100", *options, start_url],
-        env=tool_env, capture_output=True, text=True)
+        [
+            str(ROOT / ".venv" / "bin" / "dpxdt"),
+            "site-diff",
+            "--wait",
+            "--upload_release_name",
+            release,
+            "--crawl_rate",
+            "100",
+            *options,
+            start_url,
+        ],
+        env=tool_env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.monotonic() - started
     summary = [line for line in result.stdout.splitlines() if " runs: " in line]
     return seconds, result.returncode, summary[0] if summary else result.stderr[-300:]
@@ -86,51 +110,116 @@ def main():
     site_dir = scratch / "site"
     site_dir.mkdir()
     write_site(site_dir)
-    env = {**os.environ, "DPXDT_DATA_DIR": str(scratch / "data"), "DPXDT_DEBUG": "1",
-           "DPXDT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DPXDT_DATA_DIR": str(scratch / "data"),
+        "DPXDT_DEBUG": "1",
+        "DPXDT_LOG_LEVEL": "WARNING",
+    }
     env.pop("DATABASE_URL", None)
     if redis_up():
         env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
         env["DPXDT_BROKER_KEY_PREFIX"] = f"dpxdt-bench-{os.getpid()}:"
     broker = env.get("CELERY_BROKER_URL", "filesystem://")
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    keys = json.loads(subprocess.run([PY, "manage.py", "dpxdt_bootstrap", "--json"], cwd=ROOT,
-                                     env=env, check=True, capture_output=True, text=True).stdout)
+    keys = json.loads(
+        subprocess.run(
+            [PY, "manage.py", "dpxdt_bootstrap", "--json"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     web_port, site_port = free_port(), free_port()
     processes = [
-        subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "dpxdt_site.wsgi", "--bind",
-                          f"127.0.0.1:{web_port}", "--workers", "2", "--threads", "4"],
-                         cwd=ROOT, env=env, stderr=subprocess.DEVNULL),
-        subprocess.Popen([PY, "-m", "celery", "-A", "celery_app", "worker", "-Q",
-                          "capture,diff,default", "-c", "1", "--loglevel", "WARNING"],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "http.server", str(site_port), "--bind",
-                          "127.0.0.1", "--directory", str(site_dir)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "dpxdt_site.wsgi",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "celery_app",
+                "worker",
+                "-Q",
+                "capture,diff,default",
+                "-c",
+                "1",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(site_port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(site_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     try:
         wait_port(web_port)
         wait_port(site_port)
         api = f"http://127.0.0.1:{web_port}/api"
         tool_env = client_env(env, api, keys)
-        print(f"{PAGES}-page site, one worker (-c 1, broker {broker.split(':')[0]}), "
-              f"{os.cpu_count()} cores")
+        print(
+            f"{PAGES}-page site, one worker (-c 1, broker {broker.split(':')[0]}), "
+            f"{os.cpu_count()} cores"
+        )
 
         def site_diff(release):
-            seconds, code, summary = run_site_diff(tool_env, release,
-                                                   f"http://127.0.0.1:{site_port}/")
+            seconds, code, summary = run_site_diff(
+                tool_env, release, f"http://127.0.0.1:{site_port}/"
+            )
             print(f"  {release}: {seconds:6.1f} s, exit {code}, {summary}")
             return seconds
 
         first = site_diff("baseline")
-        requests.post(f"{api}/mark_release", auth=(keys["api_key"], keys["api_secret"]),
-                      data={"build_id": keys["build_id"], "release_name": "baseline",
-                            "release_number": 1, "status": "good"}, timeout=30).raise_for_status()
+        requests.post(
+            f"{api}/mark_release",
+            auth=(keys["api_key"], keys["api_secret"]),
+            data={
+                "build_id": keys["build_id"],
+                "release_name": "baseline",
+                "release_number": 1,
+                "status": "good",
+            },
+            timeout=30,
+        ).raise_for_status()
         write_site(site_dir, changed={7, 42, 99, 150, 180})
         second = site_diff("changed")
-        print(f"  target 180 s each: baseline {'met' if first <= 180 else 'MISSED'}, "
-              f"with diffs {'met' if second <= 180 else 'MISSED'} "
-              f"({PAGES / second * 60:.0f} pages/min end to end)")
+        print(
+            f"  target 180 s each: baseline {'met' if first <= 180 else 'MISSED'}, "
+            f"with diffs {'met' if second <= 180 else 'MISSED'} "
+            f"({PAGES / second * 60:.0f} pages/min end to end)"
+        )
     finally:
         for process in processes:
             process.terminate()

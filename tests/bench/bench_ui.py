@@ -38,8 +38,13 @@ from releases import services  # noqa: E402
 from releases.models import Release, Run  # noqa: E402
 
 RUNS = 5000
-STATUSES = ["diff_not_found"] * 80 + ["diff_found"] * 12 + ["diff_approved"] * 4 + \
-    ["failed"] * 2 + ["no_diff_needed"] * 2
+STATUSES = (
+    ["diff_not_found"] * 80
+    + ["diff_found"] * 12
+    + ["diff_approved"] * 4
+    + ["failed"] * 2
+    + ["no_diff_needed"] * 2
+)
 
 
 def populate():
@@ -48,12 +53,22 @@ def populate():
     images = [storage.store_bytes(f"image {i}".encode(), "image/png").artifact for i in range(3)]
     build.artifacts.add(*images)
     release = Release.objects.create(build=build, name="big", number=1, status="reviewing")
-    Run.objects.bulk_create([
-        Run(release=release, name=f"/docs/page-{i:05d}", status=STATUSES[i % len(STATUSES)],
-            image=images[0], ref_image=images[1],
-            diff_image=images[2] if STATUSES[i % len(STATUSES)].startswith("diff_f") else None,
-            changed_pixels=100 + i, distortion=0.001)
-        for i in range(RUNS)], batch_size=1000)
+    Run.objects.bulk_create(
+        [
+            Run(
+                release=release,
+                name=f"/docs/page-{i:05d}",
+                status=STATUSES[i % len(STATUSES)],
+                image=images[0],
+                ref_image=images[1],
+                diff_image=images[2] if STATUSES[i % len(STATUSES)].startswith("diff_f") else None,
+                changed_pixels=100 + i,
+                distortion=0.001,
+            )
+            for i in range(RUNS)
+        ],
+        batch_size=1000,
+    )
     return user, build, release
 
 

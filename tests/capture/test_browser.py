@@ -42,19 +42,34 @@ def test_viewport_size_sets_the_image_width(browser, site):
 
 
 def test_full_page_is_the_default_and_covers_the_whole_page(browser, site):
-    url = site.add("/tall", "<body style='margin:0'><div style='height:3000px;background:"
-                   "linear-gradient(#fff,#00f)'></div></body>")
-    assert image(capture(browser, url, viewportSize={"width": 400, "height": 300})).size == (400, 3000)
-    viewport_only = capture(browser, url, viewportSize={"width": 400, "height": 300}, fullPage=False)
+    url = site.add(
+        "/tall",
+        "<body style='margin:0'><div style='height:3000px;background:"
+        "linear-gradient(#fff,#00f)'></div></body>",
+    )
+    assert image(capture(browser, url, viewportSize={"width": 400, "height": 300})).size == (
+        400,
+        3000,
+    )
+    viewport_only = capture(
+        browser, url, viewportSize={"width": 400, "height": 300}, fullPage=False
+    )
     assert image(viewport_only).size == (400, 300)
 
 
 def test_clip_rect_honours_left_and_top(browser, site):
-    url = site.add("/clip", "<body style='margin:0'><div style='position:absolute;left:100px;"
-                   "top:700px;width:50px;height:50px;background:#f00'></div>"
-                   "<div style='height:1200px'></div></body>")
-    result = capture(browser, url, viewportSize={"width": 400, "height": 300},
-                     clipRect={"left": 100, "top": 700, "width": 50, "height": 40})
+    url = site.add(
+        "/clip",
+        "<body style='margin:0'><div style='position:absolute;left:100px;"
+        "top:700px;width:50px;height:50px;background:#f00'></div>"
+        "<div style='height:1200px'></div></body>",
+    )
+    result = capture(
+        browser,
+        url,
+        viewportSize={"width": 400, "height": 300},
+        clipRect={"left": 100, "top": 700, "width": 50, "height": 40},
+    )
     assert image(result).size == (50, 40)
     assert pixel(result, 25, 20) == (255, 0, 0)  # the red square, below the fold
 
@@ -67,8 +82,14 @@ def test_page_without_background_is_captured_on_white(browser, site):
 
 def test_cookies_reach_the_server(browser, site):
     url = site.add("/c", PLAIN)
-    capture(browser, url, cookies=[{"name": "session", "value": "abc123"},
-                                   {"name": "lang", "value": "fr", "domain": "127.0.0.1"}])
+    capture(
+        browser,
+        url,
+        cookies=[
+            {"name": "session", "value": "abc123"},
+            {"name": "lang", "value": "fr", "domain": "127.0.0.1"},
+        ],
+    )
     cookie_header = site.seen("/c")[-1].headers["cookie"]
     assert "session=abc123" in cookie_header and "lang=fr" in cookie_header
 
@@ -88,8 +109,7 @@ def test_user_agent_is_sent(browser, site):
 
 
 def test_basic_auth(browser, site):
-    url = site.add("/private", "<body style='background:#0f0'>secret</body>",
-                   auth=("user", "pass"))
+    url = site.add("/private", "<body style='background:#0f0'>secret</body>", auth=("user", "pass"))
     result = capture(browser, url, httpUserName="user", httpPassword="pass", fullPage=False)
     assert pixel(result, 5, 5) == (0, 255, 0)
     with pytest.raises(CaptureError, match="could not load .*ERR_INVALID_AUTH_CREDENTIALS"):
@@ -108,23 +128,33 @@ def test_ignored_resources_are_never_requested(browser, site):
 
 def test_inject_css_changes_the_screenshot(browser, site):
     url = site.add("/css", PLAIN)
-    result = capture(browser, url, injectCss="body { background: #00f !important; }",
-                     fullPage=False)
+    result = capture(
+        browser, url, injectCss="body { background: #00f !important; }", fullPage=False
+    )
     assert pixel(result, 500, 500) == (0, 0, 255)
 
 
 def test_inject_js_changes_the_page(browser, site):
-    url = site.add("/js", "<body style='margin:0'><div id='box' style='width:100px;"
-                   "height:100px;background:#fff'></div></body>")
-    result = capture(browser, url, fullPage=False,
-                     injectJs="document.getElementById('box').style.background = '#f00';")
+    url = site.add(
+        "/js",
+        "<body style='margin:0'><div id='box' style='width:100px;"
+        "height:100px;background:#fff'></div></body>",
+    )
+    result = capture(
+        browser,
+        url,
+        fullPage=False,
+        injectJs="document.getElementById('box').style.background = '#f00';",
+    )
     assert pixel(result, 50, 50) == (255, 0, 0)
 
 
 def test_inject_js_may_click_and_navigate(browser, site):
     site.add("/next", "<body style='background:#0f0'>next page</body>")
     url = site.add("/start", "<body><a id='go' href='/next'>go</a></body>")
-    result = capture(browser, url, fullPage=False, injectJs="document.getElementById('go').click();")
+    result = capture(
+        browser, url, fullPage=False, injectJs="document.getElementById('go').click();"
+    )
     assert pixel(result, 300, 300) == (0, 255, 0)
     assert site.seen("/next")
 
@@ -136,54 +166,77 @@ def test_inject_js_error_fails_with_its_message(browser, site):
 
 
 def test_hide_selectors_keep_layout_but_hide(browser, site):
-    url = site.add("/hide", "<body style='margin:0'><div class='ad' style='width:100px;"
-                   "height:100px;background:#f00'></div></body>")
+    url = site.add(
+        "/hide",
+        "<body style='margin:0'><div class='ad' style='width:100px;"
+        "height:100px;background:#f00'></div></body>",
+    )
     result = capture(browser, url, hideSelectors=[".ad"], fullPage=False)
     assert pixel(result, 50, 50) == (255, 255, 255)
 
 
 def test_mask_selectors_cover_elements(browser, site):
-    url = site.add("/mask", "<body style='margin:0'><div style='height:200px'></div>"
-                   "<div id='clock' style='width:80px;height:30px'>12:03:44</div></body>")
+    url = site.add(
+        "/mask",
+        "<body style='margin:0'><div style='height:200px'></div>"
+        "<div id='clock' style='width:80px;height:30px'>12:03:44</div></body>",
+    )
     result = capture(browser, url, maskSelectors=["#clock"], fullPage=False)
     assert pixel(result, 40, 215) == (255, 0, 255)
     assert pixel(result, 40, 100) == (255, 255, 255)
 
 
 def test_wait_for_selector(browser, site):
-    url = site.add("/late", "<body><script>setTimeout(() => { const d = document.createElement"
-                   "('div'); d.id = 'ready'; d.textContent = 'ok'; document.body.append(d); }, "
-                   "400);</script></body>")
+    url = site.add(
+        "/late",
+        "<body><script>setTimeout(() => { const d = document.createElement"
+        "('div'); d.id = 'ready'; d.textContent = 'ok'; document.body.append(d); }, "
+        "400);</script></body>",
+    )
     capture(browser, url, waitForSelector="#ready")
     with pytest.raises(CaptureError, match="waitForSelector '#never'"):
         capture(browser, url, waitForSelector="#never", timeoutMs=2000)
 
 
 def test_delay_ms_waits_before_the_screenshot(browser, site):
-    url = site.add("/delayed", "<body style='margin:0'><script>setTimeout(() => "
-                   "document.body.style.background = '#f00', 1500);</script></body>")
+    url = site.add(
+        "/delayed",
+        "<body style='margin:0'><script>setTimeout(() => "
+        "document.body.style.background = '#f00', 1500);</script></body>",
+    )
     assert pixel(capture(browser, url, fullPage=False), 10, 10) == (255, 255, 255)
     assert pixel(capture(browser, url, fullPage=False, delayMs=2500), 10, 10) == (255, 0, 0)
 
 
 def test_device_scale_factor(browser, site):
     url = site.add("/dpr", PLAIN)
-    result = capture(browser, url, viewportSize={"width": 300, "height": 200},
-                     deviceScaleFactor=2, fullPage=False)
+    result = capture(
+        browser,
+        url,
+        viewportSize={"width": 300, "height": 200},
+        deviceScaleFactor=2,
+        fullPage=False,
+    )
     assert image(result).size == (600, 400)
 
 
 def test_color_scheme(browser, site):
-    url = site.add("/scheme", "<style>body{background:#fff} @media (prefers-color-scheme: dark)"
-                   "{body{background:#000}}</style><body></body>")
+    url = site.add(
+        "/scheme",
+        "<style>body{background:#fff} @media (prefers-color-scheme: dark)"
+        "{body{background:#000}}</style><body></body>",
+    )
     assert pixel(capture(browser, url, colorScheme="dark", fullPage=False), 10, 10) == (0, 0, 0)
     assert pixel(capture(browser, url, fullPage=False), 10, 10) == (255, 255, 255)
 
 
 def test_locale_and_timezone(browser, site):
-    url = site.add("/intl", "<body><script>document.title = navigator.language + '|' + "
-                   "Intl.DateTimeFormat().resolvedOptions().timeZone;"
-                   "fetch('/report?' + encodeURIComponent(document.title));</script></body>")
+    url = site.add(
+        "/intl",
+        "<body><script>document.title = navigator.language + '|' + "
+        "Intl.DateTimeFormat().resolvedOptions().timeZone;"
+        "fetch('/report?' + encodeURIComponent(document.title));</script></body>",
+    )
     site.add("/report", "ok", content_type="text/plain")
     capture(browser, url, locale="fr-FR", timezoneId="Asia/Tokyo")
     assert any("fr-FR%7CAsia%2FTokyo" in r.path for r in site.requests)
@@ -212,8 +265,10 @@ def test_page_that_never_loads_fails_with_a_reason(browser, site):
 
 
 def test_page_that_never_settles_fails_with_a_reason(browser, site):
-    url = site.add("/busy", "<body><script>setInterval(() => fetch('/poll?' + Math.random()),"
-                   " 20);</script></body>")
+    url = site.add(
+        "/busy",
+        "<body><script>setInterval(() => fetch('/poll?' + Math.random()), 20);</script></body>",
+    )
     site.add("/poll", "{}", content_type="application/json")
     with pytest.raises(CaptureError, match="page never settled within 2 s"):
         capture(browser, url, timeoutMs=2000)
@@ -228,12 +283,15 @@ def test_browser_recovers_after_a_hung_page(browser, site):
 
 def test_captures_are_isolated_from_each_other(browser, site):
     """Cookies, localStorage and sessionStorage set by one capture are gone in the next."""
-    url = site.add("/state", "<body><script>"
-                   "const seen = [document.cookie, localStorage.getItem('k'),"
-                   " sessionStorage.getItem('s')].join('|');"
-                   "document.cookie = 'visited=1'; localStorage.setItem('k', 'v');"
-                   " sessionStorage.setItem('s', 't');"
-                   "fetch('/seen?' + encodeURIComponent(seen));</script></body>")
+    url = site.add(
+        "/state",
+        "<body><script>"
+        "const seen = [document.cookie, localStorage.getItem('k'),"
+        " sessionStorage.getItem('s')].join('|');"
+        "document.cookie = 'visited=1'; localStorage.setItem('k', 'v');"
+        " sessionStorage.setItem('s', 't');"
+        "fetch('/seen?' + encodeURIComponent(seen));</script></body>",
+    )
     site.add("/seen", "ok", content_type="text/plain")
     capture(browser, url)
     capture(browser, url)
@@ -251,9 +309,12 @@ def test_every_capture_fetches_afresh(browser, site):
 
 
 def test_log_records_console_and_page_errors(browser, site):
-    url = site.add("/noisy", "<body><script>console.warn('deprecated API');"
-                   "setTimeout(() => { throw new Error('late failure'); }, 0);</script>"
-                   "<img src='/missing.png'></body>")
+    url = site.add(
+        "/noisy",
+        "<body><script>console.warn('deprecated API');"
+        "setTimeout(() => { throw new Error('late failure'); }, 0);</script>"
+        "<img src='/missing.png'></body>",
+    )
     log = capture(browser, url).log
     assert "main document: HTTP 200" in log
     assert "console.warning: deprecated API" in log
@@ -262,17 +323,21 @@ def test_log_records_console_and_page_errors(browser, site):
 
 
 def test_same_page_captured_five_times_is_identical(browser, site):
-    url = site.add("/stable", "<html><head><style>body{font-family:'DejaVu Sans';margin:24px}"
-                   ".spin{width:40px;height:40px;background:#36c;animation:spin 1s linear infinite}"
-                   "@keyframes spin{to{transform:rotate(360deg)}}"
-                   ".fade{transition:opacity 2s;opacity:.2}</style></head><body>"
-                   "<h1>Stable page</h1><p>Text with <b>bold</b> and <i>italic</i>.</p>"
-                   "<input value='focused' autofocus><div class='spin'></div>"
-                   "<div class='fade' id='f'>fading</div>"
-                   "<script>requestAnimationFrame(() => document.getElementById('f')"
-                   ".style.opacity = 1)</script></body></html>")
-    shots = [capture(browser, url, viewportSize={"width": 800, "height": 600}).png
-             for _ in range(5)]
+    url = site.add(
+        "/stable",
+        "<html><head><style>body{font-family:'DejaVu Sans';margin:24px}"
+        ".spin{width:40px;height:40px;background:#36c;animation:spin 1s linear infinite}"
+        "@keyframes spin{to{transform:rotate(360deg)}}"
+        ".fade{transition:opacity 2s;opacity:.2}</style></head><body>"
+        "<h1>Stable page</h1><p>Text with <b>bold</b> and <i>italic</i>.</p>"
+        "<input value='focused' autofocus><div class='spin'></div>"
+        "<div class='fade' id='f'>fading</div>"
+        "<script>requestAnimationFrame(() => document.getElementById('f')"
+        ".style.opacity = 1)</script></body></html>",
+    )
+    shots = [
+        capture(browser, url, viewportSize={"width": 800, "height": 600}).png for _ in range(5)
+    ]
     for shot in shots[1:]:
         assert core.compare(shots[0], shot, threshold=0.0, include_aa=True).changed_pixels == 0
 
@@ -322,7 +387,8 @@ def test_crashed_tab_fails_with_a_reason_and_the_next_capture_works(site):
                             session = await pooled.context.new_cdp_session(page)
                             # Page.crash never answers: the renderer is gone.
                             asyncio.ensure_future(session.send("Page.crash")).add_done_callback(
-                                lambda task: task.cancelled() or task.exception())
+                                lambda task: task.cancelled() or task.exception()
+                            )
                             return True
                 await asyncio.sleep(0.05)
             return False

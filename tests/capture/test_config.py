@@ -15,18 +15,25 @@ def test_empty_config_uses_defaults():
 
 
 def test_every_original_key_is_accepted():
-    parsed = config.parse(json.dumps({
-        "clipRect": {"left": 0, "top": 0, "width": 100, "height": 200},
-        "cookies": [{"name": "my-cookie-name", "value": "my-cookie-value",
-                     "domain": ".example.com"}],
-        "httpUserName": "my-username", "httpPassword": "my-password",
-        "injectCss": ".my-css-rules-here { display: none; }",
-        "injectJs": "document.getElementById('foobar').innerText = 'foo';",
-        "injectHeaders": {"domain.com": {"X-CustomHeader": "HeaderValue"}},
-        "resourcesToIgnore": ["www.google-analytics.com", "bad.example.com"],
-        "resourceTimeoutMs": 60000, "userAgent": "My fancy user agent",
-        "viewportSize": {"width": 1024, "height": 768},
-    }))  # the README's example, verbatim
+    parsed = config.parse(
+        json.dumps(
+            {
+                "clipRect": {"left": 0, "top": 0, "width": 100, "height": 200},
+                "cookies": [
+                    {"name": "my-cookie-name", "value": "my-cookie-value", "domain": ".example.com"}
+                ],
+                "httpUserName": "my-username",
+                "httpPassword": "my-password",
+                "injectCss": ".my-css-rules-here { display: none; }",
+                "injectJs": "document.getElementById('foobar').innerText = 'foo';",
+                "injectHeaders": {"domain.com": {"X-CustomHeader": "HeaderValue"}},
+                "resourcesToIgnore": ["www.google-analytics.com", "bad.example.com"],
+                "resourceTimeoutMs": 60000,
+                "userAgent": "My fancy user agent",
+                "viewportSize": {"width": 1024, "height": 768},
+            }
+        )
+    )  # the README's example, verbatim
     assert parsed.get("clipRect") == {"left": 0, "top": 0, "width": 100, "height": 200}
     assert parsed.get("resourceTimeoutMs") == 60000
 
@@ -41,22 +48,37 @@ def test_unknown_key_is_named():
         config.parse({"viewport": {"width": 1}})
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("viewportSize", {"width": 0, "height": 10}, "viewportSize width and height must be at least 1"),
-    ("viewportSize", {"width": 10}, "viewportSize must be an object with width, height"),
-    ("clipRect", {"left": -1, "top": 0, "width": 1, "height": 1}, "clipRect.left must be"),
-    ("fullPage", "yes", "fullPage must be true or false"),
-    ("resourcesToIgnore", ["(unclosed"], r"resourcesToIgnore: '\(unclosed' is not a valid RE2 regex"),
-    ("injectHeaders", {"x": "y"}, r"injectHeaders\['x'\] must be an object"),
-    ("cookies", [{"name": "a"}], r"cookies\[0\] must be an object with name and value"),
-    ("waitUntil", "idle", "waitUntil must be one of load, domcontentloaded, networkidle, commit"),
-    ("colorScheme", "blue", "colorScheme must be one of light, dark, no-preference"),
-    ("deviceScaleFactor", 0, "deviceScaleFactor must be a number between 0 and 8"),
-    ("delayMs", -5, "delayMs must be a non-negative integer"),
-    ("timeoutMs", 500000, "timeoutMs must be an integer between 1000 and 120000"),
-    ("diffThreshold", 1.5, "diffThreshold must be a number between 0 and 1"),
-    ("maxDistortion", "1%", "maxDistortion must be a number between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        (
+            "viewportSize",
+            {"width": 0, "height": 10},
+            "viewportSize width and height must be at least 1",
+        ),
+        ("viewportSize", {"width": 10}, "viewportSize must be an object with width, height"),
+        ("clipRect", {"left": -1, "top": 0, "width": 1, "height": 1}, "clipRect.left must be"),
+        ("fullPage", "yes", "fullPage must be true or false"),
+        (
+            "resourcesToIgnore",
+            ["(unclosed"],
+            r"resourcesToIgnore: '\(unclosed' is not a valid RE2 regex",
+        ),
+        ("injectHeaders", {"x": "y"}, r"injectHeaders\['x'\] must be an object"),
+        ("cookies", [{"name": "a"}], r"cookies\[0\] must be an object with name and value"),
+        (
+            "waitUntil",
+            "idle",
+            "waitUntil must be one of load, domcontentloaded, networkidle, commit",
+        ),
+        ("colorScheme", "blue", "colorScheme must be one of light, dark, no-preference"),
+        ("deviceScaleFactor", 0, "deviceScaleFactor must be a number between 0 and 8"),
+        ("delayMs", -5, "delayMs must be a non-negative integer"),
+        ("timeoutMs", 500000, "timeoutMs must be an integer between 1000 and 120000"),
+        ("diffThreshold", 1.5, "diffThreshold must be a number between 0 and 1"),
+        ("maxDistortion", "1%", "maxDistortion must be a number between 0 and 1"),
+    ],
+)
 def test_bad_values_are_named(key, value, message):
     with pytest.raises(config.ConfigError, match=message):
         config.parse({key: value})

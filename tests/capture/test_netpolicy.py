@@ -4,16 +4,20 @@ import pytest
 
 from capture.netpolicy import NetworkPolicy, PolicyError, parse_rule
 
-DEFAULT = NetworkPolicy.from_settings(public_url="http://depicted.example.com:8000",
-                                      own_addresses=["10.0.0.5"])
+DEFAULT = NetworkPolicy.from_settings(
+    public_url="http://depicted.example.com:8000", own_addresses=["10.0.0.5"]
+)
 
 
-@pytest.mark.parametrize("host, port, addresses", [
-    ("169.254.169.254", 80, ["169.254.169.254"]),
-    ("metadata.google.internal", 80, ["169.254.169.254"]),
-    ("[::ffff:169.254.169.254]", 80, ["::ffff:169.254.169.254"]),
-    ("fe80-host", 443, ["fe80::1"]),
-])
+@pytest.mark.parametrize(
+    "host, port, addresses",
+    [
+        ("169.254.169.254", 80, ["169.254.169.254"]),
+        ("metadata.google.internal", 80, ["169.254.169.254"]),
+        ("[::ffff:169.254.169.254]", 80, ["::ffff:169.254.169.254"]),
+        ("fe80-host", 443, ["fe80::1"]),
+    ],
+)
 def test_link_local_is_always_denied(host, port, addresses):
     assert "link-local" in DEFAULT.check(host, port, addresses)
     allowing = NetworkPolicy.from_settings(allow="169.254.0.0/16,*")
@@ -35,7 +39,8 @@ def test_private_networks_and_loopback_are_allowed_by_default():
 
 def test_deny_rules_by_cidr_glob_keyword_and_port():
     policy = NetworkPolicy.from_settings(
-        deny="10.0.0.0/8, *.db.internal, loopback:6379, [fd00::1]:5432")
+        deny="10.0.0.0/8, *.db.internal, loopback:6379, [fd00::1]:5432"
+    )
     assert "10.0.0.0/8" in policy.check("x", 80, ["10.9.8.7"])
     assert "*.db.internal" in policy.check("pg.db.internal", 5432, ["192.168.1.1"])
     assert "loopback:6379" in policy.check("localhost", 6379, ["127.0.0.1"])

@@ -25,7 +25,7 @@ def test_encode_round_trips_through_two_decoders(channels):
 
 def test_stitched_stripes_equal_the_whole():
     whole = noise(900, 120, 3, seed=2)
-    stripes = [png.encode(whole[top:top + 300]) for top in range(0, 900, 300)]
+    stripes = [png.encode(whole[top : top + 300]) for top in range(0, 900, 300)]
     stitched = png.stitch(stripes)
     assert png.size(stitched) == (120, 900)
     assert (pyspng.load(stitched) == whole).all()

@@ -36,8 +36,9 @@ def capture(browser, url, partition="", **config):
     return browser.capture(capture_config.parse(config).with_target(url), partition)
 
 
-BANDS = "".join(f"<div style='height:1000px;background:hsl({(i * 47) % 360},80%,50%)'></div>"
-                for i in range(40))
+BANDS = "".join(
+    f"<div style='height:1000px;background:hsl({(i * 47) % 360},80%,50%)'></div>" for i in range(40)
+)
 TALL = f"<body style='margin:0'>{BANDS}</body>"
 
 
@@ -109,8 +110,13 @@ def test_a_popup_never_outlives_its_capture_nor_sees_another_builds_cookies(brow
     capture(browser, site.add("/opener", OPENER), partition="build-b", delayMs=600)
     reports_during_b = len(site.seen_prefix("/report"))
     assert reports_during_b > 0  # the popup did run, and report, while B's capture lasted
-    result = capture(browser, site.add("/a", "<p>build A</p>"), partition="build-a",
-                     cookies=[{"name": "token", "value": "build-a-secret"}], delayMs=800)
+    result = capture(
+        browser,
+        site.add("/a", "<p>build A</p>"),
+        partition="build-a",
+        cookies=[{"name": "token", "value": "build-a-secret"}],
+        delayMs=800,
+    )
     time.sleep(0.5)
     reports = site.seen_prefix("/report")
     assert not any("build-a-secret" in report.path for report in reports)
@@ -123,8 +129,13 @@ def test_a_popup_is_closed_before_the_next_capture_of_the_same_build(browser, si
     site.add("/report", "ok", content_type="text/plain")
     result = capture(browser, site.add("/opener", OPENER), partition="build-b", delayMs=300)
     assert "the page opened a window" in result.log
-    capture(browser, site.add("/next", "<p>next</p>"), partition="build-b",
-            cookies=[{"name": "later", "value": "same-build-later-cookie"}], delayMs=500)
+    capture(
+        browser,
+        site.add("/next", "<p>next</p>"),
+        partition="build-b",
+        cookies=[{"name": "later", "value": "same-build-later-cookie"}],
+        delayMs=500,
+    )
     assert not any("same-build-later-cookie" in r.path for r in site.seen_prefix("/report"))
 
 
@@ -133,7 +144,9 @@ def test_a_catastrophic_regex_is_matched_in_linear_time(browser, site):
     site.add(slow_url, b"\x89PNG", content_type="image/png")
     url = site.add("/regex", f"<img src='{slow_url}'><p>x</p>")
     started = time.monotonic()
-    result = capture(browser, url, resourcesToIgnore=["(a+)+b"], injectHeaders={"(a+)+b": {"X": "y"}})
+    result = capture(
+        browser, url, resourcesToIgnore=["(a+)+b"], injectHeaders={"(a+)+b": {"X": "y"}}
+    )
     assert time.monotonic() - started < 10
     assert result.png.startswith(pngs.SIGNATURE)
     assert site.seen(slow_url)  # no "b": not ignored, and it was not stuck on the way
@@ -154,8 +167,11 @@ def test_network_policy_blocks_denied_requests_and_fails_a_denied_page(site, oth
         assert f"blocked by the capture network policy: {denied}" in result.log
         assert not other_site.seen("/pixel.png")
         assert site.seen("/page")  # allowed: another port of the same address
-        with pytest.raises(CaptureError, match="is denied by the capture network policy: "
-                                               f"127.0.0.1:{port} matches DPXDT_CAPTURE_DENY"):
+        with pytest.raises(
+            CaptureError,
+            match="is denied by the capture network policy: "
+            f"127.0.0.1:{port} matches DPXDT_CAPTURE_DENY",
+        ):
             capture(browser, other_site.add("/", "<p>denied</p>"))
         # A redirect to a denied address is checked too.
         hop = site.add("/hop", "", status=302, headers={"Location": f"{other_site.url}/"})
@@ -207,12 +223,23 @@ def test_chromium_runs_sandboxed_when_the_worker_is_not_root(site):
     script.write_text(SANDBOX_PROBE.format(root=str(ROOT), url=url))
     script.chmod(0o644)
     if os.geteuid() == 0:
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                   sys.executable, str(script)]
+        command = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            str(script),
+        ]
     else:
         command = [sys.executable, str(script)]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "HOME": str(tmp_path)})
+    output = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert output.returncode == 0, output.stderr[-3000:]
     assert "no-sandbox 0" in output.stdout and "renderers 0" not in output.stdout
     assert "sandbox is off" not in output.stderr
@@ -262,9 +289,12 @@ def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site)
         port = closed.getsockname()[1]
     browser = Browser(policy=NetworkPolicy.from_settings())
     try:
-        with pytest.raises(CaptureError, match=f"could not load http://127.0.0.1:{port}/: could "
-                                               f"not connect to 127.0.0.1:{port}: Connection "
-                                               "refused"):
+        with pytest.raises(
+            CaptureError,
+            match=f"could not load http://127.0.0.1:{port}/: could "
+            f"not connect to 127.0.0.1:{port}: Connection "
+            "refused",
+        ):
             capture(browser, f"http://127.0.0.1:{port}/", timeoutMs=5000)
         with pytest.raises(CaptureError, match="could not resolve no-such-host.invalid"):
             capture(browser, "http://no-such-host.invalid/", timeoutMs=5000)
@@ -273,8 +303,9 @@ def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site)
         browser.close()
 
 
-@pytest.mark.parametrize("scale, css", [(1, 16384), (2, 8192), (1.5, 10922), (1.25, 13104),
-                                        (3, 5461)])
+@pytest.mark.parametrize(
+    "scale, css", [(1, 16384), (2, 8192), (1.5, 10922), (1.25, 13104), (3, 5461)]
+)
 def test_stripes_are_whole_device_pixels_at_every_scale(scale, css):
     from capture.browser import STRIPE_PIXELS, stripe_height
 
@@ -283,12 +314,17 @@ def test_stripes_are_whole_device_pixels_at_every_scale(scale, css):
 
 
 def test_a_tall_page_at_scale_two_is_striped_without_a_seam(browser, site):
-    result = capture(browser, site.add("/tall", TALL), deviceScaleFactor=2, maxHeight=12000,
-                     viewportSize={"width": 400, "height": 300})
+    result = capture(
+        browser,
+        site.add("/tall", TALL),
+        deviceScaleFactor=2,
+        maxHeight=12000,
+        viewportSize={"width": 400, "height": 300},
+    )
     assert pngs.size(result.png) == (800, 24000)
     assert "(2 stripes)" in result.log
     pixels = core.decode(result.png)
     for band in range(12):  # each 1000 CSS px band is 2000 device rows of one colour
-        rows = pixels[band * 2000 + 2:band * 2000 + 1998, 400, :3]
+        rows = pixels[band * 2000 + 2 : band * 2000 + 1998, 400, :3]
         assert (rows == rows[0]).all(), band
     assert (pixels[16380:16390, 400, :3] == pixels[16380, 400, :3]).all()  # the seam

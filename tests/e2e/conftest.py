@@ -16,14 +16,19 @@ class LiveApi:
         self.session.auth = (key_id, secret)
 
     def post(self, endpoint, **data):
-        response = self.session.post(f"{self.base}/{endpoint}",
-                                     data={"build_id": self.build_id, **data}, timeout=30)
+        response = self.session.post(
+            f"{self.base}/{endpoint}", data={"build_id": self.build_id, **data}, timeout=30
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
     def upload(self, png, filename="shot.png"):
-        response = self.session.post(f"{self.base}/upload", data={"build_id": self.build_id},
-                                     files={"file": (filename, png, "image/png")}, timeout=30)
+        response = self.session.post(
+            f"{self.base}/upload",
+            data={"build_id": self.build_id},
+            files={"file": (filename, png, "image/png")},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text
         return response.json()["sha1sum"]
 
@@ -31,8 +36,13 @@ class LiveApi:
         return self.post("release_status", release_name=release, release_number=number)
 
     def wait_until_reviewing(self, release="r1", number=1, timeout=90):
-        return wait_for(lambda: (lambda s: s if s["status"] == "reviewing" else None)(
-            self.status(release, number)), timeout=timeout, message="release to reach reviewing")
+        return wait_for(
+            lambda: (lambda s: s if s["status"] == "reviewing" else None)(
+                self.status(release, number)
+            ),
+            timeout=timeout,
+            message="release to reach reviewing",
+        )
 
 
 @pytest.fixture

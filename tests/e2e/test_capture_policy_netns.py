@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -62,9 +61,23 @@ def namespace_worker(tmp_path):
         pytest.fail("this test needs root, unshare and ip to make a private network namespace")
     folder = Path(tempfile.mkdtemp(prefix="dpxdt-netns-"))
     socket_path = folder / "redis.sock"
-    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(socket_path),
-                              "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(socket_path.exists, timeout=10, message="Redis on a Unix socket")
     (folder / "stand_in.py").write_text(STAND_IN)
     hits = folder / "hits.log"
@@ -77,16 +90,31 @@ def namespace_worker(tmp_path):
         f"ip addr add {PRIVATE_DENIED}/32 dev lo; "
         f"{sys.executable} {folder / 'stand_in.py'} {hits} & "
         f"exec {sys.executable} -m celery -A celery_app worker -Q capture,diff,default -c 1 "
-        "--without-gossip --without-mingle --without-heartbeat -n netns@%h --loglevel INFO")
-    env = {**os.environ, "DATABASE_URL": child_database_url(), "CELERY_BROKER_URL": broker,
-           "DPXDT_CAPTURE_DENY": f"{PRIVATE_DENIED.rsplit('.', 2)[0]}.1.0/24",
-           "DPXDT_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+        "--without-gossip --without-mingle --without-heartbeat -n netns@%h --loglevel INFO"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": child_database_url(),
+        "CELERY_BROKER_URL": broker,
+        "DPXDT_CAPTURE_DENY": f"{PRIVATE_DENIED.rsplit('.', 2)[0]}.1.0/24",
+        "DPXDT_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen(["unshare", "-n", "bash", "-c", script], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            ["unshare", "-n", "bash", "-c", script],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_for(lambda: b" ready." in log_path.read_bytes() or worker.poll() is not None,
-                 timeout=60, message="the worker in the namespace")
+        wait_for(
+            lambda: b" ready." in log_path.read_bytes() or worker.poll() is not None,
+            timeout=60,
+            message="the worker in the namespace",
+        )
         assert worker.poll() is None, log_path.read_text()[-3000:]
         connection = celery_app.app.connection_for_write(broker)
         yield connection, hits, log_path
@@ -106,8 +134,10 @@ def namespace_worker(tmp_path):
 def test_policy_in_a_private_network_namespace(namespace_worker, monkeypatch):
     connection, hits, worker_log = namespace_worker
     # Work goes to the namespace's broker only: nothing outside it captures these URLs.
-    monkeypatch.setattr("releases.pipeline._send",
-                        lambda signature, run_id: signature.apply_async(connection=connection))
+    monkeypatch.setattr(
+        "releases.pipeline._send",
+        lambda signature, run_id: signature.apply_async(connection=connection),
+    )
     build = services.create_build(name="netns")
     caller = access.Caller()
     release = services.create_release(caller, build, name="r1")
@@ -120,21 +150,33 @@ def test_policy_in_a_private_network_namespace(namespace_worker, monkeypatch):
     }
     for name, url in pages.items():
         capture_services.request_run(
-            caller, build, release_name="r1", release_number=release.number, run_name=name,
-            config=capture_config.parse({"viewportSize": {"width": 400, "height": 300}})
-            .with_target(url))
+            caller,
+            build,
+            release_name="r1",
+            release_number=release.number,
+            run_name=name,
+            config=capture_config.parse(
+                {"viewportSize": {"width": 400, "height": 300}}
+            ).with_target(url),
+        )
     services.runs_done(caller, build, name="r1", number=release.number)
-    wait_for(lambda: not Run.objects.filter(release=release, status__in=Run.PENDING).exists(),
-             timeout=120, message=f"the runs to finish:\n{worker_log.read_text()[-3000:]}")
+    wait_for(
+        lambda: not Run.objects.filter(release=release, status__in=Run.PENDING).exists(),
+        timeout=120,
+        message=f"the runs to finish:\n{worker_log.read_text()[-3000:]}",
+    )
     runs = {run.name: run for run in Run.objects.filter(release=release)}
 
     assert runs["/metadata"].status == "failed"
-    assert (f"{pages['/metadata']} is denied by the capture network policy: {METADATA} "
-            "resolves to a link-local address") in runs["/metadata"].failure_reason
+    assert (
+        f"{pages['/metadata']} is denied by the capture network policy: {METADATA} "
+        "resolves to a link-local address"
+    ) in runs["/metadata"].failure_reason
     assert runs["/private"].status == "no_diff_needed", runs["/private"].failure_reason
     assert runs["/private-denied"].status == "failed"
-    assert "matches DPXDT_CAPTURE_DENY rule '10.203.1.0/24'" in \
-        runs["/private-denied"].failure_reason
+    assert (
+        "matches DPXDT_CAPTURE_DENY rule '10.203.1.0/24'" in runs["/private-denied"].failure_reason
+    )
     assert runs["/redirect"].status == "failed"
     assert "redirected to http://169.254.169.254" in runs["/redirect"].failure_reason
     assert runs["/image"].status == "no_diff_needed"

@@ -12,15 +12,25 @@ from tests.e2e.conftest import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTICLE = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
-           "</style></head><body><h1>Release notes</h1><p>The {word} brown fox jumps over the "
-           "lazy dog.</p></body></html>")
+ARTICLE = (
+    "<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
+    "</style></head><body><h1>Release notes</h1><p>The {word} brown fox jumps over the "
+    "lazy dog.</p></body></html>"
+)
 CONFIG = json.dumps({"viewportSize": {"width": 800, "height": 600}})
 
 
 def request_pair(live, run_name, url, ref_url):
-    return live.post("request_run", release_name="r1", release_number=1, run_name=run_name,
-                     url=url, config=CONFIG, ref_url=ref_url, ref_config=CONFIG)
+    return live.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name=run_name,
+        url=url,
+        config=CONFIG,
+        ref_url=ref_url,
+        ref_config=CONFIG,
+    )
 
 
 def test_pages_differing_by_one_word_are_diff_found(live, site):
@@ -41,8 +51,11 @@ def test_pages_differing_by_one_word_are_diff_found(live, site):
     assert runs["/about"]["status"] == "diff_not_found", runs
     for run in runs.values():
         assert run["image"] and run["ref_image"] and run["log"] and run["ref_log"]
-    log = live.session.get(f"{live.base}/download", params={
-        "build_id": live.build_id, "sha1sum": runs["/notes"]["log"]}, timeout=30).text
+    log = live.session.get(
+        f"{live.base}/download",
+        params={"build_id": live.build_id, "sha1sum": runs["/notes"]["log"]},
+        timeout=30,
+    ).text
     assert "main document: HTTP 200" in log
 
 
@@ -50,17 +63,25 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
     good = site.add("/ok", ARTICLE.format(word="fine"))
     broken = site.add("/broken", "server error", status=500)
     live.post("create_release", release_name="r1")
-    live.post("request_run", release_name="r1", release_number=1, run_name="/ok", url=good,
-              config=CONFIG)
-    live.post("request_run", release_name="r1", release_number=1, run_name="/broken",
-              url=broken, config=CONFIG)
+    live.post(
+        "request_run", release_name="r1", release_number=1, run_name="/ok", url=good, config=CONFIG
+    )
+    live.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/broken",
+        url=broken,
+        config=CONFIG,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
 
     runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=120)["runs"]}
     assert runs["/ok"]["status"] == "no_diff_needed"  # no baseline yet: this is one
     assert runs["/broken"]["status"] == "failed"
     assert runs["/broken"]["failure_reason"] == (
-        f"capture failed: {broken} answered HTTP 500 (after 2 attempts)")
+        f"capture failed: {broken} answered HTTP 500 (after 2 attempts)"
+    )
     assert runs["/broken"]["log"]  # the capture log is kept with the failed run
     assert len(site.seen("/broken")) == 2  # bounded retries
 
@@ -68,8 +89,14 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
 def test_good_release_becomes_the_baseline_of_the_next(live, site):
     url = site.add("/home", ARTICLE.format(word="quick"))
     live.post("create_release", release_name="first")
-    live.post("request_run", release_name="first", release_number=1, run_name="/home", url=url,
-              config=CONFIG)
+    live.post(
+        "request_run",
+        release_name="first",
+        release_number=1,
+        run_name="/home",
+        url=url,
+        config=CONFIG,
+    )
     live.post("runs_done", release_name="first", release_number=1)
     first = live.wait_until_reviewing("first", timeout=120)
     assert first["runs"][0]["status"] == "no_diff_needed"
@@ -77,8 +104,14 @@ def test_good_release_becomes_the_baseline_of_the_next(live, site):
 
     site.add("/home", ARTICLE.format(word="lazy"))  # the page changes
     live.post("create_release", release_name="second")
-    live.post("request_run", release_name="second", release_number=1, run_name="/home", url=url,
-              config=CONFIG)
+    live.post(
+        "request_run",
+        release_name="second",
+        release_number=1,
+        run_name="/home",
+        url=url,
+        config=CONFIG,
+    )
     live.post("runs_done", release_name="second", release_number=1)
     second = live.wait_until_reviewing("second", timeout=120)["runs"][0]
     assert second["status"] == "diff_found"
@@ -89,20 +122,29 @@ def test_a_catastrophic_regex_finishes_within_ten_seconds(live, site):
     slow = "/" + "a" * 50
     site.add(slow, b"\x89PNG", content_type="image/png")
     url = site.add("/regex", f"<img src='{slow}'><p>regex</p>")
-    config = json.dumps({"viewportSize": {"width": 800, "height": 600},
-                         "resourcesToIgnore": ["(a+)+b"]})
+    config = json.dumps(
+        {"viewportSize": {"width": 800, "height": 600}, "resourcesToIgnore": ["(a+)+b"]}
+    )
     live.post("create_release", release_name="r1")
     started = time.monotonic()
-    live.post("request_run", release_name="r1", release_number=1, run_name="/regex", url=url,
-              config=config)
+    live.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/regex",
+        url=url,
+        config=config,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     run = live.wait_until_reviewing(timeout=10)["runs"][0]
     assert time.monotonic() - started < 10
     assert run["status"] == "no_diff_needed" and run["image"], run
 
 
-SPY = ("<script>setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)),"
-       " 50)</script><p>spy</p>")
+SPY = (
+    "<script>setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)),"
+    " 50)</script><p>spy</p>"
+)
 
 
 def test_a_popup_of_one_build_never_sees_another_builds_cookies(live, live_server, site):
@@ -114,16 +156,28 @@ def test_a_popup_of_one_build_never_sees_another_builds_cookies(live, live_serve
     key, secret = ApiKey.create(build=other, purpose="e2e")
     build_b = LiveApi(live_server.url, other.id, key.id, secret)
     build_b.post("create_release", release_name="r1")
-    build_b.post("request_run", release_name="r1", release_number=1, run_name="/opener",
-                 url=opener, config=json.dumps({"delayMs": 600}))
+    build_b.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/opener",
+        url=opener,
+        config=json.dumps({"delayMs": 600}),
+    )
     build_b.post("runs_done", release_name="r1", release_number=1)
     build_b.wait_until_reviewing(timeout=60)
     assert site.seen_prefix("/report")  # the popup ran during B's capture
 
     cookie = {"name": "session", "value": "build-a-session-token"}
     live.post("create_release", release_name="r1")
-    live.post("request_run", release_name="r1", release_number=1, run_name="/account",
-              url=victim, config=json.dumps({"cookies": [cookie], "delayMs": 800}))
+    live.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/account",
+        url=victim,
+        config=json.dumps({"cookies": [cookie], "delayMs": 800}),
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     assert live.wait_until_reviewing(timeout=60)["runs"][0]["status"] == "no_diff_needed"
     time.sleep(0.5)
@@ -131,12 +185,14 @@ def test_a_popup_of_one_build_never_sees_another_builds_cookies(live, live_serve
     assert not any("build-a-session-token" in r.path for r in site.seen_prefix("/report"))
 
 
-NOISY = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
-         "#ad{{width:200px;height:120px;margin-top:40px}}</style></head><body>"
-         "<h1>Release notes</h1><p>The {word} brown fox jumps over the lazy dog.</p>"
-         "<div id='ad'></div><script>document.getElementById('ad').style.background = "
-         "'rgb(' + [0, 0, 0].map(() => Math.floor(Math.random() * 256)).join(',') + ')';"
-         "</script></body></html>")
+NOISY = (
+    "<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
+    "#ad{{width:200px;height:120px;margin-top:40px}}</style></head><body>"
+    "<h1>Release notes</h1><p>The {word} brown fox jumps over the lazy dog.</p>"
+    "<div id='ad'></div><script>document.getElementById('ad').style.background = "
+    "'rgb(' + [0, 0, 0].map(() => Math.floor(Math.random() * 256)).join(',') + ')';"
+    "</script></body></html>"
+)
 
 
 def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, site):
@@ -149,16 +205,28 @@ def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, 
     noisy_v2 = site.add("/v2/noisy", NOISY.format(word="same"))
     live.post("create_release", release_name="first")
     for name, url in (("/changed", changed_v1), ("/noisy", noisy_v1)):
-        live.post("request_run", release_name="first", release_number=1, run_name=name,
-                  url=url, config=CONFIG)
+        live.post(
+            "request_run",
+            release_name="first",
+            release_number=1,
+            run_name=name,
+            url=url,
+            config=CONFIG,
+        )
     live.post("runs_done", release_name="first", release_number=1)
     live.wait_until_reviewing("first", timeout=120)
     live.post("mark_release", release_name="first", release_number=1, status="good")
 
     live.post("create_release", release_name="second")
     for name, url in (("/changed", changed_v2), ("/noisy", noisy_v2)):
-        live.post("request_run", release_name="second", release_number=1, run_name=name,
-                  url=url, config=CONFIG)
+        live.post(
+            "request_run",
+            release_name="second",
+            release_number=1,
+            run_name=name,
+            url=url,
+            config=CONFIG,
+        )
     live.post("runs_done", release_name="second", release_number=1)
     status = live.wait_until_reviewing("second", timeout=180)
     runs = {run["name"]: run for run in status["runs"]}
@@ -171,8 +239,13 @@ def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, 
     changed = runs["/changed"]
     assert changed["status"] == "diff_found", changed
     assert changed["noise_pixels"] >= 200 * 120 * 0.9
-    log = json.loads(live.session.get(f"{live.base}/download", params={
-        "build_id": live.build_id, "sha1sum": changed["diff_log"]}, timeout=30).content)
+    log = json.loads(
+        live.session.get(
+            f"{live.base}/download",
+            params={"build_id": live.build_id, "sha1sum": changed["diff_log"]},
+            timeout=30,
+        ).content
+    )
     [masked] = log["noise"]["masked"]
     [region] = log["regions"]  # the changed word only: the box is masked out
     assert region["y"] + region["height"] <= masked[1]

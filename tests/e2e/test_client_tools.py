@@ -15,17 +15,24 @@ from tests.conftest import BLACK, ROOT, make_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PAGE = ("<html><head><style>body{{font-family:'DejaVu Sans';margin:24px;background:#fff}}"
-        "{css}</style></head><body><h1>{title}</h1><p>Some text on {title}.</p>{links}</body></html>")
+PAGE = (
+    "<html><head><style>body{{font-family:'DejaVu Sans';margin:24px;background:#fff}}"
+    "{css}</style></head><body><h1>{title}</h1><p>Some text on {title}.</p>{links}</body></html>"
+)
 
 
 @pytest.fixture
 def server(live_server, celery_worker):
     build = services.create_build(name="Tools E2E")
     key, secret = ApiKey.create(build=build, purpose="e2e")
-    env = {**os.environ, "DPXDT_RELEASE_SERVER_PREFIX": f"{live_server.url}/api",
-           "DPXDT_RELEASE_CLIENT_ID": key.id, "DPXDT_RELEASE_CLIENT_SECRET": secret,
-           "DPXDT_UPLOAD_BUILD_ID": str(build.id), "DPXDT_POLL_SECONDS": "0.3"}
+    env = {
+        **os.environ,
+        "DPXDT_RELEASE_SERVER_PREFIX": f"{live_server.url}/api",
+        "DPXDT_RELEASE_CLIENT_ID": key.id,
+        "DPXDT_RELEASE_CLIENT_SECRET": secret,
+        "DPXDT_UPLOAD_BUILD_ID": str(build.id),
+        "DPXDT_POLL_SECONDS": "0.3",
+    }
 
     class Server:
         url = live_server.url
@@ -33,13 +40,22 @@ def server(live_server, celery_worker):
 
         @staticmethod
         def dpxdt(*args):
-            return subprocess.run([str(ROOT / ".venv" / "bin" / "dpxdt"), *map(str, args)],
-                                  env=env, capture_output=True, text=True, timeout=300)
+            return subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "dpxdt"), *map(str, args)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
 
         @staticmethod
         def api(endpoint, **data):
-            response = requests.post(f"{live_server.url}/api/{endpoint}", auth=(key.id, secret),
-                                     data={"build_id": build.id, **data}, timeout=30)
+            response = requests.post(
+                f"{live_server.url}/api/{endpoint}",
+                auth=(key.id, secret),
+                data={"build_id": build.id, **data},
+                timeout=30,
+            )
             assert response.status_code == 200, response.text
             return response.json()
 
@@ -55,8 +71,12 @@ def add_site(site, css=""):
     links = "".join(f"<a href='{name}'>{name}</a> " for name in names)
     site.add("/site/", PAGE.format(css="", title="Home", links=links))
     for name in names:
-        site.add(f"/site/{name}", PAGE.format(css=css if name == "page3.html" else "",
-                                              title=name, links="<a href='./'>home</a>"))
+        site.add(
+            f"/site/{name}",
+            PAGE.format(
+                css=css if name == "page3.html" else "", title=name, links="<a href='./'>home</a>"
+            ),
+        )
 
 
 def test_site_diff_baseline_then_exactly_the_changed_page(server, site, tmp_path):
@@ -69,16 +89,20 @@ def test_site_diff_baseline_then_exactly_the_changed_page(server, site, tmp_path
 
     add_site(site, css="p{color:#c00}")  # one page's CSS changes
     report = tmp_path / "junit.xml"
-    second = server.dpxdt("site-diff", *small("--junit", report), "--upload-release-name", "r2",
-                          f"{site.url}/site/")
+    second = server.dpxdt(
+        "site-diff", *small("--junit", report), "--upload-release-name", "r2", f"{site.url}/site/"
+    )
     assert second.returncode == 1, second.stdout + second.stderr
     status = server.api("release_status", release_name="r2", release_number=1)
     by_status = {}
     for run in status["runs"]:
         by_status.setdefault(run["status"], []).append(run["name"])
-    assert by_status == {"diff_found": ["/site/page3.html"],
-                         "diff_not_found": sorted(["/site/"] + [f"/site/page{i}.html"
-                                                                for i in (1, 2, 4, 5, 6, 7, 8, 9)])}
+    assert by_status == {
+        "diff_found": ["/site/page3.html"],
+        "diff_not_found": sorted(
+            ["/site/"] + [f"/site/page{i}.html" for i in (1, 2, 4, 5, 6, 7, 8, 9)]
+        ),
+    }
     suite = ElementTree.parse(report).getroot()
     assert suite.get("tests") == "10" and suite.get("failures") == "1"
     failing = [case.get("name") for case in suite if case.find("failure") is not None]
@@ -87,8 +111,9 @@ def test_site_diff_baseline_then_exactly_the_changed_page(server, site, tmp_path
 
 def test_pair_diff_before_after_in_readme_order(server, site):
     before = site.add("/live/pricing", PAGE.format(css="", title="Pricing", links=""))
-    after = site.add("/staging/pricing", PAGE.format(css="h1{color:#080}", title="Pricing",
-                                                     links=""))
+    after = site.add(
+        "/staging/pricing", PAGE.format(css="h1{color:#080}", title="Pricing", links="")
+    )
     result = server.dpxdt("pair-diff", *small(), "--upload_release_name", "pair", before, after)
     assert result.returncode == 1, result.stdout + result.stderr
     run = server.api("release_status", release_name="pair", release_number=1)["runs"][0]
@@ -111,22 +136,46 @@ def test_diff_urls(server, site, tmp_path, fmt):
     old = site.add("/b-old", PAGE.format(css="", title="B", links=""))
     new = site.add("/b-new", PAGE.format(css="", title="B, new", links=""))
     config = {"viewportSize": {"width": 640, "height": 480}}
-    tests = [{"name": "same", "run_url": same, "run_config": config, "ref_url": same,
-              "ref_config": config},
-             {"name": "changed", "run_url": new, "run_config": config, "ref_url": old,
-              "ref_config": config}]
+    tests = [
+        {
+            "name": "same",
+            "run_url": same,
+            "run_config": config,
+            "ref_url": same,
+            "ref_config": config,
+        },
+        {
+            "name": "changed",
+            "run_url": new,
+            "run_config": config,
+            "ref_url": old,
+            "ref_config": config,
+        },
+    ]
     path = tmp_path / f"tests.{fmt}"
     if fmt == "json":
         path.write_text(json.dumps(tests))
     else:
         import yaml
+
         path.write_text(yaml.safe_dump(tests))
-    result = server.dpxdt("diff-urls", "--wait", "--tests_json_path", path,
-                          "--release_cut_url", "https://example.com/cut",
-                          "--upload_release_name", f"urls-{fmt}")
+    result = server.dpxdt(
+        "diff-urls",
+        "--wait",
+        "--tests_json_path",
+        path,
+        "--release_cut_url",
+        "https://example.com/cut",
+        "--upload_release_name",
+        f"urls-{fmt}",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
-    runs = {run["name"]: run["status"] for run in
-            server.api("release_status", release_name=f"urls-{fmt}", release_number=1)["runs"]}
+    runs = {
+        run["name"]: run["status"]
+        for run in server.api("release_status", release_name=f"urls-{fmt}", release_number=1)[
+            "runs"
+        ]
+    }
     assert runs == {"same": "diff_not_found", "changed": "diff_found"}
 
 
@@ -136,28 +185,56 @@ def test_diff_images_against_the_last_good_set(server, tmp_path):
         folder.mkdir()
         (folder / "home.png").write_bytes(make_png())
         (folder / "cart.png").write_bytes(
-            make_png(squares=[(10, 10, 30, BLACK)] if changed else []))
+            make_png(squares=[(10, 10, 30, BLACK)] if changed else [])
+        )
         (folder / "log.txt").write_text("captured by selenium\n")
-        tests = [{"name": "home", "run_failed": False, "image_path": "home.png",
-                  "log_path": "log.txt", "url": "http://example.com/"},
-                 {"name": "cart", "run_failed": False, "image_path": "cart.png",
-                  "url": "http://example.com/cart"}]
+        tests = [
+            {
+                "name": "home",
+                "run_failed": False,
+                "image_path": "home.png",
+                "log_path": "log.txt",
+                "url": "http://example.com/",
+            },
+            {
+                "name": "cart",
+                "run_failed": False,
+                "image_path": "cart.png",
+                "url": "http://example.com/cart",
+            },
+        ]
         (folder / "tests.json").write_text(json.dumps(tests))
         return folder / "tests.json"
 
-    first = server.dpxdt("diff-images", "--wait", "--tests_json_path", image_set("one", False),
-                         "--release_cut_url", "https://example.com/1",
-                         "--upload_release_name", "Awesome")
+    first = server.dpxdt(
+        "diff-images",
+        "--wait",
+        "--tests_json_path",
+        image_set("one", False),
+        "--release_cut_url",
+        "https://example.com/1",
+        "--upload_release_name",
+        "Awesome",
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Could not find last good run for home" in first.stdout
     server.api("mark_release", release_name="Awesome", release_number=1, status="good")
 
-    second = server.dpxdt("diff-images", "--wait", "--tests_json_path", image_set("two", True),
-                          "--release_cut_url", "https://example.com/2",
-                          "--upload_release_name", "Awesome")
+    second = server.dpxdt(
+        "diff-images",
+        "--wait",
+        "--tests_json_path",
+        image_set("two", True),
+        "--release_cut_url",
+        "https://example.com/2",
+        "--upload_release_name",
+        "Awesome",
+    )
     assert second.returncode == 1, second.stdout + second.stderr
-    runs = {run["name"]: run for run in
-            server.api("release_status", release_name="Awesome", release_number=2)["runs"]}
+    runs = {
+        run["name"]: run
+        for run in server.api("release_status", release_name="Awesome", release_number=2)["runs"]
+    }
     assert runs["home"]["status"] == "diff_not_found"
     assert runs["cart"]["status"] == "diff_found"
     assert runs["cart"]["changed_pixels"] == 900
@@ -165,8 +242,13 @@ def test_diff_images_against_the_last_good_set(server, tmp_path):
 
 def test_missing_image_is_a_clear_error(server, tmp_path):
     (tmp_path / "t.json").write_text(json.dumps([{"name": "x", "image_path": "nope.png"}]))
-    result = server.dpxdt("diff-images", "--tests_json_path", tmp_path / "t.json",
-                          "--release_cut_url", "https://example.com/")
+    result = server.dpxdt(
+        "diff-images",
+        "--tests_json_path",
+        tmp_path / "t.json",
+        "--release_cut_url",
+        "https://example.com/",
+    )
     assert result.returncode == 2
     assert "image_path" in result.stderr and "nope.png does not exist" in result.stderr
 

@@ -21,10 +21,22 @@ def test_uploaded_pair_is_diffed_by_a_real_worker(live):
     # Same pixels, different bytes: the worker has to decode and compare to say "same".
     same_a = live.upload(make_png(compress_level=1))
     same_b = live.upload(make_png(compress_level=9))
-    live.post("report_run", release_name="r1", release_number=1, run_name="/changed",
-              image=after, ref_image=before)
-    live.post("report_run", release_name="r1", release_number=1, run_name="/same",
-              image=same_b, ref_image=same_a)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/changed",
+        image=after,
+        ref_image=before,
+    )
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/same",
+        image=same_b,
+        ref_image=same_a,
+    )
     done = live.post("runs_done", release_name="r1", release_number=1)
     assert done["results_url"].endswith(f"/release?id={live.build_id}&name=r1&number=1")
 
@@ -37,8 +49,11 @@ def test_uploaded_pair_is_diffed_by_a_real_worker(live):
     assert runs["/same"]["changed_pixels"] == 0
     assert status["complete"] is True
 
-    diff = live.session.get(f"{live.base}/download", params={
-        "build_id": live.build_id, "sha1sum": runs["/changed"]["diff_image"]}, timeout=30)
+    diff = live.session.get(
+        f"{live.base}/download",
+        params={"build_id": live.build_id, "sha1sum": runs["/changed"]["diff_image"]},
+        timeout=30,
+    )
     assert diff.status_code == 200
     assert diff.headers["Content-Type"] == "image/png"
     assert diff.content.startswith(b"\x89PNG")
@@ -48,8 +63,14 @@ def test_corrupt_upload_ends_the_run_failed_and_the_release_finishes(live):
     live.post("create_release", release_name="r1")
     good = live.upload(make_png())
     corrupt = live.upload(make_png()[:80] + b"not the rest of a png")
-    live.post("report_run", release_name="r1", release_number=1, run_name="/corrupt",
-              image=corrupt, ref_image=good)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/corrupt",
+        image=corrupt,
+        ref_image=good,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     run = live.wait_until_reviewing()["runs"][0]
     assert run["status"] == "failed"
@@ -63,13 +84,22 @@ def test_worker_killed_mid_diff_loses_nothing(live, celery_worker):
     # Two wholly different tall images: enough work that the kill lands mid-diff.
     before = live.upload(make_png(1600, 6000))
     after = live.upload(make_png(1600, 6000, background=BLACK))
-    live.post("report_run", release_name="r1", release_number=1, run_name="/big",
-              image=after, ref_image=before)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/big",
+        image=after,
+        ref_image=before,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
 
     run = Run.objects.get(name="/big")
-    wait_for(lambda: Run.objects.get(pk=run.pk).pipeline_attempts >= 1, timeout=60,
-             message="the worker to claim the diff")
+    wait_for(
+        lambda: Run.objects.get(pk=run.pk).pipeline_attempts >= 1,
+        timeout=60,
+        message="the worker to claim the diff",
+    )
     assert Run.objects.get(pk=run.pk).status == "needs_diff"
     children = celery_worker.pool_children()
     assert children, celery_worker.output()
@@ -87,25 +117,40 @@ def test_moved_content_is_reported_as_a_shift_by_the_worker(live):
     import json
 
     from tests.pdiff.test_verdict import png, striped_page
+
     lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
     before = live.upload(png(striped_page(lines)))
     after = live.upload(png(striped_page(lines[:6] + [(70, 230), (70, 140)] + lines[6:])))
     live.post("create_release", release_name="r1")
-    live.post("report_run", release_name="r1", release_number=1, run_name="/docs",
-              image=after, ref_image=before)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/docs",
+        image=after,
+        ref_image=before,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     result = live.wait_until_reviewing()["runs"][0]
     assert result["status"] == "diff_found"
     run = Run.objects.get(name="/docs")
-    log = json.loads(live.session.get(f"{live.base}/download", params={
-        "build_id": live.build_id, "sha1sum": run.diff_log_id}, timeout=30).content)
+    log = json.loads(
+        live.session.get(
+            f"{live.base}/download",
+            params={"build_id": live.build_id, "sha1sum": run.diff_log_id},
+            timeout=30,
+        ).content
+    )
     assert [shift["dy"] for shift in log["shifts"]] == [24]
     assert log["summary"].startswith("1 block changed at y=")
     assert "content below moved down 24 px" in log["summary"]
     assert log["aligned_changed_pixels"] < log["changed_pixels"] / 5
     assert log["distortion"] == pytest.approx(result["distortion"])  # unaligned, as before
-    aligned = live.session.get(f"{live.base}/download", params={
-        "build_id": live.build_id, "sha1sum": run.aligned_diff_image_id}, timeout=30)
+    aligned = live.session.get(
+        f"{live.base}/download",
+        params={"build_id": live.build_id, "sha1sum": run.aligned_diff_image_id},
+        timeout=30,
+    )
     assert aligned.status_code == 200 and aligned.content.startswith(b"\x89PNG")
 
 
@@ -115,21 +160,35 @@ def test_a_jpeg_or_a_bomb_fails_the_run_at_once_with_the_reason(live):
     from PIL import Image
 
     from tests.pdiff.test_core import png_header
+
     out = io.BytesIO()
     Image.new("RGB", (200, 200), "white").save(out, format="JPEG")
     png = live.upload(make_png())
     jpeg = live.upload(out.getvalue(), filename="shot.jpg")
     bomb = live.upload(png_header(20_000, 20_000), filename="bomb.png")
     live.post("create_release", release_name="r1")
-    live.post("report_run", release_name="r1", release_number=1, run_name="/jpeg",
-              image=jpeg, ref_image=png)
-    live.post("report_run", release_name="r1", release_number=1, run_name="/bomb",
-              image=bomb, ref_image=png)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/jpeg",
+        image=jpeg,
+        ref_image=png,
+    )
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/bomb",
+        image=bomb,
+        ref_image=png,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=60)["runs"]}
     assert runs["/jpeg"]["status"] == "failed"
     assert runs["/jpeg"]["failure_reason"] == "diff failed: after image is not a PNG image: JPEG"
     assert runs["/bomb"]["failure_reason"].startswith(
-        "diff failed: after image is too large: 20000x20000 is 400,000,000 pixels")
+        "diff failed: after image is too large: 20000x20000 is 400,000,000 pixels"
+    )
     # At once: one attempt each, no retries.
     assert {run.pipeline_attempts for run in Run.objects.all()} == {1}

@@ -76,23 +76,40 @@ def test_review_workflow_in_chromium(live_server, celery_worker, reviewer, brows
     api.auth = (key_id, secret)
 
     def call(endpoint, **data):
-        response = api.post(f"{base}/api/{endpoint}", data={"build_id": build_id, **data}, timeout=30)
+        response = api.post(
+            f"{base}/api/{endpoint}", data={"build_id": build_id, **data}, timeout=30
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
     def upload(png):
-        response = api.post(f"{base}/api/upload", data={"build_id": build_id},
-                            files={"file": ("shot.png", png, "image/png")}, timeout=30)
+        response = api.post(
+            f"{base}/api/upload",
+            data={"build_id": build_id},
+            files={"file": ("shot.png", png, "image/png")},
+            timeout=30,
+        )
         return response.json()["sha1sum"]
 
     def release_with(name, runs):
         call("create_release", release_name=name)
         for run_name, (before, after) in runs.items():
-            call("report_run", release_name=name, release_number=1, run_name=run_name,
-                 ref_image=before, image=after)
+            call(
+                "report_run",
+                release_name=name,
+                release_number=1,
+                run_name=run_name,
+                ref_image=before,
+                image=after,
+            )
         call("runs_done", release_name=name, release_number=1)
-        return wait_for(lambda: call("release_status", release_name=name, release_number=1)
-                        ["status"] == "reviewing", timeout=90, message=f"{name} to be reviewed")
+        return wait_for(
+            lambda: (
+                call("release_status", release_name=name, release_number=1)["status"] == "reviewing"
+            ),
+            timeout=90,
+            message=f"{name} to be reviewed",
+        )
 
     # A release with one changed and one identical run, diffed by the worker.
     page_a = upload(make_png(400, 300, squares=[(40, 40, 60, BLACK)]))
@@ -156,13 +173,15 @@ def keyed_build(reviewer):
     """A build the reviewer owns and an API key for it (made before Playwright starts)."""
     from releases import services
     from releases.models import ApiKey
+
     build = services.create_build(name="Docs", owner=reviewer)
     key, secret = ApiKey.create(build=build, purpose="ui")
     return build, key, secret
 
 
-def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, keyed_build,
-                                                    browser_page):
+def test_run_page_explains_moves_and_subtle_changes(
+    live_server, celery_worker, keyed_build, browser_page
+):
     """The aligned diff view and the outlined subtle regions, clicked through."""
     from tests.pdiff.test_verdict import png, striped_page
 
@@ -172,14 +191,24 @@ def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, 
     call, upload = api.post, api.upload
 
     lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
-    moved = (upload(png(striped_page(lines))),
-             upload(png(striped_page(lines[:6] + [(70, 230), (70, 140)] + lines[6:]))))
-    button = (upload(make_png(400, 300, squares=[(100, 100, 80, (0x25, 0x63, 0xEB, 255))])),
-              upload(make_png(400, 300, squares=[(100, 100, 80, (0x1D, 0x4E, 0xD8, 255))])))
+    moved = (
+        upload(png(striped_page(lines))),
+        upload(png(striped_page(lines[:6] + [(70, 230), (70, 140)] + lines[6:]))),
+    )
+    button = (
+        upload(make_png(400, 300, squares=[(100, 100, 80, (0x25, 0x63, 0xEB, 255))])),
+        upload(make_png(400, 300, squares=[(100, 100, 80, (0x1D, 0x4E, 0xD8, 255))])),
+    )
     call("create_release", release_name="r1")
     for name, (before, after) in (("/moved", moved), ("/button", button)):
-        call("report_run", release_name="r1", release_number=1, run_name=name,
-             ref_image=before, image=after)
+        call(
+            "report_run",
+            release_name="r1",
+            release_number=1,
+            run_name=name,
+            ref_image=before,
+            image=after,
+        )
     call("runs_done", release_name="r1", release_number=1)
     api.wait_until_reviewing()
     log_in(page, base)
@@ -222,8 +251,9 @@ def test_run_page_explains_moves_and_subtle_changes(live_server, celery_worker, 
     shot(page, "11-run-subtle")
 
 
-def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build, site,
-                                       browser_page):
+def test_flaky_run_shows_its_noise_mask(
+    live_server, celery_worker, keyed_build, site, browser_page
+):
     """A page with a randomly coloured box, captured by the worker: the run is flaky, the
     release page counts it apart, and the run page shows the noise mask (key 5)."""
     from tests.e2e.test_capture_worker import CONFIG, NOISY
@@ -236,8 +266,14 @@ def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build,
     url = site.add("/pricing", NOISY.format(word="same"))
     for release in ("first", "second"):
         call("create_release", release_name=release)
-        call("request_run", release_name=release, release_number=1, run_name="/pricing",
-             url=url, config=CONFIG)
+        call(
+            "request_run",
+            release_name=release,
+            release_number=1,
+            run_name="/pricing",
+            url=url,
+            config=CONFIG,
+        )
         call("runs_done", release_name=release, release_number=1)
         api.wait_until_reviewing(release, timeout=120)
         if release == "first":
@@ -268,8 +304,9 @@ def test_flaky_run_shows_its_noise_mask(live_server, celery_worker, keyed_build,
     shot(page, "13-run-noise")
 
 
-def test_error_pages_have_the_sites_look_and_a_way_back(live_server, reviewer, browser_page,
-                                                        settings):
+def test_error_pages_have_the_sites_look_and_a_way_back(
+    live_server, reviewer, browser_page, settings
+):
     settings.DEBUG = False  # as in production: Django's own debug pages are off
     page, base = browser_page, live_server.url
     log_in(page, base)

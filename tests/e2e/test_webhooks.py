@@ -55,6 +55,7 @@ def receiver():
     def factory(answers=()):
         made.append(Receiver(answers))
         return made[-1]
+
     yield factory
     for server in made:
         server.close()
@@ -62,6 +63,7 @@ def receiver():
 
 def hooked_build(urls):
     from releases import access
+
     build = services.create_build(name="Shop")
     services.update_settings(access.Caller(), build, webhook_urls="\n".join(urls))
     key, secret = ApiKey.create(build=build, purpose="hooks")
@@ -69,8 +71,7 @@ def hooked_build(urls):
 
 
 def verified(build, headers, body):
-    expected = "sha256=" + hmac.new(build.webhook_secret.encode(), body,
-                                    hashlib.sha256).hexdigest()
+    expected = "sha256=" + hmac.new(build.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-depicted-signature"], expected)
     return json.loads(body)
 
@@ -85,10 +86,22 @@ def test_release_events_are_signed_and_delivered(live_server, celery_worker, rec
     before = live.upload(make_png(squares=[(20, 20, 20, BLACK)]))
     after = live.upload(make_png(squares=[(120, 120, 20, BLACK)]))
     same = live.upload(make_png())
-    live.post("report_run", release_name="r1", release_number=1, run_name="/cart",
-              image=after, ref_image=before)
-    live.post("report_run", release_name="r1", release_number=1, run_name="/about",
-              image=same, ref_image=same)
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/cart",
+        image=after,
+        ref_image=before,
+    )
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/about",
+        image=same,
+        ref_image=same,
+    )
     live.post("runs_done", release_name="r1", release_number=1)
     live.wait_until_reviewing()
     wait_for(lambda: len(hook.received) == 1, timeout=60, message="the reviewing event")
@@ -105,8 +118,9 @@ def test_release_events_are_signed_and_delivered(live_server, celery_worker, rec
     assert changed["name"] == "/cart" and changed["changed_pixels"] == 800
     assert changed["url"].endswith("test=%2Fcart") or "/cart" in changed["url"]
     assert event["results_url"].endswith(f"/release?id={build.id}&name=r1&number=1")
-    assert event["text"].startswith("Shop: release r1 #1 is ready for review: 1 of 2 runs "
-                                    "changed, 0 failed.")
+    assert event["text"].startswith(
+        "Shop: release r1 #1 is ready for review: 1 of 2 runs changed, 0 failed."
+    )
     assert f"<{event['results_url']}|Review it>" in event["text"]  # Slack's link syntax
 
     live.post("mark_release", release_name="r1", release_number=1, status="good")
@@ -120,8 +134,7 @@ def test_release_events_are_signed_and_delivered(live_server, celery_worker, rec
         verified(build, headers, body.replace(b"good", b"bad!"))
 
 
-def test_a_receiver_that_fails_twice_gets_three_deliveries(live_server, celery_worker,
-                                                           receiver):
+def test_a_receiver_that_fails_twice_gets_three_deliveries(live_server, celery_worker, receiver):
     hook = receiver(answers=[500, 500, 200])
     build, key, secret = hooked_build([hook.url])
     live = LiveApi(live_server.url, build.id, key.id, secret)
@@ -129,13 +142,19 @@ def test_a_receiver_that_fails_twice_gets_three_deliveries(live_server, celery_w
     image = live.upload(make_png())
     live.post("report_run", release_name="r1", release_number=1, run_name="/", image=image)
     live.post("runs_done", release_name="r1", release_number=1)
-    wait_for(lambda: WebhookDelivery.objects.filter(status="delivered").exists(), timeout=60,
-             message="the delivery to succeed")
+    wait_for(
+        lambda: WebhookDelivery.objects.filter(status="delivered").exists(),
+        timeout=60,
+        message="the delivery to succeed",
+    )
     assert len(hook.received) == 3
     assert len({body for _, body in hook.received}) == 1  # the same signed body each time
     delivery = WebhookDelivery.objects.get()
     assert (delivery.attempts, delivery.response_code, delivery.event) == (
-        3, 200, "release.reviewing")
+        3,
+        200,
+        "release.reviewing",
+    )
 
     # The delivery log is on the build's activity page.
     owner = _owner_of(build)
@@ -145,17 +164,26 @@ def test_a_receiver_that_fails_twice_gets_three_deliveries(live_server, celery_w
     assert "release.reviewing" in page and "Delivered" in page and "HTTP 200" in page
 
 
-def test_a_receiver_that_never_answers_2xx_is_given_up_with_the_reason(live_server, celery_worker,
-                                                                      receiver, settings):
+def test_a_receiver_that_never_answers_2xx_is_given_up_with_the_reason(
+    live_server, celery_worker, receiver, settings
+):
     hook = receiver(answers=[503] * 10)
     build, key, secret = hooked_build([hook.url])
     live = LiveApi(live_server.url, build.id, key.id, secret)
     live.post("create_release", release_name="r1")
-    live.post("report_run", release_name="r1", release_number=1, run_name="/",
-              image=live.upload(make_png()))
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/",
+        image=live.upload(make_png()),
+    )
     live.post("runs_done", release_name="r1", release_number=1)
-    wait_for(lambda: WebhookDelivery.objects.filter(status="failed").exists(), timeout=90,
-             message="the delivery to be given up")
+    wait_for(
+        lambda: WebhookDelivery.objects.filter(status="failed").exists(),
+        timeout=90,
+        message="the delivery to be given up",
+    )
     delivery = WebhookDelivery.objects.get()
     assert delivery.attempts == settings.WEBHOOK_ATTEMPTS == len(hook.received)
     assert delivery.error.startswith(f"gave up after {settings.WEBHOOK_ATTEMPTS} attempts: ")
@@ -164,6 +192,7 @@ def test_a_receiver_that_never_answers_2xx_is_given_up_with_the_reason(live_serv
 
 def _owner_of(build):
     from django.contrib.auth import get_user_model
+
     user = get_user_model().objects.create_user("owner", password="pw-123456")
     build.owners.add(user)
     return user

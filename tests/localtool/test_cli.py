@@ -17,8 +17,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-DEMO_HTML = ("<h2>dpxdt local demo</h2>\n"
-             "<p>dpxdt can be used to spot changes on local web servers.</p>\n")
+DEMO_HTML = (
+    "<h2>dpxdt local demo</h2>\n<p>dpxdt can be used to spot changes on local web servers.</p>\n"
+)
 
 
 def free_port():
@@ -32,14 +33,20 @@ def readme_demo_yaml(port):
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```yaml\n# tests/test.yaml\n(.*?)```", readme, re.S).group(1)
     assert "python3 -m http.server" in block
-    return (block.replace("python3 -m http.server", f"python3 -m http.server {port} --bind 127.0.0.1")
-            .replace("localhost:8000", f"127.0.0.1:{port}"))
+    return block.replace(
+        "python3 -m http.server", f"python3 -m http.server {port} --bind 127.0.0.1"
+    ).replace("localhost:8000", f"127.0.0.1:{port}")
 
 
 def dpxdt(*args, cwd):
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "dpxdt"), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dpxdt"), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 @pytest.fixture
@@ -68,8 +75,10 @@ def test_readme_demo_update_then_test_passes_then_fails_on_change(demo):
     lines = changed.stdout.splitlines()
     assert "demo failed" in lines
     assert re.search(r"^  [0-9.e-]+ distortion", changed.stdout, re.M)
-    paths = {label: Path(re.search(rf"^  {label}:\s+(\S+)$", changed.stdout, re.M).group(1))
-             for label in ("Ref", "Run", "Diff")}
+    paths = {
+        label: Path(re.search(rf"^  {label}:\s+(\S+)$", changed.stdout, re.M).group(1))
+        for label in ("Ref", "Run", "Diff")
+    }
     for path in paths.values():
         assert path.exists()
         assert Image.open(path).size == (1280, 1024)
@@ -100,7 +109,7 @@ def test_setup_process_group_is_gone_afterwards_even_if_it_ignores_term(tmp_path
     port = free_port()
     (tmp_path / "page.html").write_text("<p>hi</p>")
     pid_file = tmp_path / "pgid"
-    (tmp_path / "suite" ).mkdir()
+    (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "s.yaml").write_text(f"""
 setup: |
     ps -o pgid= $$ | tr -d ' ' > {pid_file}
@@ -159,7 +168,9 @@ tests:
     assert Image.open(tmp_path / "wide.png").size == (500, 300)  # merge key overrides
 
     out = tmp_path / "out"
-    result = dpxdt("test", tmp_path, "--output-dir", out, "--test-filter", "home:arms", cwd=tmp_path)
+    result = dpxdt(
+        "test", tmp_path, "--output-dir", out, "--test-filter", "home:arms", cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "home passed (no diff)" in result.stdout
     assert "arms failed" in result.stdout  # ref arm was saved, the run arm differs
@@ -171,31 +182,52 @@ tests:
 def test_manage_py_command_is_the_same_tool(tmp_path, site):
     url = site.add("/m", "<p>m</p>")
     (tmp_path / "t.yaml").write_text(f"tests:\n  - name: m\n    url: {url}\n")
-    result = subprocess.run([sys.executable, "manage.py", "dpxdt_local", "update", str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "dpxdt_local", "update", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m.png").exists()
 
 
-@pytest.mark.parametrize("filter_,name,expected", [
-    ("", "anything", True), ("foo*", "foobar", True), ("foo*", "bar", False),
-    ("*a*:*b*", "xbx", True), ("-*no*", "yes", True), ("-*no*", "nope", False),
-    ("foo.*-foo.bar", "foo.baz", True), ("foo.*-foo.bar", "foo.bar", False),
-])
+@pytest.mark.parametrize(
+    "filter_,name,expected",
+    [
+        ("", "anything", True),
+        ("foo*", "foobar", True),
+        ("foo*", "bar", False),
+        ("*a*:*b*", "xbx", True),
+        ("-*no*", "yes", True),
+        ("-*no*", "nope", False),
+        ("foo.*-foo.bar", "foo.baz", True),
+        ("foo.*-foo.bar", "foo.bar", False),
+    ],
+)
 def test_gtest_filter(filter_, name, expected):
     assert runner.matches(name, filter_) is expected
 
 
-@pytest.mark.parametrize("text,message", [
-    ("tests: []", "tests must be a non-empty list"),
-    ("tests:\n  - name: 'bad name'\n    url: http://127.0.0.1/", "name must be a file-name-safe"),
-    ("tests:\n  - name: a\n    url: http://127.0.0.1/\n    config: {zoom: 2}",
-     "test 'a': unknown config key: zoom"),
-    ("tests:\n  - name: a\n    ref: {url: 'http://127.0.0.1/'}", "exactly name, ref and run"),
-    ("waitFor: 5\ntests:\n  - name: a\n    url: http://127.0.0.1/", "waitFor must be"),
-    ("[1, 2", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("tests: []", "tests must be a non-empty list"),
+        (
+            "tests:\n  - name: 'bad name'\n    url: http://127.0.0.1/",
+            "name must be a file-name-safe",
+        ),
+        (
+            "tests:\n  - name: a\n    url: http://127.0.0.1/\n    config: {zoom: 2}",
+            "test 'a': unknown config key: zoom",
+        ),
+        ("tests:\n  - name: a\n    ref: {url: 'http://127.0.0.1/'}", "exactly name, ref and run"),
+        ("waitFor: 5\ntests:\n  - name: a\n    url: http://127.0.0.1/", "waitFor must be"),
+        ("[1, 2", "not valid YAML"),
+    ],
+)
 def test_bad_suites_are_named(tmp_path, text, message):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(yamlconfig.SuiteError, match=re.escape(message)):

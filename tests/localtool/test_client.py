@@ -11,9 +11,13 @@ from tests.pages import Page
 
 def test_retries_5xx_then_succeeds(site):
     site.add("/api/find_run", "")
-    answers = iter([Page(body="busy", status=503), Page(body="oops", status=502),
-                    Page(body=json.dumps({"success": True, "image": "x"}),
-                         content_type="application/json")])
+    answers = iter(
+        [
+            Page(body="busy", status=503),
+            Page(body="oops", status=502),
+            Page(body=json.dumps({"success": True, "image": "x"}), content_type="application/json"),
+        ]
+    )
     site.pages = _Answers(site.pages, "/api/find_run", answers)
     client = Client(f"{site.url}/api", "key", "secret", backoff=0.01)
     assert client.call("find_run", method="GET", build_id=1)["image"] == "x"
@@ -21,8 +25,12 @@ def test_retries_5xx_then_succeeds(site):
 
 
 def test_error_names_the_endpoint_and_the_servers_reason(site):
-    site.add("/api/find_run", json.dumps({"error": "build 3 not found"}), status=404,
-             content_type="application/json")
+    site.add(
+        "/api/find_run",
+        json.dumps({"error": "build 3 not found"}),
+        status=404,
+        content_type="application/json",
+    )
     client = Client(f"{site.url}/api", "key", "secret", backoff=0.01)
     with pytest.raises(ApiError, match="find_run: HTTP 404: build 3 not found"):
         client.call("find_run", method="GET", build_id=3)

@@ -2,11 +2,15 @@
 
 import pytest
 
-from localtool.crawler import CrawlError, CrawlOptions, Crawler, run_name
+from localtool.crawler import Crawler, CrawlError, CrawlOptions, run_name
 
 
 def page(*links):
-    return "<html><body>" + "".join(f"<a href='{link}'>{link}</a>" for link in links) + "</body></html>"
+    return (
+        "<html><body>"
+        + "".join(f"<a href='{link}'>{link}</a>" for link in links)
+        + "</body></html>"
+    )
 
 
 @pytest.fixture
@@ -17,9 +21,19 @@ def docs(site):
     site.add("/docs/a.html", page("deep/one.html", "b.html", "/docs/", "./b.html"))
     site.add("/docs/deep/one.html", page("../deep/two.html"))
     site.add("/docs/deep/two.html", page())
-    site.add("/docs/b.html", page("/outside.html", "missing.html", "logo.png", "api",
-                                  "mailto:me@example.com", "javascript:void(0)",
-                                  "list.html?page=2", "a.html#section"))
+    site.add(
+        "/docs/b.html",
+        page(
+            "/outside.html",
+            "missing.html",
+            "logo.png",
+            "api",
+            "mailto:me@example.com",
+            "javascript:void(0)",
+            "list.html?page=2",
+            "a.html#section",
+        ),
+    )
     site.add("/docs/api", '{"json": true}', content_type="application/json")
     site.add("/docs/list.html", page())
     site.add("/docs/logo.png", b"png", content_type="image/png")
@@ -37,8 +51,14 @@ def paths(result, site):
 
 def test_crawls_everything_under_the_prefix_once(docs):
     result = crawl(docs)
-    assert paths(result, docs) == ["/docs/", "/docs/a.html", "/docs/b.html",
-                                   "/docs/deep/one.html", "/docs/list.html", "/docs/deep/two.html"]
+    assert paths(result, docs) == [
+        "/docs/",
+        "/docs/a.html",
+        "/docs/b.html",
+        "/docs/deep/one.html",
+        "/docs/list.html",
+        "/docs/deep/two.html",
+    ]
     assert len(docs.seen("/docs/")) == 1  # the cycle back is not fetched again
 
 
@@ -66,10 +86,18 @@ def test_ignore_prefixes(docs):
 
 def test_include_and_exclude(docs):
     assert paths(crawl(docs, exclude=[r"/b\.html$"]), docs) == [
-        "/docs/", "/docs/a.html", "/docs/deep/one.html", "/docs/deep/two.html"]
+        "/docs/",
+        "/docs/a.html",
+        "/docs/deep/one.html",
+        "/docs/deep/two.html",
+    ]
     # include decides which URLs are crawled at all, the start page included
     assert paths(crawl(docs, include=[r"/docs/$", r"\.html$"], exclude=["deep"]), docs) == [
-        "/docs/", "/docs/a.html", "/docs/b.html", "/docs/list.html"]
+        "/docs/",
+        "/docs/a.html",
+        "/docs/b.html",
+        "/docs/list.html",
+    ]
 
 
 def test_query_strings_dropped_or_kept(docs):
@@ -84,11 +112,15 @@ def test_max_pages(docs):
 
 def test_sitemap_adds_pages_not_linked(docs):
     docs.add("/docs/hidden.html", page())
-    docs.add("/sitemap.xml", f"""<?xml version="1.0" encoding="UTF-8"?>
+    docs.add(
+        "/sitemap.xml",
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <url><loc>{docs.url}/docs/hidden.html</loc></url>
   <url><loc>{docs.url}/outside.html</loc></url>
-</urlset>""", content_type="application/xml")
+</urlset>""",
+        content_type="application/xml",
+    )
     result = crawl(docs, depth=0, sitemap=f"{docs.url}/sitemap.xml")
     assert paths(result, docs) == ["/docs/", "/docs/hidden.html"]
 
@@ -100,18 +132,22 @@ def test_unreadable_sitemap_is_an_error(docs):
 
 def test_concurrent_fetching_respects_the_rate_limit(docs):
     import time
+
     started = time.monotonic()
     crawl(docs, concurrency=4, requests_per_second=20)
     requests = len(docs.requests)
     assert time.monotonic() - started >= (requests - 1) / 20 * 0.9
 
 
-@pytest.mark.parametrize("url,keep,name", [
-    ("http://h/docs/a.html", False, "/docs/a.html"),
-    ("http://h", False, "/"),
-    ("http://h/list?page=2", True, "/list?page=2"),
-    ("http://h/list", True, "/list"),  # no stray "?" when there is no query
-])
+@pytest.mark.parametrize(
+    "url,keep,name",
+    [
+        ("http://h/docs/a.html", False, "/docs/a.html"),
+        ("http://h", False, "/"),
+        ("http://h/list?page=2", True, "/list?page=2"),
+        ("http://h/list", True, "/list"),  # no stray "?" when there is no query
+    ],
+)
 def test_run_names(url, keep, name):
     assert run_name(url, keep_query=keep) == name
 

@@ -18,14 +18,19 @@ SHOTS = ROOT / "test-artifacts" / "ui"
 def test_a_failing_test_has_the_review_ui_in_its_report(demo):  # noqa: F811
     assert dpxdt("update", "tests", cwd=demo).returncode == 0
     # A new paragraph under the heading pushes the rest down.
-    (demo / "demo.html").write_text(DEMO_HTML.replace(
-        "</h2>\n", "</h2>\n<p>A line added at the top.</p>\n"))
+    (demo / "demo.html").write_text(
+        DEMO_HTML.replace("</h2>\n", "</h2>\n<p>A line added at the top.</p>\n")
+    )
     result = dpxdt("test", "tests", "--report", demo / "out", cwd=demo)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"Report: {demo / 'out' / 'index.html'}" in result.stdout
     assert {p.name for p in (demo / "out" / "images").iterdir()} == {"test.yaml-demo"}
     assert {p.name for p in (demo / "out" / "images" / "test.yaml-demo").iterdir()} == {
-        "before.png", "after.png", "diff.png", "aligned.png"}
+        "before.png",
+        "after.png",
+        "diff.png",
+        "aligned.png",
+    }
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -40,10 +45,12 @@ def test_a_failing_test_has_the_review_ui_in_its_report(demo):  # noqa: F811
         page.click("text=demo")
         expect(page.locator("h1")).to_contain_text("demo")
         expect(page.locator("#diff-summary")).to_contain_text("moved down 34 px")
-        for selector in ("figure img[alt=before]", "figure img[alt=diff]",
-                         "figure img[alt=after]"):  # side by side, loaded from disk
-            page.wait_for_function(
-                f"document.querySelector({selector!r}).naturalWidth === 1280")
+        for selector in (
+            "figure img[alt=before]",
+            "figure img[alt=diff]",
+            "figure img[alt=after]",
+        ):  # side by side, loaded from disk
+            page.wait_for_function(f"document.querySelector({selector!r}).naturalWidth === 1280")
         # The same views and keys as the server's run page (releases/_run_views.html, run.js).
         page.keyboard.press("o")
         expect(page.locator("#slider")).to_be_visible()
@@ -68,7 +75,7 @@ def test_open_shows_the_report_in_the_browser(demo, tmp_path):  # noqa: F811
     assert dpxdt("update", "tests", cwd=demo).returncode == 0
     opened = tmp_path / "opened.txt"
     fake_browser = tmp_path / "browser.sh"
-    fake_browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    fake_browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
     fake_browser.chmod(fake_browser.stat().st_mode | stat.S_IEXEC)
     os.environ["BROWSER"] = str(fake_browser)
     try:

@@ -9,24 +9,42 @@ from localtool import tools
 
 
 def release(out):
-    args = SimpleNamespace(release_server_prefix="http://127.0.0.1:9/api", release_client_id="k",
-                           release_client_secret="s", upload_build_id=1,
-                           upload_release_name="r", junit=None)
+    args = SimpleNamespace(
+        release_server_prefix="http://127.0.0.1:9/api",
+        release_client_id="k",
+        release_client_secret="s",
+        upload_build_id=1,
+        upload_release_name="r",
+        junit=None,
+    )
     return tools.Release(args, out=out)
 
 
 def status(*runs, flaky_blocks=False):
-    return {"runs": [{"name": name, "status": state, "distortion": 0.01, "changed_pixels": 1,
-                      "failure_reason": ""} for name, state in runs],
-            "flaky_blocks": flaky_blocks}
+    return {
+        "runs": [
+            {
+                "name": name,
+                "status": state,
+                "distortion": 0.01,
+                "changed_pixels": 1,
+                "failure_reason": "",
+            }
+            for name, state in runs
+        ],
+        "flaky_blocks": flaky_blocks,
+    }
 
 
-@pytest.mark.parametrize("runs, flaky_blocks, code", [
-    ([("/a", "diff_not_found"), ("/b", "flaky")], False, tools.EXIT_SAME),
-    ([("/a", "diff_not_found"), ("/b", "flaky")], True, tools.EXIT_CHANGED),
-    ([("/a", "diff_found"), ("/b", "flaky")], False, tools.EXIT_CHANGED),
-    ([("/a", "failed"), ("/b", "flaky")], False, tools.EXIT_ERROR),
-])
+@pytest.mark.parametrize(
+    "runs, flaky_blocks, code",
+    [
+        ([("/a", "diff_not_found"), ("/b", "flaky")], False, tools.EXIT_SAME),
+        ([("/a", "diff_not_found"), ("/b", "flaky")], True, tools.EXIT_CHANGED),
+        ([("/a", "diff_found"), ("/b", "flaky")], False, tools.EXIT_CHANGED),
+        ([("/a", "failed"), ("/b", "flaky")], False, tools.EXIT_ERROR),
+    ],
+)
 def test_flaky_runs_block_only_when_the_build_says_so(runs, flaky_blocks, code):
     out = io.StringIO()
     assert release(out).verdict(status(*runs, flaky_blocks=flaky_blocks)) == code

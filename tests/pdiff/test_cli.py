@@ -8,15 +8,21 @@ from tests.conftest import BLACK, ROOT, make_png
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "pdiff", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdiff", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_prints_the_result_and_writes_the_diff(tmp_path):
     (tmp_path / "a.png").write_bytes(make_png(squares=[(20, 20, 20, BLACK)]))
     (tmp_path / "b.png").write_bytes(make_png(squares=[(120, 120, 20, BLACK)]))
-    result = run_cli(tmp_path / "a.png", tmp_path / "b.png", "--diff", tmp_path / "d.png",
-                     "--threshold", "0.2")
+    result = run_cli(
+        tmp_path / "a.png", tmp_path / "b.png", "--diff", tmp_path / "d.png", "--threshold", "0.2"
+    )
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["changed_pixels"] == 800

@@ -19,12 +19,16 @@ RECORDED = json.loads((FIXTURES / "pixelmatch.json").read_text())
 RECORDED_MAIN = json.loads((FIXTURES / "pixelmatch-main.json").read_text())
 MAIN = TOOLS / "pixelmatch-main" / "fixtures"
 HAVE_NODE = bool(shutil.which("node") and (TOOLS / "node_modules" / "pixelmatch").exists())
-NODE_REASON = ("the recorded counts above still run; this re-runs pixelmatch itself where node "
-               "and tests/tools/node_modules are installed (make test does)")
+NODE_REASON = (
+    "the recorded counts above still run; this re-runs pixelmatch itself where node "
+    "and tests/tools/node_modules are installed (make test does)"
+)
 
 
 def fixture_pair(name):
-    return (FIXTURES / f"{name}-before.png").read_bytes(), (FIXTURES / f"{name}-after.png").read_bytes()
+    return (FIXTURES / f"{name}-before.png").read_bytes(), (
+        FIXTURES / f"{name}-after.png"
+    ).read_bytes()
 
 
 def test_identical_bytes_short_circuit_without_decoding():
@@ -96,10 +100,18 @@ def test_oklab_counts_match_pixelmatch_main_on_real_screenshots(key):
 
 
 # pixelmatch main's own fixtures and the counts its test.js expects of them.
-MAIN_EXPECTED = [("1a", "1b", 0.05, 154), ("1a", "1b", 0.1, 120), ("2a", "2b", 0.05, 12821),
-                 ("3a", "3b", 0.05, 220), ("4a", "4b", 0.05, 36563), ("5a", "5b", 0.05, 0),
-                 ("6a", "6b", 0.05, 51), ("6a", "6a", 0.0, 0), ("7a", "7b", 0.1, 2440),
-                 ("8a", "5b", 0.05, 32896)]
+MAIN_EXPECTED = [
+    ("1a", "1b", 0.05, 154),
+    ("1a", "1b", 0.1, 120),
+    ("2a", "2b", 0.05, 12821),
+    ("3a", "3b", 0.05, 220),
+    ("4a", "4b", 0.05, 36563),
+    ("5a", "5b", 0.05, 0),
+    ("6a", "6b", 0.05, 51),
+    ("6a", "6a", 0.0, 0),
+    ("7a", "7b", 0.1, 2440),
+    ("8a", "5b", 0.05, 32896),
+]
 
 
 @pytest.mark.parametrize("one, two, threshold, expected", MAIN_EXPECTED)
@@ -120,17 +132,20 @@ def pixel(rgb):
     return make_png(1, 1, background=(*rgb, 255))
 
 
-@pytest.mark.parametrize("one, two, oklab, yiq", [
-    # pixelmatch main's metric tests: the #127 pairs and the near-black toe.
-    ((41, 56, 157), (41, 56, 0), 1, 1),  # very different
-    ((39, 44, 92), (39, 44, 14), 1, 0),  # clearly different: YIQ misses it
-    ((0, 254, 252), (94, 254, 252), 0, 1),  # nearly identical: YIQ flags it
-    ((0, 254, 252), (47, 254, 252), 0, 1),  # imperceptible: YIQ flags it
-    ((0, 0, 0), (13, 13, 13), 0, 0),
-    ((0, 0, 0), (23, 23, 23), 1, 0),  # #000 -> #171717: YIQ misses it
-    # A brand green going one shade darker (#16a34a -> #15803d) is a design change.
-    ((0x16, 0xA3, 0x4A), (0x15, 0x80, 0x3D), 1, 0),
-])
+@pytest.mark.parametrize(
+    "one, two, oklab, yiq",
+    [
+        # pixelmatch main's metric tests: the #127 pairs and the near-black toe.
+        ((41, 56, 157), (41, 56, 0), 1, 1),  # very different
+        ((39, 44, 92), (39, 44, 14), 1, 0),  # clearly different: YIQ misses it
+        ((0, 254, 252), (94, 254, 252), 0, 1),  # nearly identical: YIQ flags it
+        ((0, 254, 252), (47, 254, 252), 0, 1),  # imperceptible: YIQ flags it
+        ((0, 0, 0), (13, 13, 13), 0, 0),
+        ((0, 0, 0), (23, 23, 23), 1, 0),  # #000 -> #171717: YIQ misses it
+        # A brand green going one shade darker (#16a34a -> #15803d) is a design change.
+        ((0x16, 0xA3, 0x4A), (0x15, 0x80, 0x3D), 1, 0),
+    ],
+)
 def test_oklab_metric_sees_what_people_see(one, two, oklab, yiq):
     assert core.compare(pixel(one), pixel(two)).changed_pixels == oklab
     assert core.compare(pixel(one), pixel(two), metric="yiq").changed_pixels == yiq
@@ -145,23 +160,34 @@ def test_lookup_tables_are_the_ones_v8_computes():
     """pdiff/oklab_tables.bin is what tests/tools/oklab_tables.mjs prints (checked with node
     where it is installed) and has the shape pdiff.metric expects."""
     from pdiff import metric
+
     assert metric._LIN.size == 257 and metric._CBRT.size == 4098
     assert metric._LIN[255] == metric._LIN[256] == 1.0
     assert metric._CBRT[4096] == 1.0
     if shutil.which("node"):
-        printed = subprocess.run(["node", str(TOOLS / "oklab_tables.mjs")], check=True,
-                                 capture_output=True).stdout
+        printed = subprocess.run(
+            ["node", str(TOOLS / "oklab_tables.mjs")], check=True, capture_output=True
+        ).stdout
         assert printed == (Path(metric.__file__).with_name("oklab_tables.bin")).read_bytes()
 
 
 @pytest.mark.skipif(not HAVE_NODE, reason=NODE_REASON)
 @pytest.mark.parametrize("name", sorted({key.split("@")[0] for key in RECORDED}))
-@pytest.mark.parametrize("metric, script", [("yiq", "pixelmatch_count.mjs"),
-                                            ("oklab", "pixelmatch_main_count.mjs")])
+@pytest.mark.parametrize(
+    "metric, script", [("yiq", "pixelmatch_count.mjs"), ("oklab", "pixelmatch_main_count.mjs")]
+)
 def test_counts_match_pixelmatch_run_live(name, metric, script):
     output = subprocess.run(
-        ["node", str(TOOLS / script), str(FIXTURES / f"{name}-before.png"),
-         str(FIXTURES / f"{name}-after.png")], check=True, capture_output=True, text=True).stdout
+        [
+            "node",
+            str(TOOLS / script),
+            str(FIXTURES / f"{name}-before.png"),
+            str(FIXTURES / f"{name}-after.png"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     expected = json.loads(output)["changed"]
     assert core.compare(*fixture_pair(name), metric=metric).changed_pixels == expected
 
@@ -253,8 +279,10 @@ def test_missing_path_is_a_decode_error(tmp_path):
         core.compare(tmp_path / "missing.png", make_png())
 
 
-@pytest.mark.parametrize("fmt, name", [("JPEG", "JPEG"), ("GIF", "GIF"), ("WEBP", "WebP"),
-                                       ("BMP", "BMP"), ("TIFF", "TIFF")])
+@pytest.mark.parametrize(
+    "fmt, name",
+    [("JPEG", "JPEG"), ("GIF", "GIF"), ("WEBP", "WebP"), ("BMP", "BMP"), ("TIFF", "TIFF")],
+)
 def test_only_png_is_accepted(fmt, name):
     out = io.BytesIO()
     Image.new("RGB", (30, 30), (255, 255, 255)).save(out, format=fmt)
@@ -271,14 +299,16 @@ def test_identical_bytes_that_are_not_png_are_refused_too():
 
 def png_header(width, height):
     from pdiff.pngio import _png_chunk
+
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
     return core.PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
 
 
 def test_decompression_bomb_is_refused_from_its_header():
     bomb = png_header(50_000, 50_000)  # 2.5 billion pixels claimed in 45 bytes
-    with pytest.raises(core.ImageDecodeError,
-                       match="after image is too large: 50000x50000 is 2,500,000,000 pixels"):
+    with pytest.raises(
+        core.ImageDecodeError, match="after image is too large: 50000x50000 is 2,500,000,000 pixels"
+    ):
         core.compare(make_png(), bomb)
 
 
@@ -288,7 +318,7 @@ def test_every_png_colour_type_is_read_as_rgba(mode):
     rgba.paste(Image.new("RGBA", (10, 10), (0, 0, 0, 255)), (5, 5))
     converted = rgba.convert("I;16" if mode == "I;16" else mode)
     if mode == "I;16":
-        converted = Image.fromarray((np.asarray(rgba.convert("L")).astype(np.uint16) * 257))
+        converted = Image.fromarray(np.asarray(rgba.convert("L")).astype(np.uint16) * 257)
     out = io.BytesIO()
     converted.save(out, format="PNG")
     result = core.compare(make_png(40, 30, squares=[(5, 5, 10, BLACK)]), out.getvalue())
@@ -317,13 +347,24 @@ def test_decode_gives_the_whole_image_as_rgba():
 
 def test_oklab_scale_is_black_to_white_one():
     from pdiff.metric import oklab_distance
+
     assert oklab_distance((0, 0, 0), (255, 255, 255)) == pytest.approx(1.0, abs=1e-6)
     assert oklab_distance((255, 255, 255), (255, 255, 255)) == 0
     # The threshold is on that scale: mid grey is about 0.46 from white.
     grey = oklab_distance((128, 128, 128), (255, 255, 255))
     assert 0.4 < grey < 0.5
-    assert core.compare(pixel((128, 128, 128)), pixel((255, 255, 255)),
-                        threshold=grey + 0.01).changed_pixels == 0
-    assert core.compare(pixel((128, 128, 128)), pixel((255, 255, 255)),
-                        threshold=grey - 0.01).changed_pixels == 1
-    assert core.compare(pixel((0, 0, 0)), pixel((255, 255, 255)), threshold=0.99).changed_pixels == 1
+    assert (
+        core.compare(
+            pixel((128, 128, 128)), pixel((255, 255, 255)), threshold=grey + 0.01
+        ).changed_pixels
+        == 0
+    )
+    assert (
+        core.compare(
+            pixel((128, 128, 128)), pixel((255, 255, 255)), threshold=grey - 0.01
+        ).changed_pixels
+        == 1
+    )
+    assert (
+        core.compare(pixel((0, 0, 0)), pixel((255, 255, 255)), threshold=0.99).changed_pixels == 1
+    )

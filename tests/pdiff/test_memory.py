@@ -25,11 +25,14 @@ MAKE = textwrap.dedent("""
         band = (y > height // 3) & (y < height // 3 + 400)
         grey = band.ifthenelse((x % 256), grey)
         if changed:
-            box = (x > width // 2) & (x < width // 2 + 300) & (y > height // 2) & (y < height // 2 + 300)
+            half_w, half_h = width // 2, height // 2
+            box = (x > half_w) & (x < half_w + 300) & (y > half_h) & (y < half_h + 300)
             grey = box.ifthenelse(120, grey)
-        return grey.cast("uchar").bandjoin([grey.cast("uchar"), grey.cast("uchar"), 255]).cast("uchar")
+        grey = grey.cast("uchar")
+        return grey.bandjoin([grey, grey, 255]).cast("uchar")
 
-    width, height, changed, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+    width, height = int(sys.argv[1]), int(sys.argv[2])
+    changed, path = sys.argv[3] == "1", sys.argv[4]
     page(width, height, changed).pngsave(path, compression=1)
 """)
 
@@ -52,14 +55,22 @@ MEASURE = textwrap.dedent("""
 
 def make(tmp_path, name, width, height, changed=False):
     path = tmp_path / name
-    subprocess.run([sys.executable, "-c", MAKE, str(width), str(height), "1" if changed else "0",
-                    str(path)], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", MAKE, str(width), str(height), "1" if changed else "0", str(path)],
+        check=True,
+        timeout=300,
+    )
     return path
 
 
 def measure(before, after):
-    output = subprocess.run([sys.executable, "-c", MEASURE, str(before), str(after), str(ROOT)],
-                            check=True, capture_output=True, text=True, timeout=300).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(before), str(after), str(ROOT)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     return json.loads(output)
 
 

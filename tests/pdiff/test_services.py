@@ -17,14 +17,14 @@ def pair(keyed):
         for name, value in build_settings.items():
             setattr(keyed.build, name, value)
         keyed.build.save()
-        release = Release.objects.create(build=keyed.build, name="r", number=1,
-                                          status="processing")
+        release = Release.objects.create(build=keyed.build, name="r", number=1, status="processing")
         images = {}
         for side, data in (("ref_image", before), ("image", after)):
             artifact = storage.store_bytes(data, "image/png").artifact
             keyed.build.artifacts.add(artifact)
             images[side] = artifact
         return Run.objects.create(release=release, name="/page", status="needs_diff", **images)
+
     return factory
 
 
@@ -121,16 +121,19 @@ def test_run_config_threshold_overrides_the_build(pair):
 
 
 def test_run_config_tolerance_overrides_the_build(pair):
-    run = with_config(pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
-                      {"maxDistortion": 0.01})
+    run = with_config(
+        pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])), {"maxDistortion": 0.01}
+    )
     assert services.diff_run(run.id) == "same"
     log = json.loads(storage.read_bytes(Run.objects.get(pk=run.pk).diff_log_id))
     assert log["max_distortion"] == 0.01
 
 
 def test_a_config_that_is_not_ours_changes_nothing(pair):
-    run = with_config(pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
-                      {"diffThreshold": "lenient", "maxDistortion": 5})
+    run = with_config(
+        pair(make_png(), make_png(squares=[(0, 0, 10, BLACK)])),
+        {"diffThreshold": "lenient", "maxDistortion": 5},
+    )
     assert services.diff_run(run.id) == "found"
 
 
@@ -145,8 +148,9 @@ def test_new_builds_diff_with_the_perceptual_metric(pair):
     run = pair(GREEN, DARKER_GREEN)
     assert run.release.build.diff_metric == "oklab"
     assert services.diff_run(run.id) == "found"
-    assert json.loads(storage.read_bytes(Run.objects.get(pk=run.pk).diff_log_id))["metric"] \
-        == "oklab"
+    assert (
+        json.loads(storage.read_bytes(Run.objects.get(pk=run.pk).diff_log_id))["metric"] == "oklab"
+    )
 
 
 def test_a_build_on_yiq_keeps_pixelmatch_7_verdicts(pair):
@@ -180,6 +184,7 @@ def test_a_jpeg_screenshot_fails_the_run_at_once_with_its_name(pair):
     import io
 
     from PIL import Image
+
     out = io.BytesIO()
     Image.new("RGB", (20, 20), "white").save(out, format="JPEG")
     run = pair(make_png(), out.getvalue())
@@ -192,6 +197,7 @@ def test_moved_content_stores_an_aligned_diff(pair):
     import numpy as np
 
     from tests.pdiff.test_verdict import png, striped_page
+
     lines = [(70, 70 + (n * 37) % 150) for n in range(30)]
     before = png(striped_page(lines))
     after = png(striped_page(lines[:4] + [(70, 230)] + lines[4:]))
@@ -210,6 +216,7 @@ def test_moved_content_stores_an_aligned_diff(pair):
 
 # --- recaptures: flaky or real ------------------------------------------------------------------
 
+
 def noisy(box_colour, word=False):
     """A page with a 'random' box at (100, 100) and, optionally, a real change at (10, 10)."""
     squares = [(100, 100, 40, box_colour)]
@@ -221,16 +228,20 @@ def noisy(box_colour, word=False):
 @pytest.fixture
 def captured(pair):
     """A run captured here (config and URL) against its baseline, ready for its diff."""
+
     def factory(before, after, **build_settings):
-        run = with_config(pair(before, after, **build_settings), {"viewportSize": {
-            "width": 200, "height": 200}})
+        run = with_config(
+            pair(before, after, **build_settings), {"viewportSize": {"width": 200, "height": 200}}
+        )
         Run.objects.filter(pk=run.pk).update(url="http://127.0.0.1:9/page")
         return Run.objects.get(pk=run.pk)
+
     return factory
 
 
 def recapture(run, png=None, failure=""):
     from releases import services as release_services
+
     claim = release_services.claim_for_capture(run.id, "recapture")
     assert claim is not None
     image = storage.store_bytes(png, "image/png").artifact if png else None
@@ -240,7 +251,9 @@ def recapture(run, png=None, failure=""):
     return Run.objects.get(pk=run.pk)
 
 
-def test_a_captured_run_that_differs_is_captured_again_first(captured, django_capture_on_commit_callbacks):
+def test_a_captured_run_that_differs_is_captured_again_first(
+    captured, django_capture_on_commit_callbacks
+):
     run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.diff_run(run.id) == "recapturing"
@@ -309,6 +322,7 @@ def test_no_recapture_of_uploaded_images(pair):
 def test_new_inputs_forget_the_old_recapture(captured):
     from releases import services as release_services
     from releases.services import Report
+
     run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
     services.diff_run(run.id)
     run = recapture(run, noisy((0, 160, 0, 255)))
@@ -317,8 +331,14 @@ def test_new_inputs_forget_the_old_recapture(captured):
     run.release.build.artifacts.add(newer)
     with release_services.transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        release_services._update_run(locked, Report(values={"image": newer.sha1}),
-                                     {"image": newer}, release_services.SYSTEM)
+        release_services._update_run(
+            locked, Report(values={"image": newer.sha1}), {"image": newer}, release_services.SYSTEM
+        )
     run.refresh_from_db()
-    assert (run.status, run.recapture, run.recapture_image_id, run.noise_image_id,
-            run.noise_pixels) == ("needs_diff", "", None, None, None)
+    assert (
+        run.status,
+        run.recapture,
+        run.recapture_image_id,
+        run.noise_image_id,
+        run.noise_pixels,
+    ) == ("needs_diff", "", None, None, None)

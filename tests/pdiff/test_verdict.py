@@ -12,8 +12,15 @@ from tests import pythondoc
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +28,9 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -78,11 +86,14 @@ def test_the_subtle_area_threshold_is_a_setting(chromium):
     assert core.compare(before, after, subtle=False).subtle_regions == []
 
 
-@pytest.mark.parametrize("noise", [
-    "text-rendering:geometricPrecision",  # glyphs rasterised without hinting
-    "transform:translateX(0.3px)",  # the whole card a third of a pixel to the right
-    "font-kerning:none",
-])
+@pytest.mark.parametrize(
+    "noise",
+    [
+        "text-rendering:geometricPrecision",  # glyphs rasterised without hinting
+        "transform:translateX(0.3px)",  # the whole card a third of a pixel to the right
+        "font-kerning:none",
+    ],
+)
 def test_rendering_noise_is_never_a_subtle_region(chromium, noise):
     before, after = render(chromium, card()), render(chromium, card(style=noise))
     assert before != after
@@ -104,6 +115,7 @@ def test_yiq_builds_get_subtle_regions_too(chromium):
 
 # --- shifts -------------------------------------------------------------------------------------
 
+
 def png(pixels):
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="PNG")
@@ -116,7 +128,7 @@ def striped_page(lines, width=300, sidebar=True):
     pixels = np.full((20 + 12 * len(lines) + 40, width, 4), 255, dtype=np.uint8)
     for n, (x0, x1) in enumerate(lines):
         top = 20 + 12 * n
-        pixels[top:top + 4, x0:x1, :3] = 0
+        pixels[top : top + 4, x0:x1, :3] = 0
         pixels[top + 1, x0:x1:3, :3] = 90  # texture, so rows are not all alike
     if sidebar:
         pixels[:, :40, :3] = 220
@@ -138,12 +150,13 @@ def test_inserted_lines_are_a_shift_not_a_page_of_changes():
     assert 0 < result.aligned_changed_pixels < 2 * 4 * 160 + 300
     [(start, end)] = result.changed_blocks
     assert 80 <= start and end <= 20 + 12 * 7 + 4 + align.BLOCK_GAP_ROWS
-    assert result.summary.startswith(f"1 block changed at y={start}–{end}; content below "
-                                     "moved down 24 px")
+    assert result.summary.startswith(
+        f"1 block changed at y={start}–{end}; content below moved down 24 px"
+    )
     aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
     red = (aligned[..., 0] == 255) & (aligned[..., 1] == 0)
     assert red.sum() == result.aligned_changed_pixels
-    assert not red[end + align.BLOCK_GAP_ROWS:].any()
+    assert not red[end + align.BLOCK_GAP_ROWS :].any()
 
 
 def test_removed_text_next_to_blank_space_is_still_a_change():
@@ -166,8 +179,10 @@ def test_no_shift_when_nothing_moved():
     assert result.shifts == [] and result.aligned_diff_png is None
     assert result.aligned_changed_pixels is None
     assert result.as_dict()["aligned_changed_pixels"] == result.changed_pixels
-    assert result.summary == f"1 block changed at y={result.changed_blocks[0][0]}–" \
-                             f"{result.changed_blocks[0][1]}"
+    assert (
+        result.summary == f"1 block changed at y={result.changed_blocks[0][0]}–"
+        f"{result.changed_blocks[0][1]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +210,9 @@ def test_one_sentence_edit_on_a_docs_page_is_one_block_and_a_move(heapq_pair):
     [shift] = result.shifts
     assert shift.dy == -22
     assert shift.to_y + shift.height == result.after_size[1]
-    assert result.summary.startswith(f"1 block changed at y={start}–{end}; content below moved "
-                                     "up 22 px")
+    assert result.summary.startswith(
+        f"1 block changed at y={start}–{end}; content below moved up 22 px"
+    )
     assert result.aligned_changed_pixels < 2000
     assert result.subtle_regions == []
     # The aligned diff shows the removed words in red over the new page; below them at most a

@@ -8,34 +8,57 @@ from releases import services
 from releases.models import AuditLog, InvalidTransition, Release, Run
 
 RELEASE_ALLOWED = {
-    ("receiving", "processing"), ("receiving", "good"), ("receiving", "bad"),
-    ("processing", "reviewing"), ("processing", "good"), ("processing", "bad"),
-    ("reviewing", "good"), ("reviewing", "bad"), ("reviewing", "processing"),
-    ("good", "reviewing"), ("bad", "reviewing"),
+    ("receiving", "processing"),
+    ("receiving", "good"),
+    ("receiving", "bad"),
+    ("processing", "reviewing"),
+    ("processing", "good"),
+    ("processing", "bad"),
+    ("reviewing", "good"),
+    ("reviewing", "bad"),
+    ("reviewing", "processing"),
+    ("good", "reviewing"),
+    ("bad", "reviewing"),
 }
 
 PENDING = ["data_pending", "needs_diff"]
 RUN_ALLOWED = {
     # new data arrives
-    ("data_pending", "needs_diff"), ("data_pending", "no_diff_needed"),
-    ("data_pending", "diff_found"), ("data_pending", "diff_not_found"), ("data_pending", "failed"),
+    ("data_pending", "needs_diff"),
+    ("data_pending", "no_diff_needed"),
+    ("data_pending", "diff_found"),
+    ("data_pending", "diff_not_found"),
+    ("data_pending", "failed"),
     # the diff finishes, fails, or inputs change again
-    ("needs_diff", "diff_found"), ("needs_diff", "diff_not_found"), ("needs_diff", "failed"),
+    ("needs_diff", "diff_found"),
+    ("needs_diff", "diff_not_found"),
+    ("needs_diff", "failed"),
     ("needs_diff", "data_pending"),
     # a baseline gets a reference after all
-    ("no_diff_needed", "needs_diff"), ("no_diff_needed", "diff_not_found"),
-    ("no_diff_needed", "data_pending"), ("no_diff_needed", "failed"),
+    ("no_diff_needed", "needs_diff"),
+    ("no_diff_needed", "diff_not_found"),
+    ("no_diff_needed", "data_pending"),
+    ("no_diff_needed", "failed"),
     # review, and re-runs with new inputs
-    ("diff_found", "diff_approved"), ("diff_found", "needs_diff"), ("diff_found", "diff_not_found"),
+    ("diff_found", "diff_approved"),
+    ("diff_found", "needs_diff"),
+    ("diff_found", "diff_not_found"),
     ("diff_found", "data_pending"),
-    ("diff_approved", "diff_found"), ("diff_approved", "data_pending"),
-    ("diff_not_found", "needs_diff"), ("diff_not_found", "diff_found"),
+    ("diff_approved", "diff_found"),
+    ("diff_approved", "data_pending"),
+    ("diff_not_found", "needs_diff"),
+    ("diff_not_found", "diff_found"),
     ("diff_not_found", "data_pending"),
     # a failed run is final for its release, but may be retried with new data
-    ("failed", "needs_diff"), ("failed", "no_diff_needed"), ("failed", "diff_found"),
-    ("failed", "diff_not_found"), ("failed", "data_pending"),
+    ("failed", "needs_diff"),
+    ("failed", "no_diff_needed"),
+    ("failed", "diff_found"),
+    ("failed", "diff_not_found"),
+    ("failed", "data_pending"),
     # the diff finds that the page differs only from itself (a recapture), and re-runs
-    ("needs_diff", "flaky"), ("flaky", "needs_diff"), ("flaky", "diff_found"),
+    ("needs_diff", "flaky"),
+    ("flaky", "needs_diff"),
+    ("flaky", "diff_found"),
     ("flaky", "data_pending"),
 }
 

@@ -25,8 +25,9 @@ def stale(run, seconds=3600):
 
 
 def test_sweeper_restarts_a_stuck_diff(release, sent, django_capture_on_commit_callbacks):
-    run = Run.objects.create(release=release, name="/stuck", status="needs_diff",
-                             pipeline_attempts=1)
+    run = Run.objects.create(
+        release=release, name="/stuck", status="needs_diff", pipeline_attempts=1
+    )
     stale(run)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.sweep_stuck_runs() == {"restarted": 1, "failed": 0}
@@ -40,8 +41,9 @@ def test_sweeper_restarts_a_stuck_diff(release, sent, django_capture_on_commit_c
 
 @override_settings(MAX_PIPELINE_ATTEMPTS=3)
 def test_sweeper_fails_a_run_out_of_attempts_and_finishes_the_release(release, sent):
-    run = Run.objects.create(release=release, name="/poison", status="needs_diff",
-                             pipeline_attempts=3)
+    run = Run.objects.create(
+        release=release, name="/poison", status="needs_diff", pipeline_attempts=3
+    )
     stale(run)
     assert services.sweep_stuck_runs() == {"restarted": 0, "failed": 1}
     run.refresh_from_db()

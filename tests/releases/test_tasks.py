@@ -42,12 +42,21 @@ def test_transient_error_is_retried_with_backoff(run):
 
 
 def test_past_the_retries_the_run_fails_and_the_release_finishes(run):
-    result = run_step(FakeTask(retries=TRANSIENT_RETRIES), run.id, label="diff", time_limit=60,
-                      work=boom, transient=Transient)
+    result = run_step(
+        FakeTask(retries=TRANSIENT_RETRIES),
+        run.id,
+        label="diff",
+        time_limit=60,
+        work=boom,
+        transient=Transient,
+    )
     assert result == "failed"
     run.refresh_from_db()
     assert run.status == "failed"
-    assert run.failure_reason == f"diff failed after {TRANSIENT_RETRIES + 1} tries: storage unreachable"
+    assert (
+        run.failure_reason
+        == f"diff failed after {TRANSIENT_RETRIES + 1} tries: storage unreachable"
+    )
     assert Release.objects.get().status == "reviewing"
 
 
@@ -55,8 +64,12 @@ def test_time_limit_fails_the_run(run):
     def slow():
         raise SoftTimeLimitExceeded()
 
-    assert run_step(FakeTask(0), run.id, label="capture", time_limit=420, work=slow,
-                    transient=Transient) == "failed"
+    assert (
+        run_step(
+            FakeTask(0), run.id, label="capture", time_limit=420, work=slow, transient=Transient
+        )
+        == "failed"
+    )
     run.refresh_from_db()
     assert run.failure_reason == "capture took longer than 420 s"
 

@@ -35,12 +35,21 @@ def world(users):
         build = services.create_build(name=f"{name} site", owner=users["owner"], public=public)
         release = Release.objects.create(build=build, name="r1", number=1, status="reviewing")
         images = {}
-        for field, data in (("ref_image", make_png()), ("image", make_png(squares=[(0, 0, 9, BLACK)]))):
+        for field, data in (
+            ("ref_image", make_png()),
+            ("image", make_png(squares=[(0, 0, 9, BLACK)])),
+        ):
             artifact = storage.store_bytes(data, "image/png").artifact
             build.artifacts.add(artifact)
             images[field] = artifact
-        run = Run.objects.create(release=release, name="/home", status="diff_found",
-                                 changed_pixels=81, distortion=0.002, **images)
+        run = Run.objects.create(
+            release=release,
+            name="/home",
+            status="diff_found",
+            changed_pixels=81,
+            distortion=0.002,
+            **images,
+        )
         result[name] = (build, release, run)
     return result
 
@@ -48,10 +57,13 @@ def world(users):
 def page_urls(build, release, run):
     q = f"id={build.id}&name={release.name}&number={release.number}"
     return {
-        "build": f"/build?id={build.id}", "release": f"/release?{q}",
+        "build": f"/build?id={build.id}",
+        "release": f"/release?{q}",
         "run": f"/run?{q}&test={run.name}",
-        "settings": f"/settings?build_id={build.id}", "api_keys": f"/api_keys?build_id={build.id}",
-        "owners": f"/admins?build_id={build.id}", "activity": f"/activity?build_id={build.id}",
+        "settings": f"/settings?build_id={build.id}",
+        "api_keys": f"/api_keys?build_id={build.id}",
+        "owners": f"/admins?build_id={build.id}",
+        "activity": f"/activity?build_id={build.id}",
     }
 
 
@@ -104,14 +116,18 @@ def test_create_build(users):
     build = Build.objects.get(name="Checkout")
     assert response.status_code == 302 and response["Location"] == f"/build?id={build.id}"
     assert list(build.owners.all()) == [users["owner"]]
-    assert AuditLog.objects.filter(build=build, action="created_build",
-                                   user=users["owner"]).exists()
+    assert AuditLog.objects.filter(
+        build=build, action="created_build", user=users["owner"]
+    ).exists()
 
 
 def test_release_page_lists_changed_runs_first_with_counts(world, users):
     build, release, _ = world["private"]
-    for name, status in (("/a-same", "diff_not_found"), ("/z-changed", "diff_found"),
-                         ("/b-failed", "failed")):
+    for name, status in (
+        ("/a-same", "diff_not_found"),
+        ("/z-changed", "diff_found"),
+        ("/b-failed", "failed"),
+    ):
         Run.objects.create(release=release, name=name, status=status)
     html = client_for(users["owner"]).get(page_urls(*world["private"])["release"]).content.decode()
     order = [html.index(name) for name in ("/home", "/z-changed", "/b-failed", "/a-same")]
@@ -129,14 +145,18 @@ def test_approve_and_reject_are_audited(world, users):
     client.post("/run/review", {**data, "decision": "reject"})
     run.refresh_from_db()
     assert run.status == "diff_found"
-    actions = list(AuditLog.objects.filter(run=run, user=users["owner"]).values_list("action", flat=True))
+    actions = list(
+        AuditLog.objects.filter(run=run, user=users["owner"]).values_list("action", flat=True)
+    )
     assert set(actions) == {"run_diff_approved", "run_diff_found"}
 
 
 def test_bulk_approve(world, users):
     build, release, _ = world["private"]
     Run.objects.create(release=release, name="/second", status="diff_found")
-    client_for(users["owner"]).post("/release/approve_all", {"id": build.id, "name": "r1", "number": 1})
+    client_for(users["owner"]).post(
+        "/release/approve_all", {"id": build.id, "name": "r1", "number": 1}
+    )
     assert set(release.runs.values_list("status", flat=True)) == {"diff_approved"}
 
 
@@ -154,13 +174,17 @@ def test_mark_release_good_bad_reviewing(world, users):
     assert release.status == "reviewing"
 
 
-def test_retry_failed_diff_requeues_it(world, users, monkeypatch, django_capture_on_commit_callbacks):
+def test_retry_failed_diff_requeues_it(
+    world, users, monkeypatch, django_capture_on_commit_callbacks
+):
     build, release, run = world["private"]
     Run.objects.filter(pk=run.pk).update(status="failed", failure_reason="diff failed: boom")
     sent = []
     monkeypatch.setattr("releases.pipeline._send", lambda signature, run_id: sent.append(run_id))
     with django_capture_on_commit_callbacks(execute=True):
-        client_for(users["owner"]).post("/release/retry", {"id": build.id, "name": "r1", "number": 1})
+        client_for(users["owner"]).post(
+            "/release/retry", {"id": build.id, "name": "r1", "number": 1}
+        )
     run.refresh_from_db()
     release.refresh_from_db()
     assert run.status == "needs_diff" and run.failure_reason == ""
@@ -179,16 +203,22 @@ def test_cancel_a_running_attempt(world, users):
     assert run.status == "failed" and run.failure_reason == "cancelled by owner"
 
 
-@pytest.mark.parametrize("path,data", [
-    ("/release/mark", {"status": "good"}), ("/release/approve_all", {}),
-    ("/release/retry", {}), ("/release/cancel", {}),
-    ("/run/review", {"test": "/home", "decision": "approve"}),
-])
+@pytest.mark.parametrize(
+    "path,data",
+    [
+        ("/release/mark", {"status": "good"}),
+        ("/release/approve_all", {}),
+        ("/release/retry", {}),
+        ("/release/cancel", {}),
+        ("/run/review", {"test": "/home", "decision": "approve"}),
+    ],
+)
 def test_viewers_and_outsiders_cannot_act(world, users, path, data):
     for name, expected in (("private", 404), ("public", 403)):
         build, release, run = world[name]
         response = client_for(users["other"]).post(
-            path, {"id": build.id, "name": "r1", "number": 1, **data})
+            path, {"id": build.id, "name": "r1", "number": 1, **data}
+        )
         assert response.status_code == expected, (name, path)
     assert Run.objects.get(pk=world["public"][2].pk).status == "diff_found"
 
@@ -196,12 +226,18 @@ def test_viewers_and_outsiders_cannot_act(world, users, path, data):
 def test_csrf_less_posts_are_refused(world, users):
     build, release, run = world["private"]
     client = client_for(users["owner"], csrf=True)
-    for path, data in (("/run/review", {"test": "/home", "decision": "approve"}),
-                       ("/release/mark", {"status": "good"}), ("/new", {"name": "x"})):
+    for path, data in (
+        ("/run/review", {"test": "/home", "decision": "approve"}),
+        ("/release/mark", {"status": "good"}),
+        ("/new", {"name": "x"}),
+    ):
         response = client.post(path, {"id": build.id, "name": "r1", "number": 1, **data})
         assert response.status_code == 403, path
-    for path, data in (("/settings", {"name": "hacked"}), ("/api_keys", {"purpose": "x"}),
-                       ("/admins", {"email": "evil@example.com"})):
+    for path, data in (
+        ("/settings", {"name": "hacked"}),
+        ("/api_keys", {"purpose": "x"}),
+        ("/admins", {"email": "evil@example.com"}),
+    ):
         response = client.post(path, {"build_id": build.id, **data})
         assert response.status_code == 403, path
     run.refresh_from_db()
@@ -218,11 +254,15 @@ def test_cross_build_ids_are_refused(world, users):
     client = client_for(other)
     private, _, run = world["private"]
     # Same release name and number as the private build's release, but in "mine".
-    response = client.post("/run/review", {"id": mine.id, "name": "r1", "number": 1,
-                                           "test": "/home", "decision": "approve"})
+    response = client.post(
+        "/run/review",
+        {"id": mine.id, "name": "r1", "number": 1, "test": "/home", "decision": "approve"},
+    )
     assert response.status_code == 404
-    response = client.post("/run/review", {"id": private.id, "name": "r1", "number": 1,
-                                           "test": "/home", "decision": "approve"})
+    response = client.post(
+        "/run/review",
+        {"id": private.id, "name": "r1", "number": 1, "test": "/home", "decision": "approve"},
+    )
     assert response.status_code == 404
     assert client.get(f"/run?id={mine.id}&name=r1&number=1&test=/home").status_code == 404
     run.refresh_from_db()
@@ -249,8 +289,9 @@ def test_api_key_secret_shown_once_and_stored_hashed(world, users):
 def test_revoking_another_builds_key_is_404(world, users):
     private, public = world["private"][0], world["public"][0]
     key, _ = ApiKey.create(build=public, purpose="theirs")
-    response = client_for(users["owner"]).post("/api_keys/revoke",
-                                               {"build_id": private.id, "key_id": key.id})
+    response = client_for(users["owner"]).post(
+        "/api_keys/revoke", {"build_id": private.id, "key_id": key.id}
+    )
     assert response.status_code == 404
     key.refresh_from_db()
     assert key.active
@@ -258,23 +299,55 @@ def test_revoking_another_builds_key_is_404(world, users):
 
 def test_settings_are_saved_and_audited(world, users):
     build = world["private"][0]
-    response = client_for(users["owner"]).post("/settings", {
-        "build_id": build.id, "name": "Renamed", "public": "on", "diff_threshold": "0.2",
-        "max_distortion": "0.01", "send_email": "on", "email_alias": "team@example.com",
-        "diff_metric": "yiq", "recaptures": "0", "flaky_blocks": "on"})
+    response = client_for(users["owner"]).post(
+        "/settings",
+        {
+            "build_id": build.id,
+            "name": "Renamed",
+            "public": "on",
+            "diff_threshold": "0.2",
+            "max_distortion": "0.01",
+            "send_email": "on",
+            "email_alias": "team@example.com",
+            "diff_metric": "yiq",
+            "recaptures": "0",
+            "flaky_blocks": "on",
+        },
+    )
     assert response.status_code == 302
     build.refresh_from_db()
-    assert (build.name, build.public, build.diff_threshold, build.email_alias,
-            build.diff_metric, build.recaptures, build.flaky_blocks) == (
-        "Renamed", True, 0.2, "team@example.com", "yiq", 0, True)
+    assert (
+        build.name,
+        build.public,
+        build.diff_threshold,
+        build.email_alias,
+        build.diff_metric,
+        build.recaptures,
+        build.flaky_blocks,
+    ) == ("Renamed", True, 0.2, "team@example.com", "yiq", 0, True)
     assert AuditLog.objects.filter(build=build, action="changed_settings").exists()
-    bad = client_for(users["owner"]).post("/settings", {
-        "build_id": build.id, "name": "x", "diff_threshold": "3", "max_distortion": "0",
-        "diff_metric": "oklab", "recaptures": "1"})
+    bad = client_for(users["owner"]).post(
+        "/settings",
+        {
+            "build_id": build.id,
+            "name": "x",
+            "diff_threshold": "3",
+            "max_distortion": "0",
+            "diff_metric": "oklab",
+            "recaptures": "1",
+        },
+    )
     assert b"must be between 0 and 1" in bad.content
-    unknown = client_for(users["owner"]).post("/settings", {
-        "build_id": build.id, "name": "x", "max_distortion": "0", "diff_metric": "lab",
-        "recaptures": "2"})
+    unknown = client_for(users["owner"]).post(
+        "/settings",
+        {
+            "build_id": build.id,
+            "name": "x",
+            "max_distortion": "0",
+            "diff_metric": "lab",
+            "recaptures": "2",
+        },
+    )
     assert b"Select a valid choice" in unknown.content
     assert b"must be 0 or 1" in unknown.content
 
@@ -286,8 +359,9 @@ def test_owners_invite_remove_and_not_yourself(world, users):
     assert build.owners.filter(pk=users["other"].pk).exists()  # existing account: added now
     client.post("/admins", {"build_id": build.id, "email": "new@example.com"})
     assert Invitation.objects.filter(build=build, email="new@example.com").exists()
-    response = client.post("/admins/remove", {"build_id": build.id, "user_id": users["owner"].pk},
-                           follow=True)
+    response = client.post(
+        "/admins/remove", {"build_id": build.id, "user_id": users["owner"].pk}, follow=True
+    )
     assert b"cannot remove yourself" in response.content
     assert build.owners.filter(pk=users["owner"].pk).exists()
     client.post("/admins/remove", {"build_id": build.id, "user_id": users["other"].pk})
@@ -319,8 +393,9 @@ def test_login_with_password_and_provider_buttons_only_when_configured(users, se
     assert response.status_code == 302
 
 
-def test_release_ready_email_lists_changed_runs(world, users, settings,
-                                                django_capture_on_commit_callbacks):
+def test_release_ready_email_lists_changed_runs(
+    world, users, settings, django_capture_on_commit_callbacks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PUBLIC_URL = "https://depicted.example.com"
     build, release, run = world["private"]
@@ -335,7 +410,9 @@ def test_release_ready_email_lists_changed_runs(world, users, settings,
     assert "https://depicted.example.com/run?id=" in message.body
 
 
-def test_no_email_when_the_build_says_so(world, users, settings, django_capture_on_commit_callbacks):
+def test_no_email_when_the_build_says_so(
+    world, users, settings, django_capture_on_commit_callbacks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     build, release, _ = world["private"]
     Build.objects.filter(pk=build.pk).update(send_email=False)
@@ -347,8 +424,9 @@ def test_no_email_when_the_build_says_so(world, users, settings, django_capture_
 
 def test_run_page_shows_the_three_images_and_prefetches_the_next(world, users):
     build, release, run = world["private"]
-    Run.objects.create(release=release, name="/next", status="diff_found", image=run.image,
-                       ref_image=run.ref_image)
+    Run.objects.create(
+        release=release, name="/next", status="diff_found", image=run.image, ref_image=run.ref_image
+    )
     html = client_for(users["owner"]).get(page_urls(*world["private"])["run"]).content.decode()
     for sha1 in (run.ref_image_id, run.image_id):
         assert f"sha1sum={sha1}" in html

@@ -12,7 +12,9 @@ from releases.models import Release, Run, WebhookDelivery
 
 def test_urls_are_checked_line_by_line():
     assert webhooks.parse_urls(" https://hooks.example.com/a \n\nhttp://10.0.0.5:8080/x\n") == [
-        "https://hooks.example.com/a", "http://10.0.0.5:8080/x"]
+        "https://hooks.example.com/a",
+        "http://10.0.0.5:8080/x",
+    ]
     with pytest.raises(ValueError, match="'ftp://example.com/x' is not an http:// or https://"):
         webhooks.parse_urls("https://ok.example.com\nftp://example.com/x")
     with pytest.raises(ValueError, match="at most 10 webhook URLs, not 11"):
@@ -21,23 +23,28 @@ def test_urls_are_checked_line_by_line():
 
 def test_the_signature_is_the_hmac_sha256_of_the_body():
     body = b'{"event": "release.good"}'
-    assert webhooks.sign("s3cret", body) == "sha256=" + hmac.new(
-        b"s3cret", body, hashlib.sha256).hexdigest()
+    assert (
+        webhooks.sign("s3cret", body)
+        == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    )
 
 
 @pytest.fixture
 def hooked(keyed):
-    services.update_settings(access.Caller(), keyed.build,
-                             webhook_urls="http://127.0.0.1:9/a\nhttp://127.0.0.1:9/b")
+    services.update_settings(
+        access.Caller(), keyed.build, webhook_urls="http://127.0.0.1:9/a\nhttp://127.0.0.1:9/b"
+    )
     return keyed.build
 
 
-def test_a_release_reaching_review_records_one_delivery_per_url(hooked,
-                                                               django_capture_on_commit_callbacks):
+def test_a_release_reaching_review_records_one_delivery_per_url(
+    hooked, django_capture_on_commit_callbacks
+):
     release = Release.objects.create(build=hooked, name="r1", number=1, status="processing")
     Run.objects.create(release=release, name="/flaky", status="flaky")
-    Run.objects.create(release=release, name="/x", status="diff_found", changed_pixels=5,
-                       distortion=0.5)
+    Run.objects.create(
+        release=release, name="/x", status="diff_found", changed_pixels=5, distortion=0.5
+    )
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.maybe_finish_release(release.id)
     deliveries = WebhookDelivery.objects.order_by("url")
@@ -76,9 +83,17 @@ def test_a_delivered_event_is_not_sent_twice(hooked):
 
 def test_the_settings_form_refuses_a_bad_url_and_keeps_a_secret(hooked):
     from releases.forms import SettingsForm
-    form = SettingsForm({"name": "x", "max_distortion": 0, "recaptures": 1,
-                         "diff_metric": "oklab", "webhook_urls": "javascript:alert(1)"},
-                        instance=hooked)
+
+    form = SettingsForm(
+        {
+            "name": "x",
+            "max_distortion": 0,
+            "recaptures": 1,
+            "diff_metric": "oklab",
+            "webhook_urls": "javascript:alert(1)",
+        },
+        instance=hooked,
+    )
     assert not form.is_valid()
     assert "is not an http:// or https:// URL" in str(form.errors["webhook_urls"])
     secret = hooked.webhook_secret

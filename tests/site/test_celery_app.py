@@ -3,11 +3,19 @@ from celery_app import app
 
 def test_tasks_are_named_and_routed_to_their_queues():
     app.loader.import_default_modules()
-    routes = {name: app.amqp.router.route({}, name)["queue"].name
-              for name in ("dpxdt.capture.screenshot", "dpxdt.pdiff.diff_run",
-                           "dpxdt.releases.sweep_stuck_runs")}
-    assert routes == {"dpxdt.capture.screenshot": "capture", "dpxdt.pdiff.diff_run": "diff",
-                      "dpxdt.releases.sweep_stuck_runs": "default"}
+    routes = {
+        name: app.amqp.router.route({}, name)["queue"].name
+        for name in (
+            "dpxdt.capture.screenshot",
+            "dpxdt.pdiff.diff_run",
+            "dpxdt.releases.sweep_stuck_runs",
+        )
+    }
+    assert routes == {
+        "dpxdt.capture.screenshot": "capture",
+        "dpxdt.pdiff.diff_run": "diff",
+        "dpxdt.releases.sweep_stuck_runs": "default",
+    }
     for name in routes:
         task = app.tasks[name]
         assert task.acks_late and task.reject_on_worker_lost
@@ -48,8 +56,13 @@ def test_a_worker_reuses_freed_memory_instead_of_mapping_it_afresh():
     root = str(Path(__file__).resolve().parents[2])
 
     def run(tuned):
-        return subprocess.run([sys.executable, "-c", ALLOCATIONS.format(root=root, tuned=tuned)],
-                              capture_output=True, text=True, check=True, cwd=root).stdout.split()
+        return subprocess.run(
+            [sys.executable, "-c", ALLOCATIONS.format(root=root, tuned=tuned)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+        ).stdout.split()
 
     # By default a 64 MB block is a fresh mapping, its pages faulted in on every use; tuned,
     # it comes from the heap and the next task's block reuses the same memory.

@@ -45,9 +45,11 @@ def test_a_forbidden_action_is_the_sites_403(make_build):
     client = Client()
     client.force_login(user)
     from releases.models import Release
+
     Release.objects.create(build=build, name="r1", number=1, status="reviewing")
-    response = client.post("/release/mark", {"id": build.id, "name": "r1", "number": 1,
-                                             "status": "good"})
+    response = client.post(
+        "/release/mark", {"id": build.id, "name": "r1", "number": 1, "status": "good"}
+    )
     assert response.status_code == 403
     html = response.content.decode()
     assert_site_page(html)

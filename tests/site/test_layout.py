@@ -13,9 +13,18 @@ FORBIDDEN = {
     "pdiff": {"capture", "localtool"},
     "capture": {"pdiff", "localtool"},
 }
-DJANGO_FREE = ["pdiff/core.py", "pdiff/__main__.py", "capture/browser.py", "capture/config.py",
-               "localtool/cli.py", "localtool/runner.py", "localtool/tools.py",
-               "localtool/crawler.py", "localtool/client.py", "localtool/yamlconfig.py"]
+DJANGO_FREE = [
+    "pdiff/core.py",
+    "pdiff/__main__.py",
+    "capture/browser.py",
+    "capture/config.py",
+    "localtool/cli.py",
+    "localtool/runner.py",
+    "localtool/tools.py",
+    "localtool/crawler.py",
+    "localtool/client.py",
+    "localtool/yamlconfig.py",
+]
 
 
 def imported(path):

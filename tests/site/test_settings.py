@@ -13,11 +13,18 @@ VARIABLES = sorted(set(re.findall(r'env_\w+\("([A-Z0-9_]+)"', SETTINGS)))
 
 
 def load_settings(tmp_path, **env):
-    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings",
-            "DPXDT_DATA_DIR": str(tmp_path)}
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings",
+        "DPXDT_DATA_DIR": str(tmp_path),
+    }
     return subprocess.run(
         [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
-        cwd=ROOT, env={**base, **env}, capture_output=True, text=True)
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_settings_read_the_expected_variables():
@@ -35,16 +42,20 @@ def test_a_production_layout_refuses_to_start_without_a_secret_key(tmp_path):
     """Debug off and the data somewhere other than ./var: no key is made up."""
     result = load_settings(tmp_path)
     assert result.returncode != 0
-    assert ("DPXDT_SECRET_KEY must be set when DPXDT_DEBUG is off and DPXDT_DATA_DIR is not "
-            "the default") in result.stderr
+    assert (
+        "DPXDT_SECRET_KEY must be set when DPXDT_DEBUG is off and DPXDT_DATA_DIR is not the default"
+    ) in result.stderr
     assert not (tmp_path / "secret_key").exists()
 
 
 def secret_of(**env):
     result = subprocess.run(
         [sys.executable, "-c", "from django.conf import settings; print(settings.SECRET_KEY)"],
-        cwd=ROOT, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings", **env})
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings", **env},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -56,8 +67,10 @@ def test_with_debug_a_key_is_made_once_in_the_data_dir(tmp_path):
     assert key_file.read_text().strip() == first
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert secret_of(DPXDT_DEBUG="true", DPXDT_DATA_DIR=str(tmp_path)) == first
-    assert secret_of(DPXDT_DEBUG="true", DPXDT_DATA_DIR=str(tmp_path),
-                     DPXDT_SECRET_KEY="explicit") == "explicit"
+    assert (
+        secret_of(DPXDT_DEBUG="true", DPXDT_DATA_DIR=str(tmp_path), DPXDT_SECRET_KEY="explicit")
+        == "explicit"
+    )
 
 
 def test_the_embedded_default_needs_no_variables_at_all():
@@ -71,11 +84,19 @@ def test_the_embedded_default_needs_no_variables_at_all():
 
 
 def test_two_processes_starting_at_once_agree_on_the_key(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings",
-           "DPXDT_DEBUG": "true", "DPXDT_DATA_DIR": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings",
+        "DPXDT_DEBUG": "true",
+        "DPXDT_DATA_DIR": str(tmp_path),
+    }
     code = "from django.conf import settings; print(settings.SECRET_KEY)"
-    processes = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     keys = {process.communicate(timeout=60)[0].strip() for process in processes}
     assert len(keys) == 1 and keys == {(tmp_path / "secret_key").read_text().strip()}
 
@@ -84,12 +105,26 @@ def test_manage_py_commands_work_in_an_empty_environment():
     """The local tool and the bootstrap table of the README, with nothing set."""
     env = {"PATH": "/usr/bin:/bin"}
     for args in (["dpxdt_local", "--help"], ["check"]):
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
-    assert "update" in subprocess.run(
-        [sys.executable, "manage.py", "dpxdt_local", "--help"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120).stdout
+    assert (
+        "update"
+        in subprocess.run(
+            [sys.executable, "manage.py", "dpxdt_local", "--help"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
 
 
 def test_bad_boolean_is_refused(tmp_path):
@@ -103,8 +138,9 @@ def test_bad_number_is_refused(tmp_path):
 
 
 def test_empty_values_mean_defaults(tmp_path):
-    result = load_settings(tmp_path, DPXDT_DEBUG="1", CELERY_BROKER_URL="", DATABASE_URL="",
-                           DPXDT_DIFF_THRESHOLD="")
+    result = load_settings(
+        tmp_path, DPXDT_DEBUG="1", CELERY_BROKER_URL="", DATABASE_URL="", DPXDT_DIFF_THRESHOLD=""
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -32,17 +32,25 @@ def clone(tmp_path):
 
 
 def empty_environment(**extra):
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
-            **extra}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/root"),
+        **extra,
+    }
 
 
 def test_make_run_answers_on_its_url_in_an_empty_environment(clone):
     port = free_port()
     # -o: the shared virtualenv counts as installed (its marker is older than the clone).
     process = subprocess.Popen(
-        ["make", "-o", ".venv/.installed", "run"], cwd=clone,
-        env=empty_environment(DPXDT_PORT=str(port)), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        ["make", "-o", ".venv/.installed", "run"],
+        cwd=clone,
+        env=empty_environment(DPXDT_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         answer = None
@@ -64,16 +72,32 @@ def test_make_run_answers_on_its_url_in_an_empty_environment(clone):
 
 def test_manage_py_in_a_fresh_shell_of_a_clean_clone(clone):
     python = str(clone / ".venv" / "bin" / "python")
-    result = subprocess.run([python, "manage.py", "dpxdt_local", "--help"], cwd=clone,
-                            env=empty_environment(), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [python, "manage.py", "dpxdt_local", "--help"],
+        cwd=clone,
+        env=empty_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "update" in result.stdout and "test" in result.stdout
-    migrate = subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=clone,
-                             env=empty_environment(), capture_output=True, text=True,
-                             timeout=300)
+    migrate = subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=clone,
+        env=empty_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert migrate.returncode == 0, migrate.stderr
-    bootstrap = subprocess.run([python, "manage.py", "dpxdt_bootstrap", "--json"], cwd=clone,
-                               env=empty_environment(), capture_output=True, text=True,
-                               timeout=120)
+    bootstrap = subprocess.run(
+        [python, "manage.py", "dpxdt_bootstrap", "--json"],
+        cwd=clone,
+        env=empty_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bootstrap.returncode == 0, bootstrap.stderr
     assert '"api_secret"' in bootstrap.stdout

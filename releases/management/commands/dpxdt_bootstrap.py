@@ -22,8 +22,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--build", default="Primary build", help="name of the build")
-        parser.add_argument("--json", dest="as_json", action="store_true",
-                            help="print one JSON line only")
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="print one JSON line only"
+        )
 
     def handle(self, *args, username, build, as_json, **options):
         password = None
@@ -31,13 +32,18 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=username).first()
             if user is None:
                 password = secrets.token_urlsafe(12)
-                user = get_user_model().objects.create_superuser(username=username, password=password,
-                                                                 email="")
+                user = get_user_model().objects.create_superuser(
+                    username=username, password=password, email=""
+                )
             existing = Build.objects.filter(name=build, owners=user).order_by("id").first()
             target = existing or services.create_build(name=build, owner=user)
             key, secret = ApiKey.create(build=target, purpose="dpxdt_bootstrap", created_by=user)
-        result = {"build_id": target.id, "api_key": key.id, "api_secret": secret,
-                  "username": username}
+        result = {
+            "build_id": target.id,
+            "api_key": key.id,
+            "api_secret": secret,
+            "username": username,
+        }
         if password:
             result["password"] = password
         if as_json:
