@@ -92,6 +92,15 @@ def build_for(caller: Caller, build_id, *, act: bool = False) -> Build:
     return build
 
 
+def build_to_manage(caller: Caller, build_id) -> Build:
+    """The build ``build_id`` for its owners' pages (settings, keys, owners, activity): to
+    everyone else, owners-only pages do not exist, even on a public build."""
+    build = build_for(caller, build_id)
+    if not can_act(caller, build):
+        raise NotFound(f"build {build_id} not found")
+    return build
+
+
 def release_in(build: Build, name: str, number, *, for_update: bool = False) -> Release:
     queryset = Release.objects.filter(build=build, name=name)
     if for_update:

@@ -19,6 +19,8 @@ class ReleaseAdmin(admin.ModelAdmin):
     search_fields = ("name", "build__name")
     list_select_related = ("build",)
     raw_id_fields = ("build",)
+    # A status changes only through the state machine (services), never by hand.
+    readonly_fields = ("status",)
 
 
 @admin.register(Run)
@@ -45,7 +47,13 @@ class RunAdmin(admin.ModelAdmin):
         "ref_config",
         "diff_image",
         "diff_log",
+        "aligned_diff_image",
+        "recapture_image",
+        "recapture_log",
+        "noise_image",
     )
+    # A status changes only through the state machine (services), never by hand.
+    readonly_fields = ("status", "recapture", "pipeline_attempts")
 
 
 @admin.register(ApiKey)

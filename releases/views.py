@@ -4,6 +4,8 @@ public build get read-only pages, owners (and superusers) act. Every POST is CSR
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -48,41 +50,20 @@ def _caller(request):
     return access.caller_for_request(request)
 
 
-def _build(request, build_id, *, manage=False) -> Build:
-    """The build for viewing (public or owned) or, with ``manage``, for its owners only; the
-    owners-only pages are 404 for everyone else, as if they did not exist."""
-    caller = _caller(request)
-    try:
-        build = access.build_for(caller, build_id)
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
-    if manage and not access.can_act(caller, build):
-        raise Http404(f"build {build_id} not found")
-    return build
+def access_errors(view):
+    """Views look objects up through ``access``; what it refuses is a 404 (not found, or not
+    yours to see) or a 403 (yours to see, not to change), rendered as the site's error pages."""
 
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except access.NotFound as exc:
+            raise Http404(str(exc)) from None
+        except access.Forbidden as exc:
+            raise PermissionDenied(str(exc)) from None
 
-def _acting_build(request, build_id) -> Build:
-    """The build a POST acts on: 404 for outsiders, 403 for viewers of a public build."""
-    try:
-        return access.build_for(_caller(request), build_id, act=True)
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
-    except access.Forbidden as exc:
-        raise PermissionDenied(str(exc)) from None
-
-
-def _release(build, params) -> Release:
-    try:
-        return access.release_in(build, params.get("name", ""), params.get("number"))
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
-
-
-def _run(release, name) -> Run:
-    try:
-        return access.run_in(release, name or "")
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
+    return wrapper
 
 
 def _back(request, fallback):
@@ -112,6 +93,7 @@ def _run_summary(counts: dict) -> dict:
 
 
 @require_GET
+@access_errors
 def home(request):
     builds = (
         access.visible_builds(_caller(request))
@@ -129,6 +111,7 @@ def home(request):
 
 @login_required
 @require_POST
+@access_errors
 def new_build(request):
     form = forms.BuildForm(request.POST)
     if not form.is_valid():
@@ -146,8 +129,9 @@ def new_build(request):
 
 
 @require_GET
+@access_errors
 def build(request):
-    build = _build(request, request.GET.get("id"))
+    build = access.build_for(_caller(request), request.GET.get("id"))
     # Release names, newest activity first, paged; then their attempts with run counts in
     # one query (no query per row).
     names = (
@@ -178,9 +162,10 @@ def build(request):
 
 
 @require_GET
+@access_errors
 def release(request):
-    build = _build(request, request.GET.get("id"))
-    release = _release(build, request.GET)
+    build = access.build_for(_caller(request), request.GET.get("id"))
+    release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
     counts = services.run_counts(release)
     runs = (
         release.runs.annotate(group=RUN_GROUP)
@@ -228,10 +213,11 @@ def release(request):
 
 
 @require_GET
+@access_errors
 def run(request):
-    build = _build(request, request.GET.get("id"))
-    release = _release(build, request.GET)
-    run = _run(release, request.GET.get("test"))
+    build = access.build_for(_caller(request), request.GET.get("id"))
+    release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
+    run = access.run_in(release, request.GET.get("test") or "")
     ordered = release.runs.annotate(group=RUN_GROUP)
     group = ordered.get(pk=run.pk).group
     previous = (
@@ -307,12 +293,13 @@ def _text_artifact(sha1):
 
 
 def _post_release(request):
-    build = _acting_build(request, request.POST.get("id"))
-    return build, _release(build, request.POST)
+    build = access.build_for(_caller(request), request.POST.get("id"), act=True)
+    return build, access.release_in(build, request.POST.get("name", ""), request.POST.get("number"))
 
 
 @login_required
 @require_POST
+@access_errors
 def mark_release(request):
     build, release = _post_release(request)
     status = request.POST.get("status")
@@ -328,6 +315,7 @@ def mark_release(request):
 
 @login_required
 @require_POST
+@access_errors
 def approve_all(request):
     build, release = _post_release(request)
     count = services.approve_all(_caller(request), release)
@@ -337,6 +325,7 @@ def approve_all(request):
 
 @login_required
 @require_POST
+@access_errors
 def retry_runs(request):
     build, release = _post_release(request)
     run_name = request.POST.get("test") or None
@@ -355,6 +344,7 @@ def retry_runs(request):
 
 @login_required
 @require_POST
+@access_errors
 def cancel_release(request):
     build, release = _post_release(request)
     try:
@@ -367,9 +357,10 @@ def cancel_release(request):
 
 @login_required
 @require_POST
+@access_errors
 def review_run(request):
     build, release = _post_release(request)
-    run = _run(release, request.POST.get("test"))
+    run = access.run_in(release, request.POST.get("test") or "")
     decision = request.POST.get("decision")
     try:
         if decision == "approve":
@@ -387,9 +378,10 @@ def review_run(request):
 
 
 @login_required
+@access_errors
 def build_settings(request):
-    build = _build(
-        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    build = access.build_to_manage(
+        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
     )
     # The form gets its own copy: validating a ModelForm writes into its instance, and the
     # service compares against the saved values to audit what changed.
@@ -406,9 +398,10 @@ def build_settings(request):
 
 
 @login_required
+@access_errors
 def api_keys(request):
-    build = _build(
-        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    build = access.build_to_manage(
+        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
     )
     form = forms.ApiKeyForm(request.POST or None)
     secret = None
@@ -434,8 +427,9 @@ def api_keys(request):
 
 @login_required
 @require_POST
+@access_errors
 def revoke_api_key(request):
-    build = _build(request, request.POST.get("build_id"), manage=True)
+    build = access.build_to_manage(_caller(request), request.POST.get("build_id"))
     try:
         key = services.revoke_api_key(_caller(request), build, request.POST.get("key_id", ""))
     except access.NotFound as exc:
@@ -445,9 +439,10 @@ def revoke_api_key(request):
 
 
 @login_required
+@access_errors
 def owners(request):
-    build = _build(
-        request, request.GET.get("build_id") or request.POST.get("build_id"), manage=True
+    build = access.build_to_manage(
+        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
     )
     form = forms.InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -476,8 +471,9 @@ def owners(request):
 
 @login_required
 @require_POST
+@access_errors
 def remove_owner(request):
-    build = _build(request, request.POST.get("build_id"), manage=True)
+    build = access.build_to_manage(_caller(request), request.POST.get("build_id"))
     try:
         if request.POST.get("email"):
             services.cancel_invitation(_caller(request), build, request.POST["email"])
@@ -493,8 +489,9 @@ def remove_owner(request):
 
 @login_required
 @require_GET
+@access_errors
 def activity(request):
-    build = _build(request, request.GET.get("build_id"), manage=True)
+    build = access.build_to_manage(_caller(request), request.GET.get("build_id"))
     entries = build.audit_log.select_related("user", "api_key", "release", "run")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     deliveries = build.webhook_deliveries.select_related("release")[:50]
