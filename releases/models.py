@@ -143,7 +143,7 @@ class Release(models.Model):
         self.status = new
         self.save(update_fields=["status", "modified"])
         AuditLog.record(
-            f"release_{new}",
+            AuditLog.Action.release(new),
             build_id=self.build_id,
             release=self,
             user=user,
@@ -240,7 +240,7 @@ class Run(models.Model):
         self.status = new
         self.save(update_fields=["status", "modified", *fields])
         AuditLog.record(
-            f"run_{new}",
+            AuditLog.Action.run(new),
             build_id=self.release.build_id,
             release_id=self.release_id,
             run=self,
@@ -328,7 +328,9 @@ class ApiKey(models.Model):
         self.revoked = timezone.now()
         self.save(update_fields=["active", "revoked"])
         if self.build_id:
-            AuditLog.record("revoked_api_key", build_id=self.build_id, user=user, message=self.id)
+            AuditLog.record(
+                AuditLog.Action.REVOKED_API_KEY, build_id=self.build_id, user=user, message=self.id
+            )
 
 
 class Invitation(models.Model):
@@ -355,6 +357,45 @@ class Invitation(models.Model):
 class AuditLog(models.Model):
     """Every human and API action on a build, newest first."""
 
+    class Action(models.TextChoices):
+        """Every kind of entry; a status change is ``release_<status>`` / ``run_<status>``."""
+
+        CREATED_BUILD = "created_build", "created the build"
+        CHANGED_SETTINGS = "changed_settings", "changed the settings"
+        CREATED_API_KEY = "created_api_key", "created an API key"
+        REVOKED_API_KEY = "revoked_api_key", "revoked an API key"
+        INVITED_OWNER = "invited_owner", "invited an owner"
+        INVITE_ACCEPTED = "invite_accepted", "accepted an invitation"
+        REMOVED_OWNER = "removed_owner", "removed an owner"
+        UPLOAD = "upload", "uploaded a file"
+        CREATED_RELEASE = "created_release", "created a release"
+        REPORT_RUN = "report_run", "reported a run"
+        REQUEST_RUN = "request_run", "requested a capture"
+        RELEASE_RECEIVING = "release_receiving", "receiving"
+        RELEASE_PROCESSING = "release_processing", "processing"
+        RELEASE_REVIEWING = "release_reviewing", "ready for review"
+        RELEASE_GOOD = "release_good", "marked good"
+        RELEASE_BAD = "release_bad", "marked bad"
+        RUN_DATA_PENDING = "run_data_pending", "run waits for data"
+        RUN_NEEDS_DIFF = "run_needs_diff", "run waits for its diff"
+        RUN_DIFF_FOUND = "run_diff_found", "run changed"
+        RUN_DIFF_APPROVED = "run_diff_approved", "run change approved"
+        RUN_DIFF_NOT_FOUND = "run_diff_not_found", "run unchanged"
+        RUN_NO_DIFF_NEEDED = "run_no_diff_needed", "run is a baseline"
+        RUN_FLAKY = "run_flaky", "run flaky"
+        RUN_FAILED = "run_failed", "run failed"
+
+        @classmethod
+        def release(cls, status: str) -> AuditLog.Action:
+            return cls(f"release_{status}")
+
+        @classmethod
+        def run(cls, status: str) -> AuditLog.Action:
+            return cls(f"run_{status}")
+
+    # The entries that say how a release got its review state (shown on the release page).
+    MARKS = (Action.RELEASE_GOOD, Action.RELEASE_BAD, Action.RELEASE_REVIEWING)
+
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="audit_log")
     release = models.ForeignKey(
         Release, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -366,7 +407,7 @@ class AuditLog(models.Model):
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    action = models.CharField(max_length=40)
+    action = models.CharField(max_length=40, choices=Action.choices)
     message = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -393,7 +434,7 @@ class AuditLog(models.Model):
         if user is not None and not getattr(user, "is_authenticated", False):
             user = None
         return cls.objects.create(
-            action=action,
+            action=cls.Action(action),  # ValueError for anything not in the list
             build_id=build_id,
             release_id=release_id or getattr(release, "id", None),
             run=run,

@@ -39,7 +39,7 @@ def create_build(*, name: str, owner=None, public: bool = False) -> Build:
         build = Build.objects.create(name=name, public=public)
         if owner is not None:
             build.owners.add(owner)
-        AuditLog.record("created_build", build_id=build.id, user=owner, message=name)
+        AuditLog.record(AuditLog.Action.CREATED_BUILD, build_id=build.id, user=owner, message=name)
     return build
 
 
@@ -55,7 +55,7 @@ def upload(
     stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
     build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
     AuditLog.record(
-        "upload",
+        AuditLog.Action.UPLOAD,
         build_id=build.id,
         message=f"{stored.artifact.sha1} {filename or ''}",
         **caller.audit(),
@@ -83,7 +83,7 @@ def create_release(caller: access.Caller, build: Build, *, name: str, url: str =
             build=build, name=name, url=url, number=(last.number + 1) if last else 1
         )
         AuditLog.record(
-            "created_release",
+            AuditLog.Action.CREATED_RELEASE,
             build_id=build.id,
             release=release,
             message=f"{name} #{release.number}",
@@ -189,7 +189,7 @@ def report_run(
         run = _run_for_update(release, run_name)
         changed = _update_run(run, report, artifacts, caller)
         AuditLog.record(
-            "report_run",
+            AuditLog.Action.REPORT_RUN,
             build_id=build.id,
             release=release,
             run=run,
@@ -395,7 +395,7 @@ def request_run(
         else:
             run.save(update_fields=[*fields, "modified"])
         AuditLog.record(
-            "request_run",
+            AuditLog.Action.REQUEST_RUN,
             build_id=build.id,
             release=release,
             run=run,
@@ -787,7 +787,10 @@ def update_settings(caller: access.Caller, build: Build, **values) -> Build:
         build.save()
         if changed:
             AuditLog.record(
-                "changed_settings", build_id=build.id, message=", ".join(changed), **caller.audit()
+                AuditLog.Action.CHANGED_SETTINGS,
+                build_id=build.id,
+                message=", ".join(changed),
+                **caller.audit(),
             )
     return build
 
@@ -798,7 +801,10 @@ def create_api_key(caller: access.Caller, build: Build, purpose: str):
     with transaction.atomic():
         key, secret = ApiKey.create(build=build, purpose=purpose, created_by=caller.user)
         AuditLog.record(
-            "created_api_key", build_id=build.id, message=f"{key.id} ({purpose})", **caller.audit()
+            AuditLog.Action.CREATED_API_KEY,
+            build_id=build.id,
+            message=f"{key.id} ({purpose})",
+            **caller.audit(),
         )
     return key, secret
 
@@ -835,7 +841,10 @@ def invite_owner(caller: access.Caller, build: Build, email: str) -> str:
                 return "already"
             result = "invited"
         AuditLog.record(
-            "invited_owner", build_id=build.id, message=f"{email} ({result})", **caller.audit()
+            AuditLog.Action.INVITED_OWNER,
+            build_id=build.id,
+            message=f"{email} ({result})",
+            **caller.audit(),
         )
     return result
 
@@ -849,7 +858,7 @@ def remove_owner(caller: access.Caller, build: Build, user_id) -> None:
     with transaction.atomic():
         build.owners.remove(owner)
         AuditLog.record(
-            "removed_owner",
+            AuditLog.Action.REMOVED_OWNER,
             build_id=build.id,
             message=owner.email or owner.get_username(),
             **caller.audit(),
@@ -861,7 +870,7 @@ def cancel_invitation(caller: access.Caller, build: Build, email: str) -> None:
         deleted, _ = build.invitations.filter(email=email).delete()
         if deleted:
             AuditLog.record(
-                "removed_owner",
+                AuditLog.Action.REMOVED_OWNER,
                 build_id=build.id,
                 message=f"{email} (invitation)",
                 **caller.audit(),
@@ -881,7 +890,10 @@ def claim_invitations(user) -> int:
         ):
             invitation.build.owners.add(user)
             AuditLog.record(
-                "invite_accepted", build_id=invitation.build_id, user=user, message=user.email
+                AuditLog.Action.INVITE_ACCEPTED,
+                build_id=invitation.build_id,
+                user=user,
+                message=user.email,
             )
             invitation.delete()
             claimed += 1

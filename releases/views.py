@@ -189,9 +189,7 @@ def release(request):
         runs = runs.filter(status=status_filter)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     last_mark = (
-        AuditLog.objects.filter(
-            release=release, action__in=["release_good", "release_bad", "release_reviewing"]
-        )
+        AuditLog.objects.filter(release=release, action__in=AuditLog.MARKS)
         .select_related("user", "api_key")
         .first()
     )

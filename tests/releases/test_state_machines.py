@@ -142,3 +142,12 @@ def test_status_is_assigned_only_by_transition_to():
             if re.search(r"\.status\s*=[^=]", line):
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_audit_actions_are_a_closed_list(release):
+    from releases.models import AuditLog
+    with pytest.raises(ValueError, match="'release_lost' is not a valid AuditLog.Action"):
+        AuditLog.record("release_lost", build_id=release.build_id)
+    # Every status of both state machines has its action.
+    assert {AuditLog.Action.release(s) for s in Release.Status.values} <= set(AuditLog.Action)
+    assert {AuditLog.Action.run(s) for s in Run.Status.values} <= set(AuditLog.Action)

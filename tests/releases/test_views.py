@@ -436,13 +436,18 @@ def test_run_page_shows_the_three_images_and_prefetches_the_next(world, users):
 
 def test_the_admin_cannot_edit_a_status(keyed, admin_client):
     from releases.models import Release, Run
+
     release = Release.objects.create(build=keyed.build, name="r", number=1, status="reviewing")
     run = Run.objects.create(release=release, name="/", status="diff_found")
-    for url in (f"/admin/releases/release/{release.pk}/change/",
-                f"/admin/releases/run/{run.pk}/change/"):
+    for url in (
+        f"/admin/releases/release/{release.pk}/change/",
+        f"/admin/releases/run/{run.pk}/change/",
+    ):
         page = admin_client.get(url).content.decode()
         assert 'name="status"' not in page  # shown, not editable
-    admin_client.post(f"/admin/releases/run/{run.pk}/change/",
-                      {"release": release.pk, "name": "/", "status": "diff_approved"})
+    admin_client.post(
+        f"/admin/releases/run/{run.pk}/change/",
+        {"release": release.pk, "name": "/", "status": "diff_approved"},
+    )
     run.refresh_from_db()
     assert run.status == "diff_found"
