@@ -146,6 +146,7 @@ def test_status_is_assigned_only_by_transition_to():
 
 def test_audit_actions_are_a_closed_list(release):
     from releases.models import AuditLog
+
     with pytest.raises(ValueError, match="'release_lost' is not a valid AuditLog.Action"):
         AuditLog.record("release_lost", build_id=release.build_id)
     # Every status of both state machines has its action.
