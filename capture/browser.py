@@ -386,20 +386,19 @@ class _Engine:
             self.pending_clean_up = asyncio.ensure_future(session.clean_up())
             raise CaptureError(exc.reason, log.text()) from None
         except Exception as exc:
-            timed_out = isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__
-            network = re.search(r"net::ERR_[A-Z_]+", str(exc))
-            if timed_out:
+            failure = classify(exc)
+            if failure.kind == Failure.TIMEOUT:
                 reason = session.timeout_reason(timeout)
             elif self.browser is None or not self.browser.is_connected():
-                reason = f"the browser crashed: {_first_line(exc)}"
+                reason = f"the browser crashed: {failure.detail}"
             elif session.crashed:
                 reason = "the page crashed (renderer process died)"
-            elif network:
-                reason = f"could not load {config.get('targetUrl')}: {network.group(0)}"
+            elif failure.kind == Failure.NETWORK:
+                reason = f"could not load {config.get('targetUrl')}: {failure.detail}"
             else:
-                reason = f"capture failed: {_first_line(exc)}"
+                reason = f"capture failed: {failure.detail}"
             log.add(reason)
-            if network and not timed_out:
+            if failure.kind == Failure.NETWORK:
                 self.pending_clean_up = asyncio.ensure_future(session.clean_up())
             else:
                 # A page that hung or crashed may have taken the shared renderer with it:
@@ -446,6 +445,37 @@ def _descendants(pid: int) -> list[int]:
 def _host_port(url: str) -> tuple:
     parts = urlsplit(url)
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """What a Playwright (or asyncio) exception means for a capture."""
+
+    TIMEOUT = "timeout"  # a wait ran out of time
+    NETWORK = "network"  # the page could not be loaded (net::ERR_...)
+    NAVIGATED = "navigated"  # the page navigated away under a script (not an error as such)
+    CLOSED = "closed"  # the page, its context or the browser went away
+    OTHER = "other"
+
+    kind: str
+    detail: str  # the first line of the message, or the net::ERR_ code
+
+
+def classify(exc: BaseException) -> Failure:
+    """The one place that reads Playwright's exceptions: by type where Playwright gives one
+    (its TimeoutError, asyncio's), else by the message's stable parts."""
+    message = str(exc)
+    timed_out = isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__
+    if timed_out or re.search(r"\bTimeout \d+ms exceeded", message):
+        return Failure(Failure.TIMEOUT, _first_line(exc))
+    network = re.search(r"net::ERR_[A-Z_]+", message)
+    if network:
+        return Failure(Failure.NETWORK, network.group(0))
+    if "Execution context was destroyed" in message:
+        return Failure(Failure.NAVIGATED, _first_line(exc))
+    if "has been closed" in message or "Target closed" in message:
+        return Failure(Failure.CLOSED, _first_line(exc))
+    return Failure(Failure.OTHER, _first_line(exc))
 
 
 def _first_line(exc) -> str:
@@ -634,8 +664,8 @@ class _Capture:
             try:
                 await page.evaluate("(source) => { (0, eval)(source); }", config.get("injectJs"))
             except Exception as exc:
-                message = re.sub(r"^Page\.evaluate: (Error: )?", "", _first_line(exc))
-                if "Execution context was destroyed" not in message:  # it navigated: fine
+                if classify(exc).kind != Failure.NAVIGATED:  # it navigated: fine
+                    message = re.sub(r"^Page\.evaluate: (Error: )?", "", _first_line(exc))
                     raise CaptureError(f"injectJs threw: {message}") from None
             log.add("ran injectJs")
             await asyncio.sleep(0.1)  # a click's navigation starts asynchronously
@@ -655,7 +685,7 @@ class _Capture:
                 break
             except Exception as exc:
                 # The page navigated (a redirect by script, injectJs): wait for the new one.
-                if "Execution context was destroyed" not in str(exc) or attempt == 2:
+                if classify(exc).kind != Failure.NAVIGATED or attempt == 2:
                     raise
                 await page.wait_for_load_state("load", timeout=self.remaining_ms())
                 await self.wait_for_page()
@@ -740,7 +770,7 @@ class _Capture:
                 state, timeout=min(self.remaining_ms(), max(resource_timeout, 1))
             )
         except Exception as exc:
-            if "Timeout" not in type(exc).__name__ and "imeout" not in str(exc):
+            if classify(exc).kind != Failure.TIMEOUT:
                 raise
             self.log.add(f"{state} event not fired after {resource_timeout} ms; continuing")
         if wait_until == "domcontentloaded":

@@ -399,3 +399,37 @@ def test_crashed_tab_fails_with_a_reason_and_the_next_capture_works(site):
         assert capture(browser, site.add("/after", PLAIN)).png.startswith(b"\x89PNG")
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize(
+    "exc, kind, detail",
+    [
+        ("timeout", "timeout", "Timeout 3000ms exceeded."),
+        ("asyncio", "timeout", "TimeoutError"),
+        ("net", "network", "net::ERR_CONNECTION_REFUSED"),
+        (
+            "nav",
+            "navigated",
+            "Execution context was destroyed, most likely because of a navigation",
+        ),
+        ("closed", "closed", "Target page, context or browser has been closed"),
+        ("other", "other", "boom"),
+    ],
+)
+def test_playwright_errors_are_classified_in_one_place(exc, kind, detail):
+
+    from playwright.async_api import Error
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    from capture.browser import classify
+
+    made = {
+        "timeout": PlaywrightTimeout("Timeout 3000ms exceeded.\n=== logs ==="),
+        "asyncio": TimeoutError(),
+        "net": Error("Page.goto: net::ERR_CONNECTION_REFUSED at http://127.0.0.1:9/\nCall log:"),
+        "nav": Error("Execution context was destroyed, most likely because of a navigation"),
+        "closed": Error("Target page, context or browser has been closed"),
+        "other": ValueError("boom"),
+    }[exc]
+    failure = classify(made)
+    assert (failure.kind, failure.detail) == (kind, detail)
