@@ -13,13 +13,18 @@ import mimetypes
 import tempfile
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 
 from .models import Artifact
 
 CHUNK = 1024 * 1024
+
+# What an unreachable or failing store (local disk, S3 and its network, the database that
+# records the artifacts) raises: worth trying again later. Anything else is a bug or bad input.
+TRANSIENT_ERRORS = (OSError, BotoCoreError, ClientError, OperationalError, InterfaceError)
 
 
 class ArtifactMissing(LookupError):

@@ -117,7 +117,7 @@ def capture_run(run_id: int, side: str) -> str:
         return _record_failure(claim, side, build, f"config artifact missing: {exc}", "")
     except capture_config.ConfigError as exc:
         return _record_failure(claim, side, build, f"stored config is invalid: {exc}", "")
-    except Exception as exc:
+    except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not read the config: {exc}") from exc
 
     attempts = settings.CAPTURE_ATTEMPTS
@@ -143,7 +143,7 @@ def capture_run(run_id: int, side: str) -> str:
     try:
         image = release_services.store_artifact_for(build, result.png, "image/png")
         log = release_services.store_artifact_for(build, result.log.encode(), "text/plain")
-    except Exception as exc:
+    except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the screenshot: {exc}") from exc
     recorded = release_services.record_capture(claim, side, image=image, log=log)
     return "captured" if recorded is not None else "dropped"
@@ -154,7 +154,7 @@ def _record_failure(claim, side, build, reason: str, log_text: str) -> str:
     if log_text:
         try:
             log = release_services.store_artifact_for(build, log_text.encode(), "text/plain")
-        except Exception as exc:  # the failure itself must still be recorded
+        except storage.TRANSIENT_ERRORS as exc:  # the failure itself must still be recorded
             logger.warning("could not store the capture log of run %s: %s", claim.run.pk, exc)
     recorded = release_services.record_capture(claim, side, log=log, failure=reason)
     return "failed" if recorded is not None else "dropped"

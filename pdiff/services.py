@@ -87,13 +87,13 @@ def diff_run(run_id: int) -> str:
     except storage.ArtifactMissing as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
-    except Exception as exc:  # network storage: connection errors, timeouts, 5xx
+    except storage.TRANSIENT_ERRORS as exc:  # network storage: connection errors, timeouts, 5xx
         raise TransientError(f"could not read images from storage: {exc}") from exc
     fetched = time.monotonic()
 
     try:
         chosen = diff_settings(run)
-    except Exception as exc:  # storage unreachable while reading the config
+    except storage.TRANSIENT_ERRORS as exc:  # storage unreachable while reading the config
         raise TransientError(f"could not read the run's config: {exc}") from exc
     options = dict(
         threshold=chosen.threshold, metric=chosen.metric, subtle_min_area=settings.SUBTLE_MIN_AREA
@@ -143,7 +143,7 @@ def diff_run(run_id: int) -> str:
             release_services.store_artifact_for(build, png, "image/png") if png else None
             for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
         )
-    except Exception as exc:
+    except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
     recorded = release_services.record_diff(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -55,7 +56,7 @@ def release_ready(release_id: int) -> bool:
             to,
             html_message=render_to_string("releases/email/ready_for_review.html", context),
         )
-    except Exception:
+    except (smtplib.SMTPException, OSError):
         logger.exception("could not send the review email for release %s", release_id)
         return False
     return True

@@ -10,10 +10,14 @@ import logging
 
 from celery import group
 from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from celery_app import app
 
 logger = logging.getLogger(__name__)
+
+# What sending raises when the broker is down or unreachable (kombu wraps most of it).
+BROKER_ERRORS = (OperationalError, OSError)
 
 DIFF_TASK = "dpxdt.pdiff.diff_run"
 CAPTURE_TASK = "dpxdt.capture.screenshot"
@@ -43,7 +47,7 @@ def start_captures(run_id: int, sides) -> None:
 def _send(signature, run_id):
     try:
         signature.apply_async()
-    except Exception:
+    except BROKER_ERRORS:
         # The broker is unreachable. The run stays in needs_diff and the sweeper sends it
         # again once it is past its deadline; the API call that got here has already committed.
         logger.exception("could not queue work for run %s; the sweeper will retry", run_id)

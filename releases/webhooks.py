@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from celery_app import app
 
+from . import pipeline
 from .models import Build, Release, Run, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _send(delivery_id: int) -> None:
         app.signature(
             DELIVER_TASK, args=(delivery_id,), immutable=True, queue="default"
         ).apply_async()
-    except Exception:  # the broker is down: the delivery stays pending, the log shows it
+    except pipeline.BROKER_ERRORS:  # the broker is down: the delivery stays pending, logged
         logger.exception("could not queue webhook delivery %s", delivery_id)
 
 
