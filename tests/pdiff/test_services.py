@@ -320,8 +320,10 @@ def test_no_recapture_of_uploaded_images(pair):
 
 
 def test_new_inputs_forget_the_old_recapture(captured):
-    from releases import services as release_services
-    from releases.services import Report
+    from django.db import transaction
+
+    from releases.services import SYSTEM, Report
+    from releases.services.runs import _update_run
 
     run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
     services.diff_run(run.id)
@@ -329,11 +331,9 @@ def test_new_inputs_forget_the_old_recapture(captured):
     services.diff_run(run.id)
     newer = storage.store_bytes(noisy((9, 9, 9, 255)), "image/png").artifact
     run.release.build.artifacts.add(newer)
-    with release_services.transaction.atomic():
+    with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        release_services._update_run(
-            locked, Report(values={"image": newer.sha1}), {"image": newer}, release_services.SYSTEM
-        )
+        _update_run(locked, Report(values={"image": newer.sha1}), {"image": newer}, SYSTEM)
     run.refresh_from_db()
     assert (
         run.status,

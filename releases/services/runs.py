@@ -1,9 +1,5 @@
-"""Every state change of builds, releases and runs happens here.
-
-API views and tasks call these functions; they decide *when* a release or run moves, and the
-models' ``transition_to()`` checks that the move is legal. Work for the workers is enqueued
-through ``releases.pipeline`` and only after the transaction commits.
-"""
+"""Runs and the pipeline's state: releases from creation to review, what clients report,
+captures and diffs claimed and recorded, failures, the sweeper."""
 
 from __future__ import annotations
 
@@ -16,58 +12,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from artifacts import storage
-
-from . import access, notifications, pipeline, webhooks
-from .models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
+from .. import access, notifications, pipeline, webhooks
+from ..models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
 
 logger = logging.getLogger(__name__)
 
 R = Release.Status
 S = Run.Status
+SYSTEM = access.Caller()
 
 
 class Rejected(ValueError):
     """A request that is well-formed but not allowed in the current state; the message says why."""
-
-
-# --- builds and uploads ---------------------------------------------------------------------
-
-
-def create_build(*, name: str, owner=None, public: bool = False) -> Build:
-    with transaction.atomic():
-        build = Build.objects.create(name=name, public=public)
-        if owner is not None:
-            build.owners.add(owner)
-        AuditLog.record(AuditLog.Action.CREATED_BUILD, build_id=build.id, user=owner, message=name)
-    return build
-
-
-def upload(
-    caller: access.Caller,
-    build: Build,
-    fileobj,
-    *,
-    filename: str | None,
-    content_type: str | None = None,
-):
-    """Store an uploaded file (bytes first, then the row) and make ``build`` an owner."""
-    stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
-    build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
-    AuditLog.record(
-        AuditLog.Action.UPLOAD,
-        build_id=build.id,
-        message=f"{stored.artifact.sha1} {filename or ''}",
-        **caller.audit(),
-    )
-    return stored.artifact
-
-
-def store_artifact_for(build: Build, data: bytes, content_type: str):
-    """Store bytes made by a worker (diff image, log) and make ``build`` an owner."""
-    stored = storage.store_bytes(data, content_type)
-    build.artifacts.add(stored.artifact)
-    return stored.artifact
 
 
 # --- releases -------------------------------------------------------------------------------
@@ -116,15 +72,6 @@ def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Rele
             release.transition_to(R.PROCESSING, **caller.audit())
     maybe_finish_release(release.id)
     release.refresh_from_db()
-    return release
-
-
-def mark_release(caller: access.Caller, release: Release, status: str) -> Release:
-    with transaction.atomic():
-        release = Release.objects.select_for_update().get(pk=release.pk)
-        if release.status != status:
-            release.transition_to(status, **caller.audit())
-            webhooks.release_event(release)
     return release
 
 
@@ -335,7 +282,6 @@ SIDES = {
     # The same page again, when the first capture differed from the baseline.
     "recapture": ("url", "config", "recapture_image", "recapture_log"),
 }
-SYSTEM = access.Caller()
 
 
 def request_run(
@@ -682,219 +628,3 @@ def sweep_stuck_runs(now=None) -> dict[str, int]:
     if restarted or failed:
         logger.warning("sweeper: restarted %d stuck runs, failed %d", restarted, failed)
     return {"restarted": restarted, "failed": failed}
-
-
-# --- human review ---------------------------------------------------------------------------
-
-
-def approve_run(caller: access.Caller, run: Run) -> Run:
-    return _review(caller, run, S.DIFF_APPROVED)
-
-
-def reject_run(caller: access.Caller, run: Run) -> Run:
-    return _review(caller, run, S.DIFF_FOUND)
-
-
-def _review(caller, run, status):
-    with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("release").get(pk=run.pk)
-        run.transition_to(status, **caller.audit())
-    return run
-
-
-def approve_all(caller: access.Caller, release: Release) -> int:
-    """Approve every changed run of a release at once (bulk review)."""
-    count = 0
-    with transaction.atomic():
-        for run in (
-            release.runs.select_for_update()
-            .select_related("release")
-            .filter(status=S.DIFF_FOUND)
-            .order_by("name")
-        ):
-            run.transition_to(
-                S.DIFF_APPROVED, message="approved with all changes", **caller.audit()
-            )
-            count += 1
-    return count
-
-
-def retry_failed(caller: access.Caller, release: Release, run_name: str | None = None) -> int:
-    """Run failed runs again: captures again where the run has configs, the diff again where it
-    has both images. A release under review goes back to processing."""
-    retried = 0
-    with transaction.atomic():
-        release = Release.objects.select_for_update().get(pk=release.pk)
-        if release.is_closed:
-            raise Rejected(f"release is {release.status}; mark it reviewing to retry runs")
-        runs = release.runs.select_for_update().select_related("release").filter(status=S.FAILED)
-        if run_name is not None:
-            runs = runs.filter(name=run_name)
-        for run in runs:
-            sides = pending_captures(run)  # a capture that failed left its image empty
-            if sides:
-                target = S.DATA_PENDING
-            elif run.image_id and run.ref_image_id:  # the diff failed
-                target = S.NEEDS_DIFF
-            else:
-                continue  # a client reported the failure and gave nothing to redo
-            run.failure_reason, run.pipeline_attempts = "", 0
-            run.transition_to(
-                target,
-                message="retried",
-                fields=["failure_reason", "pipeline_attempts"],
-                **caller.audit(),
-            )
-            if sides:
-                pipeline.start_captures(run.id, sides)
-            else:
-                pipeline.start_diff(run.id)
-            retried += 1
-        if retried and release.status == R.REVIEWING:
-            release.transition_to(
-                R.PROCESSING, message=f"retrying {retried} failed runs", **caller.audit()
-            )
-    return retried
-
-
-def cancel_release(caller: access.Caller, release: Release) -> Release:
-    """Stop an attempt that is still receiving or processing: it is marked bad and its
-    unfinished runs fail, so their queued work does nothing."""
-    with transaction.atomic():
-        release = Release.objects.select_for_update().get(pk=release.pk)
-        if release.status not in (R.RECEIVING, R.PROCESSING):
-            raise Rejected(
-                f"only a receiving or processing release can be cancelled, "
-                f"this one is {release.status}"
-            )
-        who = getattr(caller.user, "get_username", lambda: "an API key")()
-        _stop(release, caller, reason=f"cancelled by {who}", run_reason=f"cancelled by {who}")
-    return release
-
-
-# --- build administration -------------------------------------------------------------------
-
-
-def update_settings(caller: access.Caller, build: Build, **values) -> Build:
-    changed = [
-        f"{name}={value!r}" for name, value in values.items() if getattr(build, name) != value
-    ]
-    for name, value in values.items():
-        setattr(build, name, value)
-    if build.webhook_urls and not build.webhook_secret:
-        build.webhook_secret = webhooks.new_secret()  # made when first needed, kept after
-    with transaction.atomic():
-        build.save()
-        if changed:
-            AuditLog.record(
-                AuditLog.Action.CHANGED_SETTINGS,
-                build_id=build.id,
-                message=", ".join(changed),
-                **caller.audit(),
-            )
-    return build
-
-
-def create_api_key(caller: access.Caller, build: Build, purpose: str):
-    from .models import ApiKey
-
-    with transaction.atomic():
-        key, secret = ApiKey.create(build=build, purpose=purpose, created_by=caller.user)
-        AuditLog.record(
-            AuditLog.Action.CREATED_API_KEY,
-            build_id=build.id,
-            message=f"{key.id} ({purpose})",
-            **caller.audit(),
-        )
-    return key, secret
-
-
-def revoke_api_key(caller: access.Caller, build: Build, key_id: str):
-    key = build.api_keys.filter(pk=key_id).first()  # only this build's keys
-    if key is None:
-        raise access.NotFound(f"API key {key_id} not found in build {build.id}")
-    if key.active:
-        key.revoke(user=caller.user)
-    return key
-
-
-def invite_owner(caller: access.Caller, build: Build, email: str) -> str:
-    """Add the user with this email as an owner, or invite the email until someone with it
-    signs in. Returns "added", "invited" or "already"."""
-    from django.contrib.auth import get_user_model
-
-    from .models import Invitation
-
-    email = email.strip().lower()
-    user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
-    with transaction.atomic():
-        if user is not None:
-            if build.owners.filter(pk=user.pk).exists():
-                return "already"
-            build.owners.add(user)
-            result = "added"
-        else:
-            _, created = Invitation.objects.get_or_create(
-                build=build, email=email, defaults={"invited_by": caller.user}
-            )
-            if not created:
-                return "already"
-            result = "invited"
-        AuditLog.record(
-            AuditLog.Action.INVITED_OWNER,
-            build_id=build.id,
-            message=f"{email} ({result})",
-            **caller.audit(),
-        )
-    return result
-
-
-def remove_owner(caller: access.Caller, build: Build, user_id) -> None:
-    if caller.user is not None and str(caller.user.pk) == str(user_id):
-        raise Rejected("you cannot remove yourself; ask another owner")
-    owner = build.owners.filter(pk=user_id).first()
-    if owner is None:
-        raise access.NotFound(f"user {user_id} is not an owner of build {build.id}")
-    with transaction.atomic():
-        build.owners.remove(owner)
-        AuditLog.record(
-            AuditLog.Action.REMOVED_OWNER,
-            build_id=build.id,
-            message=owner.email or owner.get_username(),
-            **caller.audit(),
-        )
-
-
-def cancel_invitation(caller: access.Caller, build: Build, email: str) -> None:
-    with transaction.atomic():
-        deleted, _ = build.invitations.filter(email=email).delete()
-        if deleted:
-            AuditLog.record(
-                AuditLog.Action.REMOVED_OWNER,
-                build_id=build.id,
-                message=f"{email} (invitation)",
-                **caller.audit(),
-            )
-
-
-def claim_invitations(user) -> int:
-    """Make a user who just signed in an owner of every build that invited their email."""
-    from .models import Invitation
-
-    if not user.email:
-        return 0
-    claimed = 0
-    with transaction.atomic():
-        for invitation in Invitation.objects.select_related("build").filter(
-            email__iexact=user.email
-        ):
-            invitation.build.owners.add(user)
-            AuditLog.record(
-                AuditLog.Action.INVITE_ACCEPTED,
-                build_id=invitation.build_id,
-                user=user,
-                message=user.email,
-            )
-            invitation.delete()
-            claimed += 1
-    return claimed

@@ -1,0 +1,102 @@
+"""Builds and what they own: creating one, uploads, settings and API keys."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from artifacts import storage
+
+from .. import access, webhooks
+from ..models import AuditLog, Build, Release, Run
+
+logger = logging.getLogger(__name__)
+
+R = Release.Status
+S = Run.Status
+
+
+# --- builds and uploads ---------------------------------------------------------------------
+
+
+def create_build(*, name: str, owner=None, public: bool = False) -> Build:
+    with transaction.atomic():
+        build = Build.objects.create(name=name, public=public)
+        if owner is not None:
+            build.owners.add(owner)
+        AuditLog.record(AuditLog.Action.CREATED_BUILD, build_id=build.id, user=owner, message=name)
+    return build
+
+
+def upload(
+    caller: access.Caller,
+    build: Build,
+    fileobj,
+    *,
+    filename: str | None,
+    content_type: str | None = None,
+):
+    """Store an uploaded file (bytes first, then the row) and make ``build`` an owner."""
+    stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
+    build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
+    AuditLog.record(
+        AuditLog.Action.UPLOAD,
+        build_id=build.id,
+        message=f"{stored.artifact.sha1} {filename or ''}",
+        **caller.audit(),
+    )
+    return stored.artifact
+
+
+def store_artifact_for(build: Build, data: bytes, content_type: str):
+    """Store bytes made by a worker (diff image, log) and make ``build`` an owner."""
+    stored = storage.store_bytes(data, content_type)
+    build.artifacts.add(stored.artifact)
+    return stored.artifact
+
+
+# --- build administration -------------------------------------------------------------------
+
+
+def update_settings(caller: access.Caller, build: Build, **values) -> Build:
+    changed = [
+        f"{name}={value!r}" for name, value in values.items() if getattr(build, name) != value
+    ]
+    for name, value in values.items():
+        setattr(build, name, value)
+    if build.webhook_urls and not build.webhook_secret:
+        build.webhook_secret = webhooks.new_secret()  # made when first needed, kept after
+    with transaction.atomic():
+        build.save()
+        if changed:
+            AuditLog.record(
+                AuditLog.Action.CHANGED_SETTINGS,
+                build_id=build.id,
+                message=", ".join(changed),
+                **caller.audit(),
+            )
+    return build
+
+
+def create_api_key(caller: access.Caller, build: Build, purpose: str):
+    from ..models import ApiKey
+
+    with transaction.atomic():
+        key, secret = ApiKey.create(build=build, purpose=purpose, created_by=caller.user)
+        AuditLog.record(
+            AuditLog.Action.CREATED_API_KEY,
+            build_id=build.id,
+            message=f"{key.id} ({purpose})",
+            **caller.audit(),
+        )
+    return key, secret
+
+
+def revoke_api_key(caller: access.Caller, build: Build, key_id: str):
+    key = build.api_keys.filter(pk=key_id).first()  # only this build's keys
+    if key is None:
+        raise access.NotFound(f"API key {key_id} not found in build {build.id}")
+    if key.active:
+        key.revoke(user=caller.user)
+    return key
