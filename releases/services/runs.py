@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .. import access, notifications, pipeline, webhooks
+from .. import access, notifications, pipeline, runstate, webhooks
 from ..models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
 
 logger = logging.getLogger(__name__)
@@ -161,17 +161,44 @@ def _open_release(build: Build, name: str, number) -> Release:
 def _update_run(run: Run, report: Report, artifacts: dict, caller: access.Caller) -> set[str]:
     """Apply a report to a locked run, recompute its status, queue its diff if it needs one."""
     changed = _apply_report(run, report, artifacts)
-    target = _status_after_report(run, changed, report)
+    event = runstate.FAILED_EVENT if report.run_failed or report.diff_failed else runstate.REPORTED
+    target = runstate.next_status(
+        _facts(run, changed, diff_log_reported="diff_log" in changed and bool(run.diff_log_id)),
+        event,
+    )
+    _move(run, target, changed, caller)
+    return changed
+
+
+def _facts(run: Run, changed: set[str], *, diff_log_reported: bool = False) -> runstate.Facts:
+    return runstate.Facts(
+        status=run.status,
+        has_image=bool(run.image_id),
+        has_ref_image=bool(run.ref_image_id),
+        identical_images=bool(run.image_id) and run.image_id == run.ref_image_id,
+        has_diff_image=bool(run.diff_image_id),
+        expects_reference=bool(run.ref_config_id or run.ref_url),
+        inputs_changed=bool({"image", "ref_image"} & changed),
+        diff_log_reported=diff_log_reported,
+    )
+
+
+def _move(run: Run, target: str, changed: set[str], caller: access.Caller, message=""):
+    """Save a locked run's changed fields and move it to ``target`` (its diff queued when it
+    needs one)."""
+    if target == S.DIFF_NOT_FOUND and run.image_id and run.image_id == run.ref_image_id:
+        if (run.distortion, run.changed_pixels) != (0.0, 0):  # identical bytes: nothing changed
+            run.distortion, run.changed_pixels = 0.0, 0
+            changed.update({"distortion", "changed_pixels"})
     if target == S.NEEDS_DIFF:
         run.pipeline_attempts = 0
         changed.add("pipeline_attempts")
     if target != run.status:
-        run.transition_to(target, fields=sorted(changed), **caller.audit())
+        run.transition_to(target, fields=sorted(changed), message=message, **caller.audit())
         if target == S.NEEDS_DIFF:
             pipeline.start_diff(run.id)
     elif changed:
         run.save(update_fields=sorted(changed | {"modified"}))
-    return changed
 
 
 def _run_for_update(release: Release, name: str) -> Run:
@@ -194,6 +221,32 @@ def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
         if value and getattr(run, field) != value:
             setattr(run, field, value)
             changed.add(field)
+    changed |= _set_artifacts(run, artifacts)
+    if report.distortion is not None and run.distortion != report.distortion:
+        run.distortion = report.distortion
+        changed.add("distortion")
+    failure = "; ".join(
+        f"{label}: {text}"
+        for label, text in (("run failed", report.run_failed), ("diff failed", report.diff_failed))
+        if text
+    )
+    _set_failure(run, failure, changed)
+    return changed
+
+
+def _set_failure(run: Run, failure: str, changed: set[str]) -> None:
+    """Record why the run failed; new inputs without a failure clear an old reason."""
+    if failure and run.failure_reason != failure:
+        run.failure_reason = failure
+        changed.add("failure_reason")
+    elif not failure and run.failure_reason and changed & {"image", "ref_image"}:
+        run.failure_reason = ""
+        changed.add("failure_reason")
+
+
+def _set_artifacts(run: Run, artifacts: dict) -> set[str]:
+    """Set a locked run's artifact fields; new inputs make its earlier diff stale."""
+    changed = set()
     for field, artifact in artifacts.items():
         if getattr(run, f"{field}_id") != artifact.sha1:
             setattr(run, field, artifact)
@@ -221,43 +274,7 @@ def _apply_report(run: Run, report: Report, artifacts: dict) -> set[str]:
         if run.size_changed:
             run.size_changed = False
             changed.add("size_changed")
-    if report.distortion is not None and run.distortion != report.distortion:
-        run.distortion = report.distortion
-        changed.add("distortion")
-    failure = "; ".join(
-        f"{label}: {text}"
-        for label, text in (("run failed", report.run_failed), ("diff failed", report.diff_failed))
-        if text
-    )
-    if failure and run.failure_reason != failure:
-        run.failure_reason = failure
-        changed.add("failure_reason")
-    elif not failure and run.failure_reason and changed & {"image", "ref_image"}:
-        run.failure_reason = ""
-        changed.add("failure_reason")
     return changed
-
-
-def _status_after_report(run: Run, changed: set[str], report: Report) -> str:
-    if report.run_failed or report.diff_failed:
-        return S.FAILED
-    if run.diff_image_id:
-        return S.DIFF_FOUND if run.status != S.DIFF_APPROVED else run.status
-    if run.image_id and run.ref_image_id:
-        if "diff_log" in changed and run.diff_log_id:  # the client diffed, found nothing
-            return S.DIFF_NOT_FOUND
-        if run.status in (S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DIFF_APPROVED, S.FLAKY) and not (
-            {"image", "ref_image"} & changed
-        ):
-            return run.status
-        if run.image_id == run.ref_image_id:  # identical bytes: nothing to decode
-            run.distortion, run.changed_pixels = 0.0, 0
-            changed.update({"distortion", "changed_pixels"})
-            return S.DIFF_NOT_FOUND
-        return S.NEEDS_DIFF
-    if run.image_id and not run.ref_config_id and not run.ref_url:
-        return S.NO_DIFF_NEEDED  # nothing to compare with: this run is a baseline
-    return run.status
 
 
 def baseline_run(build: Build, run_name: str) -> Run | None:
@@ -454,7 +471,6 @@ def record_capture(
         ):
             logger.info("run %s changed while it was captured; result dropped", run.pk)
             return None
-        values = {image_field: image.sha1 if image else "", log_field: log.sha1 if log else ""}
         artifacts = {
             field: artifact
             for field, artifact in ((image_field, image), (log_field, log))
@@ -474,11 +490,10 @@ def record_capture(
             pipeline.start_diff(run.id)
             return run
         label = "capture failed" + (" (reference)" if side == "ref" else "")
-        report = Report(values=values, run_failed=f"{failure}" if failure else "")
-        changed = _update_run(run, report, artifacts, SYSTEM)
-        if failure:
-            run.failure_reason = f"{label}: {failure}"
-            run.save(update_fields=["failure_reason"])
+        changed = _set_artifacts(run, artifacts)
+        _set_failure(run, f"{label}: {failure}" if failure else "", changed)
+        event = runstate.FAILED_EVENT if failure else runstate.CAPTURED
+        _move(run, runstate.next_status(_facts(run, changed), event), changed, SYSTEM)
         logger.info("run %s %s capture recorded: %s", run.pk, side, ", ".join(sorted(changed)))
     maybe_finish_release(run.release_id)
     return run
