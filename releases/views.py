@@ -21,6 +21,7 @@ from artifacts import storage
 
 from . import access, findings, forms, services
 from .models import AuditLog, Build, InvalidTransition, Release, Run
+from .templatetags.depicted import artifact_url
 
 S = Run.Status
 RUNS_PER_PAGE = 100
@@ -252,7 +253,7 @@ def run(request):
                 else None
             ),
             "images": {
-                side: _artifact_url(build, getattr(run, f"{field}_id"))
+                side: artifact_url(build, getattr(run, f"{field}_id"))
                 for side, field in (
                     ("before", "ref_image"),
                     ("after", "image"),
@@ -266,11 +267,6 @@ def run(request):
             "next_link": release.run_url(following.name) if following else "",
         },
     )
-
-
-def _artifact_url(build, sha1) -> str:
-    """Where the browser fetches an artifact of ``build`` (empty when there is none)."""
-    return f"{reverse('api-download')}?build_id={build.id}&sha1sum={sha1}" if sha1 else ""
 
 
 def _text_artifact(sha1):

@@ -1,5 +1,7 @@
 """The review UI per page: owner, other user, anonymous, public build; CSRF; cross-build ids."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -8,7 +10,7 @@ from django.test import Client
 from artifacts import storage
 from releases import services
 from releases.models import ApiKey, AuditLog, Build, Invitation, Release, Run
-from tests.conftest import BLACK, make_png
+from tests.conftest import BLACK, ROOT, make_png
 
 
 @pytest.fixture
@@ -451,3 +453,25 @@ def test_the_admin_cannot_edit_a_status(keyed, admin_client):
     )
     run.refresh_from_db()
     assert run.status == "diff_found"
+
+
+def test_page_and_artifact_urls_come_from_one_place(keyed):
+    from releases.models import Release
+    from releases.templatetags import depicted
+
+    build = keyed.build
+    release = Release.objects.create(build=build, name="a b&c", number=2)
+    assert depicted.build_url(build) == f"/build?id={build.id}"
+    assert depicted.build_page("activity", build) == f"/activity?build_id={build.id}"
+    assert depicted.release_url(release) == f"/release?id={build.id}&name=a+b%26c&number=2"
+    assert depicted.run_url(release, "/x?y") == (
+        f"/run?id={build.id}&name=a+b%26c&number=2&test=%2Fx%3Fy"
+    )
+    assert depicted.artifact_url(build, "ab" * 20) == (
+        f"/api/download?build_id={build.id}&sha1sum={'ab' * 20}"
+    )
+    assert depicted.artifact_url(build, None) == ""
+    # No template builds a query string by hand.
+    for template in (ROOT / "releases" / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"\?(id|build_id)=\{\{", text), template

@@ -25,7 +25,7 @@ def test_a_missing_page_is_the_sites_404():
     html = response.content.decode()
     assert_site_page(html)
     assert "Nothing here" in html and "without logging in" in html
-    assert "/login?next=/no/such/page" in html
+    assert "/login?next=%2Fno%2Fsuch%2Fpage" in html
 
 
 def test_an_unknown_build_is_the_sites_404_for_a_signed_in_user():
