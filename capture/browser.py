@@ -368,6 +368,8 @@ class _Engine:
         self, config: CaptureConfig, timeout: float, partition: str = ""
     ) -> CaptureResult:
         log = CaptureLog()
+        for warning in config.warnings:
+            log.add(f"warning: {warning}")
         started = time.monotonic()
         await self.finish_clean_up()
         try:
@@ -871,6 +873,7 @@ def _cookie(cookie: dict, url: str) -> dict:
         ("secure", "secure"),
         ("httponly", "httpOnly"),
         ("httpOnly", "httpOnly"),
+        ("expiry", "expires"),  # PhantomJS's spelling; "expires" wins when both are given
         ("expires", "expires"),
         ("sameSite", "sameSite"),
     ):

@@ -11,6 +11,7 @@ No Django here: the local tool uses this without a server.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import re
 from typing import Any
@@ -80,7 +81,9 @@ KEYS = [
         "cookies",
         [],
         "Cookies set before loading: `[{name, value, domain, path?, secure?, httponly?, "
-        "expires?}]`; `domain` may be omitted to use the page's host.",
+        "expires?, sameSite?}]`; `domain` may be omitted to use the page's host. `expires` is "
+        'seconds since 1970 or a date (`"Wed, 21 Oct 2026 07:28:00 GMT"`, ISO 8601); '
+        "PhantomJS's `expiry` is read as `expires`, with a warning in the capture log.",
         original=True,
     ),
     Key("httpUserName", "str", None, "HTTP Basic user name (needs `httpPassword`).", original=True),
@@ -184,6 +187,21 @@ KEYS = [
         "Share of changed pixels (0..1) this run may have "
         "and still count as unchanged (default: the build's setting, else 0).",
     ),
+    Key(
+        "command_executor",
+        "ignored",
+        None,
+        "Sent by the original `url_pair_diff` for its Selenium mode: accepted and ignored "
+        "(Depicted captures with its own Chromium), with a warning in the capture log.",
+        original=True,
+    ),
+    Key(
+        "desired_capabilities",
+        "ignored",
+        None,
+        "The same: the Selenium capabilities of the original's experimental mode; ignored.",
+        original=True,
+    ),
 ]
 BY_NAME = {key.name: key for key in KEYS}
 
@@ -193,6 +211,9 @@ class CaptureConfig:
     """A checked config; attribute names are the JSON keys."""
 
     values: dict
+    # What was accepted but deserves a word in the capture log (keys of the original's that
+    # mean nothing here, spellings read as another key).
+    warnings: tuple = ()
 
     def __getattr__(self, name):
         try:
@@ -201,7 +222,9 @@ class CaptureConfig:
             raise AttributeError(name) from None
 
     def with_target(self, url: str) -> CaptureConfig:
-        return CaptureConfig({**self.values, "targetUrl": check_url("targetUrl", url)})
+        return CaptureConfig(
+            {**self.values, "targetUrl": check_url("targetUrl", url)}, self.warnings
+        )
 
     def to_json(self) -> str:
         """The canonical JSON stored as the run's config artifact (only keys given + target)."""
@@ -245,13 +268,22 @@ def parse(config) -> CaptureConfig:
             f"{', '.join(unknown)} (known: {', '.join(sorted(BY_NAME))})"
         )
     values = {}
+    warnings: list[str] = []
     for name, value in config.items():
         if value is None:
             continue
-        values[name] = _CHECKS[BY_NAME[name].kind.split(":")[0]](name, value)
+        kind = BY_NAME[name].kind.split(":")[0]
+        if kind == "ignored":
+            warnings.append(f"{name} is ignored: Depicted captures with its own Chromium")
+            values[name] = value  # kept, so the stored config says what was sent
+            continue
+        values[name] = _CHECKS[kind](name, value)
     if ("httpUserName" in values) != ("httpPassword" in values):
         raise ConfigError("httpUserName and httpPassword must be given together")
-    return CaptureConfig(values)
+    for index, cookie in enumerate(values.get("cookies", [])):
+        if "expiry" in cookie and "expires" not in cookie:
+            warnings.append(f"cookies[{index}].expiry read as expires (PhantomJS's spelling)")
+    return CaptureConfig(values, tuple(warnings))
 
 
 # --- value checks ---------------------------------------------------------------------------
@@ -384,28 +416,73 @@ def _headers(name, value):
     return value
 
 
+_SAME_SITE = ("Strict", "Lax", "None")
+
+
 def _cookies(name, value):
+    """Every field checked here, so a bad cookie is a 400 at request_run, not three failed
+    captures later. ``expires`` (or PhantomJS's ``expiry``) may be a date; it is stored as
+    seconds since 1970."""
     if not isinstance(value, list):
         raise _type_error(name, "a list of cookie objects", value)
-    allowed = {
-        "name",
-        "value",
-        "domain",
-        "path",
-        "secure",
-        "httponly",
-        "httpOnly",
-        "expires",
-        "sameSite",
-        "url",
+    checks = {
+        "name": lambda v: isinstance(v, str) and v != "",
+        "value": lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool),
+        "domain": lambda v: isinstance(v, str) and v != "",
+        "path": lambda v: isinstance(v, str) and v.startswith("/"),
+        "secure": lambda v: isinstance(v, bool),
+        "httponly": lambda v: isinstance(v, bool),
+        "httpOnly": lambda v: isinstance(v, bool),
+        "sameSite": lambda v: v in _SAME_SITE,
+        "url": lambda v: isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None,
     }
+    expected = {
+        "name": "a non-empty string",
+        "value": "a string",
+        "domain": "a host name",
+        "path": "a path starting with /",
+        "secure": "true or false",
+        "httponly": "true or false",
+        "httpOnly": "true or false",
+        "sameSite": "Strict, Lax or None",
+        "url": "an http(s) URL",
+    }
+    cookies = []
     for index, cookie in enumerate(value):
+        where = f"{name}[{index}]"
         if not isinstance(cookie, dict) or not {"name", "value"} <= set(cookie):
-            raise ConfigError(f"{name}[{index}] must be an object with name and value")
-        extra = set(cookie) - allowed
+            raise ConfigError(f"{where} must be an object with name and value")
+        extra = set(cookie) - set(checks) - {"expires", "expiry"}
         if extra:
-            raise ConfigError(f"{name}[{index}] has unknown fields: {', '.join(sorted(extra))}")
-    return value
+            raise ConfigError(f"{where} has unknown fields: {', '.join(sorted(extra))}")
+        for field, ok in checks.items():
+            if field in cookie and not ok(cookie[field]):
+                raise _type_error(f"{where}.{field}", expected[field], cookie[field])
+        cookie = dict(cookie)
+        for field in ("expires", "expiry"):
+            if field in cookie:
+                cookie[field] = _expires(f"{where}.{field}", cookie[field])
+        cookies.append(cookie)
+    return cookies
+
+
+def _expires(name, value) -> float:
+    """Seconds since 1970 from a number or a date string (RFC 1123 as in Set-Cookie, ISO 8601;
+    a date without a zone is UTC)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        from dateutil import parser as dateparser  # python-dateutil: every format in use
+
+        try:
+            moment = dateparser.parse(value)
+        except (ValueError, OverflowError):
+            moment = None
+        if moment is not None:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=datetime.UTC)
+            return moment.timestamp()
+    raise _type_error(name, "seconds since 1970 or a date", value)
 
 
 def _choice(name, value):

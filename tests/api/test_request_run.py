@@ -181,3 +181,36 @@ def test_a_regex_re2_cannot_run_is_refused_naming_the_key(api, sent):
     response = request(api, config=json.dumps({"injectHeaders": {r"(\w)\1": {"X": "y"}}}))
     assert response.status_code == 400
     assert "injectHeaders" in response.json()["error"] and "RE2" in response.json()["error"]
+
+
+def test_the_original_url_pair_diff_config_is_accepted(api, sent):
+    """What the original url_pair_diff sends: Selenium keys and PhantomJS-style cookies."""
+    api.create_release()
+    config = {
+        "command_executor": "http://127.0.0.1:4444/wd/hub",
+        "desired_capabilities": {"browserName": "chrome"},
+        "cookies": [
+            {"name": "sid", "value": "1", "expiry": 4102444800},
+            {"name": "x", "value": "2", "expires": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        ],
+    }
+    response = request(
+        api,
+        config=json.dumps(config),
+        ref_url="http://127.0.0.1:9/old",
+        ref_config=json.dumps(config),
+    )
+    assert response.status_code == 200, response.content
+    stored = json.loads(storage.read_bytes(response.json()["config"]))
+    assert stored["cookies"][1]["expires"] == 4102444800.0  # the date, converted
+    assert stored["command_executor"] == "http://127.0.0.1:4444/wd/hub"
+
+
+def test_a_bad_cookie_is_a_400_naming_the_field(api, sent):
+    api.create_release()
+    response = request(
+        api, config=json.dumps({"cookies": [{"name": "sid", "value": "1", "expires": "someday"}]})
+    )
+    assert response.status_code == 400
+    assert "cookies[0].expires must be seconds since 1970 or a date" in response.json()["error"]
+    assert not sent

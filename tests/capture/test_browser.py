@@ -433,3 +433,25 @@ def test_playwright_errors_are_classified_in_one_place(exc, kind, detail):
     }[exc]
     failure = classify(made)
     assert (failure.kind, failure.detail) == (kind, detail)
+
+
+def test_the_originals_cookie_and_selenium_keys_work_and_are_noted_in_the_log(browser, site):
+    url = site.add("/legacy", PLAIN)
+    result = capture(
+        browser,
+        url,
+        cookies=[
+            {
+                "name": "sid",
+                "value": "xyz",
+                "expiry": 4102444800,
+                "expires": "Fri, 01 Jan 2100 00:00:00 GMT",
+            },
+            {"name": "pref", "value": "dark", "expiry": 4102444800},
+        ],
+        command_executor="http://127.0.0.1:4444/wd/hub",
+    )
+    assert "sid=xyz" in site.seen("/legacy")[-1].headers["cookie"]
+    assert "pref=dark" in site.seen("/legacy")[-1].headers["cookie"]
+    assert "warning: command_executor is ignored" in result.log
+    assert "warning: cookies[1].expiry read as expires" in result.log

@@ -106,3 +106,77 @@ def test_readme_table_is_the_schema():
     assert config.markdown_table() in readme, "regenerate with: python -m capture.config"
     documented = set(re.findall(r"^\| `(\w+)`", readme, re.M))
     assert {key.name for key in config.KEYS} <= documented
+
+
+# --- the original clients' cookies and keys ---------------------------------------------------
+
+
+def test_a_date_string_expires_is_converted_to_seconds():
+    parsed = config.parse(
+        {
+            "cookies": [
+                {"name": "a", "value": "1", "expires": "Wed, 21 Oct 2026 07:28:00 GMT"},
+                {"name": "b", "value": "2", "expires": "2026-10-21T07:28:00"},  # no zone: UTC
+                {"name": "c", "value": "3", "expires": 1792567680},
+            ]
+        }
+    )
+    assert [c["expires"] for c in parsed.cookies] == [1792567680.0] * 3
+    assert parsed.warnings == ()
+
+
+def test_phantomjs_expiry_is_read_as_expires_with_a_warning():
+    parsed = config.parse({"cookies": [{"name": "a", "value": "1", "expiry": 1792567680}]})
+    assert parsed.cookies[0]["expiry"] == 1792567680.0
+    assert parsed.warnings == ("cookies[0].expiry read as expires (PhantomJS's spelling)",)
+
+
+@pytest.mark.parametrize(
+    "cookie, message",
+    [
+        (
+            {"name": "a", "value": "1", "expires": "next tuesday-ish"},
+            "cookies[0].expires must be seconds since 1970 or a date",
+        ),
+        (
+            {"name": "a", "value": "1", "expires": True},
+            "cookies[0].expires must be seconds since 1970 or a date",
+        ),
+        ({"name": "", "value": "1"}, "cookies[0].name must be a non-empty string"),
+        ({"name": "a", "value": {"x": 1}}, "cookies[0].value must be a string"),
+        (
+            {"name": "a", "value": "1", "path": "relative"},
+            "cookies[0].path must be a path starting with /",
+        ),
+        ({"name": "a", "value": "1", "secure": "yes"}, "cookies[0].secure must be true or false"),
+        (
+            {"name": "a", "value": "1", "sameSite": "strict"},
+            "cookies[0].sameSite must be Strict, Lax or None",
+        ),
+        (
+            {"name": "a", "value": "1", "url": "file:///etc/passwd"},
+            "cookies[0].url must be an http(s) URL",
+        ),
+        ({"name": "a", "value": "1", "color": "blue"}, "cookies[0] has unknown fields: color"),
+    ],
+)
+def test_every_cookie_field_is_checked_at_request_time(cookie, message):
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.parse({"cookies": [cookie]})
+
+
+def test_the_originals_selenium_keys_are_accepted_and_ignored_with_a_warning():
+    parsed = config.parse(
+        {
+            "command_executor": "http://hub.example.com:4444/wd/hub",
+            "desired_capabilities": {"browserName": "firefox"},
+        }
+    )
+    assert parsed.warnings == (
+        "command_executor is ignored: Depicted captures with its own Chromium",
+        "desired_capabilities is ignored: Depicted captures with its own Chromium",
+    )
+    again = config.parse(parsed.to_json())  # what the worker reads back from storage
+    assert again.warnings == parsed.warnings
+    with pytest.raises(config.ConfigError, match="unknown config key: selenium_grid"):
+        config.parse({"selenium_grid": "x"})  # anything else is still refused
