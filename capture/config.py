@@ -259,6 +259,8 @@ def parse(config) -> CaptureConfig:
             config = json.loads(config)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError("config is not valid JSON: nested too deeply") from None
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a JSON object, not {type(config).__name__}")
     unknown = sorted(set(config) - set(BY_NAME))

@@ -7,6 +7,8 @@ and validate parameters, ask ``access`` for the objects and ``services`` to act.
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -67,22 +69,42 @@ def exception_handler(exc, context):
 # --- parameters -----------------------------------------------------------------------------
 
 
+class NameField(serializers.CharField):
+    """A release or run name: printable text. A newline or another control character would
+    break the e-mails, logs and pages that show it (the original dropped such e-mails). Not
+    trimmed either: a trailing newline is refused, not quietly dropped."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        bad = next(
+            (ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None
+        )
+        if bad is not None:
+            raise serializers.ValidationError(
+                f"must not contain control characters (found U+{ord(bad):04X})"
+            )
+        return value
+
+
 class BuildParams(serializers.Serializer):
     build_id = serializers.IntegerField(min_value=1)
 
 
 class ReleaseParams(BuildParams):
-    release_name = serializers.CharField(max_length=255)
+    release_name = NameField(max_length=255)
     release_number = serializers.IntegerField(min_value=1)
 
 
 class CreateReleaseParams(BuildParams):
-    release_name = serializers.CharField(max_length=255)
+    release_name = NameField(max_length=255)
     url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
 
 
 class FindRunParams(BuildParams):
-    run_name = serializers.CharField(max_length=255)
+    run_name = NameField(max_length=255)
 
 
 class Sha1Field(serializers.RegexField):
@@ -98,7 +120,7 @@ class Sha1Field(serializers.RegexField):
 
 
 class ReportRunParams(ReleaseParams):
-    run_name = serializers.CharField(max_length=255)
+    run_name = NameField(max_length=255)
     url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
     ref_url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
     image = Sha1Field()

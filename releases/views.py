@@ -312,8 +312,11 @@ def mark_release(request):
 @access_errors
 def approve_all(request):
     build, release = _post_release(request)
-    count = services.approve_all(_caller(request), release)
-    messages.success(request, f"Approved {count} changed runs.")
+    try:
+        count = services.approve_all(_caller(request), release)
+        messages.success(request, f"Approved {count} changed runs.")
+    except services.Rejected as exc:
+        messages.error(request, str(exc))
     return redirect(release.get_absolute_url())
 
 
@@ -363,7 +366,7 @@ def review_run(request):
             services.reject_run(_caller(request), run)
         else:
             raise Http404("unknown decision")
-    except InvalidTransition as exc:
+    except (InvalidTransition, services.Rejected) as exc:
         messages.error(request, str(exc))
     return _back(request, release.run_url(run.name))
 

@@ -31,14 +31,26 @@ def reject_run(caller: access.Caller, run: Run) -> Run:
 def _review(caller, run, status):
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release").get(pk=run.pk)
+        _refuse_if_marked(run.release)
         run.transition_to(status, **caller.audit())
     return run
+
+
+def _refuse_if_marked(release: Release) -> None:
+    """Runs are reviewed while their release is under review; a release already marked good or
+    bad must go back to reviewing first (its page offers that)."""
+    if release.status in (Release.Status.GOOD, Release.Status.BAD):
+        raise Rejected(
+            f"release {release.name!r} #{release.number} is marked {release.status}: "
+            "mark it reviewing again to change its runs"
+        )
 
 
 def approve_all(caller: access.Caller, release: Release) -> int:
     """Approve every changed run of a release at once (bulk review)."""
     count = 0
     with transaction.atomic():
+        _refuse_if_marked(Release.objects.select_for_update().get(pk=release.pk))
         for run in (
             release.runs.select_for_update()
             .select_related("release")

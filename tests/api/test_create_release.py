@@ -1,3 +1,5 @@
+import pytest
+
 from releases.models import AuditLog, Release, Run
 
 
@@ -70,3 +72,62 @@ def test_json_body_is_accepted(api):
     )
     assert response.status_code == 200
     assert response.json()["release_name"] == "json"
+
+
+@pytest.mark.parametrize(
+    "name, char",
+    [
+        ("r1\nBcc: x@example.com", "U+000A"),
+        ("r1\r", "U+000D"),
+        ("r\x00", "U+0000"),
+        ("r\u2028", "U+2028"),
+    ],
+)
+def test_control_characters_in_a_release_name_are_a_400(api, name, char):
+    response = api.post("create_release", {"build_id": api.build_id, "release_name": name})
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        f"release_name: must not contain control characters (found {char})"
+    )
+
+
+def test_a_run_name_with_a_newline_is_a_400(api):
+    api.create_release()
+    response = api.post(
+        "report_run",
+        {"build_id": api.build_id, "release_name": "r1", "release_number": 1, "run_name": "/a\nb"},
+    )
+    assert response.status_code == 400
+    assert (
+        "run_name: must not contain control characters (found U+000A)" in (response.json()["error"])
+    )
+
+
+def test_json_nested_100000_deep_is_a_400_not_a_500(api):
+    body = "[" * 100_000 + "]" * 100_000
+    response = api.client.post(
+        "/api/create_release",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=api.keyed.auth_header,
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "JSON parse error - nested too deeply"
+
+
+def test_a_config_nested_too_deep_is_a_400(api):
+    api.create_release()
+    response = api.post(
+        "request_run",
+        {
+            "build_id": api.build_id,
+            "release_name": "r1",
+            "release_number": 1,
+            "run_name": "/x",
+            "url": "http://127.0.0.1:9/x",
+            "config": "[" * 100_000 + "]" * 100_000,
+        },
+    )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]

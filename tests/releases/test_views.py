@@ -410,6 +410,9 @@ def test_release_ready_email_lists_changed_runs(
     assert message.to == ["owner@example.com"]
     assert "/home" in message.body
     assert "https://depicted.example.com/run?id=" in message.body
+    # Plain text: links as they are, not HTML-escaped (&amp; would 404).
+    assert "&amp;" not in message.body and "&number=1&test=%2Fhome" in message.body
+    assert "&amp;number=1" in message.alternatives[0][0]  # the HTML part escapes, as it must
 
 
 def test_no_email_when_the_build_says_so(
@@ -475,3 +478,22 @@ def test_page_and_artifact_urls_come_from_one_place(keyed):
     for template in (ROOT / "releases" / "templates").rglob("*.html"):
         text = template.read_text()
         assert not re.search(r"\?(id|build_id)=\{\{", text), template
+
+
+def test_runs_of_a_release_marked_bad_cannot_be_approved(world, users):
+    build, release, run = world["private"]
+    Release.objects.filter(pk=release.pk).update(status="bad")
+    Run.objects.filter(pk=run.pk).update(status="diff_found")
+    client = client_for(users["owner"])
+    for url, data in (
+        ("/run/review", {"test": run.name, "decision": "approve"}),
+        ("/release/approve_all", {}),
+    ):
+        page = client.post(
+            url,
+            {"id": build.id, "name": release.name, "number": release.number, **data},
+            follow=True,
+        ).content.decode()
+        assert "is marked bad: mark it reviewing again to change its runs" in page
+    run.refresh_from_db()
+    assert run.status == "diff_found"
