@@ -65,11 +65,22 @@ def _stop(release: Release, caller, *, reason: str, run_reason: str) -> None:
 
 def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:
     """All runs are reported. Moves a receiving release to processing; never resets a release
-    that is already further along (the original reset good and bad releases)."""
+    that is already further along (the original reset good and bad releases). A run still
+    waiting for an image no one will send now (a client reported one side only, nothing is
+    to be captured) fails saying which, so the release can reach review."""
     with transaction.atomic():
         release = access.release_in(build, name, number, for_update=True)
         if release.status == R.RECEIVING:
             release.transition_to(R.PROCESSING, **caller.audit())
+        if release.status == R.PROCESSING:
+            for run in (
+                release.runs.select_for_update()
+                .select_related("release")
+                .filter(status=S.DATA_PENDING)
+            ):
+                if not pending_captures(run):
+                    side = "reference image" if run.image_id else "image"
+                    _fail(run, f"no {side} reported (runs_done came before it)")
     maybe_finish_release(release.id)
     release.refresh_from_db()
     return release

@@ -1,6 +1,7 @@
 import pytest
 
 from releases.models import AuditLog, Release, Run
+from tests.conftest import make_png
 
 
 def test_create_release_numbers_attempts_per_name(api):
@@ -30,7 +31,9 @@ def test_create_release_is_audited_with_the_key(api):
 
 def test_new_attempt_supersedes_a_processing_one_and_cancels_its_pending_runs(api):
     api.create_release("r1")
-    api.report("/pending", ref_url="https://example.com/ref")  # stays data_pending
+    api.report(
+        "/pending", image=api.upload(make_png()), ref_image=api.upload(make_png(60, 60))
+    )  # needs_diff: no worker runs it here
     api.post("runs_done", {"build_id": api.build_id, "release_name": "r1", "release_number": 1})
     assert Release.objects.get(number=1).status == "processing"
 

@@ -135,9 +135,9 @@ def test_repeated_report_changes_nothing(api):
 
 def test_report_completes_a_processing_release(api):
     api.create_release()
-    api.report("/pair", ref_url="https://example.com/ref")
+    api.report("/pair", image=api.upload(make_png()), ref_image=api.upload(make_png(60, 60)))
     api.post("runs_done", {"build_id": api.build_id, "release_name": "r1", "release_number": 1})
-    assert Release.objects.get().status == "processing"
+    assert Release.objects.get().status == "processing"  # its diff is queued
     api.report("/pair", run_failed="capture timed out")
     assert Release.objects.get().status == "reviewing"
 

@@ -10,9 +10,16 @@ def runs_done(api, name="r1", number=1):
     )
 
 
+def pending_diff(api, name, release="r1"):
+    """A run with both images reported: its diff is queued (no worker runs it here)."""
+    api.report(
+        name, release=release, image=api.upload(make_png()), ref_image=api.upload(make_png(60, 60))
+    )
+
+
 def test_runs_done_returns_the_results_url(api):
     api.create_release("06-16 r01")
-    api.report("/a", release="06-16 r01", ref_url="https://example.com/a")
+    pending_diff(api, "/a", release="06-16 r01")
     response = runs_done(api, "06-16 r01")
     assert response.status_code == 200
     body = response.json()
@@ -50,7 +57,7 @@ def test_runs_done_never_resets_a_finished_release(api, final):
 
 def test_runs_done_twice_is_harmless(api):
     api.create_release()
-    api.report("/a", ref_url="https://example.com/a")
+    pending_diff(api, "/a")
     runs_done(api)
     assert runs_done(api).json()["status"] == "processing"
 
@@ -67,3 +74,31 @@ def test_release_number_must_be_a_number(api):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "release_number: A valid integer is required."
+
+
+def test_a_run_missing_a_side_no_one_will_send_fails_at_runs_done(api):
+    """The original client, given a missing image file, reports only the reference."""
+    from releases.models import Release, Run
+    from tests.conftest import make_png
+
+    api.create_release()
+    ref = api.upload(make_png())
+    other = api.upload(make_png(50, 50))
+    api.report("/missing", ref_image=ref)
+    api.report("/whole", ref_image=ref, image=other)  # diff queued (not run here)
+    api.report("/new", image=other)  # a baseline: nothing missing
+    assert Run.objects.get(name="/missing").status == "data_pending"
+    response = api.post(
+        "runs_done", {"build_id": api.build_id, "release_name": "r1", "release_number": 1}
+    )
+    assert response.status_code == 200
+    missing = Run.objects.get(name="/missing")
+    assert missing.status == "failed"
+    assert missing.failure_reason == "no image reported (runs_done came before it)"
+    assert Run.objects.get(name="/whole").status == "needs_diff"  # untouched: the worker's
+    assert Run.objects.get(name="/new").status == "no_diff_needed"
+    Run.objects.filter(name="/whole").update(status="diff_not_found")
+    from releases import services
+
+    services.maybe_finish_release(Release.objects.get().id)
+    assert Release.objects.get().status == "reviewing"
