@@ -106,19 +106,34 @@ class Release:
         with tqdm(desc="processing", unit="run", file=sys.stderr, disable=None) as progress:
             while True:
                 status = self.client.call("release_status", method="GET", **self.ids())
-                total = len(status["runs"])
-                done = sum(1 for run in status["runs"] if run["status"] not in PENDING)
+                total = sum(status["counts"].values())
+                done = total - sum(status["counts"].get(state, 0) for state in PENDING)
                 progress.total = total
                 progress.n = done
                 progress.refresh()
                 if status["status"] in ("reviewing", "good", "bad"):
-                    return status
+                    return self.all_runs(status)
                 if time.monotonic() > deadline:
                     raise ToolError(
                         f"release not ready for review after "
                         f"{self.args.wait_timeout:g} s ({done}/{total} runs done)"
                     )
                 time.sleep(self.args.poll_seconds)
+
+    def all_runs(self, status: dict) -> dict:
+        """The status with the runs of every page (release_status gives a page at a time)."""
+        runs = list(status["runs"])
+        page = status
+        while page.get("next"):
+            page = self.client.call(
+                "release_status",
+                method="GET",
+                **self.ids(),
+                page=page["page"] + 1,
+                per_page=page["per_page"],
+            )
+            runs += page["runs"]
+        return {**status, "runs": runs}
 
     def verdict(self, status: dict) -> int:
         runs = status["runs"]

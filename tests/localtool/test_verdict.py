@@ -50,3 +50,43 @@ def test_flaky_runs_block_only_when_the_build_says_so(runs, flaky_blocks, code):
     assert release(out).verdict(status(*runs, flaky_blocks=flaky_blocks)) == code
     assert "flaky:   /b (the page differs from itself; nothing else changed)" in out.getvalue()
     assert "1 flaky" in out.getvalue()
+
+
+def test_the_verdict_reads_every_page_of_runs():
+    out = io.StringIO()
+    tool = release(out)
+    tool.number = 1
+    pages = {
+        2: {
+            "runs": [
+                {
+                    "name": "/b",
+                    "status": "diff_found",
+                    "distortion": 0.1,
+                    "changed_pixels": 9,
+                    "failure_reason": "",
+                }
+            ],
+            "page": 2,
+            "per_page": 1,
+            "next": None,
+        }
+    }
+    asked = []
+
+    class Client:
+        def call(self, endpoint, method="POST", **params):
+            asked.append(params["page"])
+            return pages[params["page"]]
+
+    tool.client = Client()
+    first = {
+        **status(("/a", "diff_not_found")),
+        "page": 1,
+        "per_page": 1,
+        "next": "http://127.0.0.1:9/api/release_status?page=2",
+    }
+    everything = tool.all_runs(first)
+    assert asked == [2]
+    assert [run["name"] for run in everything["runs"]] == ["/a", "/b"]
+    assert tool.verdict(everything) == tools.EXIT_CHANGED
