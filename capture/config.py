@@ -228,7 +228,7 @@ class CaptureConfig:
 
     def to_json(self) -> str:
         """The canonical JSON stored as the run's config artifact (only keys given + target)."""
-        return json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def context_key(self) -> tuple:
         """What a browser context fixes: configs with the same key may share one."""
@@ -544,3 +544,44 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+MASK = "••••"
+
+
+def split_secrets(config: CaptureConfig) -> tuple[CaptureConfig, dict]:
+    """The config anyone who may view the run may see (``httpPassword``, every cookie's value
+    and every ``injectHeaders`` value replaced by MASK), and the secrets taken out of it, which
+    ``merge_secrets`` puts back."""
+    values = json.loads(json.dumps(config.values))  # a deep copy
+    secrets: dict = {}
+    if "httpPassword" in values:
+        secrets["httpPassword"] = values["httpPassword"]
+        values["httpPassword"] = MASK
+    if values.get("cookies"):
+        secrets["cookies"] = [cookie.get("value") for cookie in values["cookies"]]
+        for cookie in values["cookies"]:
+            cookie["value"] = MASK
+    if values.get("injectHeaders"):
+        secrets["injectHeaders"] = values["injectHeaders"]
+        values["injectHeaders"] = {
+            pattern: {header: MASK for header in headers}
+            for pattern, headers in values["injectHeaders"].items()
+        }
+    return CaptureConfig(values, config.warnings), secrets
+
+
+def merge_secrets(config: dict, secrets: dict) -> dict:
+    """The config as sent: the masked one with its secrets put back (a JSON object)."""
+    if not secrets:
+        return config
+    merged = json.loads(json.dumps(config))
+    if "httpPassword" in secrets:
+        merged["httpPassword"] = secrets["httpPassword"]
+    for cookie, value in zip(merged.get("cookies", []), secrets.get("cookies", []), strict=False):
+        cookie["value"] = value
+    if "injectHeaders" in secrets:
+        merged["injectHeaders"] = secrets["injectHeaders"]
+    return merged

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import base64
+import json
 import logging
 import socket
 import threading
@@ -76,18 +78,18 @@ def request_run(
     config: capture_config.CaptureConfig,
     ref_config: capture_config.CaptureConfig | None = None,
 ):
-    """Store the checked configs (targets set), then record the request; the captures are
-    queued when it commits."""
+    """Store the checked configs (targets set; secrets masked, and kept apart encrypted),
+    then record the request; the captures are queued when it commits."""
+    viewable, secrets = capture_config.split_secrets(config)
     config_artifact = release_services.store_artifact_for(
-        build, config.to_json().encode(), "application/json"
+        build, viewable.to_json().encode(), "application/json"
     )
-    ref_artifact = (
-        release_services.store_artifact_for(
-            build, ref_config.to_json().encode(), "application/json"
+    ref_artifact, ref_secrets = None, {}
+    if ref_config:
+        ref_viewable, ref_secrets = capture_config.split_secrets(ref_config)
+        ref_artifact = release_services.store_artifact_for(
+            build, ref_viewable.to_json().encode(), "application/json"
         )
-        if ref_config
-        else None
-    )
     return release_services.request_run(
         caller,
         build,
@@ -98,7 +100,40 @@ def request_run(
         config=config_artifact,
         ref_url=ref_config.targetUrl if ref_config else "",
         ref_config=ref_artifact,
+        secrets=seal(secrets),
+        ref_secrets=seal(ref_secrets),
     )
+
+
+def _fernet():
+    """A Fernet key derived from the server's secret key (HKDF-SHA256, its own context)."""
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"depicted capture config secrets"
+    ).derive(settings.SECRET_KEY.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(secrets: dict) -> str:
+    """Encrypt a config's secrets for the run row ("" when there are none)."""
+    return _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
+
+
+def unseal(token: str) -> dict:
+    """The secrets back; a token the current secret key cannot read is an error naming that."""
+    if not token:
+        return {}
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return json.loads(_fernet().decrypt(token.encode()))
+    except InvalidToken:
+        raise capture_config.ConfigError(
+            "the config's secrets cannot be decrypted (was DPXDT_SECRET_KEY changed?)"
+        ) from None
 
 
 def capture_run(run_id: int, side: str) -> str:
@@ -112,10 +147,11 @@ def capture_run(run_id: int, side: str) -> str:
         return "skipped"
     build = claim.run.release.build
     try:
-        config = capture_config.parse(storage.read_bytes(claim.config_sha1))
+        stored = json.loads(storage.read_bytes(claim.config_sha1))
+        config = capture_config.parse(capture_config.merge_secrets(stored, unseal(claim.secrets)))
     except storage.ArtifactMissing as exc:
         return _record_failure(claim, side, build, f"config artifact missing: {exc}", "")
-    except capture_config.ConfigError as exc:
+    except (capture_config.ConfigError, ValueError) as exc:
         return _record_failure(claim, side, build, f"stored config is invalid: {exc}", "")
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not read the config: {exc}") from exc

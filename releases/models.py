@@ -190,6 +190,10 @@ class Run(models.Model):
     image = ArtifactField()
     log = ArtifactField()
     config = ArtifactField()
+    # The secret parts of the configs (passwords, cookie values, header values), encrypted
+    # (capture.services); the config artifacts anyone may view hold "••••" in their place.
+    config_secrets = models.TextField(blank=True, editable=False)
+    ref_config_secrets = models.TextField(blank=True, editable=False)
     # "Before": the reference or baseline page.
     ref_url = models.URLField(max_length=2048, blank=True)
     ref_image = ArtifactField()

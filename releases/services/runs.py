@@ -323,14 +323,18 @@ def request_run(
     config,
     ref_url: str = "",
     ref_config=None,
+    secrets: str = "",
+    ref_secrets: str = "",
 ) -> Run:
     """Ask for the run to be captured (dpxdt's request_run); ``config`` and ``ref_config`` are
-    stored config Artifacts. Without a reference, the baseline is the same-named run of the
-    newest good release. Requesting a run again captures it again."""
+    stored config Artifacts (secrets masked), ``secrets`` and ``ref_secrets`` their secret
+    parts, encrypted. Without a reference, the baseline is the same-named run of the newest
+    good release. Requesting a run again captures it again."""
     with transaction.atomic():
         release = _open_release(build, release_name, release_number)
         run = _run_for_update(release, run_name)
         run.url, run.config, run.image, run.log = url, config, None, None
+        run.config_secrets = secrets
         if ref_url:
             run.ref_url, run.ref_config, run.ref_image, run.ref_log = (
                 ref_url,
@@ -338,14 +342,27 @@ def request_run(
                 None,
                 None,
             )
+            run.ref_config_secrets = ref_secrets
         else:
             baseline = baseline_run(build, run_name)
             run.ref_url = baseline.url if baseline else ""
             for field in ("ref_config", "ref_image", "ref_log"):
                 setattr(run, field, getattr(baseline, field[4:]) if baseline else None)
+            run.ref_config_secrets = baseline.config_secrets if baseline else ""
         run.diff_image = run.diff_log = run.distortion = run.changed_pixels = None
+        run.aligned_diff_image = run.noise_image = run.noise_pixels = None
+        run.recapture_image = run.recapture_log = None
+        run.recapture = Run.Recapture.NONE
         run.size_changed, run.failure_reason, run.pipeline_attempts = False, "", 0
         fields = [
+            "config_secrets",
+            "ref_config_secrets",
+            "aligned_diff_image",
+            "noise_image",
+            "noise_pixels",
+            "recapture_image",
+            "recapture_log",
+            "recapture",
             "url",
             "config",
             "image",
@@ -427,11 +444,20 @@ def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
     return True
 
 
+# Where each side's encrypted config secrets are kept.
+SECRET_FIELDS = {
+    "run": "config_secrets",
+    "ref": "ref_config_secrets",
+    "recapture": "config_secrets",
+}
+
+
 @dataclass(frozen=True)
 class CaptureClaim:
     run: Run
     url: str
     config_sha1: str
+    secrets: str = ""  # encrypted (capture.services decrypts them)
 
 
 def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
@@ -460,7 +486,12 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
             Run.objects.filter(pk=run.pk).update(
                 pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
             )
-            claim = CaptureClaim(run, getattr(run, url_field), getattr(run, f"{config_field}_id"))
+            claim = CaptureClaim(
+                run,
+                getattr(run, url_field),
+                getattr(run, f"{config_field}_id"),
+                getattr(run, SECRET_FIELDS[side]),
+            )
     if claim is None:
         maybe_finish_release(run.release_id)
     return claim

@@ -214,3 +214,30 @@ def test_a_bad_cookie_is_a_400_naming_the_field(api, sent):
     assert response.status_code == 400
     assert "cookies[0].expires must be seconds since 1970 or a date" in response.json()["error"]
     assert not sent
+
+
+def test_config_secrets_are_kept_apart_and_encrypted(api, sent):
+    api.create_release()
+    secret_config = {
+        "httpUserName": "ci",
+        "httpPassword": "hunter2",
+        "cookies": [{"name": "sid", "value": "s3ssion"}],
+        "injectHeaders": {".*": {"Authorization": "Bearer t0ken"}},
+    }
+    response = request(
+        api,
+        config=json.dumps(secret_config),
+        ref_url="http://127.0.0.1:9/old",
+        ref_config=json.dumps(secret_config),
+    )
+    assert response.status_code == 200
+    run = Run.objects.get()
+    for sha1 in (run.config_id, run.ref_config_id):
+        stored = storage.read_bytes(sha1).decode()
+        assert "hunter2" not in stored and "s3ssion" not in stored and "t0ken" not in stored
+        assert "••••" in stored
+    for token in (run.config_secrets, run.ref_config_secrets):
+        assert token and "hunter2" not in token  # encrypted, not merely kept
+    from capture.services import unseal
+
+    assert unseal(run.config_secrets)["httpPassword"] == "hunter2"

@@ -180,3 +180,30 @@ def test_the_originals_selenium_keys_are_accepted_and_ignored_with_a_warning():
     assert again.warnings == parsed.warnings
     with pytest.raises(config.ConfigError, match="unknown config key: selenium_grid"):
         config.parse({"selenium_grid": "x"})  # anything else is still refused
+
+
+def test_secrets_are_split_out_and_merged_back():
+    sent = config.parse(
+        {
+            "httpUserName": "ci",
+            "httpPassword": "hunter2",
+            "cookies": [{"name": "sid", "value": "s3ssion", "domain": "127.0.0.1"}],
+            "injectHeaders": {".*": {"Authorization": "Bearer t0ken", "X-Team": "web"}},
+            "viewportSize": {"width": 800, "height": 600},
+        }
+    )
+    viewable, secrets = config.split_secrets(sent)
+    shown = viewable.to_json()
+    for secret in ("hunter2", "s3ssion", "t0ken", "web"):
+        assert secret not in shown
+    assert json.loads(shown)["httpPassword"] == config.MASK
+    assert json.loads(shown)["cookies"][0] == {
+        "name": "sid",
+        "value": config.MASK,
+        "domain": "127.0.0.1",
+    }
+    assert json.loads(shown)["injectHeaders"] == {
+        ".*": {"Authorization": config.MASK, "X-Team": config.MASK}
+    }
+    assert config.merge_secrets(json.loads(shown), secrets) == sent.values
+    assert config.split_secrets(config.parse({"fullPage": False}))[1] == {}

@@ -253,3 +253,60 @@ def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, 
 
     assert status["counts"]["flaky"] == 1 and status["counts"]["diff_found"] == 1
     assert status["flaky_blocks"] is False
+
+
+def test_secrets_reach_the_page_but_no_viewer(live, live_server, site):
+    """A public build's run: the capture logs in with the password, sends the cookie and the
+    bearer token, yet neither an anonymous visitor nor the owner sees them in the run page or
+    the config download."""
+    import requests
+
+    from releases.models import Build, Run
+
+    Build.objects.filter(pk=live.build_id).update(public=True)
+    url = site.add("/private", ARTICLE.format(word="secret"), auth=("ci", "hunter2"))
+    config = json.dumps(
+        {
+            "httpUserName": "ci",
+            "httpPassword": "hunter2",
+            "cookies": [{"name": "sid", "value": "s3ssion"}],
+            "injectHeaders": {r"127\.0\.0\.1": {"Authorization-Extra": "Bearer t0ken"}},
+        }
+    )
+    live.post("create_release", release_name="r1")
+    live.post(
+        "request_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/private",
+        url=url,
+        config=config,
+    )
+    live.post("runs_done", release_name="r1", release_number=1)
+    run = live.wait_until_reviewing(timeout=120)["runs"][0]
+    assert run["status"] == "no_diff_needed", run  # captured: the password worked
+    seen = site.seen("/private")[-1].headers
+    assert "sid=s3ssion" in seen["cookie"] and seen["authorization-extra"] == "Bearer t0ken"
+
+    anonymous = requests.Session()
+    stored = anonymous.get(
+        f"{live.base}/download",
+        params={"build_id": live.build_id, "sha1sum": run["config"]},
+        timeout=30,
+    )
+    assert stored.status_code == 200
+    page = anonymous.get(
+        f"{live_server.url}/run",
+        params={"id": live.build_id, "name": "r1", "number": 1, "test": "/private"},
+        timeout=30,
+    )
+    owner_page = live.session.get(
+        f"{live_server.url}/run",
+        params={"id": live.build_id, "name": "r1", "number": 1, "test": "/private"},
+        timeout=30,
+    )
+    for text in (stored.text, page.text, owner_page.text):
+        for secret in ("hunter2", "s3ssion", "t0ken"):
+            assert secret not in text
+    assert "••••" in stored.text and "••••" in page.text
+    assert Run.objects.get().config_secrets  # kept, encrypted, for the worker
