@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "social_django",
+    "axes",
     "artifacts",
     "releases",
     "pdiff",
@@ -119,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dpxdt_site.urls"
@@ -192,11 +195,33 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 SESSION_COOKIE_HTTPONLY = True
+# Behind a reverse proxy that terminates HTTPS (the production layout): trust its
+# X-Forwarded-Proto header for "is this request secure" and send HSTS.
+BEHIND_HTTPS_PROXY = env_bool("DPXDT_BEHIND_HTTPS_PROXY", False)
+if BEHIND_HTTPS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_number("DPXDT_HSTS_SECONDS", 31536000)
 SESSION_COOKIE_SECURE = env_bool("DPXDT_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Django's own accounts always work; each identity provider is offered (a login button) only
 # when its credentials are configured.
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked-out user+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after this many failed logins for one user name from one
+# address, that pair is locked out for this many minutes; a successful login resets the count.
+AXES_FAILURE_LIMIT = env_number("DPXDT_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_number("DPXDT_LOGIN_LOCKOUT_MINUTES", 15, float) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_VERBOSE = False
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(
+        f"DPXDT_LOGIN_FAILURE_LIMIT must be at least 1, not {AXES_FAILURE_LIMIT}"
+    )
 SOCIAL_PROVIDERS = []  # (backend name, button label)
 SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = env_str("DPXDT_GOOGLE_OAUTH2_KEY")
 SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = env_str("DPXDT_GOOGLE_OAUTH2_SECRET")
@@ -218,13 +243,15 @@ if SOCIAL_AUTH_OIDC_OIDC_ENDPOINT and SOCIAL_AUTH_OIDC_KEY and SOCIAL_AUTH_OIDC_
     SOCIAL_PROVIDERS.append(("oidc", env_str("DPXDT_OIDC_NAME", "Single sign-on")))
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
-# A provider's user is matched to an existing account by its (verified) email.
+# A provider's user is matched to an existing account by e-mail only when the provider says it
+# verified the address (releases/social.py); otherwise the address is dropped.
 SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
     "social_core.pipeline.social_auth.auth_allowed",
     "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.user.get_username",
+    "releases.social.drop_unverified_email",
     "social_core.pipeline.social_auth.associate_by_email",
     "social_core.pipeline.user.create_user",
     "social_core.pipeline.social_auth.associate_user",

@@ -2,6 +2,7 @@ import json
 from io import StringIO
 
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from releases.models import ApiKey, Build
 
@@ -18,7 +19,9 @@ def test_bootstrap_creates_user_build_and_working_key(db, client):
     build = Build.objects.get(pk=data["build_id"])
     assert build.owners.filter(username="admin").exists()
     assert ApiKey.objects.get(pk=data["api_key"]).check_secret(data["api_secret"])
-    assert client.login(username="admin", password=data["password"])
+    assert client.login(
+        request=RequestFactory().post("/login"), username="admin", password=data["password"]
+    )
 
 
 def test_bootstrap_again_reuses_user_and_build(db):

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from artifacts import storage
 from releases import services
@@ -370,7 +370,9 @@ def test_owners_invite_remove_and_not_yourself(world, users):
     assert not build.owners.filter(pk=users["other"].pk).exists()
     # The invited person signs up and logs in: they become an owner.
     newcomer = get_user_model().objects.create_user("newcomer", "new@example.com", "pw-new-123")
-    assert Client().login(username="newcomer", password="pw-new-123")
+    assert Client().login(
+        request=RequestFactory().post("/login"), username="newcomer", password="pw-new-123"
+    )
     assert build.owners.filter(pk=newcomer.pk).exists()
     assert not Invitation.objects.exists()
 
