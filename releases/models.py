@@ -223,6 +223,9 @@ class Run(models.Model):
     changed_pixels = models.BigIntegerField(null=True, blank=True)
     size_changed = models.BooleanField(default=False)
     failure_reason = models.TextField(blank=True)
+    # The last transient error (storage or network) of a step still being retried: the reason
+    # a run gives if it then runs out of attempts.
+    last_error = models.TextField(blank=True)
     # How many times the pipeline has started work on the current inputs (the sweeper and a
     # redelivered message both count); past settings.MAX_PIPELINE_ATTEMPTS the run fails.
     pipeline_attempts = models.PositiveIntegerField(default=0)

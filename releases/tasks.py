@@ -44,15 +44,18 @@ def deliver_webhook(self, delivery_id):
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):
-    """The policy every pipeline task shares: ``work()`` once; a ``transient`` error is retried
-    with backoff (5 s, 10 s, 20 s, ...), then fails the run; so does the soft time limit. A
-    deterministic failure is the step's own business (it fails the run with its reason)."""
+    """The policy every pipeline task shares: ``work()`` once; a ``transient`` error (storage
+    or network) is retried with backoff (5 s, 10 s, 20 s, 40 s), giving its claim back so that
+    one failure is counted once, by this budget, not also by the run's attempts; then the run
+    fails with that error. The soft time limit fails the run too. A deterministic failure is
+    the step's own business (it fails the run with its reason)."""
     try:
         return work()
     except transient as exc:
         if task.request.retries >= TRANSIENT_RETRIES:
             services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
             return "failed"
+        services.give_back_claim(run_id, f"{label}: {exc}")
         raise task.retry(
             exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=TRANSIENT_RETRIES
         ) from exc

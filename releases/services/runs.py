@@ -197,6 +197,9 @@ def _facts(run: Run, changed: set[str], *, diff_log_reported: bool = False) -> r
 def _move(run: Run, target: str, changed: set[str], caller: access.Caller, message=""):
     """Save a locked run's changed fields and move it to ``target`` (its diff queued when it
     needs one)."""
+    if run.last_error:  # a step finished: its earlier transient errors are history
+        run.last_error = ""
+        changed.add("last_error")
     if target == S.DIFF_NOT_FOUND and run.image_id and run.image_id == run.ref_image_id:
         if (run.distortion, run.changed_pixels) != (0.0, 0):  # identical bytes: nothing changed
             run.distortion, run.changed_pixels = 0.0, 0
@@ -480,7 +483,7 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
         # Both sides of a pair count against one budget.
         limit = settings.MAX_PIPELINE_ATTEMPTS * len(pending_captures(run))
         if run.pipeline_attempts >= limit:
-            _fail(run, f"capture did not finish after {run.pipeline_attempts} attempts")
+            _fail(run, _out_of_attempts(run, "capture"))
             claim = None
         else:
             Run.objects.filter(pk=run.pk).update(
@@ -559,7 +562,7 @@ def claim_for_diff(run_id: int) -> Run | None:
         if run is None or run.status != S.NEEDS_DIFF or run.release.is_closed:
             return None
         if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
-            _fail(run, f"diff did not finish after {run.pipeline_attempts} attempts")
+            _fail(run, _out_of_attempts(run, "diff"))
             claimed = None
         else:
             Run.objects.filter(pk=run.pk).update(
@@ -609,6 +612,7 @@ def record_diff(
         run.diff_image = diff_image if status != S.DIFF_NOT_FOUND else None
         run.aligned_diff_image = aligned_diff_image if found else None
         run.noise_image = noise_image if noise else None
+        run.last_error = ""
         run.noise_pixels = noise.changed_pixels if noise else None
         noise_note = (
             f"; the page differs from itself in {noise.changed_pixels} pixels (masked)"
@@ -628,10 +632,27 @@ def record_diff(
                 "aligned_diff_image",
                 "noise_image",
                 "noise_pixels",
+                "last_error",
             ],
         )
     maybe_finish_release(run.release_id)
     return run
+
+
+def _out_of_attempts(run: Run, step: str) -> str:
+    reason = f"{step} did not finish after {run.pipeline_attempts} attempts"
+    return f"{reason}; the last error: {run.last_error}" if run.last_error else reason
+
+
+def give_back_claim(run_id: int, error: str) -> None:
+    """A step hit a transient error and will be retried: its claim does not count against the
+    run's attempts (the retries have their own, bounded, budget), and the error is kept as the
+    reason to give should the run run out of attempts after all."""
+    Run.objects.filter(pk=run_id, pipeline_attempts__gt=0).update(
+        pipeline_attempts=F("pipeline_attempts") - 1,
+        last_error=error[:2000],
+        modified=timezone.now(),
+    )
 
 
 def fail_run(run_id: int, reason: str) -> None:
@@ -671,7 +692,7 @@ def sweep_stuck_runs(now=None) -> dict[str, int]:
             limit = settings.MAX_PIPELINE_ATTEMPTS * max(1, len(sides))
             if run.pipeline_attempts >= limit:
                 step = "capture" if sides else "diff"
-                _fail(run, f"{step} did not finish after {run.pipeline_attempts} attempts")
+                _fail(run, _out_of_attempts(run, step))
                 failed += 1
             else:
                 Run.objects.filter(pk=run.pk).update(modified=now)

@@ -156,3 +156,87 @@ def test_settings_switch_to_s3_from_the_environment(tmp_path):
     assert config["OPTIONS"]["bucket_name"] == "my-bucket"
     assert config["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
     assert config["OPTIONS"]["region_name"] == "eu-west-1"
+
+
+class _Retry(Exception):
+    pass
+
+
+def test_a_storage_outage_is_retried_without_spending_attempts_and_keeps_its_cause(
+    s3, keyed, settings
+):
+    """The diff task's policy (claim_for_diff inside pdiff.services, run_step around it) while
+    the S3 server does not answer: each transient failure gives its claim back, and the run
+    fails after the retries with the storage error as its reason, not "did not finish after 3
+    attempts"."""
+    from releases.tasks import TRANSIENT_RETRIES, run_step
+
+    release = Release.objects.create(build=keyed.build, name="r", number=1, status="processing")
+    before = storage.store_bytes(make_png(), "image/png").artifact
+    after = storage.store_bytes(make_png(squares=[(0, 0, 10, BLACK)]), "image/png").artifact
+    keyed.build.artifacts.add(before, after)
+    run = Run.objects.create(
+        release=release, name="/", status="needs_diff", image=after, ref_image=before
+    )
+    down = dict(settings.STORAGES)
+    down["artifacts"] = {
+        **down["artifacts"],
+        "OPTIONS": {
+            **down["artifacts"]["OPTIONS"],
+            "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        },
+    }
+    settings.STORAGES = down  # the S3 server is unreachable from now on
+
+    class Task:  # what run_step uses of a bound Celery task
+        class request:  # noqa: N801
+            retries = 0
+
+        def retry(self, exc, countdown, max_retries):
+            return _Retry()
+
+    task = Task()
+    outcome = None
+    for attempt in range(TRANSIENT_RETRIES + 1):
+        task.request.retries = attempt
+        try:
+            outcome = run_step(
+                task,
+                run.id,
+                label="diff",
+                time_limit=120,
+                work=lambda: pdiff_services.diff_run(run.id),
+                transient=pdiff_services.TransientError,
+            )
+        except _Retry:
+            run.refresh_from_db()
+            assert run.status == "needs_diff"
+            assert run.pipeline_attempts == 0  # the claim was given back
+            assert "could not read images from storage" in run.last_error
+    assert outcome == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.failure_reason.startswith(
+        f"diff failed after {TRANSIENT_RETRIES + 1} tries: could not read images from storage:"
+    )
+    assert "Could not connect to the endpoint URL" in run.failure_reason
+    assert TRANSIENT_RETRIES + 1 > settings.MAX_PIPELINE_ATTEMPTS  # the old code gave up early
+
+
+def test_a_run_out_of_attempts_says_what_went_wrong_last(keyed):
+    from releases import services
+
+    release = Release.objects.create(build=keyed.build, name="r", number=1, status="processing")
+    run = Run.objects.create(
+        release=release,
+        name="/",
+        status="needs_diff",
+        pipeline_attempts=3,
+        last_error="diff: could not store the diff: connection reset",
+    )
+    assert services.claim_for_diff(run.id) is None
+    run.refresh_from_db()
+    assert run.failure_reason == (
+        "diff did not finish after 3 attempts; the last error: "
+        "diff: could not store the diff: connection reset"
+    )
