@@ -7,6 +7,7 @@ and validate parameters, ask ``access`` for the objects and ``services`` to act.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import urlencode
 
@@ -264,7 +265,7 @@ def upload(request):
             "success": True,
             "build_id": build.id,
             "sha1sum": artifact.sha1,
-            "content_type": artifact.content_type,
+            "content_type": services.label_of(build, artifact)[0],  # this build's, no other's
             "size": artifact.size,
         }
     )
@@ -415,12 +416,12 @@ def download(request):
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponse(status=304)
     else:
-        response = FileResponse(
-            storage.open_artifact(artifact.sha1), content_type=artifact.content_type
-        )
+        content_type, name = services.label_of(build, artifact)  # this build's, no other's
+        response = FileResponse(storage.open_artifact(artifact.sha1), content_type=content_type)
         response["Content-Length"] = str(artifact.size)
-        if artifact.content_type not in INLINE_TYPES:
-            response["Content-Disposition"] = f'attachment; filename="{artifact.sha1}"'
+        if content_type not in INLINE_TYPES:  # anything but an image is a file to save
+            filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) or artifact.sha1
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["ETag"] = etag
     response["Cache-Control"] = cache
     # Uploaded bytes are untrusted: never let a browser run them as a page of this site.

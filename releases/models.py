@@ -340,6 +340,22 @@ class ApiKey(models.Model):
             )
 
 
+class ArtifactLabel(models.Model):
+    """How one build knows an artifact: the content type and file name it gave it. Identical
+    bytes uploaded by two builds are one Artifact, but what each build called them is its own
+    (another build's label is never shown, nor used to serve the bytes)."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="artifact_labels")
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="labels")
+    content_type = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["build", "artifact"], name="artifact_label_unique")
+        ]
+
+
 class Invitation(models.Model):
     """An owner invited by email who has no account yet; claimed when someone with that email
     signs in."""

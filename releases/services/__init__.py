@@ -15,6 +15,7 @@ below (``from releases import services``; ``services.report_run(...)``).
 from .builds import (
     create_api_key,
     create_build,
+    label_of,
     revoke_api_key,
     store_artifact_for,
     update_settings,
@@ -75,7 +76,7 @@ __all__ = [
     "create_release",
     "fail_run",
     "give_back_claim",
-    "invite_owner",
+    "invite_owner", "label_of",
     "mark_release",
     "maybe_finish_release",
     "pending_captures",

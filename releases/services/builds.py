@@ -38,8 +38,10 @@ def upload(
     content_type: str | None = None,
 ):
     """Store an uploaded file (bytes first, then the row) and make ``build`` an owner."""
-    stored = storage.store_file(fileobj, content_type or storage.guess_content_type(filename))
+    content_type = content_type or storage.guess_content_type(filename)
+    stored = storage.store_file(fileobj, content_type)
     build.artifacts.add(stored.artifact)  # add() is idempotent: one ownership row per build
+    label(build, stored.artifact, content_type, filename or "")
     AuditLog.record(
         AuditLog.Action.UPLOAD,
         build_id=build.id,
@@ -53,7 +55,28 @@ def store_artifact_for(build: Build, data: bytes, content_type: str):
     """Store bytes made by a worker (diff image, log) and make ``build`` an owner."""
     stored = storage.store_bytes(data, content_type)
     build.artifacts.add(stored.artifact)
+    label(build, stored.artifact, content_type, "")
     return stored.artifact
+
+
+def label(build: Build, artifact, content_type: str, name: str):
+    """What ``build`` calls ``artifact`` (its latest word on it); returns the ArtifactLabel."""
+    from ..models import ArtifactLabel
+
+    found, _ = ArtifactLabel.objects.update_or_create(
+        build=build, artifact=artifact,
+        defaults={"content_type": content_type[:255], "name": (name or "")[:255]},
+    )
+    return found
+
+
+def label_of(build: Build, artifact):
+    """The content type and file name ``build`` gave ``artifact`` (older ownerships, made before
+    labels, fall back to the artifact's first content type)."""
+    from ..models import ArtifactLabel
+
+    found = ArtifactLabel.objects.filter(build=build, artifact=artifact).first()
+    return (found.content_type, found.name) if found else (artifact.content_type, "")
 
 
 # --- build administration -------------------------------------------------------------------

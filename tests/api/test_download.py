@@ -1,6 +1,8 @@
 import hashlib
 
-from tests.conftest import make_png
+from rest_framework.test import APIClient
+
+from tests.conftest import BLACK, _named, make_png
 
 
 def test_download_serves_bytes_with_etag(api):
@@ -39,7 +41,7 @@ def test_artifact_of_another_build_is_not_served(api, make_build):
 def test_html_artifacts_are_downloads_never_pages(api):
     sha1 = api.upload(b"<script>alert(1)</script>", filename="evil.html")
     response = api.get("download", {"build_id": api.build_id, "sha1sum": sha1})
-    assert response["Content-Disposition"] == f'attachment; filename="{sha1}"'
+    assert response["Content-Disposition"] == 'attachment; filename="evil.html"'
     assert "sandbox" in response["Content-Security-Policy"]
 
 
@@ -69,3 +71,29 @@ def test_unknown_sha1(api):
         "download", {"build_id": api.build_id, "sha1sum": hashlib.sha1(b"never").hexdigest()}
     )
     assert response.status_code == 404
+
+
+def test_each_build_serves_its_bytes_as_it_named_them(make_build):
+    """The same bytes uploaded by two builds: the first as page.html, the second as shot.png.
+    Neither learns the other's name or type, and each is served as its own."""
+    from tests.conftest import Api
+
+    png = make_png(squares=[(1, 1, 5, BLACK)])
+    first, second = Api(APIClient(), make_build("A")), Api(APIClient(), make_build("B"))
+    as_html = first.post(
+        "upload", {"build_id": first.build_id, "file": _named(png, "page.html")}, format="multipart"
+    )
+    assert as_html.json()["content_type"] == "text/html"
+    as_png = second.post(
+        "upload", {"build_id": second.build_id, "file": _named(png, "shot.png")}, format="multipart"
+    )
+    assert as_png.json()["content_type"] == "image/png"  # not the first uploader's text/html
+    sha1 = as_png.json()["sha1sum"]
+    served = second.get("download", {"build_id": second.build_id, "sha1sum": sha1})
+    assert served["Content-Type"] == "image/png"
+    assert not served.get("Content-Disposition", "").startswith("attachment")
+    html = first.get("download", {"build_id": first.build_id, "sha1sum": sha1})
+    assert html["Content-Type"] == "text/html"
+    assert html["Content-Disposition"] == 'attachment; filename="page.html"'
+    for response in (served, html):
+        assert response["X-Content-Type-Options"] == "nosniff"

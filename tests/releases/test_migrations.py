@@ -25,3 +25,29 @@ def test_existing_builds_keep_yiq_and_new_builds_get_oklab():
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest for other tests
+
+
+def test_artifacts_owned_before_labels_get_their_builds_label():
+    before = [("releases", "0009_artifact_labels")]
+    after = [("releases", "0010_label_existing_artifacts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    build = old.get_model("releases", "Build").objects.create(name="Old")
+    artifact = old.get_model("artifacts", "Artifact").objects.create(
+        sha1="ab" * 20, content_type="image/png", size=3
+    )
+    build.artifacts.add(artifact)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+    label = new.get_model("releases", "ArtifactLabel").objects.get()
+    assert (label.build_id, label.artifact_id, label.content_type) == (
+        build.id,
+        "ab" * 20,
+        "image/png",
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
