@@ -64,7 +64,8 @@ def label(build: Build, artifact, content_type: str, name: str):
     from ..models import ArtifactLabel
 
     found, _ = ArtifactLabel.objects.update_or_create(
-        build=build, artifact=artifact,
+        build=build,
+        artifact=artifact,
         defaults={"content_type": content_type[:255], "name": (name or "")[:255]},
     )
     return found
