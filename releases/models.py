@@ -202,6 +202,8 @@ class Run(models.Model):
     # The diff of the two.
     diff_image = ArtifactField()
     diff_log = ArtifactField()
+    # A small picture for the release page: of the diff if there is one, else of the page.
+    thumbnail = ArtifactField()
     # The diff with moved rows lined up (only when rows moved): moved-but-equal content is not red.
     aligned_diff_image = ArtifactField()
 

@@ -182,6 +182,7 @@ def release(request):
             "image",
             "ref_image",
             "diff_image",
+            "thumbnail",
             "release_id",
         )
     )

@@ -501,7 +501,7 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
 
 
 def record_capture(
-    claim: CaptureClaim, side: str, *, image=None, log=None, failure: str = ""
+    claim: CaptureClaim, side: str, *, image=None, log=None, failure: str = "", thumbnail=None
 ) -> Run | None:
     """Record a capture's screenshot (or its failure), unless the run was requested anew
     meanwhile; then recompute the run's status as report_run does."""
@@ -536,6 +536,9 @@ def record_capture(
             return run
         label = "capture failed" + (" (reference)" if side == "ref" else "")
         changed = _set_artifacts(run, artifacts)
+        if thumbnail is not None and side == "run":
+            run.thumbnail = thumbnail
+            changed.add("thumbnail")
         _set_failure(run, f"{label}: {failure}" if failure else "", changed)
         event = runstate.FAILED_EVENT if failure else runstate.CAPTURED
         _move(run, runstate.next_status(_facts(run, changed), event), changed, SYSTEM)
@@ -586,6 +589,7 @@ def record_diff(
     tolerance: float = 0.0,
     noise=None,
     noise_image=None,
+    thumbnail=None,
 ) -> Run | None:
     """Record a finished diff (a ``pdiff.core.DiffResult``), unless the run moved on meanwhile
     (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged.
@@ -612,6 +616,7 @@ def record_diff(
         run.diff_image = diff_image if status != S.DIFF_NOT_FOUND else None
         run.aligned_diff_image = aligned_diff_image if found else None
         run.noise_image = noise_image if noise else None
+        run.thumbnail = thumbnail or run.thumbnail
         run.last_error = ""
         run.noise_pixels = noise.changed_pixels if noise else None
         noise_note = (
@@ -633,6 +638,7 @@ def record_diff(
                 "noise_image",
                 "noise_pixels",
                 "last_error",
+                "thumbnail",
             ],
         )
     maybe_finish_release(run.release_id)

@@ -78,6 +78,11 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
 
     runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=120)["runs"]}
     assert runs["/ok"]["status"] == "no_diff_needed"  # no baseline yet: this is one
+    from artifacts import storage
+    from releases.models import Run
+
+    thumbnail = storage.read_bytes(Run.objects.get(name="/ok").thumbnail_id)  # by the worker
+    assert thumbnail[8:12] == b"WEBP" and len(thumbnail) < 50_000
     assert runs["/broken"]["status"] == "failed"
     assert runs["/broken"]["failure_reason"] == (
         f"capture failed: {broken} answered HTTP 500 (after 2 attempts)"

@@ -342,3 +342,12 @@ def test_new_inputs_forget_the_old_recapture(captured):
         run.noise_image_id,
         run.noise_pixels,
     ) == ("needs_diff", "", None, None, None)
+
+
+def test_the_diff_leaves_a_thumbnail_for_the_release_page(pair):
+    run = pair(make_png(squares=[(20, 20, 20, BLACK)]), make_png(squares=[(120, 120, 20, BLACK)]))
+    services.diff_run(run.id)
+    run.refresh_from_db()
+    small = storage.read_bytes(run.thumbnail_id)
+    assert small[8:12] == b"WEBP" and len(small) < 50_000
+    assert run.release.build.artifacts.filter(sha1=run.thumbnail_id).exists()

@@ -499,3 +499,20 @@ def test_runs_of_a_release_marked_bad_cannot_be_approved(world, users):
         assert "is marked bad: mark it reviewing again to change its runs" in page
     run.refresh_from_db()
     assert run.status == "diff_found"
+
+
+def test_the_release_page_shows_thumbnails_never_full_size_screenshots(world, users):
+    build, release, run = world["private"]
+    small = storage.store_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp").artifact
+    build.artifacts.add(small)
+    Run.objects.filter(pk=run.pk).update(thumbnail=small)
+    run.refresh_from_db()
+    html = (
+        client_for(users["owner"])
+        .get(f"/release?id={build.id}&name={release.name}&number={release.number}")
+        .content.decode()
+    )
+    assert f"sha1sum={small.sha1}" in html
+    for full_size in (run.image_id, run.ref_image_id, run.diff_image_id):
+        if full_size:
+            assert f"sha1sum={full_size}" not in html
