@@ -30,10 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests import pythondoc  # noqa: E402
 from tests.bench.bench_site_diff import (  # noqa: E402
+    bootstrap,
     client_env,
     free_port,
     redis_up,
     run_site_diff,
+    start_site,
+    start_web,
     wait_port,
 )
 
@@ -179,36 +182,12 @@ def end_to_end(pages: int = 60):
         raise SystemExit("Redis is not running on 127.0.0.1:6379 (scripts/services.sh)")
     env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
     env["DPXDT_BROKER_KEY_PREFIX"] = f"dpxdt-bench-docs-{os.getpid()}:"
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    keys = json.loads(
-        subprocess.run(
-            [PY, "manage.py", "dpxdt_bootstrap", "--json"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    keys = bootstrap(env)
     web_port, site_port = free_port(), free_port()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     worker = [PY, "-m", "celery", "-A", "celery_app", "worker", "--loglevel", "WARNING"]
     processes = [
-        subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
-                "dpxdt_site.wsgi",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
-            cwd=ROOT,
-            env=env,
-            **quiet,
-        ),
+        start_web(env, web_port, **quiet),
         subprocess.Popen(
             [*worker, "-Q", "capture", "-c", CAPTURE_PROCESSES, "-n", "capture@%h"],
             cwd=ROOT,
@@ -218,19 +197,7 @@ def end_to_end(pages: int = 60):
         subprocess.Popen(
             [*worker, "-Q", "diff,default", "-c", "1", "-n", "diff@%h"], cwd=ROOT, env=env, **quiet
         ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(site_port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(site),
-            ],
-            **quiet,
-        ),
+        start_site(site, site_port, **quiet),
     ]
     try:
         wait_port(web_port)

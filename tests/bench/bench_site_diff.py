@@ -105,6 +105,56 @@ def redis_up() -> bool:
         return sock.connect_ex(("127.0.0.1", 6379)) == 0
 
 
+def bootstrap(env: dict) -> dict:
+    """Migrate the benchmark's database and make its admin, build and API key."""
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    output = subprocess.run(
+        [PY, "manage.py", "dpxdt_bootstrap", "--json"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output)
+
+
+def start_web(env: dict, port: int, **io) -> subprocess.Popen:
+    """The web server as production runs it (gunicorn, 2 workers x 4 threads)."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "dpxdt_site.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        **io,
+    )
+
+
+def start_site(folder: Path, port: int, **io) -> subprocess.Popen:
+    """A static site on 127.0.0.1 (what the crawler visits)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        **io,
+    )
+
+
 def main():
     scratch = Path(tempfile.mkdtemp(prefix="dpxdt-bench-site-"))
     site_dir = scratch / "site"
@@ -121,34 +171,10 @@ def main():
         env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
         env["DPXDT_BROKER_KEY_PREFIX"] = f"dpxdt-bench-{os.getpid()}:"
     broker = env.get("CELERY_BROKER_URL", "filesystem://")
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    keys = json.loads(
-        subprocess.run(
-            [PY, "manage.py", "dpxdt_bootstrap", "--json"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    keys = bootstrap(env)
     web_port, site_port = free_port(), free_port()
     processes = [
-        subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
-                "dpxdt_site.wsgi",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.DEVNULL,
-        ),
+        start_web(env, web_port, stderr=subprocess.DEVNULL),
         subprocess.Popen(
             [
                 PY,
@@ -169,20 +195,7 @@ def main():
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(site_port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(site_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        start_site(site_dir, site_port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:
         wait_port(web_port)
