@@ -5,6 +5,7 @@ commit, the worker (a separate process) diffs and records, and release_status is
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -192,3 +193,27 @@ def test_a_jpeg_or_a_bomb_fails_the_run_at_once_with_the_reason(live):
     )
     # At once: one attempt each, no retries.
     assert {run.pipeline_attempts for run in Run.objects.all()} == {1}
+
+
+def test_a_14142_square_pair_is_diffed_by_the_worker_within_a_minute(live, tmp_path):
+    """The largest screenshots the diff accepts (200 MP each, page-like), through the API and a
+    real worker; memory is measured in tests/pdiff/test_memory.py."""
+    from tests.pdiff.test_memory import make
+
+    before = make(tmp_path, "before.png", 14142, 14142).read_bytes()
+    after = make(tmp_path, "after.png", 14142, 14142, changed=True).read_bytes()
+    live.post("create_release", release_name="r1")
+    live.post(
+        "report_run",
+        release_name="r1",
+        release_number=1,
+        run_name="/huge",
+        image=live.upload(after),
+        ref_image=live.upload(before),
+    )
+    started = time.monotonic()
+    live.post("runs_done", release_name="r1", release_number=1)
+    run = live.wait_until_reviewing(timeout=90)["runs"][0]
+    assert time.monotonic() - started < 60
+    assert run["status"] == "diff_found", run
+    assert run["changed_pixels"] == 299 * 299
