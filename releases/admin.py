@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiKey, AuditLog, Build, Invitation, Release, Run
+from .models import ARTIFACT_FIELDS, ApiKey, AuditLog, Build, Invitation, Release, Run
 
 
 @admin.register(Build)
@@ -37,20 +37,15 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ("status", "size_changed")
     search_fields = ("name", "release__name", "failure_reason")
     list_select_related = ("release",)
+    # Every artifact column, and the release, as ids (a select of every artifact is no use).
     raw_id_fields = (
         "release",
-        "image",
-        "log",
-        "config",
-        "ref_image",
-        "ref_log",
-        "ref_config",
-        "diff_image",
-        "diff_log",
+        *ARTIFACT_FIELDS,
         "aligned_diff_image",
         "recapture_image",
         "recapture_log",
         "noise_image",
+        "thumbnail",
     )
     # A status changes only through the state machine (services), never by hand.
     readonly_fields = ("status", "recapture", "pipeline_attempts")

@@ -423,18 +423,23 @@ def wants_recapture(run: Run) -> bool:
     )
 
 
+def _diffed_inputs_current(run: Run, image_sha1: str, ref_sha1: str) -> bool:
+    """Whether a locked run still waits for the diff of these two images (not new inputs, not
+    failed, not in a closed release)."""
+    return (
+        run.status == S.NEEDS_DIFF
+        and run.image_id == image_sha1
+        and run.ref_image_id == ref_sha1
+        and not run.release.is_closed
+    )
+
+
 def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
     """Send the run back to capture its page once more (the diff found a difference and wants
     to know whether the page differs from itself). False if the run moved on meanwhile."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
-        if (
-            run.status != S.NEEDS_DIFF
-            or run.image_id != image_sha1
-            or run.ref_image_id != ref_sha1
-            or run.release.is_closed
-            or not wants_recapture(run)
-        ):
+        if not _diffed_inputs_current(run, image_sha1, ref_sha1) or not wants_recapture(run):
             return False
         run.recapture = Run.Recapture.WANTED
         run.pipeline_attempts = 0
@@ -599,12 +604,7 @@ def record_diff(
     the noise is flaky."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
-        if (
-            run.status != S.NEEDS_DIFF
-            or run.image_id != image_sha1
-            or run.ref_image_id != ref_sha1
-            or run.release.is_closed
-        ):
+        if not _diffed_inputs_current(run, image_sha1, ref_sha1):
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
         found = not result.within(tolerance)

@@ -33,6 +33,7 @@ from tests.bench.bench_site_diff import (  # noqa: E402
     bootstrap,
     client_env,
     free_port,
+    mark_good,
     redis_up,
     run_site_diff,
     start_site,
@@ -221,17 +222,7 @@ def end_to_end(pages: int = 60):
             return seconds
 
         site_diff("baseline")
-        requests.post(
-            f"{api}/mark_release",
-            auth=(keys["api_key"], keys["api_secret"]),
-            data={
-                "build_id": keys["build_id"],
-                "release_name": "baseline",
-                "release_number": 1,
-                "status": "good",
-            },
-            timeout=30,
-        ).raise_for_status()
+        mark_good(api, keys, "baseline")
         with open(site / "_static" / "pydoctheme.css", "a") as css:
             css.write("\na, a:visited { color: #b00020 !important; }\n")  # every page changes
         seconds = site_diff("css-change")
