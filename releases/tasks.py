@@ -1,8 +1,15 @@
+import logging
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from . import services, webhooks
+
+logger = logging.getLogger(__name__)
+# A deadlock a database broke, a connection that dropped: the step is worth trying again.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 # Retries of a step whose storage or network failed; then the run fails with the reason.
 TRANSIENT_RETRIES = 4
@@ -51,11 +58,14 @@ def run_step(task, run_id, *, label, time_limit, work, transient):
     the step's own business (it fails the run with its reason)."""
     try:
         return work()
-    except transient as exc:
+    except (transient, *DATABASE_ERRORS) as exc:
         if task.request.retries >= TRANSIENT_RETRIES:
             services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
             return "failed"
-        services.give_back_claim(run_id, f"{label}: {exc}")
+        try:
+            services.give_back_claim(run_id, f"{label}: {exc}")
+        except DATABASE_ERRORS as db_exc:  # the database itself is away: the retry is enough
+            logger.warning("run %s: could not give the claim back: %s", run_id, db_exc)
         raise task.retry(
             exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=TRANSIENT_RETRIES
         ) from exc

@@ -72,13 +72,19 @@ def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Rele
         release = access.release_in(build, name, number, for_update=True)
         if release.status == R.RECEIVING:
             release.transition_to(R.PROCESSING, **caller.audit())
-        if release.status == R.PROCESSING:
-            for run in (
-                release.runs.select_for_update()
-                .select_related("release")
-                .filter(status=S.DATA_PENDING)
-            ):
-                if not pending_captures(run):
+    if release.status == R.PROCESSING:
+        # Each run in its own transaction, locked the way the workers lock it (run, then its
+        # release): holding the release while locking runs would deadlock against them.
+        waiting = list(release.runs.filter(status=S.DATA_PENDING).values_list("id", flat=True))
+        for run_id in waiting:
+            with transaction.atomic():
+                run = (
+                    Run.objects.select_for_update()
+                    .select_related("release")
+                    .filter(pk=run_id, status=S.DATA_PENDING)
+                    .first()
+                )
+                if run is not None and not pending_captures(run):
                     side = "reference image" if run.image_id else "image"
                     _fail(run, f"no {side} reported (runs_done came before it)")
     maybe_finish_release(release.id)

@@ -80,3 +80,19 @@ def test_other_errors_are_not_retried(run):
 
     with pytest.raises(KeyError):
         run_step(FakeTask(0), run.id, label="diff", time_limit=60, work=bug, transient=Transient)
+
+
+def test_a_database_deadlock_is_retried_and_gives_the_claim_back(run):
+    from django.db import OperationalError
+
+    Run.objects.filter(pk=run.pk).update(pipeline_attempts=1)
+
+    def deadlocked():
+        raise OperationalError("deadlock detected")
+
+    task = FakeTask(retries=0)
+    with pytest.raises(Retry):
+        run_step(task, run.id, label="capture", time_limit=60, work=deadlocked, transient=Transient)
+    run.refresh_from_db()
+    assert (run.status, run.pipeline_attempts) == ("needs_diff", 0)
+    assert run.last_error == "capture: deadlock detected"
