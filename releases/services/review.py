@@ -9,7 +9,7 @@ from django.db import transaction
 
 from .. import access, pipeline, webhooks
 from ..models import Release, Run
-from .runs import Rejected, _stop, pending_captures
+from .runs import Rejected, _fail_pending_runs, _stop, pending_captures
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
                 f"this one is {release.status}"
             )
         who = getattr(caller.user, "get_username", lambda: "an API key")()
-        _stop(release, caller, reason=f"cancelled by {who}", run_reason=f"cancelled by {who}")
+        _stop(release, caller, reason=f"cancelled by {who}")
+    _fail_pending_runs(release.id, caller, lambda run: f"cancelled by {who}")
     return release
 
 

@@ -45,22 +45,45 @@ def create_release(caller: access.Caller, build: Build, *, name: str, url: str =
             message=f"{name} #{release.number}",
             **caller.audit(),
         )
-        if last is not None and last.status == R.PROCESSING:
-            reason = f"superseded by attempt #{release.number}"
-            _stop(last, caller, reason=reason, run_reason=f"cancelled: release {reason}")
+        superseded = last if last is not None and last.status == R.PROCESSING else None
+        if superseded:
+            _stop(superseded, caller, reason=f"superseded by attempt #{release.number}")
+    if superseded:
+        _fail_pending_runs(
+            superseded.id,
+            caller,
+            lambda run: f"cancelled: release superseded by attempt #{release.number}",
+        )
     return release
 
 
-def _stop(release: Release, caller, *, reason: str, run_reason: str) -> None:
-    """Mark a locked, unfinished release bad and fail its pending runs, so that any work still
-    queued for them finds nothing to do."""
+def _stop(release: Release, caller, *, reason: str) -> None:
+    """Mark a locked, unfinished release bad: work still queued for its runs finds it closed and
+    does nothing. The caller then fails its pending runs (``_fail_pending_runs``), after the
+    release's lock is gone."""
     release.transition_to(R.BAD, message=reason, **caller.audit())
     webhooks.release_event(release)
-    for run in (
-        release.runs.select_for_update().select_related("release").filter(status__in=Run.PENDING)
-    ):
-        run.failure_reason = run_reason
-        run.transition_to(S.FAILED, message=run_reason, fields=["failure_reason"], **caller.audit())
+
+
+def _fail_pending_runs(release_id: int, caller, reason_for) -> None:
+    """Fail the release's pending runs for which ``reason_for(run)`` gives a reason (None: leave
+    it), each in its own transaction, locked the way the workers lock a run (the run, then its
+    release): locking runs while holding the release would deadlock against them."""
+    pending = Run.objects.filter(release_id=release_id, status__in=Run.PENDING)
+    for run_id in list(pending.values_list("id", flat=True)):
+        with transaction.atomic():
+            run = (
+                Run.objects.select_for_update()
+                .select_related("release")
+                .filter(pk=run_id, status__in=Run.PENDING)
+                .first()
+            )
+            reason = reason_for(run) if run is not None else None
+            if reason:
+                run.failure_reason = reason
+                run.transition_to(
+                    S.FAILED, message=reason, fields=["failure_reason"], **caller.audit()
+                )
 
 
 def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:
@@ -73,23 +96,18 @@ def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Rele
         if release.status == R.RECEIVING:
             release.transition_to(R.PROCESSING, **caller.audit())
     if release.status == R.PROCESSING:
-        # Each run in its own transaction, locked the way the workers lock it (run, then its
-        # release): holding the release while locking runs would deadlock against them.
-        waiting = list(release.runs.filter(status=S.DATA_PENDING).values_list("id", flat=True))
-        for run_id in waiting:
-            with transaction.atomic():
-                run = (
-                    Run.objects.select_for_update()
-                    .select_related("release")
-                    .filter(pk=run_id, status=S.DATA_PENDING)
-                    .first()
-                )
-                if run is not None and not pending_captures(run):
-                    side = "reference image" if run.image_id else "image"
-                    _fail(run, f"no {side} reported (runs_done came before it)")
+        _fail_pending_runs(release.id, access.Caller(), _nothing_to_come)
     maybe_finish_release(release.id)
     release.refresh_from_db()
     return release
+
+
+def _nothing_to_come(run: Run) -> str | None:
+    """Why a run waiting at runs_done will never get its images, if it will not."""
+    if run.status != S.DATA_PENDING or pending_captures(run):
+        return None
+    side = "reference image" if run.image_id else "image"
+    return f"no {side} reported (runs_done came before it)"
 
 
 def maybe_finish_release(release_id: int) -> bool:
