@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from artifacts import storage, thumbnails
+from artifacts import storage
 from releases import access
 from releases import services as release_services
 
@@ -179,7 +179,9 @@ def capture_run(run_id: int, side: str) -> str:
     try:
         image = release_services.store_artifact_for(build, result.png, "image/png")
         log = release_services.store_artifact_for(build, result.log.encode(), "text/plain")
-        thumbnail = _thumbnail(build, result.png) if side == "run" else None
+        thumbnail = (
+            release_services.store_thumbnail_for(build, result.png) if side == "run" else None
+        )
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the screenshot: {exc}") from exc
     recorded = release_services.record_capture(
@@ -197,12 +199,3 @@ def _record_failure(claim, side, build, reason: str, log_text: str) -> str:
             logger.warning("could not store the capture log of run %s: %s", claim.run.pk, exc)
     recorded = release_services.record_capture(claim, side, log=log, failure=reason)
     return "failed" if recorded is not None else "dropped"
-
-
-def _thumbnail(build, png: bytes):
-    """The release page's picture of a run's page (until a diff gives a better one)."""
-    try:
-        return release_services.store_artifact_for(build, thumbnails.thumbnail(png), "image/webp")
-    except thumbnails.ThumbnailError as exc:
-        logger.warning("no thumbnail: %s", exc)
-        return None

@@ -9,7 +9,7 @@ import time
 
 from django.conf import settings
 
-from artifacts import storage, thumbnails
+from artifacts import storage
 from releases import services as release_services
 
 from . import core
@@ -143,7 +143,7 @@ def diff_run(run_id: int) -> str:
             release_services.store_artifact_for(build, png, "image/png") if png else None
             for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
         )
-        thumbnail = _thumbnail(build, result.diff_png or after)
+        thumbnail = release_services.store_thumbnail_for(build, result.diff_png or after)
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
@@ -189,13 +189,3 @@ def _widened(region) -> tuple[int, int, int, int]:
         region.width + 2 * NOISE_MARGIN,
         region.height + 2 * NOISE_MARGIN,
     )
-
-
-def _thumbnail(build, png: bytes):
-    """The release page's picture of a run, stored for ``build``; None if the image cannot be
-    made smaller (the run is still recorded)."""
-    try:
-        return release_services.store_artifact_for(build, thumbnails.thumbnail(png), "image/webp")
-    except thumbnails.ThumbnailError as exc:
-        logger.warning("no thumbnail: %s", exc)
-        return None

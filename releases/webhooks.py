@@ -27,6 +27,7 @@ from celery_app import app
 
 from . import pipeline
 from .models import Build, Release, Run, WebhookDelivery
+from .notifications import absolute
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ def parse_urls(text: str) -> list[str]:
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def absolute(path: str) -> str:
-    return f"{settings.PUBLIC_URL}{path}" if settings.PUBLIC_URL else path
 
 
 def payload(release: Release, event: str) -> dict:

@@ -18,6 +18,7 @@ from .builds import (
     label_of,
     revoke_api_key,
     store_artifact_for,
+    store_thumbnail_for,
     update_settings,
     upload,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "run_counts",
     "runs_done",
     "store_artifact_for",
+    "store_thumbnail_for",
     "sweep_stuck_runs",
     "update_settings",
     "upload",

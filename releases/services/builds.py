@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from artifacts import storage
+from artifacts import storage, thumbnails
 
 from .. import access, webhooks
 from ..models import AuditLog, Build, Release, Run
@@ -57,6 +57,17 @@ def store_artifact_for(build: Build, data: bytes, content_type: str):
     build.artifacts.add(stored.artifact)
     label(build, stored.artifact, content_type, "")
     return stored.artifact
+
+
+def store_thumbnail_for(build: Build, png: bytes):
+    """The release page's small picture of a run, made from ``png`` and owned by ``build``;
+    None if the image cannot be thumbnailed (the run is recorded all the same)."""
+    try:
+        small = thumbnails.thumbnail(png)
+    except thumbnails.ThumbnailError as exc:
+        logger.warning("no thumbnail: %s", exc)
+        return None
+    return store_artifact_for(build, small, "image/webp")
 
 
 def label(build: Build, artifact, content_type: str, name: str):
