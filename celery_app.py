@@ -34,9 +34,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    beat_schedule={
-        "sweep-stuck-runs": {"task": "dpxdt.releases.sweep_stuck_runs", "schedule": 60.0},
-    },
     task_serializer="json",
     accept_content=["json"],
 )

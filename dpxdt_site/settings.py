@@ -275,6 +275,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 if S3_BUCKET:
+    from botocore.config import Config as _S3Config
+
     # Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
     # instance roles, ...), never from this file.
     STORAGES["artifacts"] = {
@@ -287,6 +289,14 @@ if S3_BUCKET:
             "file_overwrite": True,  # content-addressed: same key, same bytes
             "default_acl": None,
             "querystring_auth": True,
+            # An endpoint that is down fails fast, and the step is retried by the pipeline
+            # (releases.tasks.run_step) instead of a worker hanging on botocore's 60 s waits.
+            "client_config": _S3Config(
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "auto"},
+            ),
         },
     }
 else:
@@ -372,6 +382,27 @@ if _broker_prefix:  # lets several installations (or test sessions) share one Re
 # How long a stuck run may sit in a pipeline state before the sweeper restarts it, and how many
 # times a run's diff may be started before it is failed for good.
 STUCK_RUN_SECONDS = env_number("DPXDT_STUCK_RUN_SECONDS", 600)
+# A worker renews its hold on a step (a lease) every third of this; a lease not renewed for
+# this long means the worker died, and the sweeper (every DPXDT_SWEEP_SECONDS) hands the step
+# to another worker.
+LEASE_SECONDS = env_number("DPXDT_LEASE_SECONDS", 30)
+SWEEP_SECONDS = env_number("DPXDT_SWEEP_SECONDS", 10)
+# Fair sharing: how many runs of one build may have captures (or diffs) sent to the workers at
+# once; the rest wait in the database for their turn, so one build's 10,000-page crawl does
+# not queue ahead of another build's 5 pages. Set them to at least the number of capture
+# (diff) processes you run, or one build alone cannot keep them all busy.
+BUILD_CAPTURES_IN_FLIGHT = env_number("DPXDT_BUILD_CAPTURES_IN_FLIGHT", 16)
+BUILD_DIFFS_IN_FLIGHT = env_number("DPXDT_BUILD_DIFFS_IN_FLIGHT", 16)
+MAX_RUNS_PER_RELEASE = env_number("DPXDT_MAX_RUNS_PER_RELEASE", 20000)
+# The sweeper (Celery beat, one worker started with -B): expired leases, work the broker lost,
+# builds waiting for their turn.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-runs": {
+        "task": "dpxdt.releases.sweep_stuck_runs",
+        "schedule": float(SWEEP_SECONDS),
+        "options": {"expires": float(SWEEP_SECONDS)},  # a sweep missed is replaced by the next
+    },
+}
 MAX_PIPELINE_ATTEMPTS = env_number("DPXDT_MAX_PIPELINE_ATTEMPTS", 3)
 DIFF_TIME_LIMIT_SECONDS = env_number("DPXDT_DIFF_TIME_LIMIT_SECONDS", 120)
 

@@ -231,13 +231,20 @@ class Run(models.Model):
     # How many times the pipeline has started work on the current inputs (the sweeper and a
     # redelivered message both count); past settings.MAX_PIPELINE_ATTEMPTS the run fails.
     pipeline_attempts = models.PositiveIntegerField(default=0)
+    # When the work the run waits for (its captures or its diff) was sent to the broker; empty
+    # while it waits for its build's turn (settings.BUILD_CAPTURES_IN_FLIGHT, ...) or for a
+    # client. Runs sent and not finished are their build's work in flight.
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["release", "name"], name="run_unique_name")]
-        indexes = [models.Index(fields=["status", "modified"])]
+        indexes = [
+            models.Index(fields=["status", "modified"]),
+            models.Index(fields=["status", "queued_at"]),
+        ]
 
     def __str__(self):
         return self.name
@@ -257,6 +264,24 @@ class Run(models.Model):
             api_key=api_key,
             message=message or f"{old} → {new}",
         )
+
+
+class Lease(models.Model):
+    """A worker's hold on one step of a run (a side's capture, or the diff) while it works on
+    it. The worker renews it every few seconds; a lease left to expire (its worker was killed,
+    its host went away) lets the sweeper hand the step to another worker at once, instead of
+    waiting for the broker to give the message back."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="leases")
+    step = models.CharField(max_length=10)  # a capture side (run, ref, recapture) or "diff"
+    holder = models.CharField(max_length=255)  # the worker and its task
+    until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="lease_unique_step")]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.step} held by {self.holder} until {self.until}"
 
 
 # The artifact columns of a run; the API names them the same.

@@ -1,15 +1,16 @@
 """The one place where work for the workers is put together and sent.
 
 Signatures are built by task name, so this module imports no task code (``pdiff`` and
-``capture`` import ``releases``, never the other way round). Messages carry ids only, and are
-sent only after the surrounding transaction commits, so a worker never sees a row that is not
-there yet.
+``capture`` import ``releases``, never the other way round). Messages carry ids only. What is
+sent when is decided by ``releases.services.scheduling``, after the transaction that made the
+work commits, so a worker never sees a row that is not there yet.
 """
 
 import logging
+import time
 
 from celery import group
-from django.db import transaction
+from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from celery_app import app
@@ -22,32 +23,56 @@ BROKER_ERRORS = (OperationalError, OSError)
 DIFF_TASK = "dpxdt.pdiff.diff_run"
 CAPTURE_TASK = "dpxdt.capture.screenshot"
 
+# A queue no worker reads, holding one message: if it is gone, the broker lost its messages
+# (a Redis restarted without persistence), and with them any work it held.
+SENTINEL = Queue("dpxdt.sentinel", Exchange("dpxdt.sentinel", type="direct"), "dpxdt.sentinel")
+
 
 def diff_signature(run_id: int):
     return app.signature(DIFF_TASK, args=(run_id,), immutable=True, queue="diff")
-
-
-def start_diff(run_id: int) -> None:
-    """Queue the diff of a run once the current transaction commits."""
-    transaction.on_commit(lambda: _send(diff_signature(run_id), run_id))
 
 
 def capture_signature(run_id: int, side: str):
     return app.signature(CAPTURE_TASK, args=(run_id, side), immutable=True, queue="capture")
 
 
-def start_captures(run_id: int, sides) -> None:
-    """Queue the captures of a run (its page and, for a pair, the reference, in parallel) once
-    the current transaction commits. The diff follows from whichever capture lands last: each
-    capture recomputes the run's status from the database (no chord, no result backend)."""
-    canvas = group(capture_signature(run_id, side) for side in sides)
-    transaction.on_commit(lambda: _send(canvas, run_id))
+def send_diff(run_id: int) -> bool:
+    """Send the diff of a run; False if the broker could not take it."""
+    return _send(diff_signature(run_id), run_id)
 
 
-def _send(signature, run_id):
+def send_captures(run_id: int, sides) -> bool:
+    """Send the captures of a run (its page and, for a pair, the reference, in parallel); the
+    diff follows from whichever capture lands last. False if the broker could not take them."""
+    return _send(group(capture_signature(run_id, side) for side in sides), run_id)
+
+
+def _send(signature, run_id) -> bool:
     try:
         signature.apply_async()
     except BROKER_ERRORS:
-        # The broker is unreachable. The run stays in needs_diff and the sweeper sends it
-        # again once it is past its deadline; the API call that got here has already committed.
-        logger.exception("could not queue work for run %s; the sweeper will retry", run_id)
+        logger.exception("could not queue work for run %s; the sweeper will send it", run_id)
+        return False
+    return True
+
+
+def broker_lost_messages(connection=None) -> bool:
+    """Whether the broker lost the messages it held since the last call (the sentinel queue is
+    gone or empty); the sentinel is put back at once. True on the first call ever, which only
+    means sending work that is queued already once more (every step is safe to run twice)."""
+    with connection or app.connection_for_write() as connection:
+        channel = connection.default_channel
+        # Not a passive declare: kombu's Redis transport checks a queue's existence without
+        # the global key prefix (DPXDT_BROKER_KEY_PREFIX); its length is counted right.
+        if channel.queue_declare(queue=SENTINEL.name).message_count:
+            return False
+        producer = connection.Producer(channel)
+        producer.publish(
+            {"since": time.time()},
+            exchange=SENTINEL.exchange,
+            routing_key=SENTINEL.routing_key,
+            declare=[SENTINEL],
+            retry=False,
+        )
+        logger.warning("the broker holds no sentinel: work it held will be sent again")
+        return True

@@ -1,4 +1,5 @@
 import logging
+import uuid
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from . import services, webhooks
+from .services import scheduling
 
 logger = logging.getLogger(__name__)
 # A deadlock a database broke, a connection that dropped: the step is worth trying again.
@@ -51,21 +53,31 @@ def deliver_webhook(self, delivery_id):
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):
-    """The policy every pipeline task shares: ``work()`` once; a ``transient`` error (storage
-    or network) is retried with backoff (5 s, 10 s, 20 s, 40 s), giving its claim back so that
-    one failure is counted once, by this budget, not also by the run's attempts; then the run
-    fails with that error. The soft time limit fails the run too. A deterministic failure is
-    the step's own business (it fails the run with its reason)."""
+    """The policy every pipeline task shares: ``work()`` once, holding the step it claims with
+    a lease it renews as it works; a ``transient`` error (storage, network, the database) is
+    retried with backoff (5 s, 10 s, 20 s, 40 s); the retries are not further attempts at the
+    run (one failure is counted once, by this budget), and the error is noted as the run's
+    last; then the run fails with that error. The soft time limit fails the run too. A
+    deterministic failure is the step's own business (it fails the run with its reason)."""
+    request = task.request
+    holder = " ".join(
+        (
+            getattr(request, "hostname", None) or "local",
+            getattr(request, "id", None) or uuid.uuid4().hex,
+        )
+    )
     try:
-        return work()
+        # Held while it works (a dead worker is noticed); a retry is not another attempt.
+        with scheduling.holding(holder, retry=task.request.retries > 0):
+            return work()
     except (transient, *DATABASE_ERRORS) as exc:
         if task.request.retries >= TRANSIENT_RETRIES:
             services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
             return "failed"
         try:
-            services.give_back_claim(run_id, f"{label}: {exc}")
+            services.note_transient_error(run_id, f"{label}: {exc}")
         except DATABASE_ERRORS as db_exc:  # the database itself is away: the retry is enough
-            logger.warning("run %s: could not give the claim back: %s", run_id, db_exc)
+            logger.warning("run %s: could not note the error: %s", run_id, db_exc)
         raise task.retry(
             exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=TRANSIENT_RETRIES
         ) from exc

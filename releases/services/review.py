@@ -7,8 +7,9 @@ import logging
 
 from django.db import transaction
 
-from .. import access, pipeline, webhooks
+from .. import access, webhooks
 from ..models import Release, Run
+from . import scheduling
 from .runs import Rejected, _fail_pending_runs, _stop, pending_captures
 
 logger = logging.getLogger(__name__)
@@ -90,10 +91,7 @@ def retry_failed(caller: access.Caller, release: Release, run_name: str | None =
                 fields=["failure_reason", "pipeline_attempts"],
                 **caller.audit(),
             )
-            if sides:
-                pipeline.start_captures(run.id, sides)
-            else:
-                pipeline.start_diff(run.id)
+            scheduling.want_work(run)
             retried += 1
         if retried and release.status == R.REVIEWING:
             release.transition_to(

@@ -13,7 +13,9 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from .. import access, notifications, pipeline, runstate, webhooks
-from ..models import ARTIFACT_FIELDS, AuditLog, Build, Release, Run
+from ..models import ARTIFACT_FIELDS, AuditLog, Build, Lease, Release, Run
+from . import scheduling
+from .scheduling import SIDES, pending_captures
 
 logger = logging.getLogger(__name__)
 
@@ -231,12 +233,15 @@ def _move(run: Run, target: str, changed: set[str], caller: access.Caller, messa
     if target == S.NEEDS_DIFF:
         run.pipeline_attempts = 0
         changed.add("pipeline_attempts")
-    if target != run.status:
+    moved = target != run.status
+    if moved:
         run.transition_to(target, fields=sorted(changed), message=message, **caller.audit())
-        if target == S.NEEDS_DIFF:
-            pipeline.start_diff(run.id)
     elif changed:
         run.save(update_fields=sorted(changed | {"modified"}))
+    if target == S.NEEDS_DIFF and (moved or {"image", "ref_image"} & changed):
+        scheduling.want_work(run)  # its diff takes its turn
+    elif moved:
+        scheduling.dispatch_after_commit(run.release.build_id)  # its slot may be free
 
 
 def _run_for_update(release: Release, name: str) -> Run:
@@ -244,6 +249,11 @@ def _run_for_update(release: Release, name: str) -> Run:
         return access.run_in(release, name, for_update=True)
     except access.NotFound:
         pass
+    if release.runs.count() >= settings.MAX_RUNS_PER_RELEASE:
+        raise Rejected(
+            f"release {release.name!r} #{release.number} has {settings.MAX_RUNS_PER_RELEASE} "
+            "runs, the most a release may have (DPXDT_MAX_RUNS_PER_RELEASE)"
+        )
     try:
         with transaction.atomic():
             Run.objects.create(release=release, name=name)
@@ -331,13 +341,6 @@ def baseline_run(build: Build, run_name: str) -> Run | None:
 
 # --- captures (called by capture.services) --------------------------------------------------
 
-SIDES = {
-    "run": ("url", "config", "image", "log"),
-    "ref": ("ref_url", "ref_config", "ref_image", "ref_log"),
-    # The same page again, when the first capture differed from the baseline.
-    "recapture": ("url", "config", "recapture_image", "recapture_log"),
-}
-
 
 def request_run(
     caller: access.Caller,
@@ -420,20 +423,8 @@ def request_run(
             message=f"{url}" + (f" against {ref_url}" if ref_url else ""),
             **caller.audit(),
         )
-        pipeline.start_captures(run.id, ["run", "ref"] if ref_url else ["run"])
+        scheduling.want_work(run)
     return run
-
-
-def pending_captures(run: Run) -> list[str]:
-    """Sides of a run that have a config to capture and no image yet (a recapture only when
-    the diff asked for one)."""
-    return [
-        side
-        for side, (_, config, image, _) in SIDES.items()
-        if getattr(run, f"{config}_id")
-        and not getattr(run, f"{image}_id")
-        and (side != "recapture" or run.recapture == Run.Recapture.WANTED)
-    ]
 
 
 def wants_recapture(run: Run) -> bool:
@@ -472,7 +463,7 @@ def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
             message="differs from the baseline: capturing again",
             fields=["recapture", "pipeline_attempts"],
         )
-        pipeline.start_captures(run.id, ["recapture"])
+        scheduling.want_work(run)
     return True
 
 
@@ -511,13 +502,13 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
             return None
         # Both sides of a pair count against one budget.
         limit = settings.MAX_PIPELINE_ATTEMPTS * len(pending_captures(run))
+        if not scheduling.take_lease(run, side):
+            return None  # another worker is capturing it
         if run.pipeline_attempts >= limit:
             _fail(run, _out_of_attempts(run, "capture"))
             claim = None
         else:
-            Run.objects.filter(pk=run.pk).update(
-                pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
-            )
+            _count_attempt(run)
             claim = CaptureClaim(
                 run,
                 getattr(run, url_field),
@@ -561,7 +552,7 @@ def record_capture(
                 fields=["recapture", "pipeline_attempts", *artifacts],
                 message=f"recapture failed: {failure}" if failure else "captured again",
             )
-            pipeline.start_diff(run.id)
+            scheduling.want_work(run)
             return run
         label = "capture failed" + (" (reference)" if side == "ref" else "")
         changed = _set_artifacts(run, artifacts)
@@ -593,13 +584,13 @@ def claim_for_diff(run_id: int) -> Run | None:
         )
         if run is None or run.status != S.NEEDS_DIFF or run.release.is_closed:
             return None
+        if not scheduling.take_lease(run, "diff"):
+            return None  # another worker is diffing it
         if run.pipeline_attempts >= settings.MAX_PIPELINE_ATTEMPTS:
             _fail(run, _out_of_attempts(run, "diff"))
             claimed = None
         else:
-            Run.objects.filter(pk=run.pk).update(
-                pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
-            )
+            _count_attempt(run)
             claimed = run
     if claimed is None:
         maybe_finish_release(run.release_id)
@@ -665,8 +656,17 @@ def record_diff(
                 "thumbnail",
             ],
         )
+        scheduling.dispatch_after_commit(run.release.build_id)
     maybe_finish_release(run.release_id)
     return run
+
+
+def _count_attempt(run: Run) -> None:
+    """A claimed step is an attempt at the run, unless it is a retry after a transient error."""
+    if not scheduling.is_retry():
+        Run.objects.filter(pk=run.pk).update(
+            pipeline_attempts=F("pipeline_attempts") + 1, modified=timezone.now()
+        )
 
 
 def _out_of_attempts(run: Run, step: str) -> str:
@@ -674,15 +674,11 @@ def _out_of_attempts(run: Run, step: str) -> str:
     return f"{reason}; the last error: {run.last_error}" if run.last_error else reason
 
 
-def give_back_claim(run_id: int, error: str) -> None:
-    """A step hit a transient error and will be retried: its claim does not count against the
-    run's attempts (the retries have their own, bounded, budget), and the error is kept as the
-    reason to give should the run run out of attempts after all."""
-    Run.objects.filter(pk=run_id, pipeline_attempts__gt=0).update(
-        pipeline_attempts=F("pipeline_attempts") - 1,
-        last_error=error[:2000],
-        modified=timezone.now(),
-    )
+def note_transient_error(run_id: int, error: str) -> None:
+    """A step hit a transient error and will be retried (a retry does not count against the
+    run's attempts: ``scheduling.is_retry``): the error is kept as the reason to give should
+    the run run out of attempts after all."""
+    Run.objects.filter(pk=run_id).update(last_error=error[:2000], modified=timezone.now())
 
 
 def fail_run(run_id: int, reason: str) -> None:
@@ -698,41 +694,61 @@ def fail_run(run_id: int, reason: str) -> None:
 def _fail(run: Run, reason: str) -> None:
     run.failure_reason = reason
     run.transition_to(S.FAILED, message=reason, fields=["failure_reason"])
+    scheduling.dispatch_after_commit(run.release.build_id)
 
 
 def sweep_stuck_runs(now=None) -> dict[str, int]:
-    """Restart captures and diffs that sat past the deadline (a lost message, a broker that was
-    down at enqueue time), and fail runs that used up their attempts."""
+    """Hand work that was lost to the workers again, and send work waiting for its turn:
+
+    - steps whose lease expired (their worker died: killed, out of memory, its host gone);
+    - all work sent and not taken, when the broker lost its messages (a restart);
+    - work sent more than ``STUCK_RUN_SECONDS`` ago that no worker holds (a message lost
+      some other way), the last resort.
+
+    A run out of attempts fails instead. Runs every ``SWEEP_SECONDS`` (Celery beat)."""
     now = now or timezone.now()
-    deadline = now - timedelta(seconds=settings.STUCK_RUN_SECONDS)
-    stuck = Run.objects.filter(
-        status__in=Run.PENDING,
-        modified__lt=deadline,
-        release__status__in=[R.RECEIVING, R.PROCESSING, R.REVIEWING],
-    ).values_list("id", flat=True)
-    restarted = failed = 0
-    for run_id in list(stuck[:1000]):
+    lost = set()
+    expired = Lease.objects.filter(until__lt=now)
+    lost.update(expired.values_list("run_id", flat=True))
+    expired.delete()
+    queued = Run.objects.filter(status__in=Run.PENDING, queued_at__isnull=False)
+    try:
+        broker_lost = pipeline.broker_lost_messages()
+    except pipeline.BROKER_ERRORS as exc:
+        logger.warning("sweeper: the broker is unreachable (%s); checking it next time", exc)
+        broker_lost = False
+    stale = (
+        queued
+        if broker_lost
+        else queued.filter(queued_at__lt=now - timedelta(seconds=settings.STUCK_RUN_SECONDS))
+    )
+    lost.update(scheduling.unheld(stale, now).values_list("id", flat=True)[:10000])
+    requeued = failed = 0
+    for run_id in sorted(lost):
         with transaction.atomic():
-            run = Run.objects.select_for_update().select_related("release").get(pk=run_id)
-            if run.status not in Run.PENDING or run.modified >= deadline:
+            run = (
+                Run.objects.select_for_update()
+                .select_related("release")
+                .filter(pk=run_id, status__in=Run.PENDING, release__status__in=scheduling.OPEN)
+                .first()
+            )
+            if run is None:
                 continue
             sides = pending_captures(run) if run.status == S.DATA_PENDING else []
             if run.status == S.DATA_PENDING and not sides:
                 continue  # waiting for a client's report_run, not for a worker
             limit = settings.MAX_PIPELINE_ATTEMPTS * max(1, len(sides))
             if run.pipeline_attempts >= limit:
-                step = "capture" if sides else "diff"
-                _fail(run, _out_of_attempts(run, step))
+                _fail(run, _out_of_attempts(run, "capture" if sides else "diff"))
                 failed += 1
             else:
-                Run.objects.filter(pk=run.pk).update(modified=now)
-                if sides:
-                    pipeline.start_captures(run.pk, sides)
-                else:
-                    pipeline.start_diff(run.pk)
-                restarted += 1
+                Run.objects.filter(pk=run.pk).update(queued_at=None)
+                requeued += 1
         if run.status == S.FAILED:
             maybe_finish_release(run.release_id)
-    if restarted or failed:
-        logger.warning("sweeper: restarted %d stuck runs, failed %d", restarted, failed)
-    return {"restarted": restarted, "failed": failed}
+    sent = sum(scheduling.dispatch(build_id) for build_id in scheduling.builds_waiting())
+    if requeued or failed:
+        logger.warning(
+            "sweeper: %d runs lost their work and were sent again, %d failed", requeued, failed
+        )
+    return {"requeued": requeued, "failed": failed, "sent": sent}

@@ -13,6 +13,7 @@ def sent(monkeypatch):
 
     def record(canvas, run_id):
         calls.extend((task.task, task.args, task.options.get("queue")) for task in canvas.tasks)
+        return True
 
     monkeypatch.setattr("releases.pipeline._send", record)
     return calls

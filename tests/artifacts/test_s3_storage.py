@@ -143,7 +143,10 @@ def test_settings_switch_to_s3_from_the_environment(tmp_path):
             sys.executable,
             "-c",
             "import json; from django.conf import settings; "
-            "print(json.dumps(settings.STORAGES['artifacts']))",
+            "options = settings.STORAGES['artifacts']['OPTIONS']; "
+            "config = options.pop('client_config'); "
+            "print(json.dumps({**settings.STORAGES['artifacts'], 'OPTIONS': options, "
+            "'timeouts': [config.connect_timeout, config.read_timeout, config.retries]}))",
         ],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings"},
@@ -156,6 +159,8 @@ def test_settings_switch_to_s3_from_the_environment(tmp_path):
     assert config["OPTIONS"]["bucket_name"] == "my-bucket"
     assert config["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
     assert config["OPTIONS"]["region_name"] == "eu-west-1"
+    # An endpoint that is down fails fast; the pipeline retries the step.
+    assert config["timeouts"] == [5, 30, {"max_attempts": 3, "mode": "standard"}]
 
 
 class _Retry(Exception):
@@ -166,8 +171,8 @@ def test_a_storage_outage_is_retried_without_spending_attempts_and_keeps_its_cau
     s3, keyed, settings
 ):
     """The diff task's policy (claim_for_diff inside pdiff.services, run_step around it) while
-    the S3 server does not answer: each transient failure gives its claim back, and the run
-    fails after the retries with the storage error as its reason, not "did not finish after 3
+    the S3 server does not answer: the retries are not further attempts at the run, and the
+    run fails after them with the storage error as its reason, not "did not finish after 3
     attempts"."""
     from releases.tasks import TRANSIENT_RETRIES, run_step
 
@@ -211,7 +216,7 @@ def test_a_storage_outage_is_retried_without_spending_attempts_and_keeps_its_cau
         except _Retry:
             run.refresh_from_db()
             assert run.status == "needs_diff"
-            assert run.pipeline_attempts == 0  # the claim was given back
+            assert run.pipeline_attempts == 1  # the delivery counted once, its retries not
             assert "could not read images from storage" in run.last_error
     assert outcome == "failed"
     run.refresh_from_db()

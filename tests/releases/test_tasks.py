@@ -4,6 +4,7 @@ run in real worker processes in tests/e2e."""
 import pytest
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 
+from releases import services
 from releases.models import Release, Run
 from releases.tasks import TRANSIENT_RETRIES, run_step
 
@@ -82,7 +83,7 @@ def test_other_errors_are_not_retried(run):
         run_step(FakeTask(0), run.id, label="diff", time_limit=60, work=bug, transient=Transient)
 
 
-def test_a_database_deadlock_is_retried_and_gives_the_claim_back(run):
+def test_a_database_deadlock_is_retried_and_its_retry_is_not_another_attempt(run):
     from django.db import OperationalError
 
     Run.objects.filter(pk=run.pk).update(pipeline_attempts=1)
@@ -94,5 +95,17 @@ def test_a_database_deadlock_is_retried_and_gives_the_claim_back(run):
     with pytest.raises(Retry):
         run_step(task, run.id, label="capture", time_limit=60, work=deadlocked, transient=Transient)
     run.refresh_from_db()
-    assert (run.status, run.pipeline_attempts) == ("needs_diff", 0)
+    assert (run.status, run.pipeline_attempts) == ("needs_diff", 1)
     assert run.last_error == "capture: deadlock detected"
+    # The retry claims the run again without counting an attempt.
+    with pytest.raises(Retry):
+        run_step(
+            FakeTask(retries=1),
+            run.id,
+            label="diff",
+            time_limit=60,
+            work=lambda: (services.claim_for_diff(run.id), deadlocked()),
+            transient=Transient,
+        )
+    run.refresh_from_db()
+    assert run.pipeline_attempts == 1

@@ -1,0 +1,200 @@
+"""Which work goes to the workers when, and who holds it.
+
+Work is sent per build, in turns: at most ``settings.BUILD_CAPTURES_IN_FLIGHT`` runs of a build
+have captures sent and unfinished (and ``BUILD_DIFFS_IN_FLIGHT`` diffs); the rest wait in the
+database, oldest first, and are sent as earlier ones finish. The broker so never holds more
+than a few messages per build, and a small release is not queued behind another build's
+10,000 pages: the workers take the builds' work in turn.
+
+A worker holds a step it works on with a ``Lease`` that it renews while it works. The sweeper
+hands a step whose lease expired (the worker died) to another worker, sends again work the
+broker lost (its sentinel is gone), and sends what waits for its turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import pipeline
+from ..models import Build, Lease, Release, Run
+
+logger = logging.getLogger(__name__)
+
+S = Run.Status
+OPEN = (Release.Status.RECEIVING, Release.Status.PROCESSING)
+
+SIDES = {
+    "run": ("url", "config", "image", "log"),
+    "ref": ("ref_url", "ref_config", "ref_image", "ref_log"),
+    # The same page again, when the first capture differed from the baseline.
+    "recapture": ("url", "config", "recapture_image", "recapture_log"),
+}
+
+# A run waiting in data_pending has something to capture (else it waits for a client).
+CAPTURE_WANTED = (
+    Q(config__isnull=False, image__isnull=True)
+    | Q(ref_config__isnull=False, ref_image__isnull=True)
+    | Q(recapture=Run.Recapture.WANTED, recapture_image__isnull=True)
+)
+WORK_WANTED = Q(status=S.NEEDS_DIFF) | (Q(status=S.DATA_PENDING) & CAPTURE_WANTED)
+
+
+def pending_captures(run: Run) -> list[str]:
+    """Sides of a run that have a config to capture and no image yet (a recapture only when
+    the diff asked for one)."""
+    return [
+        side
+        for side, (_, config, image, _) in SIDES.items()
+        if getattr(run, f"{config}_id")
+        and not getattr(run, f"{image}_id")
+        and (side != "recapture" or run.recapture == Run.Recapture.WANTED)
+    ]
+
+
+# --- turns ----------------------------------------------------------------------------------
+
+
+def want_work(run: Run) -> None:
+    """The run's step is over, or its inputs are new, and it waits for its next step (its
+    captures or its diff): it takes its turn among its build's work once the transaction
+    commits. Work still held for its old inputs is let go (its result will be dropped)."""
+    run.queued_at = None
+    Run.objects.filter(pk=run.pk).update(queued_at=None)
+    Lease.objects.filter(run=run).delete()
+    dispatch_after_commit(run.release.build_id)
+
+
+def dispatch_after_commit(build_id: int) -> None:
+    """A slot of the build's may be free (a step finished): send its next work after commit."""
+    transaction.on_commit(lambda: dispatch(build_id))
+
+
+def dispatch(build_id: int) -> int:
+    """Send the build's waiting work, oldest run first, up to its limits in flight. Returns how
+    many runs were sent. A send the broker refuses leaves the run waiting for the sweeper."""
+    now = timezone.now()
+    batch = []
+    with transaction.atomic():
+        if Build.objects.select_for_update().filter(pk=build_id).first() is None:
+            return 0  # serialises the build's dispatchers, so its limits hold
+        runs = Run.objects.filter(release__build_id=build_id, release__status__in=OPEN)
+        for status, wanted, limit in (
+            (S.DATA_PENDING, CAPTURE_WANTED, settings.BUILD_CAPTURES_IN_FLIGHT),
+            (S.NEEDS_DIFF, Q(), settings.BUILD_DIFFS_IN_FLIGHT),
+        ):
+            step = runs.filter(wanted, status=status)
+            room = limit - step.filter(queued_at__isnull=False).count()
+            if room <= 0:
+                continue
+            chosen = list(step.filter(queued_at__isnull=True).order_by("id")[:room])
+            Run.objects.filter(pk__in=[run.pk for run in chosen]).update(queued_at=now)
+            batch += chosen
+    for run in batch:
+        if run.status == S.NEEDS_DIFF:
+            sent = pipeline.send_diff(run.pk)
+        else:
+            sent = pipeline.send_captures(run.pk, pending_captures(run))
+        if not sent:
+            Run.objects.filter(pk=run.pk, queued_at=now).update(queued_at=None)
+    return len(batch)
+
+
+def builds_waiting() -> list[int]:
+    """Builds with work waiting for its turn."""
+    waiting = Run.objects.filter(WORK_WANTED, release__status__in=OPEN, queued_at__isnull=True)
+    return sorted(set(waiting.values_list("release__build_id", flat=True)))
+
+
+def unheld(runs, now):
+    """Those of ``runs`` no worker holds a live lease on."""
+    return runs.exclude(leases__until__gte=now)
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+_holder: contextvars.ContextVar[str] = contextvars.ContextVar("lease_holder", default="")
+_retrying: contextvars.ContextVar[bool] = contextvars.ContextVar("retrying", default=False)
+
+
+def current_holder() -> str:
+    """Who claims a step here: the running task (``holding``), else this call alone."""
+    return _holder.get() or f"{os.getpid()} {uuid.uuid4().hex}"
+
+
+def is_retry() -> bool:
+    """Whether the running task is a retry after a transient error (storage, network, the
+    database): its claim does not count as another attempt at the run, since the delivery it
+    retries was counted and the retries have their own budget (releases.tasks.run_step)."""
+    return _retrying.get()
+
+
+def take_lease(run: Run, step: str) -> bool:
+    """Hold ``step`` of a locked run, unless another worker holds it (its lease is live)."""
+    now = timezone.now()
+    holder = current_holder()
+    lease = Lease.objects.filter(run=run, step=step).first()
+    if lease is not None and lease.until >= now and lease.holder != holder:
+        logger.info("run %s: %s is held by %s; not taken", run.pk, step, lease.holder)
+        return False
+    Lease.objects.update_or_create(
+        run=run,
+        step=step,
+        defaults={"holder": holder, "until": now + timedelta(seconds=settings.LEASE_SECONDS)},
+    )
+    return True
+
+
+def renew_leases(holder: str) -> int:
+    until = timezone.now() + timedelta(seconds=settings.LEASE_SECONDS)
+    return Lease.objects.filter(holder=holder).update(until=until)
+
+
+@contextlib.contextmanager
+def holding(holder: str, *, retry: bool = False, renew_every: float | None = None):
+    """Claims made inside are held by ``holder``, renewed every third of the lease by a thread
+    while the block runs, and let go when it ends, however it ends. ``retry``: the block is a
+    retry after a transient error (``is_retry``)."""
+    token = _holder.set(holder)
+    retry_token = _retrying.set(retry)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_until,
+        args=(holder, stop, renew_every or settings.LEASE_SECONDS / 3),
+        name=f"lease {holder}",
+        daemon=True,
+    )
+    renewer.start()
+    try:
+        yield holder
+    finally:
+        stop.set()
+        renewer.join()
+        _holder.reset(token)
+        _retrying.reset(retry_token)
+        try:
+            Lease.objects.filter(holder=holder).delete()
+        except DatabaseError as exc:  # the step's own error says more; the lease will expire
+            logger.warning("could not let go of the leases of %s: %s", holder, exc)
+
+
+def _renew_until(holder: str, stop: threading.Event, every: float) -> None:
+    try:
+        while not stop.wait(every):
+            try:
+                renew_leases(holder)
+            except DatabaseError as exc:  # the database is away: the next try may do
+                logger.warning("could not renew the leases of %s: %s", holder, exc)
+                connections.close_all()
+    finally:
+        connections.close_all()  # this thread's own connections

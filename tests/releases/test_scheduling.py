@@ -1,0 +1,293 @@
+"""The scheduler: turns per build, leases, and the sweeper (the broker is faked here; the
+fault suite, tests/faults/, runs all of it with real workers, Redis, PostgreSQL and S3)."""
+
+import socket
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+from kombu import Connection
+
+from releases import access, pipeline, services
+from releases.models import Lease, Release, Run
+from releases.services import scheduling
+
+
+@pytest.fixture
+def release(keyed):
+    return Release.objects.create(build=keyed.build, name="r", number=1, status="processing")
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """What was sent to the broker: (run id, sides or "diff")."""
+    calls = []
+    monkeypatch.setattr(
+        pipeline, "send_diff", lambda run_id: calls.append((run_id, "diff")) or True
+    )
+    monkeypatch.setattr(
+        pipeline,
+        "send_captures",
+        lambda run_id, sides: calls.append((run_id, tuple(sides))) or True,
+    )
+    monkeypatch.setattr(pipeline, "broker_lost_messages", lambda: False)
+    return calls
+
+
+def queued(run, seconds_ago=0):
+    Run.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(seconds=seconds_ago))
+
+
+def lease(run, step, *, holder="worker-1 task", seconds_left=20):
+    return Lease.objects.create(
+        run=run, step=step, holder=holder, until=timezone.now() + timedelta(seconds=seconds_left)
+    )
+
+
+def needs_diff(release, name, **fields):
+    return Run.objects.create(release=release, name=name, status="needs_diff", **fields)
+
+
+# --- the sweeper ----------------------------------------------------------------------------
+
+
+def test_an_expired_lease_sends_the_step_again(release, sent):
+    run = needs_diff(release, "/killed", pipeline_attempts=1)
+    queued(run, seconds_ago=40)
+    lease(run, "diff", seconds_left=-5)  # its worker stopped renewing it
+    assert services.sweep_stuck_runs() == {"requeued": 1, "failed": 0, "sent": 1}
+    assert sent == [(run.id, "diff")]
+    assert not Lease.objects.exists()
+    run.refresh_from_db()
+    assert run.status == "needs_diff" and run.queued_at is not None
+    # Sent just now: nothing to do until something is lost again.
+    assert services.sweep_stuck_runs() == {"requeued": 0, "failed": 0, "sent": 0}
+
+
+def test_a_live_lease_is_left_alone_however_old_the_message(release, sent):
+    run = needs_diff(release, "/slow", pipeline_attempts=1)
+    queued(run, seconds_ago=3600)
+    lease(run, "diff", seconds_left=20)
+    assert services.sweep_stuck_runs() == {"requeued": 0, "failed": 0, "sent": 0}
+    assert sent == []
+
+
+def test_work_the_broker_lost_is_sent_again_unless_a_worker_holds_it(release, sent, monkeypatch):
+    waiting, held = needs_diff(release, "/waiting"), needs_diff(release, "/held")
+    queued(waiting, seconds_ago=5)
+    queued(held, seconds_ago=5)
+    lease(held, "diff")
+    monkeypatch.setattr(pipeline, "broker_lost_messages", lambda: True)
+    assert services.sweep_stuck_runs() == {"requeued": 1, "failed": 0, "sent": 1}
+    assert sent == [(waiting.id, "diff")]
+
+
+def test_an_unreachable_broker_is_checked_next_time(release, sent, monkeypatch):
+    def down():
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(pipeline, "broker_lost_messages", down)
+    run = needs_diff(release, "/r")
+    queued(run, seconds_ago=5)
+    assert services.sweep_stuck_runs() == {"requeued": 0, "failed": 0, "sent": 0}
+
+
+@override_settings(STUCK_RUN_SECONDS=600)
+def test_the_last_resort_sends_again_what_sat_unheld_past_the_deadline(release, sent):
+    old, fresh = needs_diff(release, "/old"), needs_diff(release, "/fresh")
+    queued(old, seconds_ago=601)
+    queued(fresh, seconds_ago=60)
+    assert services.sweep_stuck_runs()["requeued"] == 1
+    assert sent == [(old.id, "diff")]
+
+
+@override_settings(MAX_PIPELINE_ATTEMPTS=3)
+def test_a_run_out_of_attempts_fails_and_its_release_finishes(release, sent):
+    run = needs_diff(release, "/poison", pipeline_attempts=3)
+    queued(run, seconds_ago=40)
+    lease(run, "diff", seconds_left=-1)
+    assert services.sweep_stuck_runs() == {"requeued": 0, "failed": 1, "sent": 0}
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.failure_reason == "diff did not finish after 3 attempts"
+    release.refresh_from_db()
+    assert release.status == "reviewing"
+    assert sent == []
+
+
+def test_the_sweeper_leaves_closed_releases_and_client_runs_alone(release, keyed, sent):
+    closed = Release.objects.create(build=keyed.build, name="old", number=1, status="bad")
+    queued(needs_diff(closed, "/old"), seconds_ago=7200)
+    client_run = Run.objects.create(release=release, name="/upload", status="data_pending")
+    queued(client_run, seconds_ago=7200)
+    assert services.sweep_stuck_runs() == {"requeued": 0, "failed": 0, "sent": 0}
+    assert sent == []
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+@override_settings(MAX_PIPELINE_ATTEMPTS=2)
+def test_a_step_is_held_by_one_worker_and_attempts_are_counted(release):
+    run = needs_diff(release, "/r")
+    with scheduling.holding("worker-1 a"):
+        assert services.claim_for_diff(run.id) is not None
+        with scheduling.holding("worker-2 b"):
+            assert services.claim_for_diff(run.id) is None  # a duplicate message: held
+        assert Lease.objects.get().holder == "worker-1 a"
+    assert not Lease.objects.exists()  # let go when the step ended
+    assert services.claim_for_diff(run.id) is not None  # a redelivery after worker-1 died
+    Lease.objects.all().delete()
+    assert services.claim_for_diff(run.id) is None  # a third: out of attempts
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "did not finish after 2 attempts" in run.failure_reason
+
+
+def test_an_expired_lease_does_not_stop_another_worker(release):
+    run = needs_diff(release, "/r")
+    lease(run, "diff", holder="dead-worker t", seconds_left=-1)
+    with scheduling.holding("worker-2 b"):
+        assert services.claim_for_diff(run.id) is not None
+        assert Lease.objects.get().holder == "worker-2 b"
+
+
+def test_the_sides_of_a_pair_are_held_apart(release, keyed):
+    config = services.store_artifact_for(keyed.build, b"{}", "application/json")
+    run = Run.objects.create(
+        release=release,
+        name="/pair",
+        url="http://a",
+        ref_url="http://b",
+        config=config,
+        ref_config=config,
+    )
+    with scheduling.holding("worker-1 a"):
+        assert services.claim_for_capture(run.id, "run") is not None
+    with scheduling.holding("worker-2 b"):
+        assert services.claim_for_capture(run.id, "ref") is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_is_renewed_while_the_step_works(release):
+    run = needs_diff(release, "/r")
+    with scheduling.holding("worker-1 a", renew_every=0.1):
+        services.claim_for_diff(run.id)
+        first = Lease.objects.get().until
+        time.sleep(0.5)
+        assert Lease.objects.get().until > first
+
+
+def test_claim_skips_runs_that_need_no_diff(release):
+    run = Run.objects.create(release=release, name="/r", status="diff_found")
+    assert services.claim_for_diff(run.id) is None
+    assert services.claim_for_diff(999999) is None
+
+
+# --- turns ----------------------------------------------------------------------------------
+
+
+def request(keyed, name, release="r1"):
+    config = services.store_artifact_for(keyed.build, b"{}", "application/json")
+    return services.request_run(
+        access.Caller(),
+        keyed.build,
+        release_name=release,
+        release_number=1,
+        run_name=name,
+        url=f"http://127.0.0.1:9{name}",
+        config=config,
+    )
+
+
+@override_settings(BUILD_CAPTURES_IN_FLIGHT=2, BUILD_DIFFS_IN_FLIGHT=1)
+def test_a_build_has_a_few_runs_in_flight_and_the_rest_wait_their_turn(
+    make_build, sent, django_capture_on_commit_callbacks
+):
+    big, small = make_build("Big"), make_build("Small")
+    for keyed in (big, small):
+        services.create_release(access.Caller(), keyed.build, name="r1")
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = [request(big, f"/{n}") for n in range(5)]
+    assert sent == [(runs[0].id, ("run",)), (runs[1].id, ("run",))]
+    with django_capture_on_commit_callbacks(execute=True):
+        other = request(small, "/home")
+    assert sent[-1] == (other.id, ("run",))  # the other build's work is not behind the big one
+    # A capture ends (here: fails): the next run of that build takes the slot, oldest first.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fail_run(runs[0].id, "capture failed: gone")
+    assert sent[-1] == (runs[2].id, ("run",))
+    assert Run.objects.filter(queued_at__isnull=True, status="data_pending").count() == 2
+    # The sweeper sends nothing more: the build's slots are full.
+    assert services.sweep_stuck_runs()["sent"] == 0
+
+
+@override_settings(MAX_RUNS_PER_RELEASE=3)
+def test_a_release_has_a_bounded_number_of_runs(api, sent):
+    api.create_release()
+    for n in range(3):
+        assert api.report(f"/{n}").status_code == 200
+    response = api.report("/3")
+    assert response.status_code == 400
+    assert "DPXDT_MAX_RUNS_PER_RELEASE" in response.json()["error"]
+    assert api.report("/1").status_code == 200  # an existing run may still be reported
+
+
+# --- the broker's sentinel, against a real Redis that restarts -----------------------------
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_sentinel_notices_a_redis_that_lost_its_messages(tmp_path):
+    port = _free_port()
+
+    def start():
+        process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return process
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def lost():
+        # With the key prefix the workers use: kombu's own existence check ignores it.
+        options = {"global_keyprefix": "dpxdt-sentinel-test:"}
+        connection = Connection(f"redis://127.0.0.1:{port}/0", transport_options=options)
+        return pipeline.broker_lost_messages(connection)
+
+    redis = start()
+    try:
+        assert lost() is True  # the first look: nothing there yet
+        assert lost() is False
+        assert lost() is False
+        redis.terminate()
+        redis.wait()
+        redis = start()
+        assert lost() is True
+        assert lost() is False
+    finally:
+        redis.terminate()
+        redis.wait()
