@@ -85,16 +85,14 @@ def dispatch(build_id: int) -> int:
     many runs were sent. A send the broker refuses leaves the run waiting for the sweeper."""
     now = timezone.now()
     batch = []
+    if not any(
+        room > 0 and step.filter(queued_at__isnull=True).exists() for step, room in _rooms(build_id)
+    ):
+        return 0  # the usual case in a big release: no write, no transaction to commit
     with transaction.atomic():
         if Build.objects.select_for_update().filter(pk=build_id).first() is None:
             return 0  # serialises the build's dispatchers, so its limits hold
-        runs = Run.objects.filter(release__build_id=build_id, release__status__in=OPEN)
-        for status, wanted, limit in (
-            (S.DATA_PENDING, CAPTURE_WANTED, settings.BUILD_CAPTURES_IN_FLIGHT),
-            (S.NEEDS_DIFF, Q(), settings.BUILD_DIFFS_IN_FLIGHT),
-        ):
-            step = runs.filter(wanted, status=status)
-            room = limit - step.filter(queued_at__isnull=False).count()
+        for step, room in _rooms(build_id):
             if room <= 0:
                 continue
             chosen = list(step.filter(queued_at__isnull=True).order_by("id")[:room])
@@ -108,6 +106,17 @@ def dispatch(build_id: int) -> int:
         if not sent:
             Run.objects.filter(pk=run.pk, queued_at=now).update(queued_at=None)
     return len(batch)
+
+
+def _rooms(build_id: int):
+    """(the build's runs waiting for a step, free slots for that step), captures then diffs."""
+    runs = Run.objects.filter(release__build_id=build_id, release__status__in=OPEN)
+    for status, wanted, limit in (
+        (S.DATA_PENDING, CAPTURE_WANTED, settings.BUILD_CAPTURES_IN_FLIGHT),
+        (S.NEEDS_DIFF, Q(), settings.BUILD_DIFFS_IN_FLIGHT),
+    ):
+        step = runs.filter(wanted, status=status)
+        yield step, limit - step.filter(queued_at__isnull=False).count()
 
 
 def builds_waiting() -> list[int]:
