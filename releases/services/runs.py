@@ -72,6 +72,7 @@ def _fail_pending_runs(release_id: int, caller, reason_for) -> None:
     it), each in its own transaction, locked the way the workers lock a run (the run, then its
     release): locking runs while holding the release would deadlock against them."""
     pending = Run.objects.filter(release_id=release_id, status__in=Run.PENDING)
+    failed = False
     for run_id in list(pending.values_list("id", flat=True)):
         with transaction.atomic():
             run = (
@@ -86,6 +87,9 @@ def _fail_pending_runs(release_id: int, caller, reason_for) -> None:
                 run.transition_to(
                     S.FAILED, message=reason, fields=["failure_reason"], **caller.audit()
                 )
+                failed = True
+    if failed:  # their slots are free: the build's other work takes them
+        scheduling.dispatch(Release.objects.get(pk=release_id).build_id)
 
 
 def runs_done(caller: access.Caller, build: Build, *, name: str, number) -> Release:

@@ -291,3 +291,19 @@ def test_the_sentinel_notices_a_redis_that_lost_its_messages(tmp_path):
     finally:
         redis.terminate()
         redis.wait()
+
+
+@override_settings(BUILD_CAPTURES_IN_FLIGHT=1)
+def test_a_cancelled_release_gives_its_slots_to_the_builds_other_work(
+    keyed, sent, django_capture_on_commit_callbacks
+):
+    caller = access.Caller()
+    first = services.create_release(caller, keyed.build, name="r1")
+    services.create_release(caller, keyed.build, name="r2")
+    with django_capture_on_commit_callbacks(execute=True):
+        running = request(keyed, "/a", release="r1")
+        waiting = request(keyed, "/b", release="r2")
+    assert sent == [(running.id, ("run",))]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_release(caller, first)
+    assert sent[-1] == (waiting.id, ("run",))
