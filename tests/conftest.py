@@ -255,7 +255,10 @@ DB_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server", "cele
 
 def pytest_collection_modifyitems(config, items):
     """With DPXDT_DB_TESTS_ONLY=1 (the PostgreSQL and MariaDB passes of make test), run only
-    the tests that touch the database; the rest gain nothing from running three times."""
+    the tests that touch the database; the rest gain nothing from running three times. The
+    end-to-end tests (real workers, Chromium) run in the SQLite pass only: they cost minutes per
+    pass, and real workers on PostgreSQL, concurrently, are what the fault suite runs
+    (tests/faults, its own PostgreSQL database)."""
     if os.environ.get("DPXDT_DB_TESTS_ONLY") != "1":
         return
     keep, drop = [], []
@@ -264,8 +267,8 @@ def pytest_collection_modifyitems(config, items):
             bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
             or item.get_closest_marker("django_db") is not None
         )
-        if item.get_closest_marker("netns") is not None:
-            uses_db = False  # its worker reaches only a database file (the SQLite pass)
+        if item.get_closest_marker("netns") is not None or item.get_closest_marker("e2e"):
+            uses_db = False  # the SQLite pass runs them (see above)
         (keep if uses_db else drop).append(item)
     config.hook.pytest_deselected(items=drop)
     items[:] = keep
