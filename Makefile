@@ -22,6 +22,11 @@ tests/tools/node_modules/.installed: tests/tools/package.json tests/tools/packag
 	npm install --prefix tests/tools --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The original dpxdt 0.1.5 client tools, for the acceptance test that runs them unchanged.
+tests/tools/dpxdt-0.1.5/.installed: requirements/original-clients.txt
+	scripts/install-original-clients.sh tests/tools/dpxdt-0.1.5
+	touch $@
+
 run: packages-run setup
 	scripts/run-embedded.sh
 
@@ -31,7 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: packages-test setup tests/tools/node_modules/.installed lint
+test: packages-test setup tests/tools/node_modules/.installed tests/tools/dpxdt-0.1.5/.installed lint
 	scripts/services.sh
 	scripts/test-all-databases.sh
 
@@ -45,4 +50,4 @@ bench: packages-bench setup tests/tools/node_modules/.installed
 	$(PY) tests/bench/bench_site_diff.py
 
 clean:
-	rm -rf $(VENV) tests/tools/node_modules
+	rm -rf $(VENV) tests/tools/node_modules tests/tools/dpxdt-0.1.5

@@ -2,7 +2,6 @@ import base64
 import io
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,8 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 from rest_framework.test import APIClient
+
+from tests.processes import celery_worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,17 +156,9 @@ class WorkerProcess:
         }
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_app",
-                "worker",
-                "-Q",
+            celery_worker_command(
                 queues,
-                "-c",
-                "1",
+                1,
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -173,7 +166,7 @@ class WorkerProcess:
                 f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
                 "--loglevel",
                 "INFO",
-            ],
+            ),
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -21,6 +21,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import celery_worker_command  # noqa: E402
+
 PY = str(ROOT / ".venv" / "bin" / "python")
 PAGES = 200
 
@@ -191,20 +195,7 @@ def main():
     processes = [
         start_web(env, web_port, stderr=subprocess.DEVNULL),
         subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "celery_app",
-                "worker",
-                "-Q",
-                "capture,diff,default",
-                "-c",
-                "1",
-                "--loglevel",
-                "WARNING",
-            ],
+            celery_worker_command("capture,diff,default", 1, "--loglevel", "WARNING"),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -27,6 +27,7 @@ import requests
 
 from tests.bench.bench_site_diff import bootstrap, free_port, wait_port
 from tests.pages import Site, serve
+from tests.processes import celery_worker_command, redis_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("DPXDT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/dpxdt")
@@ -218,22 +219,7 @@ def port_ready(port: int):
 
 
 def worker(name: str, queues: str, concurrency: int, env: dict, log_dir: Path, beat=False):
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "celery_app",
-        "worker",
-        "-Q",
-        queues,
-        "-c",
-        str(concurrency),
-        "-n",
-        f"{name}@%h",
-        "--loglevel",
-        "INFO",
-    ]
+    command = celery_worker_command(queues, concurrency, "-n", f"{name}@%h", "--loglevel", "INFO")
     if beat:
         command += ["-B", "-s", str(log_dir / "celerybeat-schedule")]
     return Service(name, command, env, log_dir, ready=worker_ready)
@@ -312,19 +298,7 @@ def stack(tmp_path_factory):
     redis_port, moto_port, web_port = free_port(), free_port(), free_port()
     redis = Service(
         "redis",
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(log_dir),
-        ],
+        redis_server_command(redis_port, log_dir),
         dict(os.environ),
         log_dir,
         ready=port_ready(redis_port),

@@ -14,6 +14,7 @@ from kombu import Connection
 from releases import access, pipeline, services
 from releases.models import Lease, Release, Run
 from releases.services import scheduling
+from tests.processes import redis_server_command
 
 
 @pytest.fixture
@@ -250,19 +251,7 @@ def test_the_sentinel_notices_a_redis_that_lost_its_messages(tmp_path):
 
     def start():
         process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
+            redis_server_command(port, tmp_path),
             stdout=subprocess.DEVNULL,
         )
         for _ in range(100):
