@@ -34,7 +34,7 @@ def article(name, word, paragraphs=3, gap=16):
 def start_release(stack, release, *, delay=1.5, tall=False):
     """Create the release and request its six runs; returns {run name: expected status}."""
     stack.post("create_release", release_name=release, url="http://127.0.0.1/")
-    size = {"paragraphs": 400, "gap": 24} if tall else {}
+    size = {"paragraphs": 300, "gap": 24} if tall else {}
     expected = {}
     for i in range(3):
         same = stack.site.add(f"/{release}/same{i}", article(i, "same", **size), delay=delay)
@@ -133,7 +133,7 @@ def check_outcome(stack, fault, release, expected, back):
 
 
 def test_a_capture_worker_killed_mid_capture(stack):
-    expected = start_release(stack, "kill-capture", delay=3)
+    expected = start_release(stack, "kill-capture", delay=1.5)
     wait_for_lease(stack, "kill-capture", ("run", "ref"))
     stack.capture.kill()  # SIGKILL: the worker, its pool and its Chromium
     back = stack.capture.start()
@@ -149,7 +149,7 @@ def test_a_diff_worker_killed_mid_diff(stack):
 
 
 def test_redis_restarted_mid_release(stack):
-    expected = start_release(stack, "redis", delay=2)
+    expected = start_release(stack, "redis", delay=1)
     wait_for_lease(stack, "redis", ("run", "ref"))
     stack.redis.stop()  # no persistence: every queued message is gone
     time.sleep(3)
@@ -158,7 +158,7 @@ def test_redis_restarted_mid_release(stack):
 
 
 def test_postgresql_restarted_mid_release(stack):
-    expected = start_release(stack, "postgres", delay=2)
+    expected = start_release(stack, "postgres", delay=1)
     wait_for_lease(stack, "postgres", ("run", "ref"))
     cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main"]
     subprocess.run([*cluster, "stop", "-m", "fast"], check=True)
