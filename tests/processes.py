@@ -1,7 +1,20 @@
 """Command lines of the real processes tests and benchmarks start: a Celery worker of this
-project and a throwaway Redis."""
+project, a throwaway Redis, a plain Chromium."""
 
 import sys
+
+# Debian's Chromium as plain Playwright would launch it on this machine (no browser download, no
+# sandbox as root, nothing reaching the internet): the reference the tests and benchmarks
+# measure the capture engine against, or render fixtures with.
+PLAIN_CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def celery_worker_command(queues: str, concurrency: int = 1, *options: str) -> list[str]:

@@ -10,7 +10,6 @@ origin touched cleared afterwards (capture/browser.py).
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from capture import config as capture_config  # noqa: E402
 from capture.browser import CHROMIUM_ARGS, Browser, find_chromium  # noqa: E402
+from tests.bench.bench_site_diff import free_port, start_site, wait_port  # noqa: E402
 
 STYLE = (
     "<style>body{font-family:'DejaVu Sans',sans-serif;margin:40px;color:#223}"
@@ -67,28 +67,9 @@ def serve_pages():
     (folder / "extra.css").write_text(".card h2{color:#345}")
     (folder / "short.html").write_text(article(3))
     (folder / "long.html").write_text(article(14))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
+    port = free_port()
+    server = start_site(folder, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
     return server, f"http://127.0.0.1:{port}"
 
 

@@ -40,26 +40,20 @@ from tests.bench.bench_site_diff import (  # noqa: E402
     start_web,
     wait_port,
 )
+from tests.processes import PLAIN_CHROMIUM_ARGS  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # The README's layout for one 2-core host; DPXDT_BENCH_CAPTURE_PROCESSES tries others.
 CAPTURE_PROCESSES = os.environ.get("DPXDT_BENCH_CAPTURE_PROCESSES", "2")
-PLAIN_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def plain_loop(base: str) -> float:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=PLAIN_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=PLAIN_CHROMIUM_ARGS
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1024})
         page.goto(f"{base}/library/index.html")
         page.screenshot(full_page=True)  # warm

@@ -28,18 +28,10 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from pdiff import core  # noqa: E402
+from tests.processes import PLAIN_CHROMIUM_ARGS  # noqa: E402
 
 TOOLS = ROOT / "tests" / "tools"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPEAT = 7
 
 
@@ -65,7 +57,7 @@ def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
 
     pairs = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=PLAIN_CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 800})
         for label, sections, full_page in (
             ("viewport 1280x800", 8, False),

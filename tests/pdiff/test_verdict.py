@@ -9,18 +9,9 @@ from PIL import Image
 
 from pdiff import align, core
 from tests import pythondoc
+from tests.processes import PLAIN_CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +20,7 @@ def chromium():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            executable_path="/usr/bin/chromium", args=PLAIN_CHROMIUM_ARGS
         )
         yield browser
         browser.close()
