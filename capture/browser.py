@@ -5,12 +5,14 @@ capture has a hard time limit even when the page hangs the renderer (a synchrono
 call cannot be abandoned; an awaited one can).
 
 Isolation without a new browser context per capture: a context costs a new renderer process
-(~150 ms), so a context is shared by captures of one partition (the server passes the build:
-builds never share a context) whose context-level options are the same, and each capture gets a
-fresh page (prepared while the previous capture runs), the HTTP cache disabled, and,
-afterwards, every page it opened (popups, new windows, and the workers they run) closed, the
-cookies of the context and every kind of storage of every origin it touched cleared. Nothing
-one capture sets is visible to the next; the tests check that.
+(~150 ms), so a context is shared by captures of one partition (the server passes the build and
+the release: builds never share a context) whose context-level options are the same, and each
+capture gets a fresh page (prepared while the previous capture runs) and, afterwards, every page
+it opened (popups, new windows, and the workers they run) closed, the cookies of the context and
+every kind of storage of every origin it touched cleared. Nothing one capture sets is visible to
+the next; the tests check that. The HTTP cache is the one thing a partition's captures share,
+as one visitor's browser would: a release's pages load its stylesheets and scripts once, and no
+other release (a new partition, a new context) ever sees them.
 
 Tall pages are taken in stripes of at most STRIPE_PIXELS device pixels and stitched, and cut at
 the config's ``maxHeight`` and the ``max_pixels`` budget, so every capture can be diffed.
@@ -62,9 +64,11 @@ CHROMIUM_ARGS = [
     "--in-process-gpu",
 ]
 MASK_COLOR = "#FF00FF"
-# The tallest stripe taken in one screenshot, in device pixels: beyond this Chromium's
-# compositor may leave tiles unpainted.
-STRIPE_PIXELS = 16384
+# The tallest stripe taken in one screenshot, in device pixels. Each screenshot call resizes the
+# view to the whole page and lays it out again (about 0.8 s for python3.11-doc's stdtypes, the
+# same for a stripe of 1,024 rows as of 32,768), so a page costs one call up to maxHeight's
+# default; a single shot of 32,768 rows comes back complete, also under load (tested).
+STRIPE_PIXELS = 32768
 # How long past a capture's own limit the caller waits before it abandons the engine.
 BACKSTOP_SECONDS = 30
 MAX_CONTEXTS = 4
@@ -145,7 +149,7 @@ class Browser:
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
-        context (the server passes the build)."""
+        context nor its HTTP cache (the server passes the build and the release)."""
         timeout = config.get("timeoutMs") / 1000
         with self._lock:
             future = asyncio.run_coroutine_threadsafe(
@@ -192,12 +196,7 @@ class _PooledContext:
 
     async def _new_page(self):
         page = await self.context.new_page()
-        cdp = await self.context.new_cdp_session(page)
-        # Every capture fetches everything afresh: a release must never show a cached asset.
-        # (setCacheDisabled only applies while this session has the Network domain enabled.)
-        await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0})
-        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        return page, cdp
+        return page, await self.context.new_cdp_session(page)
 
     def _prepare(self):
         self.spare = asyncio.ensure_future(self._new_page())
@@ -385,7 +384,7 @@ class _Engine:
         try:
             png = await asyncio.wait_for(session.run(), timeout)
         except CaptureError as exc:
-            self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+            await self.end_capture(session)
             raise CaptureError(exc.reason, log.text()) from None
         except Exception as exc:
             failure = classify(exc)
@@ -401,16 +400,20 @@ class _Engine:
                 reason = f"capture failed: {failure.detail}"
             log.add(reason)
             if failure.kind == Failure.NETWORK:
-                self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+                await self.end_capture(session)
             else:
                 # A page that hung or crashed may have taken the shared renderer with it:
                 # start afresh rather than let it spoil the next capture.
                 await self.restart()
             raise CaptureError(reason, log.text()) from None
-        # Cleaning up overlaps with whatever the caller does with the result; the next capture
-        # waits for it first.
-        self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+        await self.end_capture(session)
         return CaptureResult(png, log.text(), session.http_status, time.monotonic() - started)
+
+    async def end_capture(self, session):
+        """The page's popups are closed now; the rest of cleaning up overlaps with whatever
+        the caller does with the result, and the next capture waits for it first."""
+        await session.close_popups()
+        self.pending_clean_up = asyncio.ensure_future(session.clean_up())
 
     async def finish_clean_up(self):
         pending, self.pending_clean_up = self.pending_clean_up, None
@@ -499,6 +502,7 @@ class _Capture:
         self.deadline = deadline
         self.http_status = None
         self.crashed = False
+        self.popups: list = []  # windows this capture's page (or its popups) opened
         self.stage = "starting"
         self.in_flight: dict = {}
         self.last_activity = time.monotonic()
@@ -567,6 +571,22 @@ class _Capture:
 
     def _on_popup(self, popup):
         self.log.add(f"the page opened a window ({popup.url}); it is closed when the capture ends")
+        self.popups.append(popup)
+        popup.on("popup", self._on_popup)
+
+    async def close_popups(self):
+        """Close the windows the page opened, before the capture's result is handed back: a
+        popup must not run on (or poll the site) once its capture has ended. clean_up later
+        closes whatever else is left in the context."""
+        popups, self.popups = self.popups, []
+        for popup in popups:
+            popup.remove_listener("popup", self._on_popup)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(popup.close(), 5) for popup in popups), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                logger.warning("closing a popup failed: %s", result)
 
     def _on_crash(self, _page):
         self.crashed = True

@@ -159,9 +159,11 @@ def capture_run(run_id: int, side: str) -> str:
     attempts = settings.CAPTURE_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
-            # One browser context per build: nothing a page of one build leaves behind
-            # (cookies, storage, a popup still running) can reach another build's capture.
-            result = shared_browser().capture(config, partition=f"build-{build.id}")
+            # One browser context per build and release: nothing a page of one build leaves
+            # behind (cookies, storage, a popup still running) can reach another build's
+            # capture, and no release loads an asset another release cached.
+            partition = f"build-{build.id}/release-{claim.run.release_id}"
+            result = shared_browser().capture(config, partition=partition)
             break
         except CaptureError as exc:
             logger.info(

@@ -15,7 +15,9 @@ class Page:
     content_type: str = "text/html; charset=utf-8"
     delay: float = 0.0  # seconds before answering (a hanging resource)
     auth: tuple | None = None  # (user, password) required
-    headers: dict = field(default_factory=dict)  # extra response headers (Location, ...)
+    # Extra response headers (Location, ...). Without Cache-Control, "no-cache": a page may be
+    # added again with another body, so the browser must not take it from its cache.
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -73,7 +75,8 @@ def serve(site: Site):
                     self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "max-age=3600")
+                if not any(name.lower() == "cache-control" for name in headers or {}):
+                    self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):

@@ -300,12 +300,16 @@ def test_captures_are_isolated_from_each_other(browser, site):
     assert "cookie" not in site.seen("/state")[-1].headers
 
 
-def test_every_capture_fetches_afresh(browser, site):
+def test_a_release_shares_its_cache_and_a_new_release_fetches_afresh(browser, site):
     url = site.add("/cached", PLAIN + "<img src='/cacheable.png'>")
-    site.add("/cacheable.png", b"", content_type="image/png")
-    capture(browser, url)
-    capture(browser, url)
-    assert len(site.seen("/cacheable.png")) == 2  # max-age=3600 notwithstanding
+    site.add(
+        "/cacheable.png", b"", content_type="image/png", headers={"Cache-Control": "max-age=3600"}
+    )
+    browser.capture(capture_config.parse({}).with_target(url), "build-1/release-1")
+    browser.capture(capture_config.parse({}).with_target(url), "build-1/release-1")
+    assert len(site.seen("/cacheable.png")) == 1  # one release: loaded once
+    browser.capture(capture_config.parse({}).with_target(url), "build-1/release-2")
+    assert len(site.seen("/cacheable.png")) == 2  # the next release: max-age notwithstanding
 
 
 def test_log_records_console_and_page_errors(browser, site):
