@@ -1,15 +1,21 @@
 """Which rows of a page moved: the rows of the two images aligned as a text diff aligns lines.
 
 Each row of pixels is reduced to a hash of its bytes. Runs of equal rows (blank margins) are
-collapsed first, so a page of 30,000 rows is a sequence of a few thousand "lines", and
-difflib's matcher aligns the two sequences (autojunk off: blank rows are common and must still
-match). Blocks of rows equal in both images at different heights are shifts. A shift must be
+collapsed first, so a page of 30,000 rows is a sequence of some thousands of "lines". Short
+sequences are aligned by difflib's matcher (autojunk off: blank rows are common and must still
+match); its time grows with the product of the lengths and with how often a line repeats (a
+30,000-row table of contents whose every line changed colour took 47 s), so long ones are first
+cut at anchors, as patience diff does: lines that occur exactly once in each, in the longest
+run that keeps their order; the gaps between anchors are aligned the same way in turn, and a
+gap too large for difflib with no anchor of its own is left unmatched (its rows count as
+changed: alignment never hides a difference, it only explains one). Blocks of rows equal in both images at different heights are shifts. A shift must be
 tall enough and hold more than one kind of row, or a blank band that happens to match
 somewhere else would count as "moved".
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import difflib
 
@@ -157,8 +163,7 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
         blocks.append((0, 0, prefix))
     runs1, starts1 = _runs(keys1[prefix : n1 - suffix])
     runs2, starts2 = _runs(keys2[prefix : n2 - suffix])
-    matcher = difflib.SequenceMatcher(None, runs1, runs2, autojunk=False)
-    for i, j, size in matcher.get_matching_blocks():
+    for i, j, size in matching_blocks(runs1, runs2):
         if size:
             from_y, to_y = prefix + starts1[i], prefix + starts2[j]
             blocks.append((from_y, to_y, starts1[i + size] - starts1[i]))
@@ -175,6 +180,99 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
             kept.append((to_y, to_y + height, to_y - from_y))
             shifts.append(Shift(from_y, to_y, height))
     return Alignment(kept, shifts)
+
+
+# Sequences up to this many cells (length x length) go to difflib whole (a few ms); longer ones
+# are cut at anchors first.
+DIFFLIB_CELLS = 250_000
+# Gaps inside gaps are cut at their own anchors down to this depth (then left unmatched).
+MAX_DEPTH = 40
+
+
+def matching_blocks(a: list, b: list) -> list[tuple[int, int, int]]:
+    """(i, j, size) blocks with a[i:i + size] == b[j:j + size], in order and not overlapping,
+    as difflib's get_matching_blocks gives (without its closing empty block)."""
+    pairs: list[tuple[int, int, int]] = []
+    if len(a) * len(b) <= DIFFLIB_CELLS:
+        _match_middle(a, 0, len(a), b, 0, len(b), pairs, 0)  # difflib, as it is
+    else:
+        _match(a, 0, len(a), b, 0, len(b), pairs)
+    blocks: list[tuple[int, int, int]] = []
+    for i, j, size in pairs:
+        if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1], blocks[-1][2] + size)
+        elif size:
+            blocks.append((i, j, size))
+    return blocks
+
+
+def _match(a, alo, ahi, b, blo, bhi, out, depth=0) -> None:
+    # Equal lines at both ends of the gap match as they are.
+    head = 0
+    while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+        head += 1
+    if head:
+        out.append((alo, blo, head))
+        alo, blo = alo + head, blo + head
+    tail = 0
+    while alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
+        tail += 1
+    if alo < ahi - tail and blo < bhi - tail:
+        _match_middle(a, alo, ahi - tail, b, blo, bhi - tail, out, depth)
+    if tail:
+        out.append((ahi - tail, bhi - tail, tail))
+
+
+def _match_middle(a, alo, ahi, b, blo, bhi, out, depth) -> None:
+    if (ahi - alo) * (bhi - blo) <= DIFFLIB_CELLS:
+        matcher = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+        out.extend((alo + i, blo + j, n) for i, j, n in matcher.get_matching_blocks() if n)
+        return
+    anchors = _anchors(a, alo, ahi, b, blo, bhi) if depth < MAX_DEPTH else []
+    if not anchors:
+        return  # nothing to hold on to: left unmatched, so counted as changed
+    i, j = alo, blo
+    for ai, bj in anchors:
+        _match(a, i, ai, b, j, bj, out, depth + 1)
+        out.append((ai, bj, 1))
+        i, j = ai + 1, bj + 1
+    _match(a, i, ahi, b, j, bhi, out, depth + 1)
+
+
+def _anchors(a, alo, ahi, b, blo, bhi) -> list[tuple[int, int]]:
+    """Lines that occur once in a[alo:ahi] and once in b[blo:bhi], as (i, j) pairs: the
+    longest run of them in the same order in both (patience sorting, O(n log n))."""
+    seen_a: dict = {}
+    for i in range(alo, ahi):
+        seen_a[a[i]] = -1 if a[i] in seen_a else i
+    seen_b: dict = {}
+    for j in range(blo, bhi):
+        seen_b[b[j]] = -1 if b[j] in seen_b else j
+    pairs = [
+        (i, seen_b[line]) for line, i in seen_a.items() if i >= 0 and seen_b.get(line, -1) >= 0
+    ]
+    pairs.sort()
+    # Longest increasing run of j (by i order): tails[k] is the index of the pair that ends the
+    # best run of length k + 1.
+    tails: list[int] = []
+    tail_js: list[int] = []
+    previous = [-1] * len(pairs)
+    for n, (_, j) in enumerate(pairs):
+        k = bisect.bisect_left(tail_js, j)
+        previous[n] = tails[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(n)
+            tail_js.append(j)
+        else:
+            tails[k] = n
+            tail_js[k] = j
+    chain = []
+    n = tails[-1] if tails else -1
+    while n >= 0:
+        chain.append(pairs[n])
+        n = previous[n]
+    chain.reverse()
+    return chain
 
 
 def _runs(keys: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
