@@ -8,9 +8,9 @@ match); its time grows with the product of the lengths and with how often a line
 cut at anchors, as patience diff does: lines that occur exactly once in each, in the longest
 run that keeps their order; the gaps between anchors are aligned the same way in turn, and a
 gap too large for difflib with no anchor of its own is left unmatched (its rows count as
-changed: alignment never hides a difference, it only explains one). Blocks of rows equal in both images at different heights are shifts. A shift must be
-tall enough and hold more than one kind of row, or a blank band that happens to match
-somewhere else would count as "moved".
+changed: alignment never hides a difference, it only explains one). Blocks of rows equal in
+both images at different heights are shifts. A shift must be tall enough and hold more than one
+kind of row, or a blank band that happens to match somewhere else would count as "moved".
 """
 
 from __future__ import annotations
