@@ -114,6 +114,9 @@ class DiffResult:
     aligned_changed_pixels: int | None = None  # None: nothing moved, same as changed_pixels
     changed_blocks: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     aligned_diff_png: bytes | None = None
+    # The compare stopped once the changes were over ``stop_over``: the counts are a lower
+    # bound, and the pair is certainly not within that tolerance.
+    partial: bool = False
 
     @property
     def distortion(self) -> float:
@@ -186,6 +189,7 @@ def compare(
     subtle_min_area: int = SUBTLE_MIN_AREA,
     align: bool = True,
     ignore: Sequence[tuple[int, int, int, int]] = (),
+    stop_over: float | None = None,
 ) -> DiffResult:
     """Compare two PNG screenshots (bytes, or paths to them).
 
@@ -193,7 +197,10 @@ def compare(
     "oklab" (pixelmatch main) or "yiq" (pixelmatch 7.2.0). ``include_aa`` counts anti-aliased
     pixels as changes too. ``subtle`` looks for coherent changes under the threshold of at
     least ``subtle_min_area`` pixels; ``align`` looks for rows that moved. Pixels inside the
-    ``ignore`` boxes (x, y, width, height; a page's noise) are never counted.
+    ``ignore`` boxes (x, y, width, height; a page's noise) are never counted. With
+    ``stop_over`` (a share of changed pixels, as a tolerance is), the pass stops at the first
+    stripe past which more than that share has changed (``partial``: only "it differs" is
+    known), so a question that needs no more than that is answered without reading the rest.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
@@ -228,12 +235,12 @@ def compare(
         ignore=ignore,
         align=align,
     )
-    run.first_pass()
+    run.first_pass(None if stop_over is None else stop_over * run.width * run.height)
     shifts: list[alignment.Shift] = []
     aligned_changed = None
     aligned_png = None
     blocks = alignment.changed_blocks(run.row_changes)
-    if align and run.changed:
+    if align and run.changed and not run.stopped:
         moved = alignment.align(*run.row_keys())
         if moved.shifts:
             aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
@@ -255,6 +262,7 @@ def compare(
         aligned_changed_pixels=aligned_changed,
         changed_blocks=blocks,
         aligned_diff_png=aligned_png,
+        partial=run.stopped,
     )
 
 
@@ -354,6 +362,7 @@ class _Comparison:
         self.subtle = subtle
         self.make_png = make_png
         self.changed = 0
+        self.stopped = False
         self.row_changes = np.zeros(self.height, dtype=np.int64)
         self.changed_cells = _CellStats(self.width, self.height, REGION_CELL)
         self.subtle_cells = _CellStats(self.width, self.height, SUBTLE_CELL)
@@ -364,7 +373,7 @@ class _Comparison:
         self.bands2: list[np.ndarray] = []
         self.diff_png: bytes | None = None
 
-    def first_pass(self) -> None:
+    def first_pass(self, stop_over_pixels: float | None = None) -> None:
         writer = DiffImageWriter(self.width, self.height) if self.make_png else None
         reader1 = RowReader(self.src1, self.width, self.stripe_rows)
         reader2 = RowReader(self.src2, self.width, self.stripe_rows)
@@ -396,6 +405,9 @@ class _Comparison:
             self.changed += changed.size
             if writer:
                 writer.add(win.img2[first : first + bottom - top], changed)
+            if stop_over_pixels is not None and self.changed > stop_over_pixels:
+                self.stopped = True
+                return
         if writer:
             self.diff_png = writer.finish()
 

@@ -105,7 +105,14 @@ def diff_run(run_id: int) -> str:
         noise = _noise(after, again, options) if again else None
         ignore = [_widened(region) for region in noise.regions] if noise else []
         result = core.compare(
-            before, after, ignore=ignore, make_diff_png=not preview, align=not preview, **options
+            before,
+            after,
+            ignore=ignore,
+            make_diff_png=not preview,
+            align=not preview,
+            # A preview only asks whether the page differs beyond the tolerance.
+            stop_over=chosen.tolerance if preview else None,
+            **options,
         )
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")

@@ -368,3 +368,30 @@ def test_oklab_scale_is_black_to_white_one():
     assert (
         core.compare(pixel((0, 0, 0)), pixel((255, 255, 255)), threshold=0.99).changed_pixels == 1
     )
+
+
+def _tall_pair(changes_at):
+    from tests.pdiff.test_verdict import png
+
+    before = np.full((12_000, 400, 4), 255, dtype=np.uint8)
+    after = before.copy()
+    for y in changes_at:
+        after[y : y + 20, 50:350, :3] = 0
+    return png(before), png(after)
+
+
+def test_stop_over_stops_at_the_first_stripe_past_the_tolerance():
+    before, after = _tall_pair([100, 11_000])
+    whole = core.compare(before, after)
+    stopped = core.compare(before, after, stop_over=0.0, make_diff_png=False, align=False)
+    assert stopped.partial and not whole.partial
+    assert 0 < stopped.changed_pixels < whole.changed_pixels  # the change at 11,000 unread
+    assert not stopped.within(0.0)
+
+
+def test_stop_over_reads_everything_while_within_the_tolerance():
+    before, after = _tall_pair([100, 11_000])
+    tolerant = core.compare(before, after, stop_over=0.01, make_diff_png=False, align=False)
+    whole = core.compare(before, after, make_diff_png=False, align=False)
+    assert not tolerant.partial and tolerant.within(0.01)
+    assert tolerant.changed_pixels == whole.changed_pixels == 2 * 20 * 300
