@@ -81,6 +81,33 @@ def engine_loop(base: str) -> float:
         browser.close()
 
 
+# Whose CPU time a process's is, by its command line (first match).
+ROLES = [
+    ("Chromium (the capture workers')", "chromium"),
+    ("Playwright driver (node)", "playwright"),
+    ("capture workers (Python)", "capture@"),
+    ("diff worker", "diff@"),
+    ("web server", "gunicorn"),
+]
+
+
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) so far of every live process, summed by ROLES (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = (proc / "stat").read_text()
+        except (OSError, ValueError):
+            continue  # not a process, or it ended meanwhile
+        role = next((name for name, marker in ROLES if marker in command), None)
+        if role:
+            fields = stat[stat.rfind(")") + 2 :].split()
+            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
 def per_minute(seconds: float, pages: int = len(pythondoc.PAGES)) -> float:
     return pages / seconds * 60
 
@@ -219,7 +246,15 @@ def end_to_end(pages: int = 60):
         mark_good(api, keys, "baseline")
         with open(site / "_static" / "pydoctheme.css", "a") as css:
             css.write("\na, a:visited { color: #b00020 !important; }\n")  # every page changes
+        cpu_before = cpu_seconds_by_role()
         seconds = site_diff("css-change")
+        cpu_after = cpu_seconds_by_role()
+        spent = {role: cpu_after.get(role, 0) - cpu_before.get(role, 0) for role in cpu_after}
+        print(
+            f"  CPU seconds of that release ({os.cpu_count()} cores x {seconds:.0f} s = "
+            f"{os.cpu_count() * seconds:.0f} available): "
+            + ", ".join(f"{role} {value:.0f}" for role, value in spent.items() if value >= 0.5)
+        )
         print(
             f"  target 60 pages/min with diffs: "
             f"{'met' if per_minute(seconds, len(names) + 1) >= 60 else 'MISSED'}"
