@@ -231,8 +231,12 @@ class CaptureConfig:
         return json.dumps(self.values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def context_key(self) -> tuple:
-        """What a browser context fixes: configs with the same key may share one."""
+        """What a browser context fixes, and what decides which responses its HTTP cache may
+        hand out (the credentials a request carries): configs with the same key may share
+        one. Two runs that capture a page as two different users never share a cache."""
         return (
+            json.dumps(self.get("cookies"), sort_keys=True),
+            json.dumps(self.get("injectHeaders"), sort_keys=True),
             self.get("userAgent"),
             self.get("locale"),
             self.get("timezoneId"),

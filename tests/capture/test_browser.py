@@ -312,6 +312,18 @@ def test_a_release_shares_its_cache_and_a_new_release_fetches_afresh(browser, si
     assert len(site.seen("/cacheable.png")) == 2  # the next release: max-age notwithstanding
 
 
+def test_captures_with_other_credentials_do_not_share_a_cache(browser, site):
+    url = site.add("/private", PLAIN + "<img src='/avatar.png'>")
+    site.add(
+        "/avatar.png", b"", content_type="image/png", headers={"Cache-Control": "max-age=3600"}
+    )
+    for user in ("alice", "bob", "alice"):
+        config = capture_config.parse({"cookies": [{"name": "user", "value": user}]})
+        browser.capture(config.with_target(url), "build-1/release-3")
+    # Alice's avatar came from the cache the second time; Bob's was never Alice's.
+    assert [r.headers.get("cookie") for r in site.seen("/avatar.png")] == ["user=alice", "user=bob"]
+
+
 def test_log_records_console_and_page_errors(browser, site):
     url = site.add(
         "/noisy",
