@@ -6,11 +6,12 @@ call cannot be abandoned; an awaited one can).
 
 Isolation without a new browser context per capture: a context costs a new renderer process
 (~150 ms), so a context is shared by captures of one partition (the server passes the build and
-the release: builds never share a context) whose context-level options are the same, and each
-capture gets a fresh page (prepared while the previous capture runs) and, afterwards, every page
-it opened (popups, new windows, and the workers they run) closed, the cookies of the context and
-every kind of storage of every origin it touched cleared. Nothing one capture sets is visible to
-the next; the tests check that. The HTTP cache is the one thing a partition's captures share,
+the release: builds never share a context) whose context-level options are the same. Its
+captures take one page in turn: afterwards every page a capture opened (popups, new windows,
+and the workers they run) is closed, its own page is taken to about:blank with its name,
+history and session storage reset, and the cookies of the context and every kind of storage
+of every origin it touched are cleared. Nothing one capture sets is visible to the next; the
+tests check that. The HTTP cache is the one thing a partition's captures share,
 as one visitor's browser would: a release's pages load its stylesheets and scripts once, and no
 other release (a new partition, a new context) ever sees them.
 
@@ -190,44 +191,29 @@ class Browser:
 
 
 class _PooledContext:
+    """A browser context and the one page its captures take in turn: after each capture the
+    page is reset (see ``_Capture.clean_up``) rather than closed, since a new page costs the
+    browser and the renderer ~0.1 CPU-s (a new view, its compositor, Playwright's setup)."""
+
     def __init__(self, context):
         self.context = context
-        self.spare = None  # a task making the next (page, CDP session)
-
-    async def _new_page(self):
-        page = await self.context.new_page()
-        return page, await self.context.new_cdp_session(page)
-
-    def _prepare(self):
-        self.spare = asyncio.ensure_future(self._new_page())
-        self.spare.add_done_callback(_log_failure)
+        self.idle = None  # (page, CDP session) reset and ready for the next capture
 
     async def take_page(self):
-        if self.spare is None:
-            self._prepare()
-        try:
-            page, cdp = await self.spare
-        finally:
-            # The next capture's page starts its renderer while this one works.
-            self._prepare()
+        if self.idle is not None:
+            taken, self.idle = self.idle, None
+            return taken
+        page = await self.context.new_page()
+        cdp = await self.context.new_cdp_session(page)
+        # Reports every Web Storage write; a page that wrote its sessionStorage is not reused.
+        await cdp.send("DOMStorage.enable")
         return page, cdp
 
-    async def spare_page(self):
-        """The prepared next page, once it is ready (None if preparing it failed)."""
-        if self.spare is None:
-            return None
-        try:
-            page, _ = await asyncio.wait_for(asyncio.shield(self.spare), 10)
-            return page
-        except Exception:  # its failure is reported when a capture takes it
-            return None
-
-    def discard(self):
-        if self.spare is not None:
-            self.spare.cancel()
+    def give_back(self, page, cdp):
+        self.idle = (page, cdp)
 
     async def close(self):
-        self.discard()
+        self.idle = None
         await self.context.close()
 
 
@@ -287,8 +273,6 @@ class _Engine:
         if self.pending_clean_up is not None:
             self.pending_clean_up.cancel()
             self.pending_clean_up = None
-        for pooled in self.contexts.values():
-            pooled.discard()
         self.contexts.clear()
         if self.browser is not None:
             browser, self.browser = self.browser, None
@@ -511,6 +495,18 @@ class _Capture:
         # this loop (a Python regex like (a+)+b against a long URL takes minutes).
         self.blocked = [compile_regex(p) for p in config.get("resourcesToIgnore")]
         self.headers = [(compile_regex(p), h) for p, h in config.get("injectHeaders").items()]
+        self.routed = False
+        self.session_storage_written = False
+        self.listeners = [
+            ("request", self._on_request),
+            ("requestfinished", self._on_request_done),
+            ("requestfailed", self._on_request_failed),
+            ("response", self._on_response),
+            ("console", self._on_console),
+            ("pageerror", self._on_page_error),
+            ("crash", self._on_crash),
+            ("popup", self._on_popup),
+        ]
 
     def remaining_ms(self) -> float:
         return max(1.0, (self.deadline - time.monotonic()) * 1000)
@@ -588,6 +584,16 @@ class _Capture:
             if isinstance(result, Exception):
                 logger.warning("closing a popup failed: %s", result)
 
+    def _on_storage_write(self, event):
+        if not event["storageId"].get("isLocalStorage", True):
+            self.session_storage_written = True
+
+    def _on_console(self, message):
+        self.log.add(f"console.{message.type}: {message.text}")
+
+    def _on_page_error(self, error):
+        self.log.add(f"page error: {_first_line(error)}")
+
     def _on_crash(self, _page):
         self.crashed = True
         self.log.add("the page crashed")
@@ -613,26 +619,23 @@ class _Capture:
     # --- the capture ------------------------------------------------------------------------
     async def run(self) -> bytes:
         page, config, log = self.page, self.config, self.log
-        page.on("request", self._on_request)
-        page.on("requestfinished", self._on_request_done)
-        page.on("requestfailed", self._on_request_failed)
-        page.on("response", self._on_response)
-        page.on("console", lambda msg: log.add(f"console.{msg.type}: {msg.text}"))
-        page.on("pageerror", lambda error: log.add(f"page error: {_first_line(error)}"))
-        page.on("crash", self._on_crash)
-        page.on("popup", self._on_popup)
+        for event, handler in self.listeners:
+            page.on(event, handler)
+        for event in _STORAGE_WRITES:
+            self.cdp.on(event, self._on_storage_write)
 
         viewport = config.get("viewportSize")
         if page.viewport_size != viewport:
             await page.set_viewport_size(viewport)
         if self.blocked or self.headers:
             await page.route("**/*", self._route)
+            self.routed = True
         url = config.get("targetUrl")
         if config.get("cookies"):
             await self.context.add_cookies([_cookie(c, url) for c in config.get("cookies")])
 
-        # The prepared spare page took the foreground when it was opened: a background tab
-        # gets no frames, and the screenshot then waits ~2 s for one and may miss tiles.
+        # A page that is not the foreground one gets no frames: the screenshot then waits
+        # ~2 s for one and may miss tiles.
         await self.cdp.send("Page.bringToFront")
         self.stage = "loading the page"
         log.add(f"open {url} (viewport {viewport['width']}x{viewport['height']})")
@@ -815,16 +818,34 @@ class _Capture:
             await asyncio.sleep(0.05)
 
     async def clean_up(self) -> bool:
-        """Close the page and clear what it left in the shared context. False: the context is
-        in an unknown state and the browser should be restarted."""
+        """Reset the page for the next capture and clear what this one left in the shared
+        context; the page is then given back to its context. False: the context is in an
+        unknown state and the browser should be restarted.
+
+        What a new page would not have and a reused one must lose: the document (and with it
+        its timers, workers and injected CSS or JS; the next navigation starts from
+        about:blank), ``window.name``, the session history (``history.length``, nothing to go
+        back to), sessionStorage (kept per page), and this capture's routes and listeners.
+        Popups and other windows are closed; cookies and the storage of every origin the
+        page touched are cleared after the page has unloaded, so that an unload handler's
+        writes go too."""
+        page = self.page
         try:
-            self.page.remove_listener("popup", self._on_popup)
+            for event, handler in self.listeners:
+                page.remove_listener(event, handler)
+            if self.routed:
+                await asyncio.wait_for(page.unroute("**/*", self._route), 5)
             # Popups and windows the page opened (and their workers) end with the capture:
             # nothing it started may run on into the next one.
-            spare = await self.pooled.spare_page()
             for other in list(self.context.pages):
-                if other is not self.page and other is not spare:
+                if other is not page:
                     await asyncio.wait_for(other.close(), 5)
+            await page.goto("about:blank", wait_until="load", timeout=5000)
+            # A round trip through the renderer: the storage writes of unloading are reported.
+            await asyncio.wait_for(page.evaluate("window.name = ''"), 5)
+            await asyncio.wait_for(self.cdp.send("Page.resetNavigationHistory"), 5)
+            for event in _STORAGE_WRITES:
+                self.cdp.remove_listener(event, self._on_storage_write)
             for origin in sorted(self.origins):
                 await asyncio.wait_for(
                     self.cdp.send(
@@ -833,15 +854,17 @@ class _Capture:
                     5,
                 )
             await asyncio.wait_for(self.context.clear_cookies(), 5)
-            # Closing the page (its renderer shutting down) need not hold up the next capture.
-            closing = asyncio.ensure_future(asyncio.wait_for(self.page.close(), 10))
-            closing.add_done_callback(_log_failure)
+            if self.session_storage_written:
+                await asyncio.wait_for(page.close(), 10)
+            else:
+                self.pooled.give_back(page, self.cdp)
             return True
         except Exception as exc:
             logger.warning("cleaning up after a capture failed (%s); restarting Chromium", exc)
             return False
 
 
+_STORAGE_WRITES = ("DOMStorage.domStorageItemAdded", "DOMStorage.domStorageItemUpdated")
 _TWO_FRAMES = "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 # Run in the page just before the screenshot: wait for web fonts, finish finite CSS animations
@@ -873,11 +896,6 @@ _STABILISE = """async ({masks, color}) => {
   return [Math.ceil(Math.max(root.scrollWidth, body.scrollWidth, root.clientWidth)),
           Math.ceil(Math.max(root.scrollHeight, body.scrollHeight, root.clientHeight))];
 }"""
-
-
-def _log_failure(task):
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("closing a captured page failed: %s", task.exception())
 
 
 def _cookie(cookie: dict, url: str) -> dict:

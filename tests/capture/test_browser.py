@@ -22,8 +22,8 @@ def browser():
     browser.close()
 
 
-def capture(browser, url, **config):
-    return browser.capture(capture_config.parse(config).with_target(url))
+def capture(browser, url, partition="", **config):
+    return browser.capture(capture_config.parse(config).with_target(url), partition)
 
 
 def image(result):
@@ -298,6 +298,59 @@ def test_captures_are_isolated_from_each_other(browser, site):
     seen = [r.path for r in site.requests if r.path.startswith("/seen")]
     assert seen == ["/seen?%7C%7C", "/seen?%7C%7C"]
     assert "cookie" not in site.seen("/state")[-1].headers
+
+
+def _settled_pages(browser, partition):
+    """Once the last capture's clean-up is done: the open pages of the partition's context,
+    and the one it keeps for its next capture (None: that one opens a new page)."""
+    engine = browser._engine
+    browser._run(engine.finish_clean_up(), 30)
+    [pooled] = [pooled for key, pooled in engine.contexts.items() if key[0] == partition]
+    return list(pooled.context.pages), pooled.idle[0] if pooled.idle else None
+
+
+def test_a_reused_page_keeps_nothing_of_the_capture_before(browser, site):
+    """The next capture takes the same page, and finds no window.name, no history, no cookie
+    and no localStorage of the one before, not even what its pagehide handler wrote."""
+    url = site.add(
+        "/reuse",
+        "<body><script>"
+        "const seen = [window.name, history.length, document.cookie,"
+        " localStorage.getItem('k'), localStorage.getItem('late')].join('|');"
+        "window.name = 'secret'; history.pushState({}, '', '#a'); history.pushState({}, '', '#b');"
+        "document.cookie = 'visited=1'; localStorage.setItem('k', 'v');"
+        "addEventListener('pagehide', () => { localStorage.setItem('late', '1');"
+        " document.cookie = 'late=1'; });"
+        "fetch('/reuse-seen?' + encodeURIComponent(seen));</script></body>",
+    )
+    site.add("/reuse-seen", "ok", content_type="text/plain")
+    capture(browser, url, partition="reuse")
+    pages, first = _settled_pages(browser, "reuse")
+    assert first is not None and pages == [first]
+    capture(browser, url, partition="reuse")
+    seen = [r.path for r in site.requests if r.path.startswith("/reuse-seen")]
+    # history.length 2 as on a new page (about:blank, then the page), not 4 (the two pushes).
+    assert seen == ["/reuse-seen?%7C2%7C%7C%7C", "/reuse-seen?%7C2%7C%7C%7C"]
+    assert "cookie" not in site.seen("/reuse")[-1].headers
+    assert _settled_pages(browser, "reuse") == ([first], first), "the page was not reused"
+
+
+def test_a_page_whose_session_storage_was_written_is_not_reused(browser, site):
+    """sessionStorage lives with the page: one written (here only as the page unloads) means
+    the next capture gets a new page, and sees nothing."""
+    url = site.add(
+        "/session",
+        "<body><script>"
+        "fetch('/session-seen?' + encodeURIComponent(String(sessionStorage.getItem('s'))));"
+        "addEventListener('pagehide', () => sessionStorage.setItem('s', 'left'));"
+        "</script></body>",
+    )
+    site.add("/session-seen", "ok", content_type="text/plain")
+    capture(browser, url, partition="session")
+    assert _settled_pages(browser, "session") == ([], None)
+    capture(browser, url, partition="session")
+    seen = [r.path for r in site.requests if r.path.startswith("/session-seen")]
+    assert seen == ["/session-seen?null", "/session-seen?null"]
 
 
 def test_a_release_shares_its_cache_and_a_new_release_fetches_afresh(browser, site):
