@@ -34,6 +34,7 @@ from .pngio import (
     ImageDecodeError,
     PngRows,
     RowReader,
+    bands,
     png_size,
 )
 
@@ -65,6 +66,8 @@ SUBTLE_MIN_AREA = 400
 # Pixels per stripe and image: the unit of work and of memory.
 STRIPE_PIXELS = 4_000_000
 MIN_STRIPE_ROWS = 64
+# The first stripe's rows in a pass that stops at the first change over its limit.
+FIRST_STRIPE_ROWS = 128
 # Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
 _CONTEXT = 2
 
@@ -375,10 +378,12 @@ class _Comparison:
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
         writer = DiffImageWriter(self.width, self.height) if self.make_png else None
-        reader1 = RowReader(self.src1, self.width, self.stripe_rows)
-        reader2 = RowReader(self.src2, self.width, self.stripe_rows)
-        for top in range(0, self.height, self.stripe_rows):
-            bottom = min(top + self.stripe_rows, self.height)
+        # A pass that may stop early starts with small stripes (most changed pages show it
+        # in their first rows) and grows them, so a pass that does not stop costs about the same.
+        first = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
+        reader1 = RowReader(self.src1, self.width, self.stripe_rows, first)
+        reader2 = RowReader(self.src2, self.width, self.stripe_rows, first)
+        for top, bottom in bands(self.height, self.stripe_rows, first):
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
             if self.align:

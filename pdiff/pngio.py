@@ -87,8 +87,9 @@ class PngRows:
         self.label = label
         self._data = data
 
-    def stripes(self, rows: int) -> Iterator[np.ndarray]:
-        """(h, width, 4) uint8 arrays of at most ``rows`` rows, top to bottom."""
+    def stripes(self, rows: int, first: int | None = None) -> Iterator[np.ndarray]:
+        """(h, width, 4) uint8 arrays of at most ``rows`` rows, top to bottom; with ``first``,
+        the stripes start at that many rows and double up to ``rows`` (see ``bands``)."""
         try:
             image = pyvips.Image.pngload_buffer(self._data, access="sequential", fail_on="warning")
             if image.interpretation != "srgb" or image.format != "uchar":
@@ -98,8 +99,8 @@ class PngRows:
             region = pyvips.Region.new(image)
         except pyvips.Error as exc:
             raise self._error(exc) from exc
-        for top in range(0, self.height, rows):
-            count = min(rows, self.height - top)
+        for top, bottom in bands(self.height, rows, first):
+            count = bottom - top
             try:
                 buffer = region.fetch(0, top, self.width, count)
             except pyvips.Error as exc:
@@ -116,6 +117,18 @@ class PngRows:
 _KEEP_ROWS = 8
 
 
+def bands(height: int, rows: int, first: int | None = None) -> Iterator[tuple[int, int]]:
+    """(top, bottom) of stripes of ``rows`` rows over ``height`` rows; with ``first``, the
+    first stripe has that many rows and each next one twice as many, up to ``rows``: a pass
+    that may stop at its first change reads little, and a whole pass still has few stripes."""
+    size = min(first or rows, rows)
+    top = 0
+    while top < height:
+        bottom = min(top + size, height)
+        yield top, bottom
+        top, size = bottom, min(size * 2, rows)
+
+
 class RowReader:
     """Rows of a PngRows on a canvas of ``width`` columns, read forward through a window.
 
@@ -123,14 +136,17 @@ class RowReader:
     past its width are transparent, as on the diff's common canvas. Reading may go back a few
     rows; reading further back rereads the image from the start."""
 
-    def __init__(self, source: PngRows, width: int, stripe_rows: int):
+    def __init__(
+        self, source: PngRows, width: int, stripe_rows: int, first_rows: int | None = None
+    ):
         self._source = source
         self._width = width
         self._stripe_rows = stripe_rows
+        self._first_rows = first_rows
         self._restart()
 
     def _restart(self):
-        self._stripes = self._source.stripes(self._stripe_rows)
+        self._stripes = self._source.stripes(self._stripe_rows, self._first_rows)
         self._buffer = np.zeros((0, self._width, 4), dtype=np.uint8)
         self._buffer_top = 0
 

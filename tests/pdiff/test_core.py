@@ -389,6 +389,29 @@ def test_stop_over_stops_at_the_first_stripe_past_the_tolerance():
     assert not stopped.within(0.0)
 
 
+def test_stop_over_starts_with_a_small_stripe_so_a_change_at_the_top_reads_little():
+    before, after = _tall_pair([100, 150, 9_000])
+    stopped = core.compare(before, after, stop_over=0.0, make_diff_png=False, align=False)
+    # The pass stops after the first stripe (rows 0-127), which holds rows 100-119 of the first
+    # change and none of the second (150) or third (9,000).
+    assert core.FIRST_STRIPE_ROWS == 128
+    assert stopped.partial and stopped.changed_pixels == 20 * 300
+
+
+def test_bands_grow_from_the_first_to_the_full_stripe():
+    from pdiff.pngio import bands
+
+    assert list(bands(1000, 300)) == [(0, 300), (300, 600), (600, 900), (900, 1000)]
+    assert list(bands(1000, 300, 128)) == [
+        (0, 128),
+        (128, 384),
+        (384, 684),
+        (684, 984),
+        (984, 1000),
+    ]
+    assert list(bands(50, 300, 128)) == [(0, 50)]
+
+
 def test_stop_over_reads_everything_while_within_the_tolerance():
     before, after = _tall_pair([100, 11_000])
     tolerant = core.compare(before, after, stop_over=0.01, make_diff_png=False, align=False)
