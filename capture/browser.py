@@ -30,6 +30,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import queue
 import re
 import shutil
 import signal
@@ -134,10 +135,20 @@ class Browser:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         policy: NetworkPolicy | None = None,
+        lanes: int = 1,
     ):
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, not {lanes}")
+        if policy is not None and lanes > 1:
+            # The policy proxy reports what it refused to the one capture in progress.
+            raise ValueError("a capture network policy needs lanes=1 (one capture at a time)")
         self.executable = find_chromium(executable)
+        self.lanes = lanes
         self._options = {"max_pixels": max_pixels, "policy": policy}
-        self._lock = threading.Lock()
+        self._free_lanes: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for lane in range(lanes):
+            self._free_lanes.put(lane)
+        self._engine_lock = threading.Lock()
         self._start_engine()
 
     def _start_engine(self):
@@ -150,32 +161,45 @@ class Browser:
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
-        context nor its HTTP cache (the server passes the build and the release)."""
+        context nor its HTTP cache (the server passes the build and the release).
+
+        Up to ``lanes`` captures run at once (from as many threads), each on its own
+        contexts, so that one page loads and lays out while another's screenshot is encoded;
+        a caller beyond that waits for a lane."""
         timeout = config.get("timeoutMs") / 1000
-        with self._lock:
+        lane = self._free_lanes.get()
+        try:
+            with self._engine_lock:
+                loop, engine = self._loop, self._engine
             future = asyncio.run_coroutine_threadsafe(
-                self._engine.capture(config, timeout, partition), self._loop
+                engine.capture(config, timeout, partition, lane), loop
             )
             try:
                 # The engine enforces the limit itself; this is the backstop if it cannot.
                 return future.result(timeout=timeout + BACKSTOP_SECONDS)
             except concurrent.futures.TimeoutError:
                 future.cancel()
-                self._abandon()
+                self._abandon(engine)
                 raise CaptureError(
                     f"capture did not finish within {timeout:.0f} s; it was "
                     "abandoned and the browser started afresh"
                 ) from None
+        finally:
+            self._free_lanes.put(lane)
 
-    def _abandon(self):
+    def _abandon(self, engine):
         """Give up on an engine whose loop does not answer (something blocks it): the next
         capture gets a new loop and a new Chromium at once, and the old Chromium and driver
-        are killed, so nothing waits on the stuck one."""
-        loop, engine = self._loop, self._engine
-        logger.warning(
-            "a capture overran its limit and its engine does not answer; starting a new browser"
-        )
-        self._start_engine()
+        are killed, so nothing waits on the stuck one. (Captures of other lanes on the stuck
+        engine find it abandoned already.)"""
+        with self._engine_lock:
+            if engine is not self._engine:
+                return
+            loop = self._loop
+            logger.warning(
+                "a capture overran its limit and its engine does not answer; starting a new browser"
+            )
+            self._start_engine()
         engine.kill()
         loop.call_soon_threadsafe(loop.stop)
 
@@ -227,12 +251,22 @@ class _Engine:
         self.proxy = None
         self.playwright = None
         self.browser = None
+        # Keyed by (lane, partition, context options): lanes never share a context.
         self.contexts: OrderedDict[tuple, _PooledContext] = OrderedDict()
-        self.pending_clean_up = None
+        self.pending_clean_up: dict[int, asyncio.Future] = {}  # by lane
+        self.starting = asyncio.Lock()
+        # Restarting waits until no other lane's capture runs on this Chromium.
+        self.gate = asyncio.Condition()
+        self.busy = 0  # captures running
+        self.restarts_waiting = 0
+        self.generation = 0  # how many times Chromium was stopped
 
     async def start(self):
-        if self.browser is not None and self.browser.is_connected():
-            return
+        async with self.starting:
+            if self.browser is None or not self.browser.is_connected():
+                await self._start()
+
+    async def _start(self):
         await self.stop()
         from playwright.async_api import async_playwright
 
@@ -270,9 +304,9 @@ class _Engine:
             logger.warning("Chromium disconnected; it is started again for the next capture")
 
     async def stop(self):
-        if self.pending_clean_up is not None:
-            self.pending_clean_up.cancel()
-            self.pending_clean_up = None
+        for pending in self.pending_clean_up.values():
+            pending.cancel()
+        self.pending_clean_up.clear()
         self.contexts.clear()
         if self.browser is not None:
             browser, self.browser = self.browser, None
@@ -290,8 +324,22 @@ class _Engine:
             await self.proxy.stop()
             self.proxy = None
 
-    async def restart(self):
-        await self.stop()
+    async def restart(self, generation: int):
+        """Stop Chromium (the next capture starts it again), called by a capture that began
+        in ``generation``: once no other lane's capture is running on it, unless another lane
+        restarted it meanwhile. New captures wait until then."""
+        async with self.gate:
+            self.busy -= 1
+            self.restarts_waiting += 1
+            try:
+                await self.gate.wait_for(lambda: self.busy == 0 or self.generation != generation)
+                if self.generation == generation:
+                    await self.stop()
+                    self.generation += 1
+            finally:
+                self.restarts_waiting -= 1
+                self.busy += 1
+                self.gate.notify_all()
 
     def kill(self):
         """From another thread, when this engine's loop is stuck: kill the Playwright driver
@@ -314,8 +362,8 @@ class _Engine:
             except ProcessLookupError:
                 pass
 
-    async def context_for(self, config: CaptureConfig, partition: str) -> _PooledContext:
-        key = (partition, config.context_key())
+    async def context_for(self, config: CaptureConfig, partition: str, lane: int) -> _PooledContext:
+        key = (lane, partition, config.context_key())
         pooled = self.contexts.get(key)
         if pooled is not None:
             self.contexts.move_to_end(key)
@@ -342,25 +390,37 @@ class _Engine:
             }
         pooled = _PooledContext(await self.browser.new_context(**options))
         self.contexts[key] = pooled
-        while len(self.contexts) > MAX_CONTEXTS:
-            _, oldest = self.contexts.popitem(last=False)
-            await oldest.close()
+        mine = [other for other in self.contexts if other[0] == lane]
+        for oldest in mine[: max(0, len(mine) - MAX_CONTEXTS)]:
+            await self.contexts.pop(oldest).close()
         return pooled
 
     async def capture(
-        self, config: CaptureConfig, timeout: float, partition: str = ""
+        self, config: CaptureConfig, timeout: float, partition: str = "", lane: int = 0
     ) -> CaptureResult:
+        started = time.monotonic()
+        async with self.gate:
+            await self.gate.wait_for(lambda: not self.restarts_waiting)
+            self.busy += 1
+            generation = self.generation
+        try:
+            return await self._capture(config, timeout, partition, lane, started, generation)
+        finally:
+            async with self.gate:
+                self.busy -= 1
+                self.gate.notify_all()
+
+    async def _capture(self, config, timeout, partition, lane, started, generation):
         log = CaptureLog()
         for warning in config.warnings:
             log.add(f"warning: {warning}")
-        started = time.monotonic()
-        await self.finish_clean_up()
+        await self.finish_clean_up(lane, generation)
         try:
             await self.start()
-            pooled = await self.context_for(config, partition)
+            pooled = await self.context_for(config, partition, lane)
             page, cdp = await pooled.take_page()
         except Exception as exc:
-            await self.restart()
+            await self.restart(generation)
             raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
         session = _Capture(page, cdp, pooled, config, log, started + timeout, self.max_pixels)
         if self.proxy is not None:
@@ -368,7 +428,7 @@ class _Engine:
         try:
             png = await asyncio.wait_for(session.run(), timeout)
         except CaptureError as exc:
-            await self.end_capture(session)
+            await self.end_capture(session, lane)
             raise CaptureError(exc.reason, log.text()) from None
         except Exception as exc:
             failure = classify(exc)
@@ -384,25 +444,25 @@ class _Engine:
                 reason = f"capture failed: {failure.detail}"
             log.add(reason)
             if failure.kind == Failure.NETWORK:
-                await self.end_capture(session)
+                await self.end_capture(session, lane)
             else:
                 # A page that hung or crashed may have taken the shared renderer with it:
                 # start afresh rather than let it spoil the next capture.
-                await self.restart()
+                await self.restart(generation)
             raise CaptureError(reason, log.text()) from None
-        await self.end_capture(session)
+        await self.end_capture(session, lane)
         return CaptureResult(png, log.text(), session.http_status, time.monotonic() - started)
 
-    async def end_capture(self, session):
+    async def end_capture(self, session, lane: int):
         """The page's popups are closed now; the rest of cleaning up overlaps with whatever
-        the caller does with the result, and the next capture waits for it first."""
+        the caller does with the result, and the lane's next capture waits for it first."""
         await session.close_popups()
-        self.pending_clean_up = asyncio.ensure_future(session.clean_up())
+        self.pending_clean_up[lane] = asyncio.ensure_future(session.clean_up())
 
-    async def finish_clean_up(self):
-        pending, self.pending_clean_up = self.pending_clean_up, None
+    async def finish_clean_up(self, lane: int, generation: int):
+        pending = self.pending_clean_up.pop(lane, None)
         if pending is not None and not await pending:
-            await self.restart()
+            await self.restart(generation)
 
 
 def stripe_height(scale: float) -> int:

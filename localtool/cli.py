@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("DPXDT_CHROMIUM") or None,
             help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium)",
         )
+        command.add_argument(
+            "--parallel",
+            type=int,
+            default=2,
+            metavar="N",
+            help="pages captured at once in the one Chromium (default %(default)s); "
+            "results are reported in order",
+        )
     _server_tools(commands)
     return parser
 
@@ -228,6 +236,8 @@ def main(argv=None) -> int:
         return run_server_tool(args)
     if not 0 <= args.threshold <= 1:
         parser.error("--threshold must be between 0 and 1")
+    if not 1 <= args.parallel <= 16:
+        parser.error("--parallel must be between 1 and 16")
     try:
         suites = yamlconfig.load_dir(args.directory)
     except yamlconfig.SuiteError as exc:
@@ -241,6 +251,7 @@ def main(argv=None) -> int:
         test_filter=args.test_filter,
         threshold=args.threshold,
         chromium=args.chromium,
+        parallel=args.parallel,
         junit=args.junit,
         report=report,
         open_report=args.open_report,

@@ -9,6 +9,7 @@ reference image, a bad suite file).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fnmatch
 import os
@@ -61,6 +62,7 @@ class Options:
     test_filter: str = ""
     threshold: float = core.DEFAULT_THRESHOLD
     chromium: str | None = None
+    parallel: int = 2  # captures in flight at once (the engine's lanes)
     junit: Path | None = None
     report: Path | None = None  # write the HTML report here
     open_report: bool = False
@@ -104,7 +106,7 @@ def run(suites: list[Suite], options: Options) -> int:
                 if not tests:
                     continue
                 if browser is None:
-                    browser = Browser(options.chromium)
+                    browser = Browser(options.chromium, lanes=options.parallel)
                 _run_suite(suite, tests, browser, options, progress)
     finally:
         if browser is not None:
@@ -117,9 +119,23 @@ def _run_suite(suite, tests, browser, options, progress):
     try:
         with _setup_process(suite, logs, options):
             _wait_for(suite, options)
-            for test in tests:
-                _run_test(suite, test, browser, options)
-                progress.update(1)
+            # Captures run ahead, as many at once as the browser has lanes; each test's
+            # outcome is reported in order, as its capture comes back.
+            with concurrent.futures.ThreadPoolExecutor(browser.lanes) as pool:
+                captures = [
+                    pool.submit(_capture, browser, test, options)
+                    if _reference_ready(suite, test, options)
+                    else None
+                    for test in tests
+                ]
+                try:
+                    for test, captured in zip(tests, captures, strict=True):
+                        _run_test(suite, test, captured, options)
+                        progress.update(1)
+                finally:
+                    for captured in captures:
+                        if captured is not None:
+                            captured.cancel()
     except SetupError as exc:
         print(f"{suite.path.name}: {exc}", file=options.err)
         for test in tests:
@@ -226,22 +242,34 @@ def _wait_for(suite: Suite, options: Options):
             )
 
 
-def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
-    started = time.monotonic()
+def _reference_ready(suite: Suite, test: Test, options: Options) -> bool:
+    """Whether the test has what its capture is for: in test mode, its reference image."""
+    return options.mode == "update" or (suite.path.parent / f"{test.name}.png").exists()
+
+
+def _capture(browser: Browser, test: Test, options: Options):
+    arm = test.ref if options.mode == "update" else test.run
+    return browser.capture(arm.config)
+
+
+def _run_test(suite: Suite, test: Test, captured, options: Options):
+    """Report one test; ``captured`` is the future of its capture (None: not captured, as
+    its reference image is missing)."""
+    started, capture_seconds = time.monotonic(), 0.0
     outcome = Outcome(suite.path.name, test.name, "error")
     options.outcomes.append(outcome)
-    arm = test.ref if options.mode == "update" else test.run
     print(f"{test.name}: Running webpage capture process", file=options.out)
     reference = suite.path.parent / f"{test.name}.png"
     try:
-        if options.mode == "test" and not reference.exists():
+        if captured is None:
             raise FileNotFoundError(
                 f"Reference image {reference} does not exist. Try running in update mode."
             )
         try:
-            result = browser.capture(arm.config)
+            result = captured.result()
         except CaptureError as exc:
             raise RuntimeError(f"capture failed: {exc.reason}") from None
+        capture_seconds = result.seconds
         if options.mode == "update":
             reference.write_bytes(result.png)
             print(f"{test.name}: Updated {reference}", file=options.out)
@@ -252,7 +280,7 @@ def _run_test(suite: Suite, test: Test, browser: Browser, options: Options):
         outcome.message = str(exc)
         print(f"{test.name}: error: {exc}", file=options.out)
     finally:
-        outcome.seconds = time.monotonic() - started
+        outcome.seconds = capture_seconds + time.monotonic() - started
 
 
 def _compare(test, reference, png, outcome, options):

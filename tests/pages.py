@@ -24,6 +24,7 @@ class Page:
 class Seen:
     path: str
     headers: dict
+    at: float = 0.0  # time.monotonic() when the request came in
 
 
 @dataclass
@@ -51,7 +52,9 @@ def serve(site: Site):
             pass
 
         def do_GET(self):
-            site.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+            site.requests.append(
+                Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+            )
             page = site.pages.get(self.path.split("?")[0])
             if page is None:
                 return self._answer(404, b"not found", "text/plain")

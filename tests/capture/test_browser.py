@@ -304,8 +304,13 @@ def _settled_pages(browser, partition):
     """Once the last capture's clean-up is done: the open pages of the partition's context,
     and the one it keeps for its next capture (None: that one opens a new page)."""
     engine = browser._engine
-    browser._run(engine.finish_clean_up(), 30)
-    [pooled] = [pooled for key, pooled in engine.contexts.items() if key[0] == partition]
+
+    async def cleaned_up():
+        for pending in list(engine.pending_clean_up.values()):
+            await pending
+
+    browser._run(cleaned_up(), 30)
+    [pooled] = [pooled for key, pooled in engine.contexts.items() if key[1] == partition]
     return list(pooled.context.pages), pooled.idle[0] if pooled.idle else None
 
 

@@ -108,6 +108,60 @@ def test_five_tallest_doc_pages_give_identical_bytes_under_load(browser, docs):
             spinner.wait()
 
 
+def test_two_lanes_capture_at_once_and_give_the_bytes_of_one_at_a_time(browser, docs):
+    """Browser(lanes=2): two captures in flight in one Chromium, on their own contexts; each
+    page comes out byte for byte as when captured alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [*pythondoc.TALLEST[:3], "copy", "email"]
+    alone = {name: capture(browser, f"{docs}/library/{name}.html").png for name in names}
+    lanes = Browser(lanes=2)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            together = list(
+                pool.map(lambda name: capture(lanes, f"{docs}/library/{name}.html"), names * 2)
+            )
+        contexts = {key[0] for key in lanes._engine.contexts}
+    finally:
+        lanes.close()
+    assert contexts == {0, 1}  # both lanes were used
+    for name, result in zip(names * 2, together, strict=True):
+        assert hashlib.sha1(result.png).digest() == hashlib.sha1(alone[name]).digest(), name
+
+
+def test_a_lane_that_must_restart_chromium_waits_for_the_other_lanes_capture(site):
+    """A capture that times out restarts Chromium, but only once the capture running in the
+    other lane has finished: that one is not cut short."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy = site.add(
+        "/busy-lane",
+        "<body><script>setInterval(() => fetch('/poll-lane?' + Math.random()), 20);</script>",
+    )
+    site.add("/poll-lane", "{}", content_type="application/json")
+    slow = site.add("/slow-lane", "<p>slow but fine</p>")
+    lanes = Browser(lanes=2)
+    try:
+        capture(lanes, slow)  # Chromium started
+        with ThreadPoolExecutor(2) as pool:
+            failing = pool.submit(capture, lanes, busy, timeoutMs=2000)
+            time.sleep(0.5)
+            fine = pool.submit(capture, lanes, slow, delayMs=3000)
+            with pytest.raises(CaptureError, match="page never settled within 2 s"):
+                failing.result(timeout=60)
+            result = fine.result(timeout=60)
+        assert pngs.size(result.png)[0] == 1280 and "page ready" in result.log
+        assert lanes._engine.generation == 1  # restarted once, after the slow capture
+        assert capture(lanes, slow).http_status == 200
+    finally:
+        lanes.close()
+
+
+def test_lanes_are_refused_with_a_network_policy():
+    with pytest.raises(ValueError, match="needs lanes=1"):
+        Browser(policy=NetworkPolicy.from_settings(), lanes=2)
+
+
 SPY = """<script>
 setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)), 50);
 </script><p>spy</p>"""

@@ -179,6 +179,28 @@ tests:
     assert sorted(p.name for p in (out / "home").iterdir()) == ["ref.png", "run.png"]
 
 
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_parallel_captures_run_at_once_and_report_in_order(tmp_path, site, parallel):
+    site.add("/slow.png", b"", content_type="image/png", delay=2)
+    slow = site.add(f"/slow-{parallel}", "<p>slow</p><img src='/slow.png'>")
+    fast = [site.add(f"/fast-{parallel}-{i}", f"<p>fast {i}</p>") for i in range(2)]
+    tests = "".join(
+        f"  - name: {name}\n    url: {url}\n    config: {{fullPage: false}}\n"
+        for name, url in zip(["slow", "fast0", "fast1"], [slow, *fast], strict=True)
+    )
+    (tmp_path / "suite.yaml").write_text(f"tests:\n{tests}")
+    result = dpxdt("update", tmp_path, "--parallel", parallel, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    updated = re.findall(r"^(\w+): Updated", result.stdout, re.M)
+    assert updated == ["slow", "fast0", "fast1"]  # in the suite's order, whatever came first
+    image = site.seen("/slow.png")[0].at
+    first_fast = site.seen(f"/fast-{parallel}-0")[0].at
+    if parallel == 2:
+        assert first_fast - image < 1.5  # captured while the slow page still loaded
+    else:
+        assert first_fast - image >= 2
+
+
 def test_manage_py_command_is_the_same_tool(tmp_path, site):
     url = site.add("/m", "<p>m</p>")
     (tmp_path / "t.yaml").write_text(f"tests:\n  - name: m\n    url: {url}\n")
