@@ -242,9 +242,13 @@ def _wait_for(suite: Suite, options: Options):
             )
 
 
+def _reference(suite: Suite, test: Test) -> Path:
+    return suite.path.parent / f"{test.name}.png"
+
+
 def _reference_ready(suite: Suite, test: Test, options: Options) -> bool:
     """Whether the test has what its capture is for: in test mode, its reference image."""
-    return options.mode == "update" or (suite.path.parent / f"{test.name}.png").exists()
+    return options.mode == "update" or _reference(suite, test).exists()
 
 
 def _capture(browser: Browser, test: Test, options: Options):
@@ -259,7 +263,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
     outcome = Outcome(suite.path.name, test.name, "error")
     options.outcomes.append(outcome)
     print(f"{test.name}: Running webpage capture process", file=options.out)
-    reference = suite.path.parent / f"{test.name}.png"
+    reference = _reference(suite, test)
     try:
         if captured is None:
             raise FileNotFoundError(

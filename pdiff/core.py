@@ -380,10 +380,10 @@ class _Comparison:
         writer = DiffImageWriter(self.width, self.height) if self.make_png else None
         # A pass that may stop early starts with small stripes (most changed pages show it
         # in their first rows) and grows them, so a pass that does not stop costs about the same.
-        first = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
-        reader1 = RowReader(self.src1, self.width, self.stripe_rows, first)
-        reader2 = RowReader(self.src2, self.width, self.stripe_rows, first)
-        for top, bottom in bands(self.height, self.stripe_rows, first):
+        first_rows = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
+        reader1 = RowReader(self.src1, self.width, self.stripe_rows, first_rows)
+        reader2 = RowReader(self.src2, self.width, self.stripe_rows, first_rows)
+        for top, bottom in bands(self.height, self.stripe_rows, first_rows):
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
             if self.align:

@@ -295,7 +295,7 @@ def test_captures_are_isolated_from_each_other(browser, site):
     site.add("/seen", "ok", content_type="text/plain")
     capture(browser, url)
     capture(browser, url)
-    seen = [r.path for r in site.requests if r.path.startswith("/seen")]
+    seen = [r.path for r in site.seen_prefix("/seen")]
     assert seen == ["/seen?%7C%7C", "/seen?%7C%7C"]
     assert "cookie" not in site.seen("/state")[-1].headers
 
@@ -333,7 +333,7 @@ def test_a_reused_page_keeps_nothing_of_the_capture_before(browser, site):
     pages, first = _settled_pages(browser, "reuse")
     assert first is not None and pages == [first]
     capture(browser, url, partition="reuse")
-    seen = [r.path for r in site.requests if r.path.startswith("/reuse-seen")]
+    seen = [r.path for r in site.seen_prefix("/reuse-seen")]
     # history.length 2 as on a new page (about:blank, then the page), not 4 (the two pushes).
     assert seen == ["/reuse-seen?%7C2%7C%7C%7C", "/reuse-seen?%7C2%7C%7C%7C"]
     assert "cookie" not in site.seen("/reuse")[-1].headers
@@ -354,7 +354,7 @@ def test_a_page_whose_session_storage_was_written_is_not_reused(browser, site):
     capture(browser, url, partition="session")
     assert _settled_pages(browser, "session") == ([], None)
     capture(browser, url, partition="session")
-    seen = [r.path for r in site.requests if r.path.startswith("/session-seen")]
+    seen = [r.path for r in site.seen_prefix("/session-seen")]
     assert seen == ["/session-seen?null", "/session-seen?null"]
 
 
