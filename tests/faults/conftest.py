@@ -218,6 +218,15 @@ def port_ready(port: int):
     return ready
 
 
+def web_server(name: str, port: int, workers: int, threads: int, env: dict, log_dir: Path):
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "dpxdt_site.wsgi"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)]
+    server = Service(name, command, env, log_dir, ready=port_ready(port))
+    server.start()
+    wait_port(port)
+    return server
+
+
 def worker(name: str, queues: str, concurrency: int, env: dict, log_dir: Path, beat=False):
     command = celery_worker_command(queues, concurrency, "-n", f"{name}@%h", "--loglevel", "INFO")
     if beat:
@@ -238,13 +247,15 @@ class Stack:
     moto: Service
     gate: Gate
     web: Service
+    web_one: Service
+    web_one_api: str
     capture: Service
     diff: Service
     log_dir: Path
 
-    def post(self, endpoint, **data):
+    def post(self, endpoint, api=None, **data):
         response = requests.post(
-            f"{self.api}/{endpoint}",
+            f"{api or self.api}/{endpoint}",
             auth=(self.keys["api_key"], self.keys["api_secret"]),
             data={"build_id": self.keys["build_id"], **data},
             timeout=30,
@@ -252,8 +263,8 @@ class Stack:
         assert response.status_code == 200, f"{endpoint}: {response.text}"
         return response.json()
 
-    def status(self, release: str) -> dict:
-        return self.post("release_status", release_name=release, release_number=1)
+    def status(self, release: str, api=None) -> dict:
+        return self.post("release_status", api, release_name=release, release_number=1)
 
     def artifact_intact(self, sha1: str) -> bool:
         response = requests.get(
@@ -295,7 +306,7 @@ def stack(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("faults")
     site = Site()
     pages = serve(site)
-    redis_port, moto_port, web_port = free_port(), free_port(), free_port()
+    redis_port, moto_port, web_port, web_one_port = (free_port() for _ in range(4))
     redis = Service(
         "redis",
         redis_server_command(redis_port, log_dir),
@@ -342,24 +353,9 @@ def stack(tmp_path_factory):
         aws_secret_access_key="testing",
     ).create_bucket(Bucket="faults")
     keys = bootstrap(env)
-    web = Service(
-        "web",
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "dpxdt_site.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-        ],
-        env,
-        log_dir,
-        ready=port_ready(web_port),
-    )
-    web.start()
-    wait_port(web_port)
+    web = web_server("web", web_port, 2, 4, env, log_dir)
+    # One thread, so one kept database connection that the next request surely reuses.
+    web_one = web_server("web-one-thread", web_one_port, 1, 1, env, log_dir)
     capture = worker("capture", "capture", 2, env, log_dir)
     diff = worker("diff", "diff,default", 1, env, log_dir, beat=True)
     capture.start()
@@ -373,11 +369,13 @@ def stack(tmp_path_factory):
         moto=moto,
         gate=gate,
         web=web,
+        web_one=web_one,
+        web_one_api=f"http://127.0.0.1:{web_one_port}/api",
         capture=capture,
         diff=diff,
         log_dir=log_dir,
     )
-    for service in (capture, diff, web, moto, redis):
+    for service in (capture, diff, web, web_one, moto, redis):
         service.stop()
     gate.close()
     pages.shutdown()

@@ -160,11 +160,14 @@ def test_redis_restarted_mid_release(stack):
 def test_postgresql_restarted_mid_release(stack):
     expected = start_release(stack, "postgres", delay=1)
     wait_for_lease(stack, "postgres", ("run", "ref"))
+    stack.status("postgres", stack.web_one_api)  # its one thread now keeps a connection
     cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main"]
     subprocess.run([*cluster, "stop", "-m", "fast"], check=True)
     time.sleep(3)
     subprocess.run([*cluster, "start"], check=True)
     back = time.monotonic()
+    # The kept connection is dead: the web server must notice and reconnect, not answer 500.
+    stack.status("postgres", stack.web_one_api)
     check_outcome(stack, "PostgreSQL restarted", "postgres", expected, back)
 
 
