@@ -57,9 +57,8 @@ CHROMIUM_ARGS = [
     "--hide-scrollbars",
     "--font-render-hinting=none",
     "--disable-dev-shm-usage",
-    # Pages share renderer processes: a new page then costs no process start, and
-    # isolation comes from clearing state (see the module docstring).
-    "--renderer-process-limit=1",
+    # Pages share renderer processes (the engine allows one per lane): a new page then costs
+    # no process start, and isolation comes from clearing state (see the module docstring).
     "--disable-site-isolation-trials",
     # No GPU here: software compositing in the browser process saves a process
     # hop per frame (measured: ~10 % more captures per minute).
@@ -96,13 +95,20 @@ class CaptureResult:
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
-    """``explicit`` (from DPXDT_CHROMIUM), then the system's Chromium, then None: Playwright's
-    own browser. An explicit path that does not exist is an error, not a silent fallback."""
+    """``explicit`` (from DPXDT_CHROMIUM), then the system's Chromium headless shell, then its
+    Chromium, then None: Playwright's own browser. An explicit path that does not exist is an
+    error, not a silent fallback.
+
+    The headless shell (Debian's chromium-headless-shell, the build Playwright itself runs for
+    headless pages) is Chromium's renderer without the browser's window machinery: on
+    python3.11-doc's pages it takes the same screenshots for ~15 % less CPU (tests/bench)."""
     if explicit:
         if not os.path.exists(explicit):
             raise FileNotFoundError(f"Chromium not found at {explicit}")
         return explicit
     for candidate in (
+        "/usr/bin/chromium-headless-shell",
+        shutil.which("chromium-headless-shell"),
         "/usr/bin/chromium",
         shutil.which("chromium"),
         shutil.which("chromium-browser"),
@@ -157,7 +163,7 @@ class Browser:
             target=self._loop.run_forever, name="dpxdt-browser", daemon=True
         )
         self._thread.start()
-        self._engine = _Engine(self.executable, **self._options)
+        self._engine = _Engine(self.executable, lanes=self.lanes, **self._options)
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
@@ -245,8 +251,9 @@ class _PooledContext:
 class _Engine:
     """Async state; lives on the Browser's loop only."""
 
-    def __init__(self, executable, *, max_pixels, policy):
+    def __init__(self, executable, *, max_pixels, policy, lanes=1):
         self.executable = executable
+        self.lanes = lanes
         self.max_pixels = max_pixels
         self.policy = policy
         self.proxy = None
@@ -272,7 +279,9 @@ class _Engine:
         from playwright.async_api import async_playwright
 
         self.playwright = await async_playwright().start()
-        args = list(CHROMIUM_ARGS)
+        # A renderer per lane, so that one lane's layout and paint run beside the other's
+        # (measured with 2 lanes: ~5 % less wall time than one shared renderer).
+        args = [*CHROMIUM_ARGS, f"--renderer-process-limit={self.lanes}"]
         if self.policy is not None:
             if self.proxy is None:
                 self.proxy = await PolicyProxy(self.policy).start()
@@ -709,7 +718,9 @@ class _Capture:
                 raise CaptureError(refused) from None
             raise
         if response is not None and response.status in (403, 502):
-            refused = self.refused_navigation(response.url)
+            # The proxy's refusal of a redirect's target may come back as the page's answer.
+            moved = _host_port(response.url) != _host_port(url)
+            refused = self.refused_navigation(url, redirected=moved)
             if refused:
                 raise CaptureError(refused)
         if response is not None:

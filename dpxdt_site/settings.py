@@ -335,7 +335,8 @@ if WEBHOOK_ATTEMPTS < 1:
     raise ImproperlyConfigured(f"DPXDT_WEBHOOK_ATTEMPTS must be at least 1, not {WEBHOOK_ATTEMPTS}")
 
 # --- Capture --------------------------------------------------------------------------------
-# The Chromium binary; unset: /usr/bin/chromium, else Playwright's own browser.
+# The Chromium binary; unset: /usr/bin/chromium-headless-shell, /usr/bin/chromium, else
+# Playwright's own browser.
 CHROMIUM = env_str("DPXDT_CHROMIUM")
 # Tries per capture before the run fails, and the first pause between them (doubling).
 CAPTURE_ATTEMPTS = env_number("DPXDT_CAPTURE_ATTEMPTS", 3)

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--chromium",
             default=os.environ.get("DPXDT_CHROMIUM") or None,
-            help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium)",
+            help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium-headless-shell, "
+            "/usr/bin/chromium)",
         )
         command.add_argument(
             "--parallel",

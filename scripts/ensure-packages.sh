@@ -4,7 +4,7 @@
 #   scripts/ensure-packages.sh run|test|bench
 set -euo pipefail
 what="${1:-test}"
-packages=(chromium fonts-liberation2 fonts-dejavu-core python3-venv)
+packages=(chromium chromium-headless-shell fonts-liberation2 fonts-dejavu-core python3-venv)
 case "$what" in
   test|bench)
     # The databases and broker the suite talks to; the real site the capture tests and
