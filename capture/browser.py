@@ -253,7 +253,7 @@ class _PooledContext:
 class _Engine:
     """Async state; lives on the Browser's loop only."""
 
-    def __init__(self, executable, *, max_pixels, policy, lanes=1):
+    def __init__(self, executable, *, max_pixels, policy, lanes):
         self.executable = executable
         self.lanes = lanes
         self.max_pixels = max_pixels

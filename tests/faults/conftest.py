@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.bench.bench_site_diff import bootstrap, free_port, wait_port
+from tests.bench.bench_site_diff import bootstrap, free_port
 from tests.pages import Site, serve
 from tests.processes import celery_worker_command, redis_server_command
 
@@ -222,8 +222,7 @@ def web_server(name: str, port: int, workers: int, threads: int, env: dict, log_
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "dpxdt_site.wsgi"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)]
     server = Service(name, command, env, log_dir, ready=port_ready(port))
-    server.start()
-    wait_port(port)
+    server.start()  # returns once the port answers
     return server
 
 
