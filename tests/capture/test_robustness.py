@@ -10,6 +10,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -163,17 +164,23 @@ def test_lanes_are_refused_with_a_network_policy():
 
 
 SPY = """<script>
-setInterval(() => fetch('/report?c=' + encodeURIComponent(document.cookie)), 50);
+setInterval(
+  () => fetch('/report?t=' + Date.now() + '&c=' + encodeURIComponent(document.cookie)), 50);
 </script><p>spy</p>"""
 OPENER = "<p>build B</p><script>window.open('/spy', 'spy')</script>"
+
+
+def issued_at_ms(report):
+    """When the spy sent a report, by the page's clock (Date.now(), the machine's wall clock)."""
+    return int(urllib.parse.parse_qs(urllib.parse.urlsplit(report.path).query)["t"][0])
 
 
 def test_a_popup_never_outlives_its_capture_nor_sees_another_builds_cookies(browser, site):
     site.add("/spy", SPY)
     site.add("/report", "ok", content_type="text/plain")
     capture(browser, site.add("/opener", OPENER), partition="build-b", delayMs=600)
-    reports_during_b = len(site.seen_prefix("/report"))
-    assert reports_during_b > 0  # the popup did run, and report, while B's capture lasted
+    b_ended_ms = time.time() * 1000
+    assert site.seen_prefix("/report")  # the popup did run, and report, while B's capture lasted
     result = capture(
         browser,
         site.add("/a", "<p>build A</p>"),
@@ -184,7 +191,9 @@ def test_a_popup_never_outlives_its_capture_nor_sees_another_builds_cookies(brow
     time.sleep(0.5)
     reports = site.seen_prefix("/report")
     assert not any("build-a-secret" in report.path for report in reports)
-    assert len(reports) == reports_during_b  # closed with B's capture: no report since
+    # Closed with B's capture: nothing sent since. (A report sent just before the close may
+    # still land afterwards, so the time it was sent is what counts, not when it arrived.)
+    assert max(issued_at_ms(report) for report in reports) <= b_ended_ms
     assert result.http_status == 200
 
 
