@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import ctypes
 import dataclasses
 import logging
 import os
@@ -135,7 +136,11 @@ class CaptureLog:
 
 
 class Browser:
-    """A Chromium for this process. ``capture()`` is thread-safe and runs one page at a time."""
+    """A Chromium for this process. ``capture()`` is thread-safe and runs one page at a time.
+
+    ``nice``: the CPU priority Chromium runs at (0-19). A capture worker's Chromium takes all
+    the CPU it gets; on a host it shares with a diff worker or the web server, a higher value
+    lets those go first (a release's diffs then keep pace with its captures)."""
 
     def __init__(
         self,
@@ -144,14 +149,18 @@ class Browser:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         policy: NetworkPolicy | None = None,
         lanes: int = 1,
+        nice: int = 0,
     ):
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, not {lanes}")
+        if not 0 <= nice <= 19:
+            raise ValueError(f"nice must be between 0 and 19, not {nice}")
         if policy is not None and lanes > 1:
             # The policy proxy reports what it refused to the one capture in progress.
             raise ValueError("a capture network policy needs lanes=1 (one capture at a time)")
         self.executable = find_chromium(executable)
         self.lanes = lanes
+        self.nice = nice
         self._options = {"max_pixels": max_pixels, "policy": policy}
         self._free_lanes: queue.SimpleQueue[int] = queue.SimpleQueue()
         for lane in range(lanes):
@@ -161,11 +170,16 @@ class Browser:
 
     def _start_engine(self):
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="dpxdt-browser", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run_loop, name="dpxdt-browser", daemon=True)
         self._thread.start()
         self._engine = _Engine(self.executable, lanes=self.lanes, **self._options)
+
+    def _run_loop(self):
+        """The engine's thread. With ``nice``, it and all it starts (the Playwright driver,
+        Chromium and its renderers inherit the value) run at that lower CPU priority."""
+        if self.nice:
+            lower_priority(self.nice)
+        self._loop.run_forever()
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
@@ -260,6 +274,7 @@ class _Engine:
         self.policy = policy
         self.proxy = None
         self.playwright = None
+        self.driver_process = None  # the Playwright driver (node), Chromium runs below it
         self.browser = None
         # Keyed by (lane, partition, context options): lanes never share a context.
         self.contexts: OrderedDict[tuple, _PooledContext] = OrderedDict()
@@ -280,7 +295,12 @@ class _Engine:
         await self.stop()
         from playwright.async_api import async_playwright
 
-        self.playwright = await async_playwright().start()
+        manager = async_playwright()
+        self.playwright = await manager.start()
+        # The driver's process, for kill(): Playwright keeps it on the manager's client only.
+        self.driver_process = getattr(
+            getattr(getattr(manager, "_client", None), "_transport", None), "_proc", None
+        )
         # A renderer per lane, so that one lane's layout and paint run beside the other's
         # (measured with 2 lanes: ~5 % less wall time than one shared renderer).
         args = [*CHROMIUM_ARGS, f"--renderer-process-limit={self.lanes}"]
@@ -353,18 +373,14 @@ class _Engine:
                 self.busy += 1
                 self.gate.notify_all()
 
+    def driver_pid(self) -> int | None:
+        """The Playwright driver's process (Chromium runs below it), if it was started."""
+        return getattr(self.driver_process, "pid", None)
+
     def kill(self):
         """From another thread, when this engine's loop is stuck: kill the Playwright driver
         and every process below it (Chromium), without waiting on the loop."""
-        process = getattr(
-            getattr(
-                getattr(getattr(self.playwright, "_connection", None), "_transport", None),
-                "_proc",
-                None,
-            ),
-            "pid",
-            None,
-        )
+        process = self.driver_pid()
         if process is None:
             logger.warning("could not find the stuck Chromium's driver to stop it")
             return
@@ -475,6 +491,32 @@ class _Engine:
         pending = self.pending_clean_up.pop(lane, None)
         if pending is not None and not await pending:
             await self.restart(generation)
+
+
+# prctl(2) and capability(7) numbers (linux/prctl.h, linux/capability.h).
+_PR_CAPBSET_DROP, _CAP_SYS_NICE = 24, 23
+
+
+def lower_priority(nice: int) -> None:
+    """This thread's niceness raised to ``nice`` (never lowered). Linux keeps it per thread, and
+    a process started from the thread inherits it.
+
+    Chromium sets its own threads' priorities (its compositor and I/O threads at -8, its thread
+    pool at 0): an unprivileged process cannot go below what it inherited, but root can, and
+    would undo this. As root, the thread therefore also drops CAP_SYS_NICE from what the
+    processes it starts may hold."""
+    thread = threading.get_native_id()
+    current = os.getpriority(os.PRIO_PROCESS, thread)
+    if nice > current:
+        os.setpriority(os.PRIO_PROCESS, thread, nice)
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_CAPBSET_DROP, _CAP_SYS_NICE, 0, 0, 0) != 0:
+            logger.warning(
+                "could not drop CAP_SYS_NICE for Chromium (%s): as root it may raise the "
+                "priority of some of its threads again",
+                os.strerror(ctypes.get_errno()),
+            )
 
 
 def stripe_height(scale: float) -> int:

@@ -40,6 +40,7 @@ def shared_browser() -> Browser:
                 settings.CHROMIUM or None,
                 max_pixels=settings.CAPTURE_MAX_PIXELS,
                 policy=network_policy(),
+                nice=settings.CAPTURE_NICE,
             )
             atexit.register(close_browser)
         return _browser

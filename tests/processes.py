@@ -2,6 +2,7 @@
 project, a throwaway Redis, a plain Chromium."""
 
 import sys
+from pathlib import Path
 
 # Debian's Chromium as plain Playwright would launch it on this machine (no browser download, no
 # sandbox as root, nothing reaching the internet): the reference the tests and benchmarks
@@ -49,3 +50,26 @@ def redis_server_command(port: int, folder) -> list[str]:
         "--dir",
         str(folder),
     ]
+
+
+def thread_niceness(pids) -> list[tuple[str, str, int]]:
+    """(program, thread name, niceness) of every thread of the processes ``pids`` (Linux /proc;
+    a process or thread that ended meanwhile is left out)."""
+    found = []
+    for pid in pids:
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                stat = (thread / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            # Fields after the name: state is the 3rd field of stat, niceness the 19th.
+            found.append(
+                (Path(program.split(" ")[0]).name, name, int(stat.rsplit(")", 1)[1].split()[16]))
+            )
+    return found

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,10 +18,12 @@ import pytest
 
 from capture import config as capture_config
 from capture import png as pngs
-from capture.browser import Browser, CaptureError
+from capture.browser import Browser, CaptureError, _descendants
 from capture.netpolicy import NetworkPolicy
 from pdiff import core
 from tests import pythondoc
+from tests.conftest import wait_for
+from tests.processes import thread_niceness
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,6 +334,45 @@ def test_as_root_the_sandbox_is_off_with_a_warning_in_the_log(site, caplog):
         browser.close()
 
 
+def test_chromium_runs_at_the_niceness_asked_for_and_cannot_raise_it_again(site):
+    """Every thread of the driver and of Chromium runs at ``nice``; as root too, where Chromium
+    would otherwise set its compositor threads to -8 and its thread pool to 0."""
+    browser = Browser(nice=10)
+    try:
+        result = capture(browser, site.add("/nice", "<p>nice</p>"))
+        driver = browser._engine.driver_pid()  # not the session's other Chromiums
+        threads = thread_niceness([driver, *_descendants(driver)])
+    finally:
+        browser.close()
+    assert result.http_status == 200
+    programs = {program for program, _, _ in threads}
+    assert "node" in programs and any("chromium" in program for program in programs), programs
+    assert any(name == "VizCompositorTh" for _, name, _ in threads)  # one Chromium sets to -8
+    assert {nice for _, _, nice in threads} == {10}, sorted(set(threads))
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # the caller's
+
+
+def test_a_niceness_is_only_ever_raised():
+    from capture.browser import lower_priority
+
+    seen = []
+
+    def in_a_thread():
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, 12)
+        lower_priority(10)
+        seen.append(os.getpriority(os.PRIO_PROCESS, me))
+        lower_priority(14)
+        seen.append(os.getpriority(os.PRIO_PROCESS, me))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [12, 14]
+    with pytest.raises(ValueError, match="nice must be between 0 and 19, not 20"):
+        Browser(nice=20)
+
+
 def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(site, monkeypatch):
     import capture.browser as engine_module
 
@@ -343,15 +385,29 @@ def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(sit
     browser = Browser()
     try:
         url = site.add("/stuck", "<img src='/img.png'><p>stuck</p>")
+        capture(browser, site.add("/first", "<p>first</p>"))  # Chromium runs
+        stuck_driver = browser._engine.driver_pid()
+        stuck_processes = [stuck_driver, *_descendants(stuck_driver)]
+        assert len(stuck_processes) > 2  # the driver, Chromium and its helpers
         started = time.monotonic()
         with pytest.raises(CaptureError, match="abandoned and the browser started afresh"):
             capture(browser, url, timeoutMs=2000, resourcesToIgnore=["x"])
         assert time.monotonic() - started < 10
+        # The stuck engine's driver and Chromium are killed, not left running.
+        wait_for(lambda: not any(_alive(pid) for pid in stuck_processes), timeout=10)
         monkeypatch.undo()
         result = capture(browser, site.add("/next", "<p>next</p>"))
         assert result.http_status == 200
     finally:
         browser.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site):

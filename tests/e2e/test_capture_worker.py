@@ -9,6 +9,7 @@ import pytest
 from releases import services
 from releases.models import ApiKey
 from tests.e2e.conftest import LiveApi
+from tests.processes import thread_niceness
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -89,6 +90,25 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
     )
     assert runs["/broken"]["log"]  # the capture log is kept with the failed run
     assert len(site.seen("/broken")) == 2  # bounded retries
+
+
+def test_the_workers_chromium_runs_at_the_capture_niceness(live, site, celery_worker):
+    """DPXDT_CAPTURE_NICE (10 by default): the worker's Chromium yields the CPU to the diff
+    and the web server; the worker itself keeps its priority."""
+    from capture.browser import _descendants
+
+    url = site.add("/nice", ARTICLE.format(word="nice"))
+    live.post("create_release", release_name="r1")
+    live.post(
+        "request_run", release_name="r1", release_number=1, run_name="/nice", url=url, config=CONFIG
+    )
+    live.post("runs_done", release_name="r1", release_number=1)
+    live.wait_until_reviewing(timeout=120)
+    pid = celery_worker.process.pid
+    threads = thread_niceness(_descendants(pid))
+    chromium = [nice for program, _, nice in threads if "chromium" in program]
+    assert chromium and set(chromium) == {10}, sorted(set(threads))
+    assert {nice for _, _, nice in thread_niceness([pid])} == {0}
 
 
 def test_good_release_becomes_the_baseline_of_the_next(live, site):

@@ -154,6 +154,11 @@ def test_capture_pixel_limit_stays_within_what_the_diff_reads(tmp_path):
     assert "DPXDT_CAPTURE_MAX_PIXELS must be between" in result.stderr
 
 
+def test_a_capture_niceness_out_of_range_is_refused_at_start(tmp_path):
+    result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_NICE="20")
+    assert "DPXDT_CAPTURE_NICE must be between 0 and 19, not 20" in result.stderr
+
+
 def test_an_unreadable_capture_network_rule_is_refused_at_start(tmp_path):
     result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_DENY="10.0.0.0/33")
     assert "capture network rule '10.0.0.0/33'" in result.stderr
