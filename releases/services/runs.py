@@ -434,12 +434,7 @@ def request_run(
 def wants_recapture(run: Run) -> bool:
     """Whether a diff that found a difference should first capture the page again: the run
     was captured here (it has a config and a URL), the build recaptures, none was taken yet."""
-    return bool(
-        run.config_id
-        and run.url
-        and run.release.build.recaptures
-        and run.recapture == Run.Recapture.NONE
-    )
+    return scheduling.recapture_possible(run, run.release.build.recaptures)
 
 
 def _diffed_inputs_current(run: Run, image_sha1: str, ref_sha1: str) -> bool:

@@ -62,6 +62,13 @@ def pending_captures(run: Run) -> list[str]:
     ]
 
 
+def recapture_possible(run: Run, recaptures: int) -> bool:
+    """Whether a difference the run's diff finds would first send the page to be captured again
+    (``recaptures``: the build's setting): the run was captured here (it has a config and a
+    URL) and none was taken yet. Such a diff is a first look, not the verdict."""
+    return bool(run.config_id and run.url and recaptures and run.recapture == Run.Recapture.NONE)
+
+
 # --- turns ----------------------------------------------------------------------------------
 
 
@@ -90,7 +97,8 @@ def dispatch(build_id: int) -> int:
     ):
         return 0  # the usual case in a big release: no write, no transaction to commit
     with transaction.atomic():
-        if Build.objects.select_for_update().filter(pk=build_id).first() is None:
+        build = Build.objects.select_for_update().filter(pk=build_id).first()
+        if build is None:
             return 0  # serialises the build's dispatchers, so its limits hold
         for step, room in _rooms(build_id):
             if room <= 0:
@@ -100,7 +108,7 @@ def dispatch(build_id: int) -> int:
             batch += chosen
     for run in batch:
         if run.status == S.NEEDS_DIFF:
-            sent = pipeline.send_diff(run.pk)
+            sent = pipeline.send_diff(run.pk, recapture_possible(run, build.recaptures))
         else:
             sent = pipeline.send_captures(run.pk, pending_captures(run))
         if not sent:

@@ -27,7 +27,9 @@ def sent(monkeypatch):
     """What was sent to the broker: (run id, sides or "diff")."""
     calls = []
     monkeypatch.setattr(
-        pipeline, "send_diff", lambda run_id: calls.append((run_id, "diff")) or True
+        pipeline,
+        "send_diff",
+        lambda run_id, first_look=False: calls.append((run_id, "diff")) or True,
     )
     monkeypatch.setattr(
         pipeline,
@@ -246,20 +248,38 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def _start_redis(port, folder):
+    process = subprocess.Popen(redis_server_command(port, folder), stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise AssertionError("redis-server did not start")
+
+
+def test_on_redis_a_first_look_diff_goes_before_final_diffs_sent_earlier(tmp_path):
+    port = _free_port()
+    redis = _start_redis(port, tmp_path)
+    try:
+        with Connection(f"redis://127.0.0.1:{port}/0") as connection:
+            for run_id, first_look in ((1, False), (2, False), (3, True), (4, False)):
+                pipeline.diff_signature(run_id, first_look).apply_async(connection=connection)
+            channel = connection.default_channel
+            order = []
+            while (message := channel.basic_get(queue="diff", no_ack=True)) is not None:
+                order.append(message.decode()[0][0])  # the task's args: (run_id,)
+        assert order == [3, 1, 2, 4]
+    finally:
+        redis.terminate()
+        redis.wait()
+
+
 def test_the_sentinel_notices_a_redis_that_lost_its_messages(tmp_path):
     port = _free_port()
 
     def start():
-        process = subprocess.Popen(
-            redis_server_command(port, tmp_path),
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return process
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+        return _start_redis(port, tmp_path)
 
     def lost():
         # With the key prefix the workers use: kombu's own existence check ignores it.
