@@ -170,16 +170,28 @@ class Browser:
 
     def _start_engine(self):
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="dpxdt-browser", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_loop, args=(self._loop,), name="dpxdt-browser", daemon=True
+        )
         self._thread.start()
         self._engine = _Engine(self.executable, lanes=self.lanes, **self._options)
 
-    def _run_loop(self):
+    def _run_loop(self, loop):
         """The engine's thread. With ``nice``, it and all it starts (the Playwright driver,
-        Chromium and its renderers inherit the value) run at that lower CPU priority."""
+        Chromium and its renderers inherit the value) run at that lower CPU priority. Once the
+        loop is stopped (closed, or abandoned), what is still pending on it is cancelled and
+        unwound, so that no half-run coroutine is left to be destroyed at exit."""
         if self.nice:
             lower_priority(self.nice)
-        self._loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=5))
+            loop.close()
 
     def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
