@@ -364,6 +364,7 @@ class _Engine:
             except Exception as exc:
                 logger.warning("stopping Playwright: %s", exc)
             self.playwright = None
+            self.driver_process = None
         if self.proxy is not None:
             await self.proxy.stop()
             self.proxy = None
