@@ -52,6 +52,20 @@ def redis_server_command(port: int, folder) -> list[str]:
     ]
 
 
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc stat file's text after the command name (which may hold spaces):
+    [0] is the state (stat's 3rd field), [16] the niceness (its 19th)."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        return stat_fields(Path(f"/proc/{pid}/stat").read_text())[0] != "Z"
+    except OSError:
+        return False
+
+
 def thread_niceness(pids) -> list[tuple[str, str, int]]:
     """(program, thread name, niceness) of every thread of the processes ``pids`` (Linux /proc;
     a process or thread that ended meanwhile is left out)."""
@@ -68,8 +82,5 @@ def thread_niceness(pids) -> list[tuple[str, str, int]]:
             except OSError:
                 continue
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            # Fields after the name: state is the 3rd field of stat, niceness the 19th.
-            found.append(
-                (Path(program.split(" ")[0]).name, name, int(stat.rsplit(")", 1)[1].split()[16]))
-            )
+            found.append((Path(program.split(" ")[0]).name, name, int(stat_fields(stat)[16])))
     return found

@@ -23,7 +23,7 @@ from capture.netpolicy import NetworkPolicy
 from pdiff import core
 from tests import pythondoc
 from tests.conftest import wait_for
-from tests.processes import thread_niceness
+from tests.processes import process_alive, thread_niceness
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -394,20 +394,12 @@ def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(sit
             capture(browser, url, timeoutMs=2000, resourcesToIgnore=["x"])
         assert time.monotonic() - started < 10
         # The stuck engine's driver and Chromium are killed, not left running.
-        wait_for(lambda: not any(_alive(pid) for pid in stuck_processes), timeout=10)
+        wait_for(lambda: not any(process_alive(pid) for pid in stuck_processes), timeout=10)
         monkeypatch.undo()
         result = capture(browser, site.add("/next", "<p>next</p>"))
         assert result.http_status == 200
     finally:
         browser.close()
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, killed and not yet reaped, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site):
