@@ -13,7 +13,8 @@ Pure and Django-free, so the local tool can use it without a server.
   the two images (``pdiff.align``); ``aligned_changed_pixels`` counts what is left changed
   after that, and ``aligned_diff_png`` shows it. ``distortion`` stays unaligned.
 * Both images are read a stripe of rows at a time (``pdiff.pngio``), so memory is bounded by
-  the width of the images, not their height.
+  the width of the images, not their height; a screenshot of up to 48 MP is decoded whole,
+  which is faster and bounded by that size.
 """
 
 from __future__ import annotations

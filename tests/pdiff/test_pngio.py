@@ -1,0 +1,129 @@
+"""PNG reading: screenshots are decoded whole by libspng, everything else a stripe at a time by
+libvips, and the two give the same pixels, the same results and the same errors."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pdiff import core, pngio
+from tests.conftest import BLACK, make_png
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PAIRS = ["shift", "text", "button", "alpha"]
+IMAGES = [f"{pair}-{side}" for pair in PAIRS for side in ("before", "after")]
+
+
+def streamed(monkeypatch):
+    monkeypatch.setattr(pngio, "WHOLE_DECODE_PIXELS", 0)
+
+
+def read_all(data, rows=7, first=None):
+    return np.concatenate(list(pngio.PngRows(data, "after").stripes(rows, first)))
+
+
+def encoded(image, **options):
+    out = io.BytesIO()
+    image.save(out, format="PNG", **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_whole_and_streamed_decodes_give_the_same_rows(name, monkeypatch):
+    data = (FIXTURES / f"{name}.png").read_bytes()
+    assert pngio.PngRows(data, "after").pixels() is not None  # a screenshot: decoded whole
+    whole = read_all(data)
+    streamed(monkeypatch)
+    assert pngio.PngRows(data, "after").pixels() is None
+    assert np.array_equal(whole, read_all(data))
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_results_do_not_depend_on_how_the_images_are_decoded(pair, monkeypatch):
+    before, after = (FIXTURES / f"{pair}-before.png"), (FIXTURES / f"{pair}-after.png")
+    whole = core.compare(before, after)
+    streamed(monkeypatch)
+    stripes = core.compare(before, after)
+    assert whole.as_dict() == stripes.as_dict()
+    assert whole.changed_pixels > 0
+    assert whole.diff_png is not None and stripes.diff_png is not None
+    assert np.array_equal(core.decode(whole.diff_png), core.decode(stripes.diff_png))
+    if whole.aligned_diff_png or stripes.aligned_diff_png:
+        assert np.array_equal(
+            core.decode(whole.aligned_diff_png), core.decode(stripes.aligned_diff_png)
+        )
+
+
+def rgb_with_transparent_white():
+    image = Image.new("RGB", (20, 10), (255, 255, 255))
+    image.paste(Image.new("RGB", (5, 5), (0, 0, 0)), (2, 2))
+    return encoded(image, transparency=(255, 255, 255))
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("RGB with a tRNS colour", rgb_with_transparent_white()),
+        ("16-bit grey", encoded(Image.fromarray(np.full((10, 20), 40000, dtype=np.uint16)))),
+        ("grey", encoded(Image.new("L", (20, 10), 128))),
+        ("palette", encoded(Image.new("RGB", (20, 10), (9, 99, 199)).convert("P"))),
+    ],
+)
+def test_what_libspng_would_read_otherwise_is_streamed_by_libvips(name, data):
+    assert pngio.PngRows(data, "after").pixels() is None, name
+    assert read_all(data).shape == (10, 20, 4)
+
+
+def test_a_transparent_colour_is_transparent():
+    pixels = read_all(rgb_with_transparent_white())
+    assert tuple(pixels[0, 0]) == (255, 255, 255, 0) and tuple(pixels[3, 3]) == (0, 0, 0, 255)
+
+
+def test_an_image_over_the_whole_decode_bound_is_streamed(monkeypatch):
+    data = make_png(40, 30, squares=[(5, 5, 10, BLACK)])
+    monkeypatch.setattr(pngio, "WHOLE_DECODE_PIXELS", 40 * 30 - 1)
+    assert pngio.PngRows(data, "after").pixels() is None
+    monkeypatch.setattr(pngio, "WHOLE_DECODE_PIXELS", 40 * 30)
+    assert pngio.PngRows(data, "after").pixels() is not None
+
+
+def test_a_truncated_screenshot_says_it_cannot_be_decoded():
+    image = Image.effect_noise((300, 200), 64).convert("RGB")  # noise: a long IDAT to cut
+    data = encoded(image)
+    cut = data[: len(data) // 2]
+    assert pngio.PngRows(cut, "before")._whole
+    with pytest.raises(core.ImageDecodeError, match="^before image cannot be decoded: "):
+        core.compare(cut, data)
+
+
+def test_the_whole_image_is_read_only():
+    pixels = pngio.PngRows(make_png(10, 10), "after").pixels()
+    with pytest.raises(ValueError, match="read-only"):
+        pixels[0, 0, 0] = 1
+
+
+def test_a_first_look_streams_and_never_decodes_the_whole_image(monkeypatch):
+    data = make_png(40, 300, squares=[(5, 5, 10, BLACK)])
+    expected = read_all(data)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a first look decoded the whole image")
+
+    monkeypatch.setattr(pngio.pyspng, "load", refuse)
+    rows = pngio.PngRows(data, "after")
+    stripes = list(rows.stripes(64, first=4))
+    assert [len(stripe) for stripe in stripes[:3]] == [4, 8, 16]
+    assert np.array_equal(np.concatenate(stripes), expected)
+    reader = pngio.RowReader(rows, 40, 64, first_rows=4)
+    assert np.array_equal(reader.rows(0, 12), expected[:12])
+
+
+def test_a_reader_on_a_wider_canvas_pads_the_whole_image():
+    data = make_png(30, 20, squares=[(5, 5, 4, BLACK)])
+    reader = pngio.RowReader(pngio.PngRows(data, "after"), 50, 8)
+    rows = reader.rows(-2, 25)
+    assert rows.shape == (27, 50, 4)
+    assert not rows[:2].any() and not rows[22:].any() and not rows[:, 30:].any()
+    assert np.array_equal(rows[2:22, :30], read_all(data))
