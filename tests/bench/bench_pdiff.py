@@ -174,7 +174,7 @@ def breakdown(before: Path, after: Path) -> dict:
 
     bare = dict(subtle=False, align=False, make_diff_png=False)
     return {
-        "decode both (libvips, in stripes)": median_ms(decode_both),
+        "decode both (as compare() reads them)": median_ms(decode_both),
         "+ compare, YIQ (pixelmatch 7.2.0)": median_ms(variant(metric="yiq", **bare)),
         "+ compare, OKLab (pixelmatch main)": median_ms(variant(**bare)),
         "+ diff PNG encode": median_ms(variant(subtle=False, align=False)),

@@ -57,6 +57,19 @@ def test_full_page_is_the_default_and_covers_the_whole_page(browser, site):
     assert image(viewport_only).size == (400, 300)
 
 
+def test_the_diff_decodes_a_capture_whole(browser, site):
+    """The engine's screenshots are encoded for speed (zlib's fastest level), which is what
+    makes pdiff.pngio decode them whole with libspng rather than stream them through libvips;
+    a Chromium that encodes otherwise would quietly make every diff slower."""
+    from pdiff.pngio import PngRows
+
+    url = site.add("/decoded", "<body style='margin:0'><div style='height:2000px'>x</div></body>")
+    result = capture(browser, url)
+    pixels = PngRows(result.png, "after").pixels()
+    assert pixels is not None and pixels.shape == (2000, 1280, 4)
+    assert np.array_equal(pixels, np.asarray(image(result)))
+
+
 def test_clip_rect_honours_left_and_top(browser, site):
     url = site.add(
         "/clip",

@@ -1,5 +1,6 @@
-"""PNG reading: screenshots are decoded whole by libspng, everything else a stripe at a time by
-libvips, and the two give the same pixels, the same results and the same errors."""
+"""PNG reading: screenshots encoded for speed (zlib's fastest level, as the capture engine's are)
+are decoded whole by libspng, everything else a stripe at a time by libvips, and the two give the
+same pixels, the same results and the same errors."""
 
 import io
 from pathlib import Path
@@ -8,12 +9,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from capture import png as capture_png
 from pdiff import core, pngio
 from tests.conftest import BLACK, make_png
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAIRS = ["shift", "text", "button", "alpha"]
 IMAGES = [f"{pair}-{side}" for pair in PAIRS for side in ("before", "after")]
+
+
+def fast(data):
+    """``data`` encoded as Chromium encodes a screenshot for speed: zlib's fastest level."""
+    return encoded(Image.open(io.BytesIO(data)), compress_level=1)
+
+
+def fixture(name):
+    return fast((FIXTURES / f"{name}.png").read_bytes())
 
 
 def streamed(monkeypatch):
@@ -32,8 +43,8 @@ def encoded(image, **options):
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_whole_and_streamed_decodes_give_the_same_rows(name, monkeypatch):
-    data = (FIXTURES / f"{name}.png").read_bytes()
-    assert pngio.PngRows(data, "after").pixels() is not None  # a screenshot: decoded whole
+    data = fixture(name)
+    assert pngio.PngRows(data, "after").pixels() is not None  # encoded for speed: decoded whole
     whole = read_all(data)
     streamed(monkeypatch)
     assert pngio.PngRows(data, "after").pixels() is None
@@ -42,7 +53,7 @@ def test_whole_and_streamed_decodes_give_the_same_rows(name, monkeypatch):
 
 @pytest.mark.parametrize("pair", PAIRS)
 def test_results_do_not_depend_on_how_the_images_are_decoded(pair, monkeypatch):
-    before, after = (FIXTURES / f"{pair}-before.png"), (FIXTURES / f"{pair}-after.png")
+    before, after = fixture(f"{pair}-before"), fixture(f"{pair}-after")
     whole = core.compare(before, after)
     streamed(monkeypatch)
     stripes = core.compare(before, after)
@@ -69,6 +80,9 @@ def rgb_with_transparent_white():
         ("16-bit grey", encoded(Image.fromarray(np.full((10, 20), 40000, dtype=np.uint16)))),
         ("grey", encoded(Image.new("L", (20, 10), 128))),
         ("palette", encoded(Image.new("RGB", (20, 10), (9, 99, 199)).convert("P"))),
+        ("zlib's default level", make_png(20, 10)),
+        ("zlib's level 2", make_png(20, 10, compress_level=2)),
+        ("ISA-L's level 1 (capture.png)", capture_png.encode(np.zeros((10, 20, 3), np.uint8))),
     ],
 )
 def test_what_libspng_would_read_otherwise_is_streamed_by_libvips(name, data):
@@ -82,7 +96,7 @@ def test_a_transparent_colour_is_transparent():
 
 
 def test_an_image_over_the_whole_decode_bound_is_streamed(monkeypatch):
-    data = make_png(40, 30, squares=[(5, 5, 10, BLACK)])
+    data = make_png(40, 30, squares=[(5, 5, 10, BLACK)], compress_level=1)
     monkeypatch.setattr(pngio, "WHOLE_DECODE_PIXELS", 40 * 30 - 1)
     assert pngio.PngRows(data, "after").pixels() is None
     monkeypatch.setattr(pngio, "WHOLE_DECODE_PIXELS", 40 * 30)
@@ -91,7 +105,7 @@ def test_an_image_over_the_whole_decode_bound_is_streamed(monkeypatch):
 
 def test_a_truncated_screenshot_says_it_cannot_be_decoded():
     image = Image.effect_noise((300, 200), 64).convert("RGB")  # noise: a long IDAT to cut
-    data = encoded(image)
+    data = encoded(image, compress_level=1)
     cut = data[: len(data) // 2]
     assert pngio.PngRows(cut, "before")._whole
     with pytest.raises(core.ImageDecodeError, match="^before image cannot be decoded: "):
@@ -99,13 +113,13 @@ def test_a_truncated_screenshot_says_it_cannot_be_decoded():
 
 
 def test_the_whole_image_is_read_only():
-    pixels = pngio.PngRows(make_png(10, 10), "after").pixels()
+    pixels = pngio.PngRows(make_png(10, 10, compress_level=1), "after").pixels()
     with pytest.raises(ValueError, match="read-only"):
         pixels[0, 0, 0] = 1
 
 
 def test_a_first_look_streams_and_never_decodes_the_whole_image(monkeypatch):
-    data = make_png(40, 300, squares=[(5, 5, 10, BLACK)])
+    data = make_png(40, 300, squares=[(5, 5, 10, BLACK)], compress_level=1)
     expected = read_all(data)
 
     def refuse(*args, **kwargs):
@@ -121,7 +135,8 @@ def test_a_first_look_streams_and_never_decodes_the_whole_image(monkeypatch):
 
 
 def test_a_reader_on_a_wider_canvas_pads_the_whole_image():
-    data = make_png(30, 20, squares=[(5, 5, 4, BLACK)])
+    data = make_png(30, 20, squares=[(5, 5, 4, BLACK)], compress_level=1)
+    assert pngio.PngRows(data, "after").pixels() is not None
     reader = pngio.RowReader(pngio.PngRows(data, "after"), 50, 8)
     rows = reader.rows(-2, 25)
     assert rows.shape == (27, 50, 4)
