@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from .models import ARTIFACT_FIELDS, ApiKey, AuditLog, Build, Invitation, Release, Run
 
@@ -12,8 +13,14 @@ class BuildAdmin(admin.ModelAdmin):
     exclude = ("artifacts",)
 
 
+# A page's address typed without a scheme stays http:// (Django 6 would make it https://): the
+# staging hosts Depicted captures often serve plain HTTP, and the API keeps URLs as sent.
+URL_FIELD = {models.URLField: {"assume_scheme": "http"}}
+
+
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELD
     list_display = ("id", "build", "name", "number", "status", "created")
     list_filter = ("status",)
     search_fields = ("name", "build__name")
@@ -25,6 +32,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELD
     list_display = (
         "id",
         "name",

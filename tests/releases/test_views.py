@@ -462,6 +462,25 @@ def test_the_admin_cannot_edit_a_status(keyed, admin_client):
     assert run.status == "diff_found"
 
 
+@pytest.mark.parametrize("model", ["release", "run"])
+def test_the_admin_keeps_http_for_an_address_typed_without_a_scheme(model, rf, admin_user):
+    """Said explicitly, so Django 6's change of default (https) changes nothing, and building
+    the form warns of nothing."""
+    import warnings
+
+    from django.contrib import admin
+    from django.utils.deprecation import RemovedInDjango60Warning
+
+    model_admin = admin.site._registry[{"release": Release, "run": Run}[model]]
+    request = rf.get("/admin/")
+    request.user = admin_user
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RemovedInDjango60Warning)
+        field = model_admin.get_form(request).base_fields["url"]
+    assert field.clean("staging.internal/page") == "http://staging.internal/page"
+    assert field.clean("https://example.test/") == "https://example.test/"
+
+
 def test_page_and_artifact_urls_come_from_one_place(keyed):
     from releases.models import Release
     from releases.templatetags import depicted
