@@ -207,6 +207,8 @@ class RowReader:
         self._width = width
         self._stripe_rows = stripe_rows
         self._first_rows = first_rows
+        # A whole image on a canvas of its own width needs no window: its rows are views.
+        self._views = first_rows is None and source.width == width
         self._restart()
 
     def _restart(self):
@@ -219,14 +221,17 @@ class RowReader:
         lo, hi = max(top, 0), min(bottom, self._source.height)
         if lo >= hi:
             return np.zeros((max(bottom - top, 0), self._width, 4), dtype=np.uint8)
-        whole = (
-            self._source.pixels()
-            if self._first_rows is None and self._source.width == self._width
-            else None
-        )
-        if whole is not None:  # decoded whole: the rows are a view, whichever they are
-            self._buffer, self._buffer_top = whole, 0
-        elif lo < self._buffer_top:
+        whole = self._source.pixels() if self._views else None
+        found = whole[lo:hi] if whole is not None else self._window(lo, hi)
+        if (lo, hi) == (top, bottom):
+            return found
+        out = np.zeros((bottom - top, self._width, 4), dtype=np.uint8)
+        out[lo - top : hi - top] = found
+        return out
+
+    def _window(self, lo: int, hi: int) -> np.ndarray:
+        """Image rows [lo, hi), padded to the canvas width, from the stripes read so far."""
+        if lo < self._buffer_top:
             self._restart()
         while self._buffer_top + len(self._buffer) < hi:
             stripe = next(self._stripes)
@@ -237,12 +242,7 @@ class RowReader:
                 stripe = np.pad(stripe, ((0, 0), (0, self._width - stripe.shape[1]), (0, 0)))
             self._buffer = np.concatenate([kept, stripe]) if len(kept) else stripe
             self._buffer.flags.writeable = False
-        found = self._buffer[lo - self._buffer_top : hi - self._buffer_top]
-        if (lo, hi) == (top, bottom):
-            return found
-        out = np.zeros((bottom - top, self._width, 4), dtype=np.uint8)
-        out[lo - top : hi - top] = found
-        return out
+        return self._buffer[lo - self._buffer_top : hi - self._buffer_top]
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
