@@ -9,6 +9,7 @@ from PIL import Image
 from capture import config as capture_config
 from capture.browser import Browser, CaptureError
 from pdiff import core
+from pdiff.pngio import PngRows
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +62,6 @@ def test_the_diff_decodes_a_capture_whole(browser, site):
     """The engine's screenshots are encoded for speed (zlib's fastest level), which is what
     makes pdiff.pngio decode them whole with libspng rather than stream them through libvips;
     a Chromium that encodes otherwise would quietly make every diff slower."""
-    from pdiff.pngio import PngRows
-
     url = site.add("/decoded", "<body style='margin:0'><div style='height:2000px'>x</div></body>")
     result = capture(browser, url)
     pixels = PngRows(result.png, "after").pixels()
