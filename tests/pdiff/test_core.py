@@ -171,6 +171,33 @@ def test_lookup_tables_are_the_ones_v8_computes():
         assert printed == (Path(metric.__file__).with_name("oklab_tables.bin")).read_bytes()
 
 
+@pytest.mark.parametrize("translucent", [False, True])
+def test_the_eight_brightness_deltas_at_once_equal_one_neighbour_at_a_time(translucent):
+    """The anti-aliasing test takes the brightness deltas of all eight neighbours in one go
+    (metric._brightness_deltas); they must be the per-neighbour ones bit for bit, sign of zero
+    included, or a pixel could be taken for anti-aliasing where pixelmatch does not."""
+    from pdiff import metric
+
+    rng = np.random.default_rng(8 + translucent)
+    pixels = rng.integers(0, 256, size=(60_000, 4), dtype=np.uint8)
+    pixels[:, 3] = 255
+    if translucent:
+        see_through = rng.random(len(pixels)) < 0.3
+        pixels[see_through, 3] = rng.integers(0, 255, size=see_through.sum())
+    pixels[rng.random(len(pixels)) < 0.3] = pixels[0]  # many equal neighbours, as on a page
+    as32 = pixels.view(np.uint32).ravel()
+    idx = rng.integers(0, len(pixels), size=20_000)
+    nidx = rng.integers(0, len(pixels), size=(8, idx.size))
+    one_at_a_time = np.stack(
+        [metric._brightness_delta(pixels[idx], pixels[n], idx * 4, "oklab") for n in nidx]
+    )
+    at_once = metric._brightness_deltas(pixels[idx], as32[idx], pixels[nidx], as32[nidx])
+    assert at_once.dtype == one_at_a_time.dtype == np.float64
+    assert np.array_equal(at_once, one_at_a_time)
+    assert np.array_equal(np.signbit(at_once), np.signbit(one_at_a_time))
+    assert (at_once == 0).any() and (at_once < 0).any() and (at_once > 0).any()
+
+
 @pytest.mark.skipif(not HAVE_NODE, reason=NODE_REASON)
 @pytest.mark.parametrize("name", sorted({key.split("@")[0] for key in RECORDED}))
 @pytest.mark.parametrize(
