@@ -202,8 +202,8 @@ def _yiq_channel_deltas(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     """(dr, dg, db) between two sets of RGBA pixels, alpha-blended the way pixelmatch 7.2 does."""
     p1 = p1.astype(np.float64)
     p2 = p2.astype(np.float64)
-    r1, g1, b1, a1 = p1.T
-    r2, g2, b2, a2 = p2.T
+    r1, g1, b1, a1 = np.moveaxis(p1, -1, 0)  # either may hold (8, n) pixels: see _antialiased
+    r2, g2, b2, a2 = np.moveaxis(p2, -1, 0)
     dr, dg, db = r1 - r2, g1 - g2, b1 - b2
     translucent = (a1 < 255) | (a2 < 255)
     if translucent.any():
@@ -230,48 +230,28 @@ def _brightness_delta(
 ) -> np.ndarray:
     """Rec.601 luma difference, the anti-aliasing test's ramp direction. pixelmatch 7.2 blends
     translucent pixels onto the checkerboard; main blends onto white and, when the luma cancels
-    out but alpha differs, takes the direction from alpha."""
-    same = np.all(center == neighbour, axis=1)
+    out but alpha differs, takes the direction from alpha.
+
+    ``center`` is (n, 4); ``neighbour`` (n, 4), or (8, n, 4) for all eight neighbours at once."""
+    same = np.all(center == neighbour, axis=-1)
     if metric == "yiq":
         dr, dg, db = _yiq_channel_deltas(center, neighbour, k)
         return np.where(same, 0.0, dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223)
-    c = center.astype(np.float64)
-    n = neighbour.astype(np.float64)
-    dr, dg, db, da = (c - n).T
-    translucent = (c[:, 3] < 255) | (n[:, 3] < 255)
+    # Whole-number channel differences, exact in int16 as in float64: the same results.
+    dr, dg, db, da = np.moveaxis(center.astype(np.int16) - neighbour, -1, 0)
+    translucent = (center[..., 3] < 255) | (neighbour[..., 3] < 255)
     if translucent.any():
-        a1, a2 = c[:, 3], n[:, 3]
-        dr = np.where(translucent, (c[:, 0] * a1 - n[:, 0] * a2 - 255 * da) / 255, dr)
-        dg = np.where(translucent, (c[:, 1] * a1 - n[:, 1] * a2 - 255 * da) / 255, dg)
-        db = np.where(translucent, (c[:, 2] * a1 - n[:, 2] * a2 - 255 * da) / 255, db)
-    d = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-    d = np.where(translucent & (d == 0) & (da != 0), da / 2, d)
-    return np.where(same, 0.0, d)
-
-
-def _brightness_deltas(
-    center: np.ndarray, center32: np.ndarray, neighbours: np.ndarray, neighbours32: np.ndarray
-) -> np.ndarray:
-    """``_brightness_delta`` (pixelmatch main's) of n centre pixels against their (8, n)
-    neighbours at once, with the same floating-point operations, so the same results: the
-    channel differences are whole numbers, exact in int16 as in float64. ``*32`` are the same
-    pixels as uint32, for the test of equal pixels."""
-    diff = center[np.newaxis].astype(np.int16) - neighbours  # (8, n, 4)
-    dr, dg, db, da = (diff[..., channel] for channel in range(4))
-    translucent = (center[np.newaxis, :, 3] < 255) | (neighbours[..., 3] < 255)
-    if translucent.any():
-        a1 = center[np.newaxis, :, 3].astype(np.float64)
-        a2 = neighbours[..., 3].astype(np.float64)
         c = center.astype(np.float64)
+        n = neighbour.astype(np.float64)
+        a1, a2 = c[..., 3], n[..., 3]
         da = da.astype(np.float64)  # 255 * da does not fit in int16
         dr, dg, db = (
-            np.where(translucent, (c[:, ch] * a1 - neighbours[..., ch] * a2 - 255 * da) / 255, d)
+            np.where(translucent, (c[..., ch] * a1 - n[..., ch] * a2 - 255 * da) / 255, d)
             for ch, d in enumerate((dr, dg, db))
         )
     d = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-    if translucent.any():
-        d = np.where(translucent & (d == 0) & (da != 0), da / 2, d)
-    return np.where(center32[np.newaxis] == neighbours32, 0.0, d)
+    d = np.where(translucent & (d == 0) & (da != 0), da / 2, d)
+    return np.where(same, 0.0, d)
 
 
 # --- anti-aliasing ----------------------------------------------------------------------------
@@ -336,10 +316,7 @@ def _antialiased(
     edge, nidx, valid = _neighbourhood(win, idx)
     center = flat[idx]
     k = (idx + win.top * win.width) * 4
-    if metric == "yiq":
-        deltas = np.stack([_brightness_delta(center, flat[nidx[j]], k, metric) for j in range(8)])
-    else:
-        deltas = _brightness_deltas(center, a32[idx], flat[nidx], a32[nidx])
+    deltas = _brightness_delta(center, flat[nidx], k, metric)
     zero = (deltas == 0) & valid
     few_equal = edge.astype(np.int64) + zero.sum(axis=0) <= 2
 
