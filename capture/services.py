@@ -182,8 +182,13 @@ def capture_run(run_id: int, side: str) -> str:
     try:
         image = release_services.store_artifact_for(build, result.png, "image/png")
         log = release_services.store_artifact_for(build, result.log.encode(), "text/plain")
+        # A page that differs from its baseline is diffed, and the diff makes the run's
+        # thumbnail (of the diff image, or of this screenshot if nothing counts as changed):
+        # made here too, it would only be replaced.
         thumbnail = (
-            release_services.store_thumbnail_for(build, result.png) if side == "run" else None
+            release_services.store_thumbnail_for(build, result.png)
+            if side == "run" and not _differs_from_baseline(claim.run, image.sha1)
+            else None
         )
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the screenshot: {exc}") from exc
@@ -191,6 +196,12 @@ def capture_run(run_id: int, side: str) -> str:
         claim, side, image=image, log=log, thumbnail=thumbnail
     )
     return "captured" if recorded is not None else "dropped"
+
+
+def _differs_from_baseline(run, image_sha1: str) -> bool:
+    """Whether the run's screenshot goes to the diff: its baseline (or reference) is known
+    and other bytes. Same bytes need no diff, and a reference still to be captured may."""
+    return bool(run.ref_image_id) and run.ref_image_id != image_sha1
 
 
 def _record_failure(claim, side, build, reason: str, log_text: str) -> str:

@@ -118,6 +118,9 @@ class DiffResult:
     aligned_changed_pixels: int | None = None  # None: nothing moved, same as changed_pixels
     changed_blocks: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     aligned_diff_png: bytes | None = None
+    # The diff image's top ``diff_top_rows`` rows as (rows, width, 3) RGB, when asked for and
+    # there is a diff image: a thumbnail is made of it without decoding diff_png again.
+    diff_top: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     # The compare stopped once the changes were over ``stop_over``: the counts are a lower
     # bound, and the pair is certainly not within that tolerance.
     partial: bool = False
@@ -194,6 +197,7 @@ def compare(
     align: bool = True,
     ignore: Sequence[tuple[int, int, int, int]] = (),
     stop_over: float | None = None,
+    diff_top_rows: int = 0,
 ) -> DiffResult:
     """Compare two PNG screenshots (bytes, or paths to them).
 
@@ -205,6 +209,7 @@ def compare(
     ``stop_over`` (a share of changed pixels, as a tolerance is), the pass stops at the first
     stripe past which more than that share has changed (``partial``: only "it differs" is
     known), so a question that needs no more than that is answered without reading the rest.
+    ``diff_top_rows``: keep that many rows of the diff image's top as RGB in ``diff_top``.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
@@ -236,6 +241,7 @@ def compare(
         include_aa=include_aa,
         subtle=subtle,
         make_png=make_diff_png,
+        keep_rows=diff_top_rows,
         ignore=ignore,
         align=align,
     )
@@ -252,13 +258,14 @@ def compare(
             shifts = moved.reported_shifts(blocks)
             run.subtle_cells = aligned_subtle
     subtle_regions = run.subtle_regions(subtle_min_area)
+    has_diff_png = bool(run.changed or subtle_regions)
     return DiffResult(
         run.changed,
         run.width * run.height,
         (src1.width, src1.height),
         (src2.width, src2.height),
         run.regions(),
-        run.diff_png if run.changed or subtle_regions else None,
+        run.diff_png if has_diff_png else None,
         threshold,
         metric=metric,
         subtle_regions=subtle_regions,
@@ -267,6 +274,7 @@ def compare(
         changed_blocks=blocks,
         aligned_diff_png=aligned_png,
         partial=run.stopped,
+        diff_top=run.diff_top if has_diff_png else None,
     )
 
 
@@ -353,6 +361,7 @@ class _Comparison:
         include_aa: bool,
         subtle: bool,
         make_png: bool,
+        keep_rows: int = 0,
         ignore=(),
         align=True,
     ):
@@ -365,6 +374,7 @@ class _Comparison:
         self.threshold, self.metric, self.include_aa = threshold, metric, include_aa
         self.subtle = subtle
         self.make_png = make_png
+        self.keep_rows = keep_rows
         self.changed = 0
         self.stopped = False
         self.row_changes = np.zeros(self.height, dtype=np.int64)
@@ -376,9 +386,10 @@ class _Comparison:
         self.bands1: list[np.ndarray] = []
         self.bands2: list[np.ndarray] = []
         self.diff_png: bytes | None = None
+        self.diff_top: np.ndarray | None = None
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
-        writer = DiffImageWriter(self.width, self.height) if self.make_png else None
+        writer = DiffImageWriter(self.width, self.height, self.keep_rows) if self.make_png else None
         # A pass that may stop early starts with small stripes (most changed pages show it
         # in their first rows) and grows them, so a pass that does not stop costs about the same.
         first_rows = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
@@ -416,6 +427,7 @@ class _Comparison:
                 return
         if writer:
             self.diff_png = writer.finish()
+            self.diff_top = writer.top
 
     def aligned_pass(self, moved: alignment.Alignment):
         """Compare again with the moved rows lined up. A new row equal to an old one at its

@@ -9,7 +9,7 @@ import time
 
 from django.conf import settings
 
-from artifacts import storage
+from artifacts import storage, thumbnails
 from releases import services as release_services
 
 from . import core
@@ -112,6 +112,8 @@ def diff_run(run_id: int) -> str:
             align=not preview,
             # A preview only asks whether the page differs beyond the tolerance.
             stop_over=chosen.tolerance if preview else None,
+            # The thumbnail is made of the diff image's top, as the diff wrote it.
+            diff_top_rows=0 if preview else _thumbnail_rows(before, after),
             **options,
         )
     except core.ImageDecodeError as exc:
@@ -150,7 +152,7 @@ def diff_run(run_id: int) -> str:
             release_services.store_artifact_for(build, png, "image/png") if png else None
             for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
         )
-        thumbnail = release_services.store_thumbnail_for(build, result.diff_png or after)
+        thumbnail = release_services.store_thumbnail_for(build, after, top=result.diff_top)
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
@@ -187,6 +189,12 @@ def _noise(first: bytes, second: bytes, options: dict):
     options = {**options, "threshold": 0.0}
     noise = core.compare(first, second, subtle=False, align=False, include_aa=True, **options)
     return noise if noise.changed_pixels or noise.size_changed else None
+
+
+def _thumbnail_rows(before: bytes, after: bytes) -> int:
+    """The rows of the diff image (on the canvas of both images) its thumbnail shows."""
+    (w1, h1), (w2, h2) = core.png_size(before, "before"), core.png_size(after, "after")
+    return thumbnails.top_rows(max(w1, w2), max(h1, h2))
 
 
 def _widened(region) -> tuple[int, int, int, int]:

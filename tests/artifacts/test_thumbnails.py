@@ -2,10 +2,12 @@
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from artifacts import thumbnails
+from pdiff import core
 from tests.conftest import BLACK, make_png
 
 
@@ -23,6 +25,22 @@ def test_a_tall_page_gives_a_small_picture_of_its_top():
 def test_a_small_image_is_not_enlarged():
     image = Image.open(io.BytesIO(thumbnails.thumbnail(make_png(100, 50))))
     assert image.size == (100, 50)
+
+
+def test_a_diff_images_top_in_memory_gives_the_thumbnail_its_png_gives():
+    """The diff worker makes the thumbnail of the diff image it holds, without decoding the
+    PNG it wrote: the same picture, byte for byte."""
+    before = make_png(1280, 3000)
+    after = make_png(1280, 3000, squares=[(100, 100, 400, BLACK), (0, 1800, 300, BLACK)])
+    result = core.compare(before, after, diff_top_rows=thumbnails.top_rows(1280, 3000))
+    small = thumbnails.thumbnail_of_pixels(result.diff_top)
+    assert small == thumbnails.thumbnail(result.diff_png)
+    assert Image.open(io.BytesIO(small)).size == (240, 360)
+
+
+def test_pixels_that_are_not_the_top_of_an_rgb_image_are_refused():
+    with pytest.raises(thumbnails.ThumbnailError, match="not the top of an RGB image"):
+        thumbnails.thumbnail_of_pixels(np.zeros((10, 10, 4), dtype=np.uint8))
 
 
 @pytest.mark.parametrize(

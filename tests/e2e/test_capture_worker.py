@@ -6,8 +6,10 @@ import time
 
 import pytest
 
+from artifacts import storage, thumbnails
+from artifacts.models import Artifact
 from releases import services
-from releases.models import ApiKey
+from releases.models import ApiKey, Run
 from tests.e2e.conftest import LiveApi
 from tests.processes import thread_niceness
 
@@ -79,9 +81,6 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
 
     runs = {run["name"]: run for run in live.wait_until_reviewing(timeout=120)["runs"]}
     assert runs["/ok"]["status"] == "no_diff_needed"  # no baseline yet: this is one
-    from artifacts import storage
-    from releases.models import Run
-
     thumbnail = storage.read_bytes(Run.objects.get(name="/ok").thumbnail_id)  # by the worker
     assert thumbnail[8:12] == b"WEBP" and len(thumbnail) < 50_000
     assert runs["/broken"]["status"] == "failed"
@@ -113,34 +112,43 @@ def test_the_workers_chromium_runs_at_the_capture_niceness(live, site, celery_wo
 
 def test_good_release_becomes_the_baseline_of_the_next(live, site):
     url = site.add("/home", ARTICLE.format(word="quick"))
-    live.post("create_release", release_name="first")
-    live.post(
-        "request_run",
-        release_name="first",
-        release_number=1,
-        run_name="/home",
-        url=url,
-        config=CONFIG,
-    )
-    live.post("runs_done", release_name="first", release_number=1)
-    first = live.wait_until_reviewing("first", timeout=120)
-    assert first["runs"][0]["status"] == "no_diff_needed"
+    same = site.add("/same", ARTICLE.format(word="same"))
+
+    def release(name):
+        live.post("create_release", release_name=name)
+        for run_name, page in (("/home", url), ("/same", same)):
+            live.post(
+                "request_run",
+                release_name=name,
+                release_number=1,
+                run_name=run_name,
+                url=page,
+                config=CONFIG,
+            )
+        live.post("runs_done", release_name=name, release_number=1)
+        runs = live.wait_until_reviewing(name, timeout=120)["runs"]
+        return {run["name"]: run for run in runs}
+
+    first = release("first")
+    assert {run["status"] for run in first.values()} == {"no_diff_needed"}
     live.post("mark_release", release_name="first", release_number=1, status="good")
 
     site.add("/home", ARTICLE.format(word="lazy"))  # the page changes
-    live.post("create_release", release_name="second")
-    live.post(
-        "request_run",
-        release_name="second",
-        release_number=1,
-        run_name="/home",
-        url=url,
-        config=CONFIG,
+    second = release("second")
+    assert second["/home"]["status"] == "diff_found"
+    assert second["/home"]["ref_image"] == first["/home"]["image"]
+    assert second["/same"]["status"] == "diff_not_found"
+    # Thumbnails: a page with no baseline, or the same bytes as its baseline, gets one from its
+    # capture; a changed page only from its diff, of the diff image. So three in all: the
+    # first release's two (/same's again in the second) and the diff's.
+    home = Run.objects.get(release__name="second", name="/home")
+    assert storage.read_bytes(home.thumbnail_id) == thumbnails.thumbnail(
+        storage.read_bytes(home.diff_image_id)
     )
-    live.post("runs_done", release_name="second", release_number=1)
-    second = live.wait_until_reviewing("second", timeout=120)["runs"][0]
-    assert second["status"] == "diff_found"
-    assert second["ref_image"] == first["runs"][0]["image"]
+    assert Run.objects.get(release__name="second", name="/same").thumbnail_id == (
+        Run.objects.get(release__name="first", name="/same").thumbnail_id
+    )
+    assert Artifact.objects.filter(content_type="image/webp").count() == 3
 
 
 def test_a_catastrophic_regex_finishes_within_ten_seconds(live, site):

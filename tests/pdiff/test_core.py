@@ -269,6 +269,21 @@ def test_diff_image_is_the_new_page_faded_to_grey():
     assert rgb[100, 100, 0] == rgb[100, 100, 1] == rgb[100, 100, 2]  # greys elsewhere
 
 
+@pytest.mark.parametrize("width, height, rows", [(201, 900, 301), (320, 100, 100)])
+def test_the_diff_images_top_is_kept_as_it_is_written(width, height, rows, monkeypatch):
+    """``diff_top`` (for a thumbnail) is the diff PNG's top, pixel for pixel, also when it spans
+    several stripes and the 4-bit PNG pads its rows (an odd width)."""
+    monkeypatch.setattr(core, "STRIPE_PIXELS", 64 * width)  # stripes of 64 rows
+    before = make_png(width, height, squares=[(20, 20, 40, BLACK), (0, 250, 10, BLACK)])
+    after = make_png(width, height, squares=[(60, 60, 40, BLACK), (100, 280, 30, (200, 0, 0, 255))])
+    result = core.compare(before, after, diff_top_rows=rows)
+    rgb = np.asarray(Image.open(io.BytesIO(result.diff_png)).convert("RGB"))
+    assert result.diff_top.shape == (rows, width, 3)
+    assert np.array_equal(result.diff_top, rgb[:rows])
+    assert core.compare(before, after).diff_top is None  # not asked for
+    assert core.compare(before, before, diff_top_rows=rows).diff_top is None  # no diff image
+
+
 def test_size_change_pads_onto_the_larger_canvas_and_is_reported():
     result = core.compare(make_png(200, 200), make_png(200, 250))
     assert result.size_changed

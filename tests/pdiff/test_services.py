@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from artifacts import storage
+from artifacts import storage, thumbnails
 from pdiff import services
 from releases.models import Release, Run
 from tests.conftest import BLACK, make_png
@@ -345,9 +345,20 @@ def test_new_inputs_forget_the_old_recapture(captured):
 
 
 def test_the_diff_leaves_a_thumbnail_for_the_release_page(pair):
+    """Of the diff image (made from the pixels the diff holds: the picture its PNG gives)."""
     run = pair(make_png(squares=[(20, 20, 20, BLACK)]), make_png(squares=[(120, 120, 20, BLACK)]))
     services.diff_run(run.id)
     run.refresh_from_db()
     small = storage.read_bytes(run.thumbnail_id)
     assert small[8:12] == b"WEBP" and len(small) < 50_000
+    assert small == thumbnails.thumbnail(storage.read_bytes(run.diff_image_id))
     assert run.release.build.artifacts.filter(sha1=run.thumbnail_id).exists()
+
+
+def test_an_unchanged_run_gets_the_thumbnail_of_its_screenshot(pair):
+    after = make_png(squares=[(120, 120, 20, BLACK)])
+    same = pair(after, after)
+    services.diff_run(same.id)
+    same.refresh_from_db()
+    assert same.status == "diff_not_found"
+    assert storage.read_bytes(same.thumbnail_id) == thumbnails.thumbnail(after)
