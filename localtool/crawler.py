@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
@@ -133,7 +134,9 @@ class Crawler:
             return "matched by --exclude"
         return None
 
-    def crawl(self) -> Crawl:
+    def crawl(self, on_page: Callable[[str], object] | None = None) -> Crawl:
+        """Crawl the site; ``on_page`` is called with each page as it is found (in the order
+        of ``Crawl.pages``), so a caller can start on it while the crawl goes on."""
         seen: set[str] = set()
         pages: list[str] = []
         skipped: dict[str, str] = {}
@@ -160,6 +163,8 @@ class Crawler:
                         skipped[url] = "over --max-pages"
                         continue
                     pages.append(url)
+                    if on_page is not None:
+                        on_page(url)
                     if self.options.depth < 0 or depth < self.options.depth:
                         next_level.extend(self.links(url, html))
                 level = next_level

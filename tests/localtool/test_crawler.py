@@ -62,6 +62,20 @@ def test_crawls_everything_under_the_prefix_once(docs):
     assert len(docs.seen("/docs/")) == 1  # the cycle back is not fetched again
 
 
+def test_each_page_is_handed_over_as_it_is_found(docs):
+    """site-diff asks for each page's run while the crawl goes on: the start page comes before
+    the pages it links to are even fetched, and every page comes once, in the crawl's order."""
+    handed = []
+
+    def on_page(url):
+        handed.append(url)
+        if len(handed) == 1:
+            assert not docs.seen("/docs/deep/one.html")  # two links further on
+
+    result = Crawler(docs.url + "/docs/", CrawlOptions(concurrency=1)).crawl(on_page=on_page)
+    assert handed == result.pages and len(handed) == 6
+
+
 def test_404_and_non_html_are_skipped_not_captured(docs):
     result = crawl(docs)
     assert result.skipped[f"{docs.url}/docs/missing.html"] == "HTTP 404"

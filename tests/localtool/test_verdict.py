@@ -90,3 +90,44 @@ def test_the_verdict_reads_every_page_of_runs():
     assert asked == [2]
     assert [run["name"] for run in everything["runs"]] == ["/a", "/b"]
     assert tool.verdict(everything) == tools.EXIT_CHANGED
+
+
+def test_waiting_looks_more_often_only_as_the_release_nears_its_end(monkeypatch):
+    """100 runs done at 10 a second, the release ready at 10.05 s: a look every 2 s while much
+    remains, then more often, so the ready release is seen a fraction of a second later, not
+    up to 2 s later, for a handful of looks more."""
+    clock = {"now": 0.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(tools.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(tools.time, "sleep", sleep)
+
+    class Client:
+        def call(self, endpoint, method="POST", **params):
+            done = min(100, int(clock["now"] * 10))
+            return {
+                "status": "reviewing" if clock["now"] >= 10.05 else "processing",
+                "counts": {"diff_not_found": done, "needs_diff": 100 - done},
+                "runs": [],
+                "next": None,
+            }
+
+    tool = release(io.StringIO())
+    tool.args.wait_timeout, tool.args.poll_seconds = 600, 2.0
+    tool.number = 1
+    tool.client = Client()
+    tool.wait()
+    assert sleeps[:4] == [2.0] * 4  # far from the end: the usual pace
+    assert min(sleeps) >= tools.MIN_POLL_SECONDS
+    assert 10.05 <= clock["now"] <= 10.05 + tools.MIN_POLL_SECONDS
+    assert len(sleeps) <= 10
+
+
+def test_no_progress_yet_means_the_usual_pace():
+    assert tools.poll_interval(0, 50, 10.0, 2.0) == 2.0
+    assert tools.poll_interval(10, 0, 5.0, 2.0) == tools.MIN_POLL_SECONDS
+    assert tools.poll_interval(10, 0, 5.0, 0.1) == 0.1  # never longer than asked
