@@ -1,4 +1,4 @@
-"""When do two pixels differ: the colour metrics and the anti-aliasing test, vectorised.
+"""When do two pixels differ: the colour metrics, vectorised, and the anti-aliasing test.
 
 Both metrics are pixelmatch's, computed only for the pixels whose bytes differ:
 
@@ -10,7 +10,8 @@ Both metrics are pixelmatch's, computed only for the pixels whose bytes differ:
 
 Semi-transparent pixels are blended onto pixelmatch's checkerboard first, so a change of alpha
 alone is seen. A pixel above the threshold is not counted when it looks like anti-aliasing in
-either image (the "Anti-aliased Pixel and Intensity Slope Detector" test pixelmatch uses).
+either image (the "Anti-aliased Pixel and Intensity Slope Detector" test pixelmatch uses;
+``pdiff.antialiasing``, compiled).
 
 The functions work on a ``Window``: a band of rows of both images on the common canvas, with
 two rows of context above and below where the canvas has them, so a diff can walk a tall image
@@ -23,6 +24,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+
+from . import antialiasing
 
 METRICS = ("oklab", "yiq")
 # 35215 is the largest possible YIQ distance; pixelmatch 7.2.0 scales the threshold by it.
@@ -38,10 +41,6 @@ _CBRT_N = 4096
 _TOE_K1 = 0.206
 _TOE_K2 = 0.03
 _TOE_K3 = (1 + _TOE_K1) / (1 + _TOE_K2)
-
-# Order of the 8 neighbours exactly as pixelmatch visits them (x outer, y inner): ties in the
-# darkest / brightest neighbour are broken by this order.
-_NEIGHBOURS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)]
 
 
 @dataclasses.dataclass
@@ -106,9 +105,17 @@ def compare_rows(
             raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
         candidates = idx[over]
         if not include_aa and candidates.size:
-            aa = _antialiased(win, win.flat1, candidates, win.a32, win.b32, metric)
-            rest_ = ~aa
-            aa[rest_] = _antialiased(win, win.flat2, candidates[rest_], win.b32, win.a32, metric)
+            aa = antialiasing.excluded(
+                win.flat1,
+                win.flat2,
+                win.a32,
+                win.b32,
+                candidates,
+                width,
+                win.top,
+                win.canvas_height,
+                metric == "yiq",
+            )
             candidates = candidates[~aa]
         changed.append(candidates)
         if want_below:
@@ -138,7 +145,7 @@ def oklab_distance(rgb1, rgb2) -> float:
 def has_many_siblings(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """For window pixels ``idx``: 3+ of the 8 neighbours (the canvas border counts as one)
     have exactly the same RGBA. Such a pixel is in a flat area, not on an anti-aliased edge."""
-    return _same_neighbours(win, img32, idx) > 2
+    return antialiasing.many_siblings(img32, idx, win.width, win.top, win.canvas_height)
 
 
 # --- the colour distances ---------------------------------------------------------------------
@@ -202,8 +209,8 @@ def _yiq_channel_deltas(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     """(dr, dg, db) between two sets of RGBA pixels, alpha-blended the way pixelmatch 7.2 does."""
     p1 = p1.astype(np.float64)
     p2 = p2.astype(np.float64)
-    r1, g1, b1, a1 = np.moveaxis(p1, -1, 0)  # either may hold (8, n) pixels: see _antialiased
-    r2, g2, b2, a2 = np.moveaxis(p2, -1, 0)
+    r1, g1, b1, a1 = p1.T
+    r2, g2, b2, a2 = p2.T
     dr, dg, db = r1 - r2, g1 - g2, b1 - b2
     translucent = (a1 < 255) | (a2 < 255)
     if translucent.any():
@@ -223,114 +230,3 @@ def _yiq_delta(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> np.ndarray:
     q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694
     delta = 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
     return np.where(y > 0, -delta, delta)
-
-
-def _brightness_delta(
-    center: np.ndarray, neighbour: np.ndarray, k: np.ndarray, metric: str
-) -> np.ndarray:
-    """Rec.601 luma difference, the anti-aliasing test's ramp direction. pixelmatch 7.2 blends
-    translucent pixels onto the checkerboard; main blends onto white and, when the luma cancels
-    out but alpha differs, takes the direction from alpha.
-
-    ``center`` is (n, 4); ``neighbour`` (n, 4), or (8, n, 4) for all eight neighbours at once."""
-    same = np.all(center == neighbour, axis=-1)
-    if metric == "yiq":
-        dr, dg, db = _yiq_channel_deltas(center, neighbour, k)
-        return np.where(same, 0.0, dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223)
-    # Whole-number channel differences, exact in int16 as in float64: the same results.
-    dr, dg, db, da = np.moveaxis(center.astype(np.int16) - neighbour, -1, 0)
-    translucent = (center[..., 3] < 255) | (neighbour[..., 3] < 255)
-    if translucent.any():
-        c = center.astype(np.float64)
-        n = neighbour.astype(np.float64)
-        a1, a2 = c[..., 3], n[..., 3]
-        da = da.astype(np.float64)  # 255 * da does not fit in int16
-        dr, dg, db = (
-            np.where(translucent, (c[..., ch] * a1 - n[..., ch] * a2 - 255 * da) / 255, d)
-            for ch, d in enumerate((dr, dg, db))
-        )
-    d = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-    d = np.where(translucent & (d == 0) & (da != 0), da / 2, d)
-    return np.where(same, 0.0, d)
-
-
-# --- anti-aliasing ----------------------------------------------------------------------------
-
-
-def _neighbourhood(win: Window, idx: np.ndarray):
-    """For window pixels ``idx``: the on-canvas-border flag, and (8, n) neighbour indices with
-    their validity (inside the canvas)."""
-    width = win.width
-    x = idx % width
-    y = idx // width
-    gy = y + win.top
-    edge = (x == 0) | (x == width - 1) | (gy == 0) | (gy == win.canvas_height - 1)
-    nidx = np.empty((8, idx.size), dtype=np.int64)
-    valid = np.empty((8, idx.size), dtype=bool)
-    for j, (dx, dy) in enumerate(_NEIGHBOURS):
-        nx, ny = x + dx, y + dy
-        valid[j] = (nx >= 0) & (nx < width) & (gy + dy >= 0) & (gy + dy < win.canvas_height)
-        nidx[j] = np.where(valid[j], ny * width + nx, idx)
-    return edge, nidx, valid
-
-
-def _same_neighbours(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """For window pixels ``idx``: how many of the 8 neighbours have exactly the same RGBA, plus
-    one on the canvas border (pixelmatch's count of "zeroes"). Pixels inside the canvas, nearly
-    all of them, are counted with plain offsets; border pixels with the checked neighbourhood."""
-    width = win.width
-    gy = idx // width + win.top
-    x = idx % width
-    edge = (x == 0) | (x == width - 1) | (gy == 0) | (gy == win.canvas_height - 1)
-    count = edge.astype(np.int64)
-    inner = np.flatnonzero(~edge)
-    centre = idx[inner]
-    value = img32[centre]
-    same = np.zeros(centre.size, dtype=np.int64)
-    for dx, dy in _NEIGHBOURS:
-        same += img32[centre + (dy * width + dx)] == value
-    count[inner] += same
-    if inner.size < idx.size:
-        border = np.flatnonzero(edge)
-        _, nidx, valid = _neighbourhood(win, idx[border])
-        count[border] += ((img32[nidx] == img32[idx[border]]) & valid).sum(axis=0)
-    return count
-
-
-def _antialiased(
-    win: Window, flat: np.ndarray, idx: np.ndarray, a32: np.ndarray, b32: np.ndarray, metric: str
-) -> np.ndarray:
-    """pixelmatch's antialiased(img, x, y, ...) for every pixel in ``idx`` at once.
-
-    ``flat`` is the image examined, ``a32`` the same image as uint32 and ``b32`` the other."""
-    result = np.zeros(idx.size, dtype=bool)
-    if not idx.size:
-        return result
-    # Cheap pre-check: a pixel with 3+ identical neighbours (counting the border) is not
-    # anti-aliasing. Identical RGBA implies a zero brightness delta, so this only drops pixels
-    # the full test below would drop too, and in flat areas it drops nearly all of them.
-    keep = np.flatnonzero(_same_neighbours(win, a32, idx) <= 2)
-    if not keep.size:
-        return result
-    idx = idx[keep]
-    edge, nidx, valid = _neighbourhood(win, idx)
-    center = flat[idx]
-    k = (idx + win.top * win.width) * 4
-    deltas = _brightness_delta(center, flat[nidx], k, metric)
-    zero = (deltas == 0) & valid
-    few_equal = edge.astype(np.int64) + zero.sum(axis=0) <= 2
-
-    darker = np.where(valid & (deltas < 0), deltas, np.inf)
-    brighter = np.where(valid & (deltas > 0), deltas, -np.inf)
-    has_both = np.isfinite(darker.min(axis=0)) & np.isfinite(brighter.max(axis=0))
-    maybe = few_equal & has_both
-    if not maybe.any():
-        return result
-
-    cols = np.flatnonzero(maybe)
-    min_pos = nidx[darker[:, cols].argmin(axis=0), cols]
-    max_pos = nidx[brighter[:, cols].argmax(axis=0), cols]
-    result[keep[cols]] = (
-        has_many_siblings(win, a32, min_pos) & has_many_siblings(win, b32, min_pos)
-    ) | (has_many_siblings(win, a32, max_pos) & has_many_siblings(win, b32, max_pos))
-    return result

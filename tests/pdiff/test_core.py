@@ -171,7 +171,7 @@ def test_lookup_tables_are_the_ones_v8_computes():
         assert printed == (Path(metric.__file__).with_name("oklab_tables.bin")).read_bytes()
 
 
-def _main_brightness_delta(center, neighbour) -> float:
+def _main_brightness_delta(center, neighbour, k) -> float:
     """pixelmatch main's brightnessDelta (index.js), one pixel pair, as JavaScript computes it."""
     r1, g1, b1, a1 = (int(v) for v in center)
     r2, g2, b2, a2 = (int(v) for v in neighbour)
@@ -187,41 +187,147 @@ def _main_brightness_delta(center, neighbour) -> float:
     return dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
 
 
+def _v7_brightness_delta(center, neighbour, k) -> float:
+    """pixelmatch 7.2.0's colorDelta(img, img, k, m, yOnly=true), as JavaScript computes it."""
+    r1, g1, b1, a1 = (int(v) for v in center)
+    r2, g2, b2, a2 = (int(v) for v in neighbour)
+    dr, dg, db, da = r1 - r2, g1 - g2, b1 - b2, a1 - a2
+    if not dr and not dg and not db and not da:
+        return 0.0
+    if a1 < 255 or a2 < 255:
+        rb = 48 + 159 * (k % 2)
+        gb = 48 + 159 * (int(k / 1.618033988749895) % 2)
+        bb = 48 + 159 * (int(k / 2.618033988749895) % 2)
+        dr = (r1 * a1 - r2 * a2 - rb * da) / 255
+        dg = (g1 * a1 - g2 * a2 - gb * da) / 255
+        db = (b1 * a1 - b2 * a2 - bb * da) / 255
+    return dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
+
+
+def _js_has_many_siblings(img32, x1, y1, width, height) -> bool:
+    """pixelmatch's hasManySiblings, transcribed."""
+    val = img32[y1 * width + x1]
+    x0, y0 = max(x1 - 1, 0), max(y1 - 1, 0)
+    x2, y2 = min(x1 + 1, width - 1), min(y1 + 1, height - 1)
+    zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
+    for x in range(x0, x2 + 1):
+        for y in range(y0, y2 + 1):
+            if (x, y) != (x1, y1):
+                zeroes += img32[y * width + x] == val
+                if zeroes > 2:
+                    return True
+    return False
+
+
+def _js_antialiased(img, x1, y1, width, height, a32, b32, delta) -> bool:
+    """pixelmatch's antialiased (index.js), transcribed; ``delta`` its brightness delta."""
+    x0, y0 = max(x1 - 1, 0), max(y1 - 1, 0)
+    x2, y2 = min(x1 + 1, width - 1), min(y1 + 1, height - 1)
+    zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
+    least = most = 0.0
+    least_at = most_at = (0, 0)
+    centre = img[y1 * width + x1]
+    for x in range(x0, x2 + 1):
+        for y in range(y0, y2 + 1):
+            if (x, y) == (x1, y1):
+                continue
+            d = delta(centre, img[y * width + x], (y1 * width + x1) * 4)
+            if d == 0:
+                zeroes += 1
+                if zeroes > 2:
+                    return False
+            elif d < least:
+                least, least_at = d, (x, y)
+            elif d > most:
+                most, most_at = d, (x, y)
+    if least == 0 or most == 0:
+        return False
+    return (
+        _js_has_many_siblings(a32, *least_at, width, height)
+        and _js_has_many_siblings(b32, *least_at, width, height)
+    ) or (
+        _js_has_many_siblings(a32, *most_at, width, height)
+        and _js_has_many_siblings(b32, *most_at, width, height)
+    )
+
+
+def _page_like_pixels(rng, count, translucent):
+    """Random RGBA with runs of equal colours, as on a page; translucent ones where asked,
+    white at any alpha among them (the luma cancels out, alpha decides)."""
+    palette = rng.integers(0, 256, size=(6, 4), dtype=np.uint8)
+    palette[:, 3] = 255
+    if translucent:
+        palette[::2, 3] = rng.integers(0, 255, size=3)
+        palette[0, :3] = 255
+    pixels = palette[rng.integers(0, len(palette), size=count)]
+    noisy = rng.random(count) < 0.4
+    pixels[noisy] = rng.integers(0, 256, size=(noisy.sum(), 4), dtype=np.uint8)
+    pixels[noisy, 3] = 255
+    if translucent:
+        see_through = noisy & (rng.random(count) < 0.5)
+        pixels[see_through, 3] = rng.integers(0, 255, size=see_through.sum())
+        pixels[see_through & (rng.random(count) < 0.2), :3] = 255
+    return pixels
+
+
 @pytest.mark.parametrize("metric_name", ["oklab", "yiq"])
 @pytest.mark.parametrize("translucent", [False, True])
-def test_the_eight_brightness_deltas_at_once_equal_one_neighbour_at_a_time(
-    translucent, metric_name
-):
-    """The anti-aliasing test takes the brightness deltas of all eight neighbours in one go
-    (``neighbour`` of shape (8, n, 4)); they must be the per-neighbour ones bit for bit, sign
-    of zero included, and for OKLab (pixelmatch main) what main's own brightnessDelta gives, or
-    a pixel could be taken for anti-aliasing where pixelmatch does not."""
-    from pdiff import metric
+def test_the_brightness_delta_is_pixelmatchs_bit_for_bit(translucent, metric_name):
+    """The anti-aliasing test's ramp direction: main's brightnessDelta for OKLab, 7.2.0's
+    for YIQ, bit for bit (sign of zero included), or a pixel could be taken for anti-aliasing
+    where pixelmatch does not."""
+    from pdiff import antialiasing
 
     rng = np.random.default_rng(8 + translucent)
-    pixels = rng.integers(0, 256, size=(60_000, 4), dtype=np.uint8)
-    pixels[:, 3] = 255
-    if translucent:
-        see_through = rng.random(len(pixels)) < 0.3
-        pixels[see_through, 3] = rng.integers(0, 255, size=see_through.sum())
-        # White over the white background at any alpha: the luma cancels out, alpha decides.
-        pixels[rng.random(len(pixels)) < 0.1, :3] = 255
-    pixels[rng.random(len(pixels)) < 0.3] = pixels[0]  # many equal neighbours, as on a page
-    idx = rng.integers(0, len(pixels), size=20_000)
-    nidx = rng.integers(0, len(pixels), size=(8, idx.size))
-    center, k = pixels[idx], idx * 4
-    at_once = metric._brightness_delta(center, pixels[nidx], k, metric_name)
-    one_at_a_time = np.stack(
-        [metric._brightness_delta(center, pixels[n], k, metric_name) for n in nidx]
+    pixels = _page_like_pixels(rng, 20_000, translucent)
+    js = _main_brightness_delta if metric_name == "oklab" else _v7_brightness_delta
+    found, expected = [], []
+    for _ in range(20_000):
+        centre, neighbour = (int(i) for i in rng.integers(0, len(pixels), size=2))
+        k = centre * 4
+        found.append(
+            antialiasing.brightness_delta(pixels, centre, neighbour, k, metric_name == "yiq")
+        )
+        expected.append(js(pixels[centre], pixels[neighbour], k))
+    assert found == expected
+    assert np.array_equal(np.signbit(found), np.signbit(expected))
+    assert min(found) < 0 < max(found) and 0.0 in found
+
+
+@pytest.mark.parametrize("metric_name", ["oklab", "yiq"])
+@pytest.mark.parametrize("translucent", [False, True])
+def test_the_anti_aliasing_test_is_pixelmatchs(translucent, metric_name, monkeypatch):
+    """Pixel by pixel on two page-like images, borders included: the compiled test excludes
+    exactly the pixels pixelmatch's antialiased() (in either image) would, also when a stripe's
+    window starts below the canvas's top."""
+    from pdiff import antialiasing, metric
+
+    rng = np.random.default_rng(20 + translucent)
+    width, height = 37, 23
+    one = _page_like_pixels(rng, width * height, translucent)
+    two = one.copy()
+    changed = rng.random(len(one)) < 0.3
+    two[changed] = _page_like_pixels(rng, int(changed.sum()), translucent)
+    a32, b32 = one.view(np.uint32).reshape(-1), two.view(np.uint32).reshape(-1)
+    delta = _main_brightness_delta if metric_name == "oklab" else _v7_brightness_delta
+    pixels = np.arange(width * height)
+    expected = [
+        _js_antialiased(one, p % width, p // width, width, height, a32, b32, delta)
+        or _js_antialiased(two, p % width, p // width, width, height, b32, a32, delta)
+        for p in pixels
+    ]
+    yiq = metric_name == "yiq"
+    found = antialiasing.excluded(one, two, a32, b32, pixels, width, 0, height, yiq)
+    assert found.tolist() == expected and 0 < sum(expected) < len(expected) // 2
+    # The same rows seen through a window that starts 5 rows down, with its context.
+    win = metric.Window(
+        one.reshape(height, width, 4)[3:], two.reshape(height, width, 4)[3:], 3, height
     )
-    assert at_once.shape == (8, idx.size) and at_once.dtype == np.float64
-    assert np.array_equal(at_once, one_at_a_time)
-    assert np.array_equal(np.signbit(at_once), np.signbit(one_at_a_time))
-    assert (at_once == 0).any() and (at_once < 0).any() and (at_once > 0).any()
-    if metric_name == "oklab":
-        sample = range(0, idx.size, 7)
-        expected = [[_main_brightness_delta(center[i], pixels[n[i]]) for i in sample] for n in nidx]
-        assert at_once[:, sample].tolist() == expected
+    inside = np.arange(2 * width, win.flat1.shape[0])
+    windowed = antialiasing.excluded(
+        win.flat1, win.flat2, win.a32, win.b32, inside, width, 3, height, yiq
+    )
+    assert windowed.tolist() == expected[5 * width :]
 
 
 @pytest.mark.skipif(not HAVE_NODE, reason=NODE_REASON)
