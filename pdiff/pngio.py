@@ -18,7 +18,7 @@ import numpy as np
 import pyspng
 import pyvips
 from isal import isal_zlib
-from PIL import Image
+from numba import njit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The largest image we agree to decode (width * height); a guard against decompression bombs.
@@ -258,7 +258,35 @@ _PLTE = (
 )
 _PALETTE_RGB = np.frombuffer(_PLTE, dtype=np.uint8).reshape(-1, 3)
 # Luma 0..255 -> grey index: 16 luma steps per entry, dark ink = higher index.
-_LUMA_TO_INDEX = [min((255 - luma) // 16, _GREY_LEVELS - 1) for luma in range(256)]
+_LUMA_TO_INDEX = np.array(
+    [min((255 - luma) // 16, _GREY_LEVELS - 1) for luma in range(256)], dtype=np.uint8
+)
+
+
+@njit(cache=True)
+def _diff_rows(after, changed):
+    """The diff image's rows: palette indices ((h, width): the grey of each pixel's luma, as
+    Pillow converts RGBA to L, and red where ``changed``), and the same packed two pixels to a
+    byte behind each row's filter byte (0: None), ready to deflate."""
+    rows, width = after.shape[0], after.shape[1]
+    indices = np.empty((rows, width), dtype=np.uint8)
+    for y in range(rows):
+        for x in range(width):
+            luma = (
+                np.int32(after[y, x, 0]) * 19595
+                + np.int32(after[y, x, 1]) * 38470
+                + np.int32(after[y, x, 2]) * 7471
+                + 0x8000
+            ) >> 16
+            indices[y, x] = _LUMA_TO_INDEX[luma]
+    for i in range(changed.size):
+        indices[changed[i] // width, changed[i] % width] = _RED_INDEX
+    packed = np.zeros((rows, (width + 1) // 2 + 1), dtype=np.uint8)
+    for y in range(rows):
+        for x in range(0, width, 2):
+            right = indices[y, x + 1] if x + 1 < width else 0
+            packed[y, x // 2 + 1] = (indices[y, x] << 4) | right
+    return indices, packed
 
 
 class DiffImageWriter:
@@ -283,21 +311,12 @@ class DiffImageWriter:
 
     def add(self, after: np.ndarray, changed: np.ndarray) -> None:
         """``after``: (h, width, 4) RGBA rows; ``changed``: flat indices into those rows."""
-        rows, width = after.shape[:2]
-        grey = Image.frombuffer(
-            "RGBA", (width, rows), np.ascontiguousarray(after), "raw", "RGBA", 0, 1
-        ).convert("L")
-        indices = np.array(grey.point(_LUMA_TO_INDEX), dtype=np.uint8)
-        indices.reshape(-1)[changed] = _RED_INDEX
+        indices, packed = _diff_rows(after, changed)
         if self._kept < self.keep_rows:
             top = indices[: self.keep_rows - self._kept]
             self._top.append(_PALETTE_RGB[top])
             self._kept += len(top)
-        if width % 2:
-            indices = np.pad(indices, ((0, 0), (0, 1)))
-        packed = np.zeros((rows, indices.shape[1] // 2 + 1), dtype=np.uint8)  # filter 0: None
-        packed[:, 1:] = (indices[:, 0::2] << 4) | indices[:, 1::2]
-        self._idat.append(self._deflate.compress(packed.tobytes()))
+        self._idat.append(self._deflate.compress(packed))
 
     @property
     def top(self) -> np.ndarray | None:

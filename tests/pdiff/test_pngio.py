@@ -142,3 +142,19 @@ def test_a_reader_on_a_wider_canvas_pads_the_whole_image():
     assert rows.shape == (27, 50, 4)
     assert not rows[:2].any() and not rows[22:].any() and not rows[:, 30:].any()
     assert np.array_equal(rows[2:22, :30], read_all(data))
+
+
+@pytest.mark.parametrize("width", [64, 37])
+def test_the_diff_image_is_the_new_page_in_pillows_greys_and_red(width):
+    """Each pixel of the diff image is the palette grey of the new page's luma as Pillow
+    converts RGBA to L (alpha ignored), red where changed; an odd width pads the last byte."""
+    rng = np.random.default_rng(width)
+    after = rng.integers(0, 256, size=(9, width, 4), dtype=np.uint8)
+    changed = np.array([0, 5, width * 3 + 2, after.shape[0] * width - 1])
+    writer = pngio.DiffImageWriter(width, 9)
+    writer.add(after, changed)
+    rows = np.asarray(Image.open(io.BytesIO(writer.finish())))  # palette indices
+    luma = np.asarray(Image.fromarray(after, "RGBA").convert("L"))
+    expected = np.minimum((255 - luma.astype(int)) // 16, 14)
+    expected.reshape(-1)[changed] = 15
+    assert np.array_equal(rows, expected)
