@@ -1,3 +1,4 @@
+import functools
 import io
 import json
 import shutil
@@ -171,37 +172,36 @@ def test_lookup_tables_are_the_ones_v8_computes():
         assert printed == (Path(metric.__file__).with_name("oklab_tables.bin")).read_bytes()
 
 
-def _main_brightness_delta(center, neighbour, k) -> float:
-    """pixelmatch main's brightnessDelta (index.js), one pixel pair, as JavaScript computes it."""
+def _js_brightness_delta(center, neighbour, k, *, main: bool) -> float:
+    """The anti-aliasing test's brightness delta for one pixel pair, as pixelmatch's JavaScript
+    computes it: main's brightnessDelta (translucent pixels blended onto white; when the luma
+    cancels out, alpha decides), or 7.2.0's colorDelta(img, img, k, m, yOnly=true) (blended
+    onto its checkerboard, keyed by the centre's byte offset ``k``)."""
     r1, g1, b1, a1 = (int(v) for v in center)
     r2, g2, b2, a2 = (int(v) for v in neighbour)
     dr, dg, db, da = r1 - r2, g1 - g2, b1 - b2, a1 - a2
     if not dr and not dg and not db and not da:
         return 0.0
     if a1 < 255 or a2 < 255:
-        dr = (r1 * a1 - r2 * a2 - 255 * da) / 255
-        dg = (g1 * a1 - g2 * a2 - 255 * da) / 255
-        db = (b1 * a1 - b2 * a2 - 255 * da) / 255
-        d = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-        return da / 2 if d == 0 and da else d
-    return dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-
-
-def _v7_brightness_delta(center, neighbour, k) -> float:
-    """pixelmatch 7.2.0's colorDelta(img, img, k, m, yOnly=true), as JavaScript computes it."""
-    r1, g1, b1, a1 = (int(v) for v in center)
-    r2, g2, b2, a2 = (int(v) for v in neighbour)
-    dr, dg, db, da = r1 - r2, g1 - g2, b1 - b2, a1 - a2
-    if not dr and not dg and not db and not da:
-        return 0.0
-    if a1 < 255 or a2 < 255:
-        rb = 48 + 159 * (k % 2)
-        gb = 48 + 159 * (int(k / 1.618033988749895) % 2)
-        bb = 48 + 159 * (int(k / 2.618033988749895) % 2)
+        rb, gb, bb = (
+            (255, 255, 255)
+            if main
+            else (
+                48 + 159 * (k % 2),
+                48 + 159 * (int(k / 1.618033988749895) % 2),
+                48 + 159 * (int(k / 2.618033988749895) % 2),
+            )
+        )
         dr = (r1 * a1 - r2 * a2 - rb * da) / 255
         dg = (g1 * a1 - g2 * a2 - gb * da) / 255
         db = (b1 * a1 - b2 * a2 - bb * da) / 255
+        d = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
+        return da / 2 if main and d == 0 and da else d
     return dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
+
+
+_main_brightness_delta = functools.partial(_js_brightness_delta, main=True)
+_v7_brightness_delta = functools.partial(_js_brightness_delta, main=False)
 
 
 def _js_has_many_siblings(img32, x1, y1, width, height) -> bool:
