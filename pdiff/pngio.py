@@ -289,6 +289,18 @@ def _diff_rows(after, changed):
     return indices, packed
 
 
+@njit(cache=True)
+def _in_colour(indices):
+    """The diff image's palette indices as (h, width, 3) RGB."""
+    rows, width = indices.shape
+    rgb = np.empty((rows, width, 3), dtype=np.uint8)
+    for y in range(rows):
+        for x in range(width):
+            for channel in range(3):
+                rgb[y, x, channel] = _PALETTE_RGB[indices[y, x], channel]
+    return rgb
+
+
 class DiffImageWriter:
     """The diff image: the new page faded to light grey with changed pixels in red, written a
     stripe at a time.
@@ -314,7 +326,7 @@ class DiffImageWriter:
         indices, packed = _diff_rows(after, changed)
         if self._kept < self.keep_rows:
             top = indices[: self.keep_rows - self._kept]
-            self._top.append(_PALETTE_RGB[top])
+            self._top.append(_in_colour(top))
             self._kept += len(top)
         self._idat.append(self._deflate.compress(packed))
 
