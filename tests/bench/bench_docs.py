@@ -37,6 +37,7 @@ from tests.bench.bench_site_diff import (  # noqa: E402
     mark_good,
     redis_up,
     run_site_diff,
+    server_env,
     start_site,
     start_web,
     wait_port,
@@ -206,13 +207,7 @@ def end_to_end(pages: int = 60):
     scratch = Path(tempfile.mkdtemp(prefix="dpxdt-bench-docs-"))
     site = scratch / "site"
     docs_site(site, names)
-    env = {
-        **os.environ,
-        "DPXDT_DATA_DIR": str(scratch / "data"),
-        "DPXDT_DEBUG": "1",
-        "DPXDT_LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
+    env = server_env(scratch)
     if not redis_up():
         raise SystemExit("Redis is not running on 127.0.0.1:6379 (scripts/services.sh)")
     env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
@@ -286,6 +281,12 @@ def end_to_end(pages: int = 60):
 
 
 if __name__ == "__main__":
-    if "--end-to-end-only" not in sys.argv:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--end-to-end-only", action="store_true", help="skip the engine against the plain loop"
+    )
+    if not parser.parse_args().end_to_end_only:
         engine_against_plain()
     end_to_end()
