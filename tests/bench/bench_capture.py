@@ -10,6 +10,7 @@ origin touched cleared afterwards (capture/browser.py).
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,11 +71,11 @@ def serve_pages():
     port = free_port()
     server = start_site(folder, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
-    return server, f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}", folder
 
 
 def main():
-    server, base = serve_pages()
+    server, base, folder = serve_pages()
     pages = {
         "viewport 1280x800": (f"{base}/short.html", False),
         "full page 1280x~2900": (f"{base}/long.html", True),
@@ -93,6 +94,7 @@ def main():
         _playwright_rates(chromium, pages, results)
     finally:
         server.terminate()
+        shutil.rmtree(folder, ignore_errors=True)
     print()
     for label in pages:
         ours, two = results[(label, "depicted")], results[(label, "depicted x2")]
