@@ -3,10 +3,11 @@ import uuid
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from . import services, webhooks
+from . import pipeline, services, webhooks
 from .services import scheduling
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,34 @@ TRANSIENT_RETRIES = 4
 )
 def sweep_stuck_runs():
     return services.sweep_stuck_runs()
+
+
+@worker_init.connect
+def remember_worker_process(**kwargs):
+    scheduling.remember_worker_process()  # before the pool forks: its processes inherit it
+
+
+@worker_ready.connect
+def free_what_a_killed_predecessor_held(sender, **kwargs):
+    """A worker restarted after it was killed (out of memory, its host or container restarted)
+    frees the steps its earlier process held and sweeps at once: they go back to the workers
+    now, not when their leases expire (``LEASE_SECONDS``) and the sweeper next runs."""
+    try:
+        freed = scheduling.free_leases_of_gone_predecessors(sender.hostname)
+        if freed:
+            logger.warning(
+                "%s: %d steps held by this worker's earlier process, which is gone, are "
+                "handed out again",
+                sender.hostname,
+                freed,
+            )
+            sweep_stuck_runs.apply_async(expires=float(settings.SWEEP_SECONDS))
+    except (DatabaseError, *pipeline.BROKER_ERRORS) as exc:  # they expire as usual
+        logger.warning(
+            "%s: could not free the steps of its earlier process: %s", sender.hostname, exc
+        )
+    finally:
+        connections.close_all()  # the pool's processes have their own
 
 
 @shared_task(
@@ -60,11 +89,9 @@ def run_step(task, run_id, *, label, time_limit, work, transient):
     last; then the run fails with that error. The soft time limit fails the run too. A
     deterministic failure is the step's own business (it fails the run with its reason)."""
     request = task.request
-    holder = " ".join(
-        (
-            getattr(request, "hostname", None) or "local",
-            getattr(request, "id", None) or uuid.uuid4().hex,
-        )
+    holder = scheduling.task_holder(
+        getattr(request, "hostname", None) or "local",
+        getattr(request, "id", None) or uuid.uuid4().hex,
     )
     try:
         # Held while it works (a dead worker is noticed); a retry is not another attempt.

@@ -20,6 +20,7 @@ import os
 import threading
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -147,6 +148,62 @@ _retrying: contextvars.ContextVar[bool] = contextvars.ContextVar("retrying", def
 def current_holder() -> str:
     """Who claims a step here: the running task (``holding``), else this call alone."""
     return _holder.get() or f"{os.getpid()} {uuid.uuid4().hex}"
+
+
+# The worker process whose pool runs the tasks here: set when a Celery worker starts, before its
+# pool forks. Every lease a task takes names it, so that the worker, restarted under the same
+# name after it was killed, knows which leases its dead predecessor left and frees them at once
+# instead of leaving them to expire.
+_worker_process = ""
+
+
+def process_identity(pid: int | None = None) -> str:
+    """``boot id:pid:start time`` of a process of this host: no two processes share it, across
+    restarts and pid reuse. Empty where /proc does not tell (not Linux) or the process is gone."""
+    pid = pid or os.getpid()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+    return f"{boot}:{pid}:{start}"
+
+
+def process_gone(identity: str) -> bool:
+    """Whether the process ``identity`` names surely runs no more on this host: this host was
+    restarted since, or its pid is free or taken by another process. False when unsure."""
+    here, parts = process_identity(), identity.split(":")
+    if not here or len(parts) != 3 or not parts[1].isdigit():
+        return False
+    if here.split(":")[0] != parts[0]:
+        return True
+    return process_identity(int(parts[1])) != identity
+
+
+def remember_worker_process() -> None:
+    global _worker_process
+    _worker_process = process_identity()
+
+
+def task_holder(nodename: str, task_id: str) -> str:
+    """The holder a task's leases name: its worker (nodename), its worker process, the task."""
+    return f"{nodename} {_worker_process or process_identity() or '-'} {task_id}"
+
+
+def free_leases_of_gone_predecessors(nodename: str) -> int:
+    """Expire now the leases held under ``nodename`` by a worker process that is gone (this
+    worker's earlier life, killed with its tasks), so that the next sweep hands their steps
+    out again. Returns how many. A process still running (two workers given the same name by
+    mistake) and leases that name no process are left to expire as usual."""
+    mine = _worker_process or process_identity()
+    gone = [
+        pk
+        for pk, holder in Lease.objects.filter(holder__startswith=f"{nodename} ").values_list(
+            "pk", "holder"
+        )
+        if len(parts := holder.split(" ")) == 3 and parts[1] != mine and process_gone(parts[1])
+    ]
+    return Lease.objects.filter(pk__in=gone).update(until=timezone.now() - timedelta(seconds=1))
 
 
 def is_retry() -> bool:

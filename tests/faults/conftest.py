@@ -53,13 +53,13 @@ def pytest_terminal_summary(terminalreporter):
     write("")
     write("Faults x outcome (release of 6 runs; default settings)")
     header = (
-        f"{'fault':<44} {'reviewing after recovery':>25}  {'statuses':<9} {'artifacts':<10} failed"
+        f"{'fault':<50} {'reviewing after recovery':>25}  {'statuses':<9} {'artifacts':<10} failed"
     )
     write(header)
     write("-" * len(header))
     for row in OUTCOMES:
         write(
-            f"{row['fault']:<44} {row['seconds']:>23.1f} s  {row['statuses']:<9} "
+            f"{row['fault']:<50} {row['seconds']:>23.1f} s  {row['statuses']:<9} "
             f"{row['artifacts']:<10} {row['failed']}"
         )
 
@@ -359,7 +359,7 @@ def stack(tmp_path_factory):
     diff = worker("diff", "diff,default", 1, env, log_dir, beat=True)
     capture.start()
     diff.start()
-    yield Stack(
+    stack = Stack(
         env=env,
         api=f"http://127.0.0.1:{web_port}/api",
         keys=keys,
@@ -374,7 +374,8 @@ def stack(tmp_path_factory):
         diff=diff,
         log_dir=log_dir,
     )
-    for service in (capture, diff, web, web_one, moto, redis):
+    yield stack  # a test may replace a worker
+    for service in (stack.capture, stack.diff, web, web_one, moto, redis):
         service.stop()
     gate.close()
     pages.shutdown()

@@ -13,9 +13,10 @@ import time
 
 import requests
 
-from .conftest import OUTCOMES, PG_VERSION
+from .conftest import OUTCOMES, PG_VERSION, worker
 
 RECOVERY_SECONDS = 60
+LEASE_SECONDS = 30  # the default (dpxdt_site.settings), at which the stack runs
 CONFIG = json.dumps({"viewportSize": {"width": 800, "height": 600}})
 ARTICLE = (
     "<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
@@ -130,22 +131,35 @@ def check_outcome(stack, fault, release, expected, back):
     assert not wrong, f"{wrong}\n{stack.logs()}"
     assert not lost and not missing, (lost, missing)
     assert seconds <= RECOVERY_SECONDS, f"{seconds:.1f} s\n{stack.logs()}"
+    return seconds
 
 
-def test_a_capture_worker_killed_mid_capture(stack):
+def test_a_capture_worker_killed_mid_capture_and_restarted(stack):
+    """Restarted under its name (a restarted container or host), the worker frees the steps
+    its killed process held at once: recovery does not wait for their leases to expire."""
     expected = start_release(stack, "kill-capture", delay=1.5)
     wait_for_lease(stack, "kill-capture", ("run", "ref"))
     stack.capture.kill()  # SIGKILL: the worker, its pool and its Chromium
     back = stack.capture.start()
-    check_outcome(stack, "SIGKILL capture worker mid-capture", "kill-capture", expected, back)
+    seconds = check_outcome(
+        stack, "SIGKILL capture worker mid-capture, restarted", "kill-capture", expected, back
+    )
+    assert "held by this worker's earlier process, which is gone" in stack.capture.tail(20000)
+    assert seconds < LEASE_SECONDS, f"{seconds:.1f} s: waited for the leases to expire"
 
 
-def test_a_diff_worker_killed_mid_diff(stack):
+def test_a_diff_worker_killed_mid_diff_and_replaced(stack):
+    """Another worker takes over (the killed one's host is gone): the killed worker's leases
+    expire and the sweeper hands their steps to it."""
     expected = start_release(stack, "kill-diff", delay=0, tall=True)
     wait_for_lease(stack, "kill-diff", ("diff",), timeout=120)
     stack.diff.kill()  # the diff worker and the sweeper (-B) with it
+    stack.diff = worker("diff-replacement", "diff,default", 1, stack.env, stack.log_dir, beat=True)
     back = stack.diff.start()
-    check_outcome(stack, "SIGKILL diff worker (and beat) mid-diff", "kill-diff", expected, back)
+    check_outcome(
+        stack, "SIGKILL diff worker (and beat) mid-diff, replaced", "kill-diff", expected, back
+    )
+    assert "earlier process" not in stack.diff.tail(20000)
 
 
 def test_redis_restarted_mid_release(stack):

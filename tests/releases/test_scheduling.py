@@ -133,6 +133,48 @@ def test_the_sweeper_leaves_closed_releases_and_client_runs_alone(release, keyed
 # --- leases ---------------------------------------------------------------------------------
 
 
+def test_a_restarted_worker_frees_what_its_killed_process_held(release, sent):
+    """Identities of real processes: one killed, one running, this one; and one of a host
+    restarted since (another boot id)."""
+    killed = subprocess.Popen(["sleep", "60"])
+    killed_identity = scheduling.process_identity(killed.pid)
+    killed.kill()
+    killed.wait()
+    running = subprocess.Popen(["sleep", "60"])
+    try:
+        mine = scheduling.process_identity()
+        other_boot = "00000000-0000-0000-0000-000000000000" + mine[mine.index(":") :]
+        holders = {
+            "/killed": f"capture@host {killed_identity} t1",
+            "/other-boot": f"capture@host {other_boot} t2",
+            "/running": f"capture@host {scheduling.process_identity(running.pid)} t3",
+            "/mine": scheduling.task_holder("capture@host", "t4"),
+            "/other-worker": f"capture@other {killed_identity} t5",
+            "/old-format": "capture@host t6",
+        }
+        assert killed_identity and scheduling.process_gone(killed_identity)
+        assert not scheduling.process_gone(mine)
+        runs = {}
+        for name, holder in holders.items():
+            runs[name] = needs_diff(release, name, pipeline_attempts=1)
+            queued(runs[name])
+            lease(runs[name], "diff", holder=holder, seconds_left=25)
+        assert scheduling.free_leases_of_gone_predecessors("capture@host") == 2
+        # The next sweep hands out the freed steps, and only those.
+        assert services.sweep_stuck_runs()["requeued"] == 2
+        freed = ("/killed", "/other-boot")
+        assert sorted(sent) == sorted((runs[name].id, "diff") for name in freed)
+        assert set(Lease.objects.values_list("run__name", flat=True)) == {
+            "/running",
+            "/mine",
+            "/other-worker",
+            "/old-format",
+        }
+    finally:
+        running.kill()
+        running.wait()
+
+
 @override_settings(MAX_PIPELINE_ATTEMPTS=2)
 def test_a_step_is_held_by_one_worker_and_attempts_are_counted(release):
     run = needs_diff(release, "/r")
