@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import threading
@@ -157,27 +158,33 @@ def current_holder() -> str:
 _worker_process = ""
 
 
+@functools.cache
+def _boot_id() -> str:
+    """This host's boot id (Linux), the same for every process until the host restarts."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def process_identity(pid: int | None = None) -> str:
     """``boot id:pid:start time`` of a process of this host: no two processes share it, across
     restarts and pid reuse. Empty where /proc does not tell (not Linux) or the process is gone."""
     pid = pid or os.getpid()
     try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
-    return f"{boot}:{pid}:{start}"
+    return f"{_boot_id()}:{pid}:{start}" if _boot_id() else ""
 
 
 def process_gone(identity: str) -> bool:
     """Whether the process ``identity`` names surely runs no more on this host: this host was
     restarted since, or its pid is free or taken by another process. False when unsure."""
-    here, parts = process_identity(), identity.split(":")
-    if not here or len(parts) != 3 or not parts[1].isdigit():
+    parts = identity.split(":")
+    if not _boot_id() or len(parts) != 3 or not parts[1].isdigit():
         return False
-    if here.split(":")[0] != parts[0]:
-        return True
-    return process_identity(int(parts[1])) != identity
+    return parts[0] != _boot_id() or process_identity(int(parts[1])) != identity
 
 
 def remember_worker_process() -> None:
@@ -185,9 +192,14 @@ def remember_worker_process() -> None:
     _worker_process = process_identity()
 
 
+def worker_process() -> str:
+    """The identity of the worker process whose pool runs this (this process, outside one)."""
+    return _worker_process or process_identity()
+
+
 def task_holder(nodename: str, task_id: str) -> str:
     """The holder a task's leases name: its worker (nodename), its worker process, the task."""
-    return f"{nodename} {_worker_process or process_identity() or '-'} {task_id}"
+    return f"{nodename} {worker_process() or '-'} {task_id}"
 
 
 def free_leases_of_gone_predecessors(nodename: str) -> int:
@@ -195,7 +207,7 @@ def free_leases_of_gone_predecessors(nodename: str) -> int:
     worker's earlier life, killed with its tasks), so that the next sweep hands their steps
     out again. Returns how many. A process still running (two workers given the same name by
     mistake) and leases that name no process are left to expire as usual."""
-    mine = _worker_process or process_identity()
+    mine = worker_process()
     gone = [
         pk
         for pk, holder in Lease.objects.filter(holder__startswith=f"{nodename} ").values_list(

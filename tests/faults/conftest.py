@@ -27,7 +27,7 @@ import requests
 
 from tests.bench.bench_site_diff import bootstrap, free_port
 from tests.pages import Site, serve
-from tests.processes import celery_worker_command, redis_server_command
+from tests.processes import celery_worker_command, redis_server_command, stat_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("DPXDT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/dpxdt")
@@ -152,7 +152,7 @@ def kill_session(process: subprocess.Popen) -> None:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields((entry / "stat").read_text())
         except OSError:
             continue  # gone already
         if int(fields[3]) == sid:  # fields: state ppid pgrp session ...
