@@ -28,9 +28,20 @@ def top_rows(width: int, height: int) -> int:
     return min(height, max(1, int(width * THUMBNAIL_ASPECT)))
 
 
-def thumbnail(data: bytes) -> bytes:
+def thumbnail(data: bytes, centre: int | None = None) -> bytes:
     """A small WebP of the top of a PNG screenshot (THUMBNAIL_WIDTH wide, a few KB), read
-    sequentially so that even the largest accepted image costs little memory."""
+    sequentially so that even the largest accepted image costs little memory; with ``centre``,
+    of the rows around that one instead (a diff image around its first change)."""
+    image, width, height = _load(data)
+    rows = top_rows(width, height)
+    top = 0 if centre is None else min(max(0, centre - rows // 2), height - rows)
+    try:
+        return _small(image.crop(0, top, width, rows))
+    except pyvips.Error as exc:
+        raise ThumbnailError(f"cannot be decoded: {exc}") from exc
+
+
+def _load(data: bytes):
     if not data.startswith(PNG_SIGNATURE) or len(data) < 24:
         raise ThumbnailError("not a PNG image")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -40,9 +51,53 @@ def thumbnail(data: bytes) -> bytes:
         image = pyvips.Image.pngload_buffer(data, access="sequential", fail_on="warning")
         if image.interpretation != "srgb" or image.format != "uchar":
             image = image.colourspace("srgb")
-        return _small(image.crop(0, 0, width, top_rows(width, height)))
     except pyvips.Error as exc:
         raise ThumbnailError(f"cannot be decoded: {exc}") from exc
+    return image, width, height
+
+
+# A crop of a change: the box with this much around it, at least CROP_MIN wide and high
+# (a link is a few pixels), at most CROP_MAX (a section is a page); each side shown
+# CROP_SIDE_WIDTH wide.
+CROP_MARGIN = 24
+CROP_MIN = (320, 120)
+CROP_MAX = (1280, 480)
+CROP_SIDE_WIDTH = 360
+
+
+def pair_crop(before: bytes, after: bytes, before_box, after_box) -> bytes:
+    """Before and after crops of one change side by side (before left), a WebP a few KB: the
+    release page's picture of a group of changes. Boxes are (x, y, width, height)."""
+    parts = []
+    for data, box in ((before, before_box), (after, after_box)):
+        image, width, height = _load(data)
+        x, y, w, h = _window(box, width, height)
+        try:
+            crop = image.crop(x, y, w, h)
+            if crop.hasalpha():
+                crop = crop.flatten(background=[255, 255, 255])
+            parts.append(crop.resize(CROP_SIDE_WIDTH / w))
+        except pyvips.Error as exc:
+            raise ThumbnailError(f"cannot be cropped: {exc}") from exc
+    rows = max(part.height for part in parts)
+    parts = [part.embed(0, 0, part.width, rows, extend="white") for part in parts]
+    divider = pyvips.Image.black(4, rows).new_from_image([160, 160, 160]).cast("uchar")
+    joined = pyvips.Image.arrayjoin([parts[0], divider, parts[1]], across=3)
+    joined = joined.copy(interpretation="srgb")
+    return bytes(joined.webpsave_buffer(Q=75, strip=True, effort=WEBP_EFFORT))
+
+
+def _window(box, width: int, height: int) -> tuple[int, int, int, int]:
+    """The area a crop of ``box`` shows, inside a ``width`` x ``height`` image."""
+    x, y, w, h = (int(v) for v in box)
+    w = min(max(w + 2 * CROP_MARGIN, CROP_MIN[0]), CROP_MAX[0], width)
+    h = min(max(h + 2 * CROP_MARGIN, CROP_MIN[1]), CROP_MAX[1], height)
+    cx, cy = x + int(box[2]) // 2, y + int(box[3]) // 2
+    left = min(max(0, cx - w // 2), width - w)
+    top = min(max(0, cy - h // 2), height - h)
+    if int(box[3]) + 2 * CROP_MARGIN > h:  # a tall box: its top
+        top = min(max(0, y - CROP_MARGIN), height - h)
+    return left, top, w, h
 
 
 def thumbnail_of_pixels(top: np.ndarray) -> bytes:

@@ -41,6 +41,7 @@ from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import layout as layouts
 from . import png as pngs
 from .config import DEFAULT_MAX_PIXELS, CaptureConfig, compile_regex
 from .netpolicy import NetworkPolicy
@@ -89,10 +90,13 @@ class CaptureError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class CaptureResult:
-    png: bytes
+    png: bytes  # empty for a capture of the layout map only
     log: str
     http_status: int | None
     seconds: float
+    # The page's layout map (capture.layout), gzip-compressed JSON; None when the config
+    # turned it off.
+    layout: bytes | None = None
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
@@ -150,6 +154,7 @@ class Browser:
         policy: NetworkPolicy | None = None,
         lanes: int = 1,
         nice: int = 0,
+        layout_max_elements: int = layouts.DEFAULT_MAX_ELEMENTS,
     ):
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, not {lanes}")
@@ -161,7 +166,11 @@ class Browser:
         self.executable = find_chromium(executable)
         self.lanes = lanes
         self.nice = nice
-        self._options = {"max_pixels": max_pixels, "policy": policy}
+        self._options = {
+            "max_pixels": max_pixels,
+            "policy": policy,
+            "layout_max_elements": layout_max_elements,
+        }
         self._free_lanes: queue.SimpleQueue[int] = queue.SimpleQueue()
         for lane in range(lanes):
             self._free_lanes.put(lane)
@@ -193,9 +202,13 @@ class Browser:
                 loop.run_until_complete(asyncio.wait(pending, timeout=5))
             loop.close()
 
-    def capture(self, config: CaptureConfig, partition: str = "") -> CaptureResult:
+    def capture(
+        self, config: CaptureConfig, partition: str = "", *, layout_only: bool = False
+    ) -> CaptureResult:
         """Capture one page. Captures of different ``partition`` values never share a browser
         context nor its HTTP cache (the server passes the build and the release).
+        ``layout_only``: load the page and read its layout map, without a screenshot (a second
+        look at a page whose difference its elements explain: is it the same again?).
 
         Up to ``lanes`` captures run at once (from as many threads), each on its own
         contexts, so that one page loads and lays out while another's screenshot is encoded;
@@ -206,7 +219,7 @@ class Browser:
             with self._engine_lock:
                 loop, engine = self._loop, self._engine
             future = asyncio.run_coroutine_threadsafe(
-                engine.capture(config, timeout, partition, lane), loop
+                engine.capture(config, timeout, partition, lane, layout_only), loop
             )
             try:
                 # The engine enforces the limit itself; this is the backstop if it cannot.
@@ -279,8 +292,9 @@ class _PooledContext:
 class _Engine:
     """Async state; lives on the Browser's loop only."""
 
-    def __init__(self, executable, *, max_pixels, policy, lanes):
+    def __init__(self, executable, *, max_pixels, policy, lanes, layout_max_elements):
         self.executable = executable
+        self.layout_max_elements = layout_max_elements
         self.lanes = lanes
         self.max_pixels = max_pixels
         self.policy = policy
@@ -429,7 +443,9 @@ class _Engine:
                 "username": config.get("httpUserName"),
                 "password": config.get("httpPassword"),
             }
-        pooled = _PooledContext(await self.browser.new_context(**options))
+        context = await self.browser.new_context(**options)
+        await context.add_init_script(layouts.INIT_SCRIPT)
+        pooled = _PooledContext(context)
         self.contexts[key] = pooled
         mine = [other for other in self.contexts if other[0] == lane]
         for oldest in mine[: max(0, len(mine) - MAX_CONTEXTS)]:
@@ -437,7 +453,12 @@ class _Engine:
         return pooled
 
     async def capture(
-        self, config: CaptureConfig, timeout: float, partition: str = "", lane: int = 0
+        self,
+        config: CaptureConfig,
+        timeout: float,
+        partition: str = "",
+        lane: int = 0,
+        layout_only: bool = False,
     ) -> CaptureResult:
         started = time.monotonic()
         async with self.gate:
@@ -445,13 +466,15 @@ class _Engine:
             self.busy += 1
             generation = self.generation
         try:
-            return await self._capture(config, timeout, partition, lane, started, generation)
+            return await self._capture(
+                config, timeout, partition, lane, started, generation, layout_only
+            )
         finally:
             async with self.gate:
                 self.busy -= 1
                 self.gate.notify_all()
 
-    async def _capture(self, config, timeout, partition, lane, started, generation):
+    async def _capture(self, config, timeout, partition, lane, started, generation, layout_only):
         log = CaptureLog()
         for warning in config.warnings:
             log.add(f"warning: {warning}")
@@ -463,7 +486,17 @@ class _Engine:
         except Exception as exc:
             await self.restart(generation)
             raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
-        session = _Capture(page, cdp, pooled, config, log, started + timeout, self.max_pixels)
+        session = _Capture(
+            page,
+            cdp,
+            pooled,
+            config,
+            log,
+            started + timeout,
+            self.max_pixels,
+            layout_max_elements=self.layout_max_elements,
+            layout_only=layout_only,
+        )
         if self.proxy is not None:
             self.proxy.on_event = session.on_proxy_event
         try:
@@ -492,7 +525,9 @@ class _Engine:
                 await self.restart(generation)
             raise CaptureError(reason, log.text()) from None
         await self.end_capture(session, lane)
-        return CaptureResult(png, log.text(), session.http_status, time.monotonic() - started)
+        return CaptureResult(
+            png, log.text(), session.http_status, time.monotonic() - started, session.layout
+        )
 
     async def end_capture(self, session, lane: int):
         """The page's popups are closed now; the rest of cleaning up overlaps with whatever
@@ -601,8 +636,24 @@ def _first_line(exc) -> str:
 class _Capture:
     """One capture of one page."""
 
-    def __init__(self, page, cdp, pooled, config, log, deadline, max_pixels):
+    def __init__(
+        self,
+        page,
+        cdp,
+        pooled,
+        config,
+        log,
+        deadline,
+        max_pixels,
+        *,
+        layout_max_elements=layouts.DEFAULT_MAX_ELEMENTS,
+        layout_only=False,
+    ):
         self.page = page
+        self.layout_max_elements = layout_max_elements
+        self.layout_only = layout_only
+        self.layout: bytes | None = None
+        self.viewport_seen_before: tuple[int, int] | None = None
         self.cdp = cdp
         self.pooled = pooled
         self.context = pooled.context
@@ -843,10 +894,12 @@ class _Capture:
                     raise
                 await page.wait_for_load_state("load", timeout=self.remaining_ms())
                 await self.wait_for_page()
+        self.viewport_seen_before = (viewport["width"], viewport["height"])
         params = {"format": "png", "optimizeForSpeed": True, "fromSurface": True}
         # A clip's scale multiplies CSS pixels; the device pixel ratio is not applied for us.
         scale = config.get("deviceScaleFactor")
         clip = config.get("clipRect")
+        stripes_of = None  # a full page: the stripes' tops and height
         if clip:
             params["clip"] = {
                 "x": clip["left"],
@@ -858,29 +911,14 @@ class _Capture:
             params["captureBeyondViewport"] = True
             if clip["width"] * clip["height"] * scale * scale > self.max_pixels:
                 raise CaptureError(f"clipRect is over the limit of {self.max_pixels} pixels")
+            shot = (clip["left"], clip["top"], clip["width"], clip["height"])
         elif config.get("fullPage") and (width > viewport["width"] or height > viewport["height"]):
             width, height = self.bounded(width, height, scale)
             params["captureBeyondViewport"] = True
             # Stripes of at most STRIPE_PIXELS device pixels: one screenshot of a taller page
             # may come back with tiles Chromium never painted.
-            stripe = stripe_height(scale)
-            stripes = []
-            for top in range(0, height, stripe):
-                params["clip"] = {
-                    "x": 0,
-                    "y": top,
-                    "width": width,
-                    "height": min(stripe, height - top),
-                    "scale": scale,
-                }
-                reply = await self.cdp.send("Page.captureScreenshot", params)
-                stripes.append(base64.b64decode(reply["data"]))
-            png = await asyncio.to_thread(pngs.stitch, stripes)
-            log.add(
-                f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
-                + (f" ({len(stripes)} stripes)" if len(stripes) > 1 else "")
-            )
-            return png
+            stripes_of = (range(0, height, stripe_height(scale)), stripe_height(scale))
+            shot = (0, 0, width, height)
         else:  # a clip, even of the viewport, makes Chromium apply the device scale factor
             params["clip"] = {
                 "x": 0,
@@ -889,10 +927,107 @@ class _Capture:
                 "height": viewport["height"],
                 "scale": scale,
             }
-        reply = await self.cdp.send("Page.captureScreenshot", params)
+            shot = (0, 0, viewport["width"], viewport["height"])
+
+        if self.layout_only:
+            self.stage = "reading the layout map"
+            self.layout = await self.read_layout(shot, scale)
+            return b""
+        wants_layout = bool(config.get("layoutMap"))
+
+        self.stage = "taking the screenshot"
+        started = time.monotonic()
+        if stripes_of is not None:
+            tops, stripe = stripes_of
+            stripes = []
+            for n, top in enumerate(tops):
+                params["clip"] = {
+                    "x": 0,
+                    "y": top,
+                    "width": width,
+                    "height": min(stripe, height - top),
+                    "scale": scale,
+                }
+                reply = await self.screenshot(params, shot, scale, wants_layout and not n)
+                stripes.append(base64.b64decode(reply["data"]))
+            png = await asyncio.to_thread(pngs.stitch, stripes)
+            log.add(
+                f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
+                + (f" ({len(stripes)} stripes)" if len(stripes) > 1 else "")
+            )
+            return png
+        reply = await self.screenshot(params, shot, scale, wants_layout)
         png = base64.b64decode(reply["data"])
         log.add(f"screenshot {len(png)} bytes in {(time.monotonic() - started) * 1000:.0f} ms")
         return png
+
+    async def screenshot(self, params: dict, shot, scale: float, with_layout: bool) -> dict:
+        """One Page.captureScreenshot; ``with_layout``: the layout map is read meanwhile.
+
+        The renderer runs the map's script while the browser prepares and encodes the
+        screenshot (measured: the map then costs a fifth of its time, as a capture's wall
+        time). The script runs before the screenshot's resize to the full page: the map
+        records the viewport it saw, and one read in another (a full-page view) is read again
+        after the screenshot, so that every map describes the page as it is laid out for the
+        screenshot's viewport."""
+        if not with_layout:
+            return await self.cdp.send("Page.captureScreenshot", params)
+        shooting = asyncio.ensure_future(self.cdp.send("Page.captureScreenshot", params))
+        await asyncio.sleep(0)  # the screenshot's command goes first
+        try:
+            layout, viewport = await self.read_layout(shot, scale, check_viewport=True)
+        except BaseException:
+            shooting.cancel()
+            await asyncio.gather(shooting, return_exceptions=True)
+            raise
+        reply = await shooting
+        if viewport != self.viewport_seen_before:
+            self.log.add(
+                f"the layout map was read in a {viewport[0]}x{viewport[1]} view; read again"
+            )
+            layout, _ = await self.read_layout(shot, scale, check_viewport=True)
+        self.layout = layout
+        return reply
+
+    async def read_layout(self, shot, scale: float, *, check_viewport: bool = False):
+        """The page's layout map (capture.layout) for a screenshot of ``shot`` (left, top,
+        width, height in CSS pixels), compressed; with ``check_viewport``, also the viewport
+        size the page had when it was read."""
+        started = time.monotonic()
+        left, top, width, height = shot
+        text = await self.page.evaluate(
+            layouts.SCRIPT,
+            layouts.script_arguments(
+                scale=scale,
+                left=left,
+                top=top,
+                width=round(width * scale),
+                height=round(height * scale),
+                ignore=self.config.get("ignoreSelectors"),
+                max_elements=self.layout_max_elements,
+            ),
+        )
+        data = await asyncio.to_thread(layouts.compress, text)
+        dropped = layouts.dropped_count(text)
+        self.log.add(
+            f"layout map {len(data)} bytes in {(time.monotonic() - started) * 1000:.0f} ms"
+            + (
+                f"; {dropped} elements left out (over {self.layout_max_elements}, "
+                "DPXDT_LAYOUT_MAX_ELEMENTS: the outermost are kept)"
+                if dropped
+                else ""
+            )
+        )
+        if dropped:
+            logger.info(
+                "layout map of %s: %d elements left out (over DPXDT_LAYOUT_MAX_ELEMENTS=%d)",
+                self.config.get("targetUrl"),
+                dropped,
+                self.layout_max_elements,
+            )
+        if check_viewport:
+            return data, layouts.viewport_of(text)
+        return data
 
     def bounded(self, width: int, height: int, scale: float) -> tuple[int, int]:
         """The full page's size cut to ``maxHeight`` and the pixel budget (logged)."""
@@ -1010,6 +1145,8 @@ _STABILISE = """async ({masks, color}) => {
     const timing = animation.effect && animation.effect.getComputedTiming();
     if (timing && timing.endTime !== Infinity) animation.finish(); else animation.cancel();
   }
+  const covers = [];
+  window[Symbol.for('depicted.masks')] = covers;  // the layout map leaves them out
   for (const selector of masks) {
     for (const element of document.querySelectorAll(selector)) {
       const box = element.getBoundingClientRect();
@@ -1019,6 +1156,7 @@ _STABILISE = """async ({masks, color}) => {
         `left:${box.left + scrollX}px;top:${box.top + scrollY}px;` +
         `width:${box.width}px;height:${box.height}px;pointer-events:none`;
       document.documentElement.appendChild(cover);
+      covers.push(cover);
     }
   }
   const root = document.documentElement, body = document.body || root;

@@ -156,6 +156,23 @@ KEYS = [
         [],
         "CSS selectors of elements covered by a solid box in the screenshot (for dynamic content).",
     ),
+    Key(
+        "ignoreSelectors",
+        "strings",
+        [],
+        "CSS selectors of elements whose changes never count: their boxes (before and after) "
+        "are left out of the diff and no cause is reported inside them, while the screenshot "
+        "still shows them (unlike `hideSelectors` and `maskSelectors`). The build's setting of "
+        "the same name adds to it.",
+    ),
+    Key(
+        "layoutMap",
+        "bool",
+        True,
+        "Record the page's elements with the screenshot (their boxes, painted styles, text), "
+        "so the diff names what changed (`causes`) and a changed style counts whatever the "
+        "pixel threshold. Off: the pixel-only verdict.",
+    ),
     Key("deviceScaleFactor", "number", 1, "Device pixel ratio (2 for a retina-like screenshot)."),
     Key(
         "colorScheme",

@@ -18,6 +18,7 @@ from releases import access
 from releases import services as release_services
 
 from . import config as capture_config
+from . import layout as layouts
 from .browser import Browser, CaptureError
 from .netpolicy import NetworkPolicy
 
@@ -41,6 +42,7 @@ def shared_browser() -> Browser:
                 max_pixels=settings.CAPTURE_MAX_PIXELS,
                 policy=network_policy(),
                 nice=settings.CAPTURE_NICE,
+                layout_max_elements=settings.LAYOUT_MAX_ELEMENTS,
             )
             atexit.register(close_browser)
         return _browser
@@ -147,9 +149,14 @@ def capture_run(run_id: int, side: str) -> str:
     if claim is None:
         return "skipped"
     build = claim.run.release.build
+    # A second look at a page whose difference its elements explain: its layout map only.
+    layout_only = side == "recapture" and claim.run.recapture == claim.run.Recapture.LAYOUT
     try:
         stored = json.loads(storage.read_bytes(claim.config_sha1))
-        config = capture_config.parse(capture_config.merge_secrets(stored, unseal(claim.secrets)))
+        config = with_build_settings(
+            capture_config.parse(capture_config.merge_secrets(stored, unseal(claim.secrets))),
+            build,
+        )
     except storage.ArtifactMissing as exc:
         return _record_failure(claim, side, build, f"config artifact missing: {exc}", "")
     except (capture_config.ConfigError, ValueError) as exc:
@@ -164,7 +171,7 @@ def capture_run(run_id: int, side: str) -> str:
             # behind (cookies, storage, a popup still running) can reach another build's
             # capture, and no release loads an asset another release cached.
             partition = f"build-{build.id}/release-{claim.run.release_id}"
-            result = shared_browser().capture(config, partition=partition)
+            result = shared_browser().capture(config, partition=partition, layout_only=layout_only)
             break
         except CaptureError as exc:
             logger.info(
@@ -180,22 +187,43 @@ def capture_run(run_id: int, side: str) -> str:
                 return _record_failure(claim, side, build, reason, exc.log)
             time.sleep(settings.CAPTURE_RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
     try:
-        image = release_services.store_artifact_for(build, result.png, "image/png")
+        image = (
+            release_services.store_artifact_for(build, result.png, "image/png")
+            if result.png
+            else None
+        )
         log = release_services.store_artifact_for(build, result.log.encode(), "text/plain")
+        layout = (
+            release_services.store_artifact_for(build, result.layout, layouts.CONTENT_TYPE)
+            if result.layout
+            else None
+        )
         # A page that differs from its baseline is diffed, and the diff makes the run's
         # thumbnail (of the diff image, or of this screenshot if nothing counts as changed):
         # made here too, it would only be replaced.
         thumbnail = (
             release_services.store_thumbnail_for(build, result.png)
-            if side == "run" and not _differs_from_baseline(claim.run, image.sha1)
+            if side == "run" and image and not _differs_from_baseline(claim.run, image.sha1)
             else None
         )
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the screenshot: {exc}") from exc
     recorded = release_services.record_capture(
-        claim, side, image=image, log=log, thumbnail=thumbnail
+        claim, side, image=image, log=log, layout=layout, thumbnail=thumbnail
     )
     return "captured" if recorded is not None else "dropped"
+
+
+def with_build_settings(config, build):
+    """The run's config with the build's own ``ignoreSelectors`` added: they apply to every
+    run of the build, on both sides, so a capture marks those elements in its layout map."""
+    extra = [line.strip() for line in build.ignore_selectors.splitlines() if line.strip()]
+    if not extra:
+        return config
+    selectors = list(dict.fromkeys([*config.get("ignoreSelectors"), *extra]))
+    return capture_config.CaptureConfig(
+        {**config.values, "ignoreSelectors": selectors}, config.warnings
+    )
 
 
 def _differs_from_baseline(run, image_sha1: str) -> bool:

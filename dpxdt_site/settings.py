@@ -353,6 +353,12 @@ if not 1_000_000 <= CAPTURE_MAX_PIXELS <= DIFF_MAX_PIXELS:
         f"DPXDT_CAPTURE_MAX_PIXELS must be between 1000000 and {DIFF_MAX_PIXELS} (the largest "
         f"image the diff reads), not {CAPTURE_MAX_PIXELS}"
     )
+# Elements a capture's layout map records at most (the outermost are kept past it).
+LAYOUT_MAX_ELEMENTS = env_number("DPXDT_LAYOUT_MAX_ELEMENTS", 20_000)
+if not 100 <= LAYOUT_MAX_ELEMENTS <= 200_000:
+    raise ImproperlyConfigured(
+        f"DPXDT_LAYOUT_MAX_ELEMENTS must be between 100 and 200000, not {LAYOUT_MAX_ELEMENTS}"
+    )
 # The CPU priority (niceness, 0-19) of the capture workers' Chromium: on a host that also runs
 # a diff worker or the web server, those go first, and a release's diffs keep pace with its
 # captures (measured: the CSS-change release of make bench, ~5 % sooner at 10 than at 0).

@@ -53,14 +53,21 @@ class Alignment:
 
     matched: list[tuple[int, int, int]]  # (to_y, to_y_end, dy), in order
     shifts: list[Shift]
+    # Rows of the new image known to have moved by dy, from elsewhere (the layout maps: an
+    # element that only moved): (y, y_end, dy). Their offsets are candidates where they are.
+    extra_moves: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
 
     def open_segments(self, height: int) -> list[tuple[int, int, tuple[int, ...], int]]:
         """New-image rows not matched: see ``_open_segments``."""
-        return _open_segments(self.matched, height)
+        return _open_segments(self.matched, height, self.extra_moves)
 
     def old_open_segments(self, height: int) -> list[tuple[int, int, tuple[int, ...], int]]:
         """Old-image rows not matched (removed or changed content), the same way round."""
-        return _open_segments([(a - dy, b - dy, -dy) for a, b, dy in self.matched], height)
+        return _open_segments(
+            [(a - dy, b - dy, -dy) for a, b, dy in self.matched],
+            height,
+            [(a - dy, b - dy, -dy) for a, b, dy in self.extra_moves],
+        )
 
     def reported_shifts(self, changed: list[tuple[int, int]]) -> list[Shift]:
         """The shifts as a reviewer should read them: successive blocks that moved by the same
@@ -88,13 +95,63 @@ class Alignment:
         return merged
 
 
-def _open_segments(matched: list[tuple[int, int, int]], height: int):
+def gaps(matched: list[tuple[int, int, int]], old_height: int, new_height: int, extra=()):
+    """The rows between matched blocks on both sides: (new_lo, new_hi, old_lo, old_hi) for
+    each gap where either side has rows (one side empty: a block inserted or removed). Inside a
+    gap, the ``extra`` moves (rows known to have moved, see ``Alignment.extra_moves``) that
+    keep the order of both sides split it further: old rows are then placed beside the new
+    rows they became, and what is left over on one side is what was inserted or removed."""
+    if extra:
+        # Rows equal at another offset than the one the elements there moved by matched by
+        # chance (blank rows between lines of text that moved): not where those rows went.
+        matched = [block for block in matched if not _contradicted(block, extra)]
+    found = []
+    new_y = old_y = 0
+    for y, y_end, dy in [*matched, (new_height, new_height, new_height - old_height)]:
+        if y > new_y or y - dy > old_y:
+            found += _split(new_y, max(y, new_y), old_y, max(y - dy, old_y), extra)
+        new_y, old_y = max(new_y, y_end), max(old_y, y_end - dy)
+    return found
+
+
+def _contradicted(block: tuple[int, int, int], extra) -> bool:
+    y, y_end, dy = block
+    other = sum(max(0, min(b, y_end) - max(a, y)) for a, b, d in extra if d != dy)
+    return other * 2 > y_end - y
+
+
+def _split(new_lo: int, new_hi: int, old_lo: int, old_hi: int, extra) -> list:
+    inside = []
+    for a, b, dy in extra:  # each cut to the gap, on both sides
+        a = max(a, new_lo, old_lo + dy)
+        b = min(b, new_hi, old_hi + dy)
+        if a < b:
+            inside.append((a, b, dy))
+    inside.sort()
+    parts = []
+    for a, b, dy in inside:
+        if a < new_lo or a - dy < old_lo:
+            continue  # overlaps what was taken already, or out of order
+        if a > new_lo or a - dy > old_lo:
+            parts.append((new_lo, a, old_lo, a - dy))
+        new_lo, old_lo = b, b - dy
+    if new_hi > new_lo or old_hi > old_lo:
+        parts.append((new_lo, new_hi, old_lo, old_hi))
+    return parts
+
+
+# Offsets the extra moves add to a segment's candidates, the ones covering most of it first.
+MAX_EXTRA_CANDIDATES = 6
+
+
+def _open_segments(matched: list[tuple[int, int, int]], height: int, extra=()):
     """The rows of an image not in ``matched`` (blocks (y, y_end, dy): row y is row y - dy of
     the other image), as (y, y_end, candidate dys, carry). The candidates are the offsets of the
     nearest blocks that moved, above and below, then 0, then those offsets give or take a pixel
     (content moved by a fractional number of CSS pixels lands 22 px up in one place and 23 px
-    in the next): a pixel there is changed only if it differs at each. ``carry`` is the offset
-    of the block just above, which places these rows in the other image."""
+    in the next): a pixel there is changed only if it differs at each; then the offsets of the
+    ``extra`` moves over the segment's rows. ``carry`` is the offset of the block just above,
+    which places these rows in the other image."""
     blocks = [*matched, (height, height, 0)]
     above, below = [], []
     last = 0
@@ -113,10 +170,21 @@ def _open_segments(matched: list[tuple[int, int, int]], height: int):
         if start > y:
             nearest = [d for d in (above[n], dy or below[n]) if d]
             candidates = [*nearest, 0, *(d + w for d in nearest for w in (-1, 1))]
+            candidates += _extra_candidates(extra, y, start)
             segments.append((y, start, tuple(dict.fromkeys(candidates)), carry))
         y = max(y, end)
         carry = dy
     return segments
+
+
+def _extra_candidates(extra, y0: int, y1: int) -> list[int]:
+    """The offsets of the moves over rows [y0, y1), most rows covered first."""
+    weights: dict[int, int] = {}
+    for a, b, dy in extra:
+        overlap = min(b, y1) - max(a, y0)
+        if overlap > 0 and dy:
+            weights[dy] = weights.get(dy, 0) + overlap
+    return sorted(weights, key=lambda dy: -weights[dy])[:MAX_EXTRA_CANDIDATES]
 
 
 # Rows are hashed in bands of this many pixels, so that the alignment can look only at the
@@ -150,8 +218,9 @@ def row_keys(bands: np.ndarray, x0: int, x1: int) -> list[int]:
     return [hash(row) for row in map(bytes, part)]
 
 
-def align(keys1: list[int], keys2: list[int]) -> Alignment:
-    """Align the rows of the old image (keys1) with those of the new one (keys2)."""
+def align(keys1: list[int], keys2: list[int], extra_moves=()) -> Alignment:
+    """Align the rows of the old image (keys1) with those of the new one (keys2);
+    ``extra_moves``: rows known to have moved (see ``Alignment.extra_moves``)."""
     n1, n2 = len(keys1), len(keys2)
     prefix = 0
     while prefix < min(n1, n2) and keys1[prefix] == keys2[prefix]:
@@ -181,7 +250,7 @@ def align(keys1: list[int], keys2: list[int]) -> Alignment:
         elif height >= MIN_SHIFT_ROWS and len(set(keys2[to_y : to_y + height])) > 1:
             kept.append((to_y, to_y + height, to_y - from_y))
             shifts.append(Shift(from_y, to_y, height))
-    return Alignment(kept, shifts)
+    return Alignment(kept, shifts, list(extra_moves))
 
 
 # Sequences up to this many cells (length x length) go to difflib whole (a few ms); longer ones
@@ -322,25 +391,57 @@ def summary(
     shifts: list[Shift],
     height: int,
     size_change: tuple[int, int] | None = None,
+    subtle: list[dict] = (),  # type: ignore[assignment]
 ) -> str:
-    """One line a reviewer reads first: "1 block changed at y=440–520; content below moved up
-    22 px"."""
+    """What the pixels say, in at most three clauses: what changed (blocks and subtle colour
+    changes), what moved (merged into one clause), how the page's height changed. Coordinates
+    are the new page's ("after"), since that is what the diff image shows; a move says where
+    its content was on the old page too ("before")."""
     parts = []
+    changes = []
     if blocks:
-        shown = ", ".join(f"y={a}–{b}" for a, b in blocks[:3])
+        shown = ", ".join(f"{a}–{b}" for a, b in blocks[:3])
         more = f" and {len(blocks) - 3} more" if len(blocks) > 3 else ""
-        parts.append(
-            f"{len(blocks)} block{'s' if len(blocks) != 1 else ''} changed at {shown}{more}"
+        plural = "s" if len(blocks) != 1 else ""
+        changes.append(f"{len(blocks)} block{plural} changed at y={shown}{more} (after)")
+    if subtle:
+        first = subtle[0]
+        plural = "s" if len(subtle) != 1 else ""
+        changes.append(
+            f"{len(subtle)} subtle colour change{plural} (under the threshold) at "
+            f"x={first['x']}, y={first['y']} (after, {first['width']}×{first['height']} px"
+            + (f"; and {len(subtle) - 1} more)" if len(subtle) > 1 else ")")
         )
-    for shift in shifts:
-        direction = "up" if shift.dy < 0 else "down"
-        if shift.to_y + shift.height >= height and shift.to_y > 0:
-            where = "content below"
-        else:
-            where = f"content at y={shift.to_y}–{shift.to_y + shift.height}"
-        parts.append(f"{where} moved {direction} {abs(shift.dy)} px")
+    if changes:
+        parts.append(" and ".join(changes))
+    if shifts:
+        parts.append(_moves_clause(shifts, height))
     if size_change and size_change[0] != size_change[1]:
         parts.append(f"page height {size_change[0]} → {size_change[1]} px")
     if not parts:
         return "no change"
     return "; ".join(parts)
+
+
+def _moves_clause(shifts: list[Shift], height: int) -> str:
+    if len(shifts) == 1:
+        shift = shifts[0]
+        direction = "up" if shift.dy < 0 else "down"
+        where = f"before y={shift.from_y} → after y={shift.to_y}"
+        if shift.to_y + shift.height >= height and shift.to_y > 0:
+            return f"content below y={shift.from_y} moved {direction} {abs(shift.dy)} px ({where})"
+        return (
+            f"content at y={shift.from_y}–{shift.from_y + shift.height} moved "
+            f"{direction} {abs(shift.dy)} px ({where})"
+        )
+    down = [s.dy for s in shifts if s.dy > 0]
+    up = [-s.dy for s in shifts if s.dy < 0]
+    ways = []
+    for name, amounts in (("down", down), ("up", up)):
+        if amounts:
+            low, high = min(amounts), max(amounts)
+            ways.append(f"{name} {low} px" if low == high else f"{name} {low}–{high} px")
+    top = shifts[0].to_y
+    bottom = shifts[-1].to_y + shifts[-1].height
+    ways_text = ", ".join(ways)
+    return f"content moved in {len(shifts)} places ({ways_text}) at y={top}–{bottom} (after)"

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from . import align as alignment
+from . import causes as causing
+from .layout import LayoutError, LayoutMap
 from .metric import METRICS, Window, compare_rows, has_many_siblings
 from .pngio import (
     MAX_PIXELS,
@@ -69,6 +71,8 @@ STRIPE_PIXELS = 4_000_000
 MIN_STRIPE_ROWS = 64
 # The first stripe's rows in a pass that stops at the first change over its limit.
 FIRST_STRIPE_ROWS = 128
+# Regions of unexplained pixels reported as causes of their own.
+MAX_PIXEL_CAUSES = 10
 # Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
 _CONTEXT = 2
 
@@ -124,6 +128,14 @@ class DiffResult:
     # The compare stopped once the changes were over ``stop_over``: the counts are a lower
     # bound, and the pair is certainly not within that tolerance.
     partial: bool = False
+    # With layout maps of both captures: what changed in the page's terms (pdiff.causes), most
+    # pixels first; the changed pixels no cause explains (after alignment); the causes that
+    # differed between two loads of the page (noise); why the maps were not used, if not.
+    has_layout: bool = False
+    causes: list[causing.Cause] = dataclasses.field(default_factory=list)
+    unexplained_pixels: int | None = None
+    noise_causes: list[causing.Cause] = dataclasses.field(default_factory=list)
+    layout_note: str = ""
 
     @property
     def distortion(self) -> float:
@@ -136,28 +148,82 @@ class DiffResult:
 
     @property
     def differs(self) -> bool:
-        return self.changed_pixels > 0 or self.size_changed or bool(self.subtle_regions)
+        return (
+            self.changed_pixels > 0
+            or self.size_changed
+            or bool(self.subtle_regions)
+            or bool(self.dom_causes)
+        )
 
     @property
-    def summary(self) -> str:
+    def dom_causes(self) -> list[causing.Cause]:
+        """The causes the page's elements name (not pixels alone)."""
+        return [cause for cause in self.causes if cause.kind in causing.DOM_KINDS]
+
+    @property
+    def summary_lines(self) -> list[str]:
+        """What a reviewer reads first: one line per cause, at most three, then "and N
+        more"; without causes, what the pixels say in at most three clauses."""
         size = (
             (self.before_size[1], self.after_size[1])
             if self.before_size[1] != self.after_size[1]
             else None
         )
-        line = alignment.summary(self.changed_blocks, self.shifts, self.after_size[1], size)
-        if self.subtle_regions:
-            count = len(self.subtle_regions)
-            subtle = f"{count} subtle colour change{'s' if count != 1 else ''}"
-            line = subtle if line == "no change" else f"{line}; {subtle}"
-        return line
+        if self.causes:
+            return causing.summary_lines(self.causes, height_change=size)
+        return [
+            alignment.summary(
+                self.changed_blocks,
+                self.shifts,
+                self.after_size[1],
+                size,
+                subtle=[r.as_dict() for r in self.subtle_regions],
+            )
+        ]
+
+    @property
+    def summary(self) -> str:
+        return "\n".join(self.summary_lines)
+
+    @property
+    def focus(self) -> tuple[int, int, int, int] | None:
+        """Where the first change is (x, y, width, height in the new image): the first
+        cause's box, else the first changed block or subtle region."""
+        for cause in self.causes:
+            if cause.box:
+                return cause.box
+        candidates = []
+        if self.changed_blocks:
+            a, b = self.changed_blocks[0]
+            candidates.append((0, a, self.after_size[0], b - a))
+        candidates += [(r.x, r.y, r.width, r.height) for r in self.subtle_regions[:1]]
+        candidates += [(r.x, r.y, r.width, r.height) for r in self.regions[:1]]
+        return min(candidates, key=lambda box: box[1]) if candidates else None
 
     def within(self, tolerance: float) -> bool:
         """Whether a build that tolerates ``tolerance`` (a share of changed pixels) would call
-        this unchanged. A size change or a subtle region is never tolerated."""
+        this unchanged. A size change or a subtle region is never tolerated. With layout maps,
+        a change the page's elements name is never tolerated either, and the pixels the
+        tolerance weighs are those no cause explains."""
         if not self.differs:
             return True
+        if self.has_layout:
+            if self.dom_causes:
+                return False
+            unexplained = self.unexplained_pixels or 0
+            share = unexplained / self.total_pixels if self.total_pixels else 0.0
+            return not self.size_changed and not self.subtle_regions and share <= tolerance
         return not self.size_changed and not self.subtle_regions and self.distortion <= tolerance
+
+    def pixels_within(self, tolerance: float) -> bool:
+        """Whether what pixels alone say (the changes no cause of the page's elements explains)
+        is within ``tolerance``: without layout maps, the whole verdict."""
+        if not self.has_layout:
+            return self.within(tolerance)
+        unexplained = self.unexplained_pixels or 0
+        share = unexplained / self.total_pixels if self.total_pixels else 0.0
+        size_alone = self.size_changed and not self.dom_causes
+        return not size_alone and not self.subtle_regions and share <= tolerance
 
     def as_dict(self) -> dict:
         """Everything but the PNG bytes, JSON-ready."""
@@ -181,6 +247,13 @@ class DiffResult:
             ),
             "changed_blocks": [list(b) for b in self.changed_blocks],
             "summary": self.summary,
+            "summary_lines": self.summary_lines,
+            "focus": list(self.focus) if self.focus else None,
+            "has_layout": self.has_layout,
+            "causes": [cause.as_dict() for cause in self.causes],
+            "unexplained_pixels": self.unexplained_pixels,
+            "noise_causes": [cause.as_dict() for cause in self.noise_causes],
+            "layout_note": self.layout_note,
         }
 
 
@@ -198,6 +271,9 @@ def compare(
     ignore: Sequence[tuple[int, int, int, int]] = (),
     stop_over: float | None = None,
     diff_top_rows: int = 0,
+    before_layout=None,
+    after_layout=None,
+    recheck_layout=None,
 ) -> DiffResult:
     """Compare two PNG screenshots (bytes, or paths to them).
 
@@ -210,6 +286,12 @@ def compare(
     stripe past which more than that share has changed (``partial``: only "it differs" is
     known), so a question that needs no more than that is answered without reading the rest.
     ``diff_top_rows``: keep that many rows of the diff image's top as RGB in ``diff_top``.
+
+    ``before_layout`` and ``after_layout``: the captures' layout maps (bytes as stored, or
+    ``LayoutMap``s). With both, the result names the causes (``pdiff.causes``) and judges the
+    pixels no cause explains; ``recheck_layout``, the map of a second load of the new page,
+    makes what differed between the two loads noise. A map that cannot be read is left out
+    (``layout_note`` says why) and the verdict is the pixels'.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
@@ -232,6 +314,9 @@ def compare(
             metric=metric,
         )
 
+    layout_diff, note = _layout_diff(before_layout, after_layout, recheck_layout)
+    if layout_diff is not None:
+        ignore = [*ignore, *layout_diff.ignore_boxes]
     src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
     run = _Comparison(
         src1,
@@ -244,21 +329,29 @@ def compare(
         keep_rows=diff_top_rows,
         ignore=ignore,
         align=align,
+        layout=layout_diff,
     )
     run.first_pass(None if stop_over is None else stop_over * run.width * run.height)
     shifts: list[alignment.Shift] = []
     aligned_changed = None
     aligned_png = None
     blocks = alignment.changed_blocks(run.row_changes)
+    layout_moves = layout_diff.moves if layout_diff is not None else []
     if align and run.changed and not run.stopped:
-        moved = alignment.align(*run.row_keys())
-        if moved.shifts:
+        moved = alignment.align(*run.row_keys(), extra_moves=layout_moves)
+        if moved.shifts or (layout_moves and run.unexplained):
             aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
             blocks = alignment.changed_blocks(aligned_rows)
             shifts = moved.reported_shifts(blocks)
             run.subtle_cells = aligned_subtle
     subtle_regions = run.subtle_regions(subtle_min_area)
-    has_diff_png = bool(run.changed or subtle_regions)
+    found_causes: list[causing.Cause] = []
+    noise: list[causing.Cause] = []
+    if layout_diff is not None:
+        found_causes = run.confirmed_causes()
+        found_causes += run.pixel_causes(layout_diff.after)
+        noise = layout_diff.noise
+    has_diff_png = bool(run.changed or subtle_regions or found_causes)
     return DiffResult(
         run.changed,
         run.width * run.height,
@@ -275,6 +368,11 @@ def compare(
         aligned_diff_png=aligned_png,
         partial=run.stopped,
         diff_top=run.diff_top if has_diff_png else None,
+        has_layout=layout_diff is not None,
+        causes=found_causes,
+        unexplained_pixels=run.unexplained if layout_diff is not None else None,
+        noise_causes=noise,
+        layout_note=note,
     )
 
 
@@ -364,8 +462,10 @@ class _Comparison:
         keep_rows: int = 0,
         ignore=(),
         align=True,
+        layout: causing.LayoutDiff | None = None,
     ):
         self.src1, self.src2 = src1, src2
+        self.layout = layout
         self.ignore = [tuple(map(int, box)) for box in ignore]
         self.align = align
         self.width = max(src1.width, src2.width)
@@ -387,6 +487,23 @@ class _Comparison:
         self.bands2: list[np.ndarray] = []
         self.diff_png: bytes | None = None
         self.diff_top: np.ndarray | None = None
+        # With layout maps: the causes' boxes (in the new image, and where their elements were
+        # in the old one), the pixels that differ inside each cause's, and the changed pixels
+        # outside all of them (the ones no cause explains).
+        causes = layout.causes if layout is not None else []
+        self.cover_new = _Cover(
+            [(n, box) for n, c in enumerate(causes) if c.side == "after" for box in c.boxes]
+            + [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
+            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes],
+            len(causes),
+        )
+        self.cover_old = _Cover(
+            [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
+            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes],
+            len(causes),
+        )
+        self.unexplained = 0
+        self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
         writer = DiffImageWriter(self.width, self.height, self.keep_rows) if self.make_png else None
@@ -405,12 +522,27 @@ class _Comparison:
                 # Most stripes of a pair are the same bytes on both sides: hash them once.
                 same = rows1.shape == rows2.shape and np.array_equal(rows1, rows2)
                 self.bands2.append(self.bands1[-1] if same else alignment.band_hashes(rows2))
-            states, deltas = self._states(win, first, first + bottom - top)
+            states, deltas, differing = self._states(
+                win, first, first + bottom - top, want_differing=True
+            )
             self._mask_ignored(states, top)
             changed = np.flatnonzero(states == _CHANGED)
             self._record(changed, top, self.changed_cells)
-            if self.subtle:
-                subtle = np.flatnonzero(states == _SUBTLE)
+            subtle = np.flatnonzero(states == _SUBTLE) if self.subtle else None
+            soft = subtle
+            if self.layout is not None:
+                # Inside a cause's boxes a change is the cause's; outside, it is unexplained.
+                offset = first * win.width
+                cover = self.cover_new.stripe(top, bottom, self.width, differing - offset)
+                outside = changed[~cover.covered[changed]]
+                self.unexplained += outside.size
+                self._record(outside, top, self.unexplained_cells)
+                if subtle is not None:
+                    subtle = subtle[~cover.covered[subtle]]
+                soft = cover.differing_inside(states)
+                if subtle is not None and subtle.size:
+                    soft = np.union1d(soft, subtle)
+            if subtle is not None:
                 self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
             self.row_changes[top:bottom] = np.bincount(
                 changed // self.width, minlength=bottom - top
@@ -421,7 +553,7 @@ class _Comparison:
                 self.span = (min(self.span[0], int(xs.min())), max(self.span[1], int(xs.max()) + 1))
             self.changed += changed.size
             if writer:
-                writer.add(win.img2[first : first + bottom - top], changed)
+                writer.add(win.img2[first : first + bottom - top], changed, soft)
             if stop_over_pixels is not None and self.changed > stop_over_pixels:
                 self.stopped = True
                 return
@@ -434,43 +566,103 @@ class _Comparison:
         block's offset is unchanged. In the rows between blocks, a pixel of the new image counts
         only if it differs at every nearby offset (a fixed sidebar next to moved content is
         unchanged), and so does a pixel of the old image (text that was removed), placed where
-        it would be in the new image."""
+        it would be in the new image: inside the rows that replaced it, never over rows that
+        only moved. Old rows with no new rows to stand in (a removed block) are shown as a band
+        of their own, opened in the aligned image where they were removed."""
         width = self.width
+        gaps = alignment.gaps(moved.matched, self.src1.height, self.src2.height, moved.extra_moves)
         removed = np.zeros((self.height, -(-width // 8)), dtype=np.uint8)  # a bit per pixel
+        # The same, of the removed pixels no cause explains (outside the causes' old boxes).
+        removed_unexplained = np.zeros_like(removed) if self.layout is not None else None
+        # Removed blocks: new row -> [(old rows, changed mask, unexplained count)], in order.
+        bands: dict[int, list[tuple[np.ndarray, np.ndarray, int]]] = {}
+        band_rows = 0
+        band_unexplained = 0
         for top, states, _ in self._unexplained(
-            self.src1, self.src2, moved.old_open_segments(self.src1.height)
+            self.src1, self.src2, moved.old_open_segments(self.src1.height), new_rows=True
         ):
-            for start, end, _, carry in moved.old_open_segments(self.src1.height):
-                lo, hi = max(start, top), min(end, top + len(states))
+            old_rows = self._last_rows
+            old_cover = (
+                self.cover_old.stripe(top, top + len(states), width).covered.reshape(states.shape)
+                if removed_unexplained is not None
+                else None
+            )
+            for new_lo, new_hi, old_lo, old_hi in gaps:
+                lo, hi = max(old_lo, top), min(old_hi, top + len(states))
                 if lo >= hi:
                     continue
                 rows = states[lo - top : hi - top] == _CHANGED
-                new_lo, new_hi = max(lo + carry, 0), min(hi + carry, self.height)
-                if new_lo < new_hi:
-                    removed[new_lo:new_hi] |= np.packbits(
-                        rows[new_lo - lo - carry : new_hi - lo - carry], axis=1
-                    )
+                alone = rows & ~old_cover[lo - top : hi - top] if old_cover is not None else rows
+                # Rows [old_lo, old_lo + fits) face the new gap's rows; the rest are a band.
+                fits = new_hi - new_lo
+                split = min(max(old_lo + fits - lo, 0), hi - lo)
+                if split:
+                    at = new_lo + lo - old_lo
+                    removed[at : at + split] |= np.packbits(rows[:split], axis=1)
+                    if removed_unexplained is not None:
+                        removed_unexplained[at : at + split] |= np.packbits(alone[:split], axis=1)
+                if split < hi - lo:
+                    # A removed block: what was drawn there (not its background) and is found
+                    # nowhere near in the new page is the change; rows with none of it (the
+                    # blank rows of a paragraph that lost a line) need no band.
+                    band = old_rows[lo - top + split : hi - top]
+                    ink = _ink(band) & rows[split:]
+                    if not ink.any():
+                        continue
+                    if old_cover is not None:
+                        alone = ink & ~old_cover[lo - top + split : hi - top]
+                    unexplained = int(np.count_nonzero(alone if old_cover is not None else ink))
+                    bands.setdefault(new_hi, []).append((band, ink, unexplained))
+                    band_rows += len(band)
+                    band_unexplained += unexplained
 
         rows_changed = np.zeros(self.height, dtype=np.int64)
         subtle_cells = _CellStats(width, self.height, SUBTLE_CELL)
-        writer = DiffImageWriter(width, self.height) if self.make_png else None
+        writer = DiffImageWriter(width, self.height + band_rows) if self.make_png else None
         total = 0
+        if self.layout is not None:
+            self.unexplained = band_unexplained
+            self.unexplained_cells = _CellStats(width, self.height, REGION_CELL)
+        for at, parts in bands.items():
+            count = sum(int(np.count_nonzero(mask)) for _, mask, _ in parts)
+            total += count
+            rows_changed[min(at, self.height - 1)] += count
+            if self.layout is not None:
+                ys = np.full(sum(n for *_, n in parts), min(at, self.height - 1))
+                self.unexplained_cells.add(np.zeros_like(ys), ys)
+        inserted = sorted(bands)
         for top, states, deltas in self._unexplained(
             self.src2, self.src1, moved.open_segments(self.src2.height), new_rows=writer is not None
         ):
             rows = len(states)
-            mask = (states == _CHANGED) | np.unpackbits(
+            new_changed = states == _CHANGED
+            mask = new_changed | np.unpackbits(
                 removed[top : top + rows], axis=1, count=width
             ).astype(bool)
             mask[max(self.src2.height - top, 0) :] = False  # rows the new page does not have
             changed = np.flatnonzero(mask)
             total += changed.size
-            rows_changed[top : top + rows] = np.bincount(changed // width, minlength=rows)
-            if self.subtle:
-                subtle = np.flatnonzero(states == _SUBTLE)
+            rows_changed[top : top + rows] += np.bincount(changed // width, minlength=rows)
+            subtle = np.flatnonzero(states == _SUBTLE) if self.subtle else None
+            if removed_unexplained is not None:
+                cover = self.cover_new.stripe(top, top + rows, width).covered.reshape(rows, width)
+                alone = (new_changed & ~cover) | np.unpackbits(
+                    removed_unexplained[top : top + rows], axis=1, count=width
+                ).astype(bool)
+                alone[max(self.src2.height - top, 0) :] = False
+                outside = np.flatnonzero(alone)
+                self.unexplained += outside.size
+                self._record(outside, top, self.unexplained_cells)
+                if subtle is not None:
+                    subtle = subtle[~cover.reshape(-1)[subtle]]
+            if subtle is not None:
                 self._record(subtle, top, subtle_cells, deltas.reshape(-1)[subtle])
             if writer:
-                writer.add(self._last_rows, changed)
+                _write_with_bands(writer, self._last_rows, mask, top, inserted, bands)
+        if writer:
+            for at in inserted:
+                if at >= self.height:  # removed from the very end of the page
+                    _write_bands(writer, bands[at])
         # Kept even when nothing is left: "only moved" is worth seeing.
         png = writer.finish() if writer else None
         return total, rows_changed, png, subtle_cells
@@ -530,8 +722,7 @@ class _Comparison:
                 deltas[lo - top : hi - top] = best_deltas.reshape(hi - lo, self.width)
             if new_rows:
                 self._last_rows = stripe[top - stripe_lo : bottom - stripe_lo]
-            if this is self.src2:
-                self._mask_ignored(states, top)
+            self._mask_ignored(states, top)
             yield top, states, deltas
 
     def _mask_ignored(self, states: np.ndarray, top: int) -> None:
@@ -540,6 +731,33 @@ class _Comparison:
             lo, hi = max(y - top, 0), min(y + height - top, len(states))
             if lo < hi:
                 states[lo:hi, max(x, 0) : x + width] = _SAME
+
+    def confirmed_causes(self) -> list[causing.Cause]:
+        """The layout's causes the screenshots show (some pixel inside their boxes differs),
+        with that count, most first."""
+        assert self.layout is not None
+        found = []
+        for n, cause in enumerate(self.layout.causes):
+            if self.cover_new.pixels[n]:
+                cause.pixels = int(self.cover_new.pixels[n])
+                found.append(cause)
+        found.sort(key=lambda cause: -cause.pixels)
+        return found
+
+    def pixel_causes(self, after: LayoutMap) -> list[causing.Cause]:
+        """The changed pixels no cause explains, a cause per region, named by what is drawn
+        there (canvas, video, frame, ...)."""
+        if not self.unexplained:
+            return []
+        regions = [
+            region
+            for region in self.unexplained_cells.components()
+            if region[4] >= alignment.MIN_BLOCK_PIXELS
+        ]
+        return [
+            causing.pixel_cause(after, (x, y, w, h), n)
+            for x, y, w, h, n, _ in regions[:MAX_PIXEL_CAUSES]
+        ]
 
     def row_keys(self) -> tuple[list[int], list[int]]:
         """Row keys of both images over the columns where something changed."""
@@ -569,10 +787,19 @@ class _Comparison:
         lo, hi = max(top - _CONTEXT, 0), min(bottom + _CONTEXT, self.height)
         return Window(reader1.rows(lo - dy, hi - dy), reader2.rows(lo, hi), lo, self.height)
 
-    def _states(self, win: Window, first: int, last: int, only: np.ndarray | None = None):
+    def _states(
+        self,
+        win: Window,
+        first: int,
+        last: int,
+        only: np.ndarray | None = None,
+        *,
+        want_differing: bool = False,
+    ):
         """Per pixel of window rows [first, last): _CHANGED (counted), _SUBTLE (under the
         threshold but clearly and flatly changed) or _SAME; and the subtle pixels' distance.
-        With ``only`` (window-flat indices in those rows), for just those pixels, in order."""
+        With ``only`` (window-flat indices in those rows), for just those pixels, in order.
+        ``want_differing``: also the window-flat indices of every pixel whose bytes differ."""
         rows = last - first
         offset = first * win.width
         verdict = compare_rows(
@@ -601,7 +828,8 @@ class _Comparison:
             idx, delta = self._subtle_pixels(win, verdict)
             states[idx - offset] = _SUBTLE
             deltas[idx - offset] = delta
-        return states.reshape(rows, win.width), deltas.reshape(rows, win.width)
+        shaped = states.reshape(rows, win.width), deltas.reshape(rows, win.width)
+        return (*shaped, verdict.differing) if want_differing else shaped
 
     @staticmethod
     def _subtle_pixels(win: Window, verdict) -> tuple[np.ndarray, np.ndarray]:
@@ -614,6 +842,108 @@ class _Comparison:
 
     def _record(self, flat: np.ndarray, top: int, cells: _CellStats, values=None) -> None:
         cells.add(flat % self.width, flat // self.width + top, values)
+
+
+def _write_with_bands(writer, rows: np.ndarray, mask: np.ndarray, top: int, inserted, bands):
+    """The aligned image's rows [top, top + len(rows)) of the new page, with the removed
+    blocks that open before any of these rows written in their place."""
+    start = 0
+    for at in inserted:
+        if top <= at < top + len(rows):
+            if at > top + start:
+                part = slice(start, at - top)
+                writer.add(rows[part], np.flatnonzero(mask[part]))
+            _write_bands(writer, bands[at])
+            start = at - top
+    if start < len(rows):
+        writer.add(rows[start:], np.flatnonzero(mask[start:]))
+
+
+def _ink(rows: np.ndarray) -> np.ndarray:
+    """(h, w) mask of the pixels of some rows that are not their background (the commonest
+    colour among them)."""
+    flat = np.ascontiguousarray(rows).view(np.uint32).reshape(rows.shape[:2])
+    values, counts = np.unique(flat[:: max(1, len(flat) // 64)], return_counts=True)
+    return flat != values[np.argmax(counts)]
+
+
+def _write_bands(writer, parts) -> None:
+    """Removed blocks in the aligned image: their rows (from the old page) in the diff's
+    greys with what was drawn there in red, between dashed orange lines above and below."""
+    for band, changed, _ in parts:
+        dashes = np.zeros(changed.shape, dtype=bool)
+        dashes[[0, -1], :] = (np.arange(changed.shape[1]) // 6) % 2 == 0
+        writer.add(band, np.flatnonzero(changed), np.flatnonzero(dashes & ~changed))
+
+
+class _Cover:
+    """Boxes of causes on a canvas, asked a stripe of rows at a time: which pixels they cover,
+    and how many pixels whose bytes differ lie inside each cause's boxes."""
+
+    def __init__(self, boxes: list[tuple[int, tuple[int, int, int, int]]], causes: int):
+        self.boxes = sorted(
+            ((n, tuple(map(int, box))) for n, box in boxes if box[2] > 0 and box[3] > 0),
+            key=lambda item: item[1][1],
+        )
+        self.pixels = np.zeros(causes, dtype=np.int64)
+        self.covered = np.zeros(0, dtype=bool)
+        self._exact = np.zeros(0, dtype=bool)
+
+    def __bool__(self) -> bool:
+        return bool(self.boxes)
+
+    def stripe(self, top: int, bottom: int, width: int, differing: np.ndarray | None = None):
+        """Rows [top, bottom): ``covered`` (flat, per pixel) and, given the stripe-flat indices
+        of the ``differing`` pixels, the count inside each cause's boxes added to ``pixels``."""
+        rows = bottom - top
+        covered = np.zeros((rows, width), dtype=bool)
+        exact = None
+        if differing is not None:
+            exact = np.zeros(rows * width, dtype=bool)
+            exact[differing] = True
+            exact = exact.reshape(rows, width)
+        for n, (x, y, w, h) in self.boxes:
+            if y >= bottom:
+                break
+            if y + h <= top:
+                continue
+            y0, y1 = max(y, top) - top, min(y + h, bottom) - top
+            x0, x1 = max(x, 0), min(x + w, width)
+            if x0 >= x1:
+                continue
+            covered[y0:y1, x0:x1] = True
+            if exact is not None:
+                self.pixels[n] += int(np.count_nonzero(exact[y0:y1, x0:x1]))
+        self.covered = covered.reshape(-1)
+        self._exact = exact.reshape(-1) if exact is not None else np.zeros(0, dtype=bool)
+        return self
+
+    def differing_inside(self, states: np.ndarray) -> np.ndarray:
+        """Stripe-flat indices of the pixels inside the boxes whose bytes differ but that are
+        not counted as changed: a cause's change under the threshold, drawn softly."""
+        if not self._exact.size:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self._exact & self.covered & (states.reshape(-1) != _CHANGED))
+
+
+def _layout_diff(before, after, recheck) -> tuple[causing.LayoutDiff | None, str]:
+    """The causes from both captures' layout maps, less what a second load (``recheck``)
+    showed to be noise; (None, why) when a map is missing or cannot be read."""
+    if before is None or after is None:
+        return None, ""
+    try:
+        maps = [
+            m if isinstance(m, LayoutMap) or m is None else LayoutMap.parse(m)
+            for m in (before, after, recheck)
+        ]
+    except LayoutError as exc:
+        return None, f"layout maps not used: {exc}"
+    before_map, after_map, recheck_map = maps
+    assert before_map is not None and after_map is not None
+    diff = causing.find(before_map, after_map)
+    if recheck_map is not None:
+        diff = causing.without_noise(diff, causing.noise_between(after_map, recheck_map))
+    return diff, ""
 
 
 def _real(src: PngRows, top: int, bottom: int) -> int:

@@ -68,6 +68,8 @@ class Verdict:
     changed: np.ndarray  # window-flat indices of the counted pixels
     below: np.ndarray  # differing pixels under the threshold (not counted)
     below_delta: np.ndarray  # their OKLab HyAB distance
+    # Every pixel whose bytes differ, counted or not (window-flat indices).
+    differing: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def compare_rows(
@@ -132,6 +134,7 @@ def compare_rows(
         np.concatenate(changed) if changed else empty_i,
         np.concatenate(below) if below else empty_i,
         np.concatenate(below_delta) if below_delta else np.zeros(0),
+        differing,
     )
 
 

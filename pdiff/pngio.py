@@ -249,11 +249,16 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
-# Diff image palette: 15 greys (the new page faded to 10%, pixelmatch's alpha) and red.
-_GREY_LEVELS = 15
+# Diff image palette: 14 greys (the new page faded to 10%, pixelmatch's alpha), orange for a
+# change under the threshold that counts all the same (a cause's pixels, a subtle region) and
+# red for a changed pixel.
+_GREY_LEVELS = 14
+_SOFT_INDEX = 14
 _RED_INDEX = 15
+SOFT_RGB = (255, 160, 0)
 _PLTE = (
     b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS))
+    + bytes(SOFT_RGB)
     + b"\xff\x00\x00"
 )
 _PALETTE_RGB = np.frombuffer(_PLTE, dtype=np.uint8).reshape(-1, 3)
@@ -264,10 +269,10 @@ _LUMA_TO_INDEX = np.array(
 
 
 @njit(cache=True)
-def _diff_rows(after, changed):
+def _diff_rows(after, changed, soft):
     """The diff image's rows: palette indices ((h, width): the grey of each pixel's luma, as
-    Pillow converts RGBA to L, and red where ``changed``), and the same packed two pixels to a
-    byte behind each row's filter byte (0: None), ready to deflate."""
+    Pillow converts RGBA to L, orange where ``soft`` and red where ``changed``), and the same
+    packed two pixels to a byte behind each row's filter byte (0: None), ready to deflate."""
     rows, width = after.shape[0], after.shape[1]
     indices = np.empty((rows, width), dtype=np.uint8)
     for y in range(rows):
@@ -279,6 +284,8 @@ def _diff_rows(after, changed):
                 + 0x8000
             ) >> 16
             indices[y, x] = _LUMA_TO_INDEX[luma]
+    for i in range(soft.size):
+        indices[soft[i] // width, soft[i] % width] = _SOFT_INDEX
     for i in range(changed.size):
         indices[changed[i] // width, changed[i] % width] = _RED_INDEX
     packed = np.zeros((rows, (width + 1) // 2 + 1), dtype=np.uint8)
@@ -301,6 +308,9 @@ def _in_colour(indices):
     return rgb
 
 
+_NO_PIXELS = np.zeros(0, dtype=np.int64)
+
+
 class DiffImageWriter:
     """The diff image: the new page faded to light grey with changed pixels in red, written a
     stripe at a time.
@@ -321,9 +331,12 @@ class DiffImageWriter:
         self._deflate = isal_zlib.compressobj(1)
         self._idat: list[bytes] = []
 
-    def add(self, after: np.ndarray, changed: np.ndarray) -> None:
-        """``after``: (h, width, 4) RGBA rows; ``changed``: flat indices into those rows."""
-        indices, packed = _diff_rows(after, changed)
+    def add(self, after: np.ndarray, changed: np.ndarray, soft: np.ndarray | None = None) -> None:
+        """``after``: (h, width, 4) RGBA rows; ``changed`` (red) and ``soft`` (orange): flat
+        indices into those rows."""
+        if soft is None:
+            soft = _NO_PIXELS
+        indices, packed = _diff_rows(after, changed, soft.astype(np.int64, copy=False))
         if self._kept < self.keep_rows:
             top = indices[: self.keep_rows - self._kept]
             self._top.append(_in_colour(top))

@@ -12,7 +12,9 @@ from django.conf import settings
 from artifacts import storage, thumbnails
 from releases import services as release_services
 
+from . import causes as causing
 from . import core
+from .layout import LayoutError, LayoutMap
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +73,14 @@ NOISE_MARGIN = 4
 
 
 def diff_run(run_id: int) -> str:
-    """Returns what happened ("skipped", "found", "same", "flaky", "recapturing", "failed",
-    "dropped")."""
+    """Returns what happened ("skipped", "found", "same", "flaky", "recapturing",
+    "rechecking", "failed", "dropped").
+
+    A difference is first checked for noise, once: where the page's elements explain it (the
+    layout maps name causes), the page is loaded again for its layout map alone
+    ("rechecking"), and causes that differ between the two loads are noise; where pixels alone
+    differ, the page is captured again ("recapturing") and what differs between the two
+    screenshots is noise."""
     run = release_services.claim_for_diff(run_id)
     if run is None:
         return "skipped"
@@ -84,6 +92,11 @@ def diff_run(run_id: int) -> str:
         before = storage.read_bytes(ref_sha1)
         after = storage.read_bytes(image_sha1)
         again = storage.read_bytes(recapture_sha1) if recapture_sha1 else None
+        layouts = {
+            "before_layout": _optional(run.ref_layout_id),
+            "after_layout": _optional(run.layout_id),
+            "recheck_layout": _optional(run.recapture_layout_id),
+        }
     except storage.ArtifactMissing as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
@@ -98,9 +111,19 @@ def diff_run(run_id: int) -> str:
     options = dict(
         threshold=chosen.threshold, metric=chosen.metric, subtle_min_area=settings.SUBTLE_MIN_AREA
     )
-    # When a difference would send the page to be captured again, look for one first without
-    # the parts only a final verdict needs (diff images, alignment).
-    preview = release_services.wants_recapture(run)
+    second_look = _second_look(run, before, after, layouts, chosen, options)
+    if second_look is not None:
+        layout_only = second_look == "rechecking"
+        if release_services.request_recapture(
+            run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, layout_only=layout_only
+        ):
+            logger.info(
+                "run %s differs from its baseline; %s",
+                run_id,
+                "loading it again" if layout_only else "capturing it again",
+            )
+            return second_look
+        return "dropped"
     try:
         noise = _noise(after, again, options) if again else None
         ignore = [_widened(region) for region in noise.regions] if noise else []
@@ -108,23 +131,26 @@ def diff_run(run_id: int) -> str:
             before,
             after,
             ignore=ignore,
-            make_diff_png=not preview,
-            align=not preview,
-            # A preview only asks whether the page differs beyond the tolerance.
-            stop_over=chosen.tolerance if preview else None,
             # The thumbnail is made of the diff image's top, as the diff wrote it.
-            diff_top_rows=0 if preview else _thumbnail_rows(before, after),
+            diff_top_rows=_thumbnail_rows(before, after),
+            **layouts,
             **options,
         )
     except core.ImageDecodeError as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
-    compared = time.monotonic()
-    if preview and not result.within(chosen.tolerance):
+    if (
+        run.recapture == run.Recapture.LAYOUT_DONE
+        and release_services.wants_recapture(run)
+        and not result.pixels_within(chosen.tolerance)
+    ):
+        # The elements were the same again, but pixels no element explains differ too: is the
+        # page the same again in those? A second screenshot tells.
         if release_services.request_recapture(run_id, image_sha1=image_sha1, ref_sha1=ref_sha1):
-            logger.info("run %s differs from its baseline; capturing it again", run_id)
+            logger.info("run %s: pixels with no cause differ; capturing it again", run_id)
             return "recapturing"
         return "dropped"
+    compared = time.monotonic()
 
     log = result.as_dict()
     log.update(
@@ -144,6 +170,7 @@ def diff_run(run_id: int) -> str:
             if noise
             else None
         )
+    found = not result.within(chosen.tolerance)
     try:
         diff_log = release_services.store_artifact_for(
             build, json.dumps(log, indent=1).encode(), "application/json"
@@ -152,7 +179,8 @@ def diff_run(run_id: int) -> str:
             release_services.store_artifact_for(build, png, "image/png") if png else None
             for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
         )
-        thumbnail = release_services.store_thumbnail_for(build, after, top=result.diff_top)
+        thumbnail = _thumbnail(build, after, result)
+        crop = _cause_crop(build, before, after, result) if found else None
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
 
@@ -168,6 +196,8 @@ def diff_run(run_id: int) -> str:
         noise=noise,
         noise_image=noise_image,
         thumbnail=thumbnail,
+        cause_crop=crop,
+        cause_key=causing.cause_set_key(result.causes),
     )
     if recorded is None:
         return "dropped"
@@ -179,6 +209,94 @@ def diff_run(run_id: int) -> str:
     )
     return {release_services.S.DIFF_FOUND: "found", release_services.S.FLAKY: "flaky"}.get(
         recorded.status, "same"
+    )
+
+
+def _optional(sha1: str | None) -> bytes | None:
+    """An artifact that may be missing without failing the diff (a layout map: the verdict is
+    then the pixels')."""
+    if not sha1:
+        return None
+    try:
+        return storage.read_bytes(sha1)
+    except storage.ArtifactMissing as exc:
+        logger.warning("layout map %s is missing (%s); diffing by pixels alone", sha1, exc)
+        return None
+
+
+def _second_look(run, before, after, layouts, chosen, options) -> str | None:
+    """Whether the page should be looked at again before the verdict: "rechecking" (its
+    layout map again: the elements name a cause), "recapturing" (a second screenshot: pixels
+    alone differ), or None (no second look wanted, or nothing differs)."""
+    if release_services.wants_layout_recheck(run):
+        try:
+            maps = [LayoutMap.parse(layouts[key]) for key in ("before_layout", "after_layout")]
+        except (LayoutError, TypeError) as exc:
+            logger.warning("run %s: layout maps not used (%s)", run.pk, exc)
+        else:
+            if causing.find(*maps).causes:
+                return "rechecking"
+    if not release_services.wants_recapture(run):
+        return None
+    # A first look without the parts only a final verdict needs (diff images, alignment).
+    try:
+        result = core.compare(
+            before,
+            after,
+            make_diff_png=False,
+            align=False,
+            stop_over=chosen.tolerance,
+            **{**layouts, "recheck_layout": None},
+            **options,
+        )
+    except core.ImageDecodeError:
+        return None  # the final diff fails the run with the reason
+    return "recapturing" if not result.pixels_within(chosen.tolerance) else None
+
+
+def _thumbnail(build, after: bytes, result):
+    """The run's thumbnail: of the diff image around its first change (of its top, kept in
+    memory, when the change is there), else of the screenshot's top."""
+    if result.diff_png is None:
+        return release_services.store_thumbnail_for(build, after)
+    focus = result.focus
+    rows = thumbnails.top_rows(*_canvas(result))
+    if focus is None or focus[1] + focus[3] / 2 <= rows / 2 and result.diff_top is not None:
+        return release_services.store_thumbnail_for(build, after, top=result.diff_top)
+    return release_services.store_thumbnail_for(
+        build, result.diff_png, centre=focus[1] + focus[3] // 2
+    )
+
+
+def _cause_crop(build, before: bytes, after: bytes, result):
+    """Before and after crops of the first change, side by side, for the release page."""
+    boxes = _crop_boxes(result)
+    if boxes is None:
+        return None
+    try:
+        crop = thumbnails.pair_crop(before, after, *boxes)
+    except thumbnails.ThumbnailError as exc:
+        logger.warning("no crop of the change: %s", exc)
+        return None
+    return release_services.store_artifact_for(build, crop, "image/webp")
+
+
+def _crop_boxes(result):
+    """Where the first change is on each side: a cause's element where it was and where it is
+    (a removed one where it was, on both), else the first changed area, on both."""
+    for cause in result.causes:
+        if cause.box:
+            if cause.side == "before":
+                return cause.box, cause.box
+            return (cause.other_boxes[0] if cause.other_boxes else cause.box), cause.box
+    focus = result.focus
+    return (focus, focus) if focus else None
+
+
+def _canvas(result) -> tuple[int, int]:
+    return (
+        max(result.before_size[0], result.after_size[0]),
+        max(result.before_size[1], result.after_size[1]),
     )
 
 

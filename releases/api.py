@@ -137,6 +137,9 @@ class ReportRunParams(ReleaseParams):
     ref_config = Sha1Field()
     diff_image = Sha1Field()
     diff_log = Sha1Field()
+    # Layout maps (capture.layout) of the two screenshots: with both, the diff names causes.
+    layout = Sha1Field()
+    ref_layout = Sha1Field()
     run_failed = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=10000
     )

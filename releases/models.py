@@ -62,6 +62,9 @@ class Build(models.Model):
     recaptures = models.PositiveSmallIntegerField(default=1)
     # Whether a flaky run fails a CI check (the client tools' --wait) like a changed one.
     flaky_blocks = models.BooleanField(default=False)
+    # CSS selectors (one per line) whose elements' changes never count, in every run of the
+    # build (added to a run config's ignoreSelectors); the screenshots still show them.
+    ignore_selectors = models.TextField(blank=True)
     # Where release events are POSTed (one URL per line), signed with webhook_secret.
     webhook_urls = models.TextField(blank=True)
     webhook_secret = models.CharField(max_length=64, blank=True)
@@ -206,6 +209,18 @@ class Run(models.Model):
     thumbnail = ArtifactField()
     # The diff with moved rows lined up (only when rows moved): moved-but-equal content is not red.
     aligned_diff_image = ArtifactField()
+    # Each capture's layout map (capture.layout: its elements, boxes, painted styles), when the
+    # capture recorded one; the diff names its causes from the two (pdiff.causes).
+    layout = ArtifactField()
+    ref_layout = ArtifactField()
+    # What the diff found, in the page's terms: its summary (one line per cause), the causes
+    # (pdiff.causes.Cause.as_dict(), boxes trimmed), and the key that groups the release's runs
+    # with the same causes (empty: not groupable, e.g. pixels changed with no cause).
+    summary = models.TextField(blank=True)
+    causes = models.JSONField(null=True, blank=True)
+    cause_key = models.CharField(max_length=40, blank=True, db_index=True)
+    # Before and after crops of the first change, side by side (the release page's groups).
+    cause_crop = ArtifactField()
 
     # A second capture of the page (build.recaptures), taken when the first differed from the
     # baseline; what differs between the two is noise, shown as noise_image (a diff of the two).
@@ -214,10 +229,15 @@ class Run(models.Model):
         WANTED = "wanted", "Wanted"
         DONE = "done", "Taken"
         FAILED = "failed", "Failed"
+        # A second load of the page for its layout map only (no screenshot): when the elements
+        # explain the difference, whether they are the same again.
+        LAYOUT = "layout", "Layout recheck wanted"
+        LAYOUT_DONE = "layout_done", "Layout rechecked"
 
-    recapture = models.CharField(max_length=8, choices=Recapture.choices, default="", blank=True)
+    recapture = models.CharField(max_length=12, choices=Recapture.choices, default="", blank=True)
     recapture_image = ArtifactField()
     recapture_log = ArtifactField()
+    recapture_layout = ArtifactField()
     noise_image = ArtifactField()
     noise_pixels = models.BigIntegerField(null=True, blank=True)
 
@@ -294,6 +314,16 @@ ARTIFACT_FIELDS = (
     "ref_config",
     "diff_image",
     "diff_log",
+    "layout",
+    "ref_layout",
+)
+# The fields a diff writes, cleared when a run's inputs change.
+DIFF_OUTPUT_FIELDS = (
+    "diff_image",
+    "diff_log",
+    "aligned_diff_image",
+    "noise_image",
+    "cause_crop",
 )
 
 
@@ -434,6 +464,7 @@ class AuditLog(models.Model):
         RUN_NO_DIFF_NEEDED = "run_no_diff_needed", "run is a baseline"
         RUN_FLAKY = "run_flaky", "run flaky"
         RUN_FAILED = "run_failed", "run failed"
+        APPROVED_GROUP = "approved_group", "approved a group of changes"
 
         @classmethod
         def release(cls, status: str) -> AuditLog.Action:

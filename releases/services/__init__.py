@@ -54,6 +54,7 @@ from .runs import (
     run_counts,
     runs_done,
     sweep_stuck_runs,
+    wants_layout_recheck,
     wants_recapture,
 )
 
@@ -98,5 +99,6 @@ __all__ = [
     "sweep_stuck_runs",
     "update_settings",
     "upload",
+    "wants_layout_recheck",
     "wants_recapture",
 ]

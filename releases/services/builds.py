@@ -59,12 +59,19 @@ def store_artifact_for(build: Build, data: bytes, content_type: str):
     return stored.artifact
 
 
-def store_thumbnail_for(build: Build, png: bytes | None = None, *, top=None):
-    """The release page's small picture of a run, owned by ``build``, made from ``png`` or from
-    ``top``, an image's top already in memory (``thumbnails.thumbnail_of_pixels``); None if the
-    image cannot be thumbnailed (the run is recorded all the same)."""
+def store_thumbnail_for(
+    build: Build, png: bytes | None = None, *, top=None, centre: int | None = None
+):
+    """The release page's small picture of a run, owned by ``build``, made from ``png`` (its
+    top, or the rows around ``centre``) or from ``top``, an image's top already in memory
+    (``thumbnails.thumbnail_of_pixels``); None if the image cannot be thumbnailed (the run is
+    recorded all the same)."""
     try:
-        small = thumbnails.thumbnail(png) if top is None else thumbnails.thumbnail_of_pixels(top)
+        small = (
+            thumbnails.thumbnail(png, centre)
+            if top is None
+            else thumbnails.thumbnail_of_pixels(top)
+        )
     except thumbnails.ThumbnailError as exc:
         logger.warning("no thumbnail: %s", exc)
         return None

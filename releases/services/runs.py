@@ -13,9 +13,9 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from .. import access, notifications, pipeline, runstate, webhooks
-from ..models import ARTIFACT_FIELDS, AuditLog, Build, Lease, Release, Run
+from ..models import ARTIFACT_FIELDS, DIFF_OUTPUT_FIELDS, AuditLog, Build, Lease, Release, Run
 from . import scheduling
-from .scheduling import SIDES, pending_captures
+from .scheduling import LAYOUT_FIELDS, SIDES, pending_captures
 
 logger = logging.getLogger(__name__)
 
@@ -305,17 +305,17 @@ def _set_artifacts(run: Run, artifacts: dict) -> set[str]:
             changed.add(field)
     if {"image", "ref_image"} & changed and "diff_image" not in changed:
         # New inputs make any earlier diff, and the recapture of the old page, stale.
-        for field in (
-            "diff_image",
-            "diff_log",
-            "aligned_diff_image",
-            "recapture_image",
-            "recapture_log",
-            "noise_image",
-        ):
+        for field in (*DIFF_OUTPUT_FIELDS, "recapture_image", "recapture_log", "recapture_layout"):
             if getattr(run, f"{field}_id"):
                 setattr(run, field, None)
                 changed.add(field)
+        for field in ("summary", "cause_key"):
+            if getattr(run, field):
+                setattr(run, field, "")
+                changed.add(field)
+        if run.causes is not None:
+            run.causes = None
+            changed.add("causes")
         for field in ("distortion", "changed_pixels", "noise_pixels"):
             if getattr(run, field) is not None:
                 setattr(run, field, None)
@@ -367,12 +367,13 @@ def request_run(
     with transaction.atomic():
         release = _open_release(build, release_name, release_number)
         run = _run_for_update(release, run_name)
-        run.url, run.config, run.image, run.log = url, config, None, None
+        run.url, run.config, run.image, run.log, run.layout = url, config, None, None, None
         run.config_secrets = secrets
         if ref_url:
-            run.ref_url, run.ref_config, run.ref_image, run.ref_log = (
+            run.ref_url, run.ref_config, run.ref_image, run.ref_log, run.ref_layout = (
                 ref_url,
                 ref_config,
+                None,
                 None,
                 None,
             )
@@ -380,19 +381,25 @@ def request_run(
         else:
             baseline = baseline_run(build, run_name)
             run.ref_url = baseline.url if baseline else ""
-            for field in ("ref_config", "ref_image", "ref_log"):
+            for field in ("ref_config", "ref_image", "ref_log", "ref_layout"):
                 setattr(run, field, getattr(baseline, field[4:]) if baseline else None)
             run.ref_config_secrets = baseline.config_secrets if baseline else ""
-        run.diff_image = run.diff_log = run.distortion = run.changed_pixels = None
-        run.aligned_diff_image = run.noise_image = run.noise_pixels = None
-        run.recapture_image = run.recapture_log = None
+        run.distortion = run.changed_pixels = run.noise_pixels = run.causes = None
+        for field in (*DIFF_OUTPUT_FIELDS, "recapture_image", "recapture_log", "recapture_layout"):
+            setattr(run, field, None)
+        run.summary = run.cause_key = ""
         run.recapture = Run.Recapture.NONE
         run.size_changed, run.failure_reason, run.pipeline_attempts = False, "", 0
         fields = [
+            *DIFF_OUTPUT_FIELDS,
+            "layout",
+            "ref_layout",
+            "recapture_layout",
+            "summary",
+            "causes",
+            "cause_key",
             "config_secrets",
             "ref_config_secrets",
-            "aligned_diff_image",
-            "noise_image",
             "noise_pixels",
             "recapture_image",
             "recapture_log",
@@ -405,8 +412,6 @@ def request_run(
             "ref_config",
             "ref_image",
             "ref_log",
-            "diff_image",
-            "diff_log",
             "distortion",
             "changed_pixels",
             "size_changed",
@@ -437,6 +442,12 @@ def wants_recapture(run: Run) -> bool:
     return scheduling.recapture_possible(run, run.release.build.recaptures)
 
 
+def wants_layout_recheck(run: Run) -> bool:
+    """Whether a diff whose difference the page's elements explain should first have the page
+    loaded again for its layout map alone (cheaper than a second screenshot)."""
+    return scheduling.layout_recheck_possible(run, run.release.build.recaptures)
+
+
 def _diffed_inputs_current(run: Run, image_sha1: str, ref_sha1: str) -> bool:
     """Whether a locked run still waits for the diff of these two images (not new inputs, not
     failed, not in a closed release)."""
@@ -448,18 +459,27 @@ def _diffed_inputs_current(run: Run, image_sha1: str, ref_sha1: str) -> bool:
     )
 
 
-def request_recapture(run_id: int, *, image_sha1: str, ref_sha1: str) -> bool:
+def request_recapture(
+    run_id: int, *, image_sha1: str, ref_sha1: str, layout_only: bool = False
+) -> bool:
     """Send the run back to capture its page once more (the diff found a difference and wants
-    to know whether the page differs from itself). False if the run moved on meanwhile."""
+    to know whether the page differs from itself); ``layout_only``: its layout map alone, no
+    screenshot (the page's elements explain the difference). False if the run moved on
+    meanwhile."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
-        if not _diffed_inputs_current(run, image_sha1, ref_sha1) or not wants_recapture(run):
+        wanted = wants_layout_recheck(run) if layout_only else wants_recapture(run)
+        if not _diffed_inputs_current(run, image_sha1, ref_sha1) or not wanted:
             return False
-        run.recapture = Run.Recapture.WANTED
+        run.recapture = Run.Recapture.LAYOUT if layout_only else Run.Recapture.WANTED
         run.pipeline_attempts = 0
         run.transition_to(
             S.DATA_PENDING,
-            message="differs from the baseline: capturing again",
+            message=(
+                "its elements differ from the baseline: loading it again"
+                if layout_only
+                else "differs from the baseline: capturing again"
+            ),
             fields=["recapture", "pipeline_attempts"],
         )
         scheduling.want_work(run)
@@ -520,7 +540,14 @@ def claim_for_capture(run_id: int, side: str) -> CaptureClaim | None:
 
 
 def record_capture(
-    claim: CaptureClaim, side: str, *, image=None, log=None, failure: str = "", thumbnail=None
+    claim: CaptureClaim,
+    side: str,
+    *,
+    image=None,
+    log=None,
+    layout=None,
+    failure: str = "",
+    thumbnail=None,
 ) -> Run | None:
     """Record a capture's screenshot (or its failure), unless the run was requested anew
     meanwhile; then recompute the run's status as report_run does."""
@@ -537,19 +564,34 @@ def record_capture(
             return None
         artifacts = {
             field: artifact
-            for field, artifact in ((image_field, image), (log_field, log))
+            for field, artifact in (
+                (image_field, image),
+                (log_field, log),
+                (LAYOUT_FIELDS[side], layout),
+            )
             if artifact is not None
         }
         if side == "recapture":
             # A recapture that fails costs the run nothing: it is diffed without a noise check.
-            run.recapture = Run.Recapture.FAILED if failure else Run.Recapture.DONE
+            if failure:
+                run.recapture = Run.Recapture.FAILED
+            elif run.recapture == Run.Recapture.LAYOUT:
+                run.recapture = Run.Recapture.LAYOUT_DONE
+            else:
+                run.recapture = Run.Recapture.DONE
             for field, artifact in artifacts.items():
                 setattr(run, field, artifact)
             run.pipeline_attempts = 0
             run.transition_to(
                 S.NEEDS_DIFF,
                 fields=["recapture", "pipeline_attempts", *artifacts],
-                message=f"recapture failed: {failure}" if failure else "captured again",
+                message=(
+                    f"recapture failed: {failure}"
+                    if failure
+                    else "layout map read again"
+                    if run.recapture == Run.Recapture.LAYOUT_DONE
+                    else "captured again"
+                ),
             )
             scheduling.want_work(run)
             return run
@@ -609,20 +651,29 @@ def record_diff(
     noise=None,
     noise_image=None,
     thumbnail=None,
+    cause_crop=None,
+    cause_key: str = "",
 ) -> Run | None:
     """Record a finished diff (a ``pdiff.core.DiffResult``), unless the run moved on meanwhile
     (new inputs, failed, closed). A diff ``result.within(tolerance)`` counts as unchanged.
 
     ``noise`` is the DiffResult of the page against its recapture, when it differed from
     itself: ``result`` then has that noise masked out, and a run left with no difference but
-    the noise is flaky."""
+    the noise is flaky. So is one whose only causes differed between two loads of the page
+    (``result.noise_causes``). ``cause_key`` groups the run with the release's runs of the
+    same causes (``pdiff.causes.cause_set_key``)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("release__build").get(pk=run_id)
         if not _diffed_inputs_current(run, image_sha1, ref_sha1):
             logger.info("run %s moved on while it was diffed; result dropped", run_id)
             return None
         found = not result.within(tolerance)
-        status = S.DIFF_FOUND if found else S.FLAKY if noise else S.DIFF_NOT_FOUND
+        noisy = bool(noise or result.noise_causes)
+        status = S.DIFF_FOUND if found else S.FLAKY if noisy else S.DIFF_NOT_FOUND
+        run.summary = summary_of(result, status)
+        run.causes = [_stored_cause(cause) for cause in result.causes] if found else None
+        run.cause_key = cause_key if found else ""
+        run.cause_crop = cause_crop if found else None
         run.changed_pixels = result.changed_pixels
         run.distortion = result.distortion
         run.size_changed = result.size_changed
@@ -653,11 +704,37 @@ def record_diff(
                 "noise_pixels",
                 "last_error",
                 "thumbnail",
+                "summary",
+                "causes",
+                "cause_key",
+                "cause_crop",
             ],
         )
         scheduling.dispatch_after_commit(run.release.build_id)
     maybe_finish_release(run.release_id)
     return run
+
+
+# Boxes kept per cause on the run (the diff log keeps more).
+STORED_BOXES = 10
+
+
+def _stored_cause(cause) -> dict:
+    stored = cause.as_dict()
+    stored["boxes"] = stored["boxes"][:STORED_BOXES]
+    return stored
+
+
+def summary_of(result, status: str) -> str:
+    """What the release page, the API and the tools say of a diffed run: its causes' lines,
+    or for a flaky run what differed between two loads of the page."""
+    if status == S.DIFF_FOUND:
+        return result.summary
+    if status == S.FLAKY:
+        lines = [cause.line() for cause in result.noise_causes[:2]]
+        what = "; ".join(lines) if lines else "pixels"
+        return f"the page differs from itself ({what}); nothing else changed"
+    return ""
 
 
 def _count_attempt(run: Run) -> None:

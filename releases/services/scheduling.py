@@ -42,33 +42,60 @@ SIDES = {
     # The same page again, when the first capture differed from the baseline.
     "recapture": ("url", "config", "recapture_image", "recapture_log"),
 }
+# Where each side's layout map goes.
+LAYOUT_FIELDS = {"run": "layout", "ref": "ref_layout", "recapture": "recapture_layout"}
 
 # A run waiting in data_pending has something to capture (else it waits for a client).
 CAPTURE_WANTED = (
     Q(config__isnull=False, image__isnull=True)
     | Q(ref_config__isnull=False, ref_image__isnull=True)
     | Q(recapture=Run.Recapture.WANTED, recapture_image__isnull=True)
+    | Q(recapture=Run.Recapture.LAYOUT, recapture_layout__isnull=True)
 )
 WORK_WANTED = Q(status=S.NEEDS_DIFF) | (Q(status=S.DATA_PENDING) & CAPTURE_WANTED)
 
 
 def pending_captures(run: Run) -> list[str]:
     """Sides of a run that have a config to capture and no image yet (a recapture only when
-    the diff asked for one)."""
-    return [
+    the diff asked for one: a screenshot, or the layout map alone)."""
+    sides = [
         side
         for side, (_, config, image, _) in SIDES.items()
-        if getattr(run, f"{config}_id")
-        and not getattr(run, f"{image}_id")
-        and (side != "recapture" or run.recapture == Run.Recapture.WANTED)
+        if side != "recapture" and getattr(run, f"{config}_id") and not getattr(run, f"{image}_id")
     ]
+    if run.config_id and (
+        (run.recapture == Run.Recapture.WANTED and not run.recapture_image_id)
+        or (run.recapture == Run.Recapture.LAYOUT and not run.recapture_layout_id)
+    ):
+        sides.append("recapture")
+    return sides
 
 
 def recapture_possible(run: Run, recaptures: int) -> bool:
     """Whether a difference the run's diff finds would first send the page to be captured again
     (``recaptures``: the build's setting): the run was captured here (it has a config and a
-    URL) and none was taken yet. Such a diff is a first look, not the verdict."""
-    return bool(run.config_id and run.url and recaptures and run.recapture == Run.Recapture.NONE)
+    URL) and no screenshot was taken again yet (a layout recheck may have been). Such a diff
+    is a first look, not the verdict."""
+    return bool(
+        run.config_id
+        and run.url
+        and recaptures
+        and run.recapture in (Run.Recapture.NONE, Run.Recapture.LAYOUT_DONE)
+    )
+
+
+def layout_recheck_possible(run: Run, recaptures: int) -> bool:
+    """Whether a difference the page's elements explain would first have the page loaded again
+    for its layout map alone (the cheaper check for noise): the run was captured here with
+    layout maps on both sides, and nothing was taken again yet."""
+    return bool(
+        run.config_id
+        and run.url
+        and recaptures
+        and run.layout_id
+        and run.ref_layout_id
+        and run.recapture == Run.Recapture.NONE
+    )
 
 
 # --- turns ----------------------------------------------------------------------------------

@@ -145,16 +145,23 @@ def test_a_reader_on_a_wider_canvas_pads_the_whole_image():
 
 
 @pytest.mark.parametrize("width", [64, 37])
-def test_the_diff_image_is_the_new_page_in_pillows_greys_and_red(width):
+def test_the_diff_image_is_the_new_page_in_pillows_greys_orange_and_red(width):
     """Each pixel of the diff image is the palette grey of the new page's luma as Pillow
-    converts RGBA to L (alpha ignored), red where changed; an odd width pads the last byte."""
+    converts RGBA to L (alpha ignored), orange where a change counts under the threshold, red
+    where changed (red wins); an odd width pads the last byte."""
     rng = np.random.default_rng(width)
     after = rng.integers(0, 256, size=(9, width, 4), dtype=np.uint8)
     changed = np.array([0, 5, width * 3 + 2, after.shape[0] * width - 1])
+    soft = np.array([1, 5, width * 4])
     writer = pngio.DiffImageWriter(width, 9)
-    writer.add(after, changed)
-    rows = np.asarray(Image.open(io.BytesIO(writer.finish())))  # palette indices
+    writer.add(after, changed, soft)
+    image = Image.open(io.BytesIO(writer.finish()))
+    rows = np.asarray(image)  # palette indices
     luma = np.asarray(Image.fromarray(after, "RGBA").convert("L"))
-    expected = np.minimum((255 - luma.astype(int)) // 16, 14)
+    expected = np.minimum((255 - luma.astype(int)) // 16, 13)
+    expected.reshape(-1)[soft] = 14
     expected.reshape(-1)[changed] = 15
     assert np.array_equal(rows, expected)
+    palette = image.getpalette()
+    assert tuple(palette[14 * 3 : 15 * 3]) == pngio.SOFT_RGB
+    assert tuple(palette[15 * 3 : 16 * 3]) == (255, 0, 0)

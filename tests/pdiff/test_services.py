@@ -171,7 +171,9 @@ def test_a_subtle_region_makes_the_run_diff_found_whatever_the_tolerance(pair):
     log = json.loads(storage.read_bytes(run.diff_log_id))
     [region] = log["subtle_regions"]
     assert (region["x"], region["y"], region["width"], region["height"]) == (40, 40, 60, 60)
-    assert log["summary"] == "1 subtle colour change"
+    assert log["summary"] == (
+        "1 subtle colour change (under the threshold) at x=40, y=40 (after, 60×60 px)"
+    )
     assert storage.read_bytes(run.diff_image_id).startswith(b"\x89PNG")  # something to look at
 
 
@@ -207,7 +209,7 @@ def test_moved_content_stores_an_aligned_diff(pair):
     log = json.loads(storage.read_bytes(run.diff_log_id))
     assert [shift["dy"] for shift in log["shifts"]] == [12]
     assert log["summary"].startswith("1 block changed at y=")
-    assert "content below moved down 12 px" in log["summary"]
+    assert "content below y=" in log["summary"] and "moved down 12 px" in log["summary"]
     assert 0 < log["aligned_changed_pixels"] < log["changed_pixels"]
     aligned = storage.read_bytes(run.aligned_diff_image_id)
     assert aligned.startswith(b"\x89PNG") and aligned != storage.read_bytes(run.diff_image_id)

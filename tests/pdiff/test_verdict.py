@@ -58,7 +58,10 @@ def test_button_from_blue_600_to_blue_700_is_a_subtle_region(chromium):
     assert region.pixels >= core.SUBTLE_MIN_AREA
     assert region.mean_delta == pytest.approx(0.072, abs=0.01)
     assert result.differs and not result.within(0.5)
-    assert result.summary == "1 subtle colour change"
+    assert result.summary == (
+        f"1 subtle colour change (under the threshold) at x={region.x}, y={region.y} "
+        f"(after, {region.width}×{region.height} px)"
+    )
 
 
 def test_card_from_white_to_gray_50_is_a_subtle_region(chromium):
@@ -141,8 +144,10 @@ def test_inserted_lines_are_a_shift_not_a_page_of_changes():
     assert 0 < result.aligned_changed_pixels < 2 * 4 * 160 + 300
     [(start, end)] = result.changed_blocks
     assert 80 <= start and end <= 20 + 12 * 7 + 4 + align.BLOCK_GAP_ROWS
-    assert result.summary.startswith(
-        f"1 block changed at y={start}–{end}; content below moved down 24 px"
+    assert result.summary == (
+        f"1 block changed at y={start}–{end} (after); content below y={shift.from_y} moved "
+        f"down 24 px (before y={shift.from_y} → after y={shift.to_y}); page height "
+        f"{before.shape[0]} → {after.shape[0]} px"
     )
     aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
     red = (aligned[..., 0] == 255) & (aligned[..., 1] == 0)
@@ -172,7 +177,7 @@ def test_no_shift_when_nothing_moved():
     assert result.as_dict()["aligned_changed_pixels"] == result.changed_pixels
     assert (
         result.summary == f"1 block changed at y={result.changed_blocks[0][0]}–"
-        f"{result.changed_blocks[0][1]}"
+        f"{result.changed_blocks[0][1]} (after)"
     )
 
 
@@ -202,13 +207,16 @@ def test_one_sentence_edit_on_a_docs_page_is_one_block_and_a_move(heapq_pair):
     assert shift.dy == -22
     assert shift.to_y + shift.height == result.after_size[1]
     assert result.summary.startswith(
-        f"1 block changed at y={start}–{end}; content below moved up 22 px"
+        f"1 block changed at y={start}–{end} (after); content below y={shift.from_y} moved up "
+        f"22 px (before y={shift.from_y} → after y={shift.to_y})"
     )
     assert result.aligned_changed_pixels < 2000
     assert result.subtle_regions == []
-    # The aligned diff shows the removed words in red over the new page; below them at most a
-    # speck or two (a border at a fractional position that rounded the other way).
+    # The aligned diff shows the removed words in red over the new page's paragraph (what
+    # replaced them), never over the text that moved up; below them at most a speck or two (a
+    # border at a fractional position that rounded the other way).
     aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
+    assert aligned.shape[0] == max(result.before_size[1], result.after_size[1])  # no band
     red = (aligned[..., 0] == 255) & (aligned[..., 1] == 0)
     assert red[start:end].sum() > 400
     assert red[:start].sum() == 0 and red[end:].sum() <= 3
@@ -223,6 +231,9 @@ def test_content_that_only_moved_has_an_aligned_diff_with_nothing_left():
     assert result.changed_pixels > 0
     assert [(s.dy, s.to_y + s.height) for s in result.shifts] == [(30, moved.shape[0])]
     assert result.aligned_changed_pixels == 0 and result.changed_blocks == []
-    assert result.summary.startswith("content below moved down 30 px")
+    [shift] = result.shifts
+    assert result.summary.startswith(
+        f"content below y={shift.from_y} moved down 30 px (before y={shift.from_y} → after "
+    )
     aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
     assert not ((aligned[..., 0] == 255) & (aligned[..., 1] == 0)).any()

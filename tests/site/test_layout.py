@@ -16,7 +16,10 @@ FORBIDDEN = {
 DJANGO_FREE = [
     "pdiff/core.py",
     "pdiff/__main__.py",
+    "pdiff/layout.py",
+    "pdiff/causes.py",
     "capture/browser.py",
+    "capture/layout.py",
     "capture/config.py",
     "localtool/cli.py",
     "localtool/runner.py",
