@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import re2
+import soupsieve
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 # Full-page captures are cut at this height (CSS pixels) unless a config says otherwise.
@@ -158,7 +159,7 @@ KEYS = [
     ),
     Key(
         "ignoreSelectors",
-        "strings",
+        "selectors",
         [],
         "CSS selectors of elements whose changes never count: their boxes (before and after) "
         "are left out of the diff and no cause is reported inside them, while the screenshot "
@@ -400,6 +401,23 @@ def _strings(name, value):
     return value
 
 
+def _selectors(name, value):
+    for selector in _strings(name, value):
+        check_selector(name, selector)
+    return value
+
+
+def check_selector(name: str, selector: str) -> str:
+    """A CSS selector the browser can use, checked by soupsieve's parser (the same grammar),
+    so that a typo is a 400 at request time, not a capture that fails three times."""
+    try:
+        soupsieve.compile(selector)
+    except (soupsieve.SelectorSyntaxError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{name}: {selector!r} is not a valid CSS selector ({first})") from None
+    return selector
+
+
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # the error is ours to report, not absl's to print
 
@@ -527,6 +545,7 @@ _CHECKS = {
     "size": _size,
     "rect": _rect,
     "strings": _strings,
+    "selectors": _selectors,
     "regexes": _regexes,
     "headers": _headers,
     "cookies": _cookies,

@@ -246,6 +246,11 @@ def _reference(suite: Suite, test: Test) -> Path:
     return suite.path.parent / f"{test.name}.png"
 
 
+def _reference_layout(reference: Path) -> Path:
+    """The layout map kept beside a reference image (NAME.layout.json.gz)."""
+    return reference.with_name(reference.stem + ".layout.json.gz")
+
+
 def _reference_ready(suite: Suite, test: Test, options: Options) -> bool:
     """Whether the test has what its capture is for: in test mode, its reference image."""
     return options.mode == "update" or _reference(suite, test).exists()
@@ -276,10 +281,15 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
         capture_seconds = result.seconds
         if options.mode == "update":
             reference.write_bytes(result.png)
+            layout = _reference_layout(reference)
+            if result.layout:
+                layout.write_bytes(result.layout)
+            elif layout.exists():
+                layout.unlink()  # a map of another screenshot would name wrong causes
             print(f"{test.name}: Updated {reference}", file=options.out)
             outcome.result = "updated"
         else:
-            _compare(test, reference, result.png, outcome, options)
+            _compare(test, reference, result, outcome, options)
     except (OSError, RuntimeError, core.ImageDecodeError) as exc:
         outcome.message = str(exc)
         print(f"{test.name}: error: {exc}", file=options.out)
@@ -287,16 +297,20 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
         outcome.seconds = capture_seconds + time.monotonic() - started
 
 
-def _compare(test, reference, png, outcome, options):
+def _compare(test, reference, captured, outcome, options):
     print(f"{test.name}: Running perceptual diff process", file=options.out)
     config = test.run.config
     threshold = config.get("diffThreshold")
     ref = reference.read_bytes()
+    png = captured.png
+    ref_layout = _reference_layout(reference)
     result = core.compare(
         ref,
         png,
         threshold=options.threshold if threshold is None else threshold,
         metric=config.get("diffMetric") or core.DEFAULT_METRIC,
+        before_layout=ref_layout.read_bytes() if ref_layout.exists() else None,
+        after_layout=captured.layout,
     )
     outcome.distortion = result.distortion
     if result.within(config.get("maxDistortion") or 0):
@@ -330,15 +344,18 @@ def _compare(test, reference, png, outcome, options):
         if result.size_changed
         else ""
     )
-    outcome.message = (
-        f"{result.changed_pixels} changed pixels, distortion "
-        f"{result.distortion:.7g}{size}: {result.summary}"
-    )
+    lines = result.summary_lines
+    outcome.message = "; ".join(lines)
     print(f"{test.name} failed", file=options.out)
-    print(
-        f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
-        file=options.out,
-    )
+    for line in lines:
+        print(f"  {line}", file=options.out)
+    if result.changed_pixels:
+        print(
+            f"  {result.distortion:.7g} distortion ({result.changed_pixels} changed pixels{size})",
+            file=options.out,
+        )
+    else:
+        print(f"  every changed pixel is under the colour threshold{size}", file=options.out)
     print(f"  Ref:  {paths['ref']}", file=options.out)
     print(f"  Run:  {paths['run']}", file=options.out)
     print(f"  Diff: {paths['diff']}", file=options.out)

@@ -150,10 +150,9 @@ class Release:
         failed = [run for run in runs if run["status"] == "failed"]
         flaky = [run for run in runs if run["status"] == "flaky"]
         for run in changed:
-            print(
-                f"  changed: {run['name']} ({(run['distortion'] or 0) * 100:.2f}% of pixels)",
-                file=self.out,
-            )
+            print(f"  changed: {run['name']}: {change_of(run)}", file=self.out)
+            for line in (run.get("summary") or "").split("\n")[1:]:
+                print(f"           {line}", file=self.out)
         for run in flaky:
             print(
                 f"  flaky:   {run['name']} (the page differs from itself; nothing else changed)",
@@ -167,6 +166,13 @@ class Release:
             f"failed, {rest} unchanged or new",
             file=self.out,
         )
+        groups = [group for group in status.get("groups", []) if group.get("changed")]
+        if groups:
+            plural = "s" if len(groups) != 1 else ""
+            print(f"{len(groups)} group{plural} of changes by cause:", file=self.out)
+            for group in groups[:5]:
+                pages = len(group["runs"])
+                print(f"  {pages} page{'s' if pages != 1 else ''}: {group['label']}", file=self.out)
         if self.args.junit:
             write_junit(status, self.args.junit)
         if failed:
@@ -191,6 +197,17 @@ def poll_interval(finished: int, remaining: int, elapsed: float, longest: float)
     return min(longest, max(MIN_POLL_SECONDS, expected / 2))
 
 
+def change_of(run: dict) -> str:
+    """What changed in a run, in one line: its summary's first line (its causes), or, from a
+    server that gives none, its share of changed pixels."""
+    summary = (run.get("summary") or "").split("\n", 1)[0]
+    if summary:
+        return summary
+    if run.get("changed_pixels"):
+        return f"{run['changed_pixels']} changed pixels ({run['distortion'] or 0:.4%})"
+    return "changed" + (" (page size)" if run.get("size_changed") else "")
+
+
 def write_junit(status: dict, path) -> None:
     """One testcase per run: diff_found is a failure (flaky too where the build says so),
     failed an error, the rest pass."""
@@ -199,11 +216,7 @@ def write_junit(status: dict, path) -> None:
         junit.Case(
             run["name"],
             f"build {status['build_id']}",
-            failure=(
-                f"{run['changed_pixels']} changed pixels ({run['distortion'] or 0:.4%})"
-                if run["status"] in blocking
-                else None
-            ),
+            failure=change_of(run) if run["status"] in blocking else None,
             error=run["failure_reason"] if run["status"] == "failed" else None,
             detail=status["results_url"] if run["status"] in blocking else "",
             output=run["status"],

@@ -134,6 +134,8 @@ class DiffResult:
     has_layout: bool = False
     causes: list[causing.Cause] = dataclasses.field(default_factory=list)
     unexplained_pixels: int | None = None
+    # Pixels inside the causes' boxes that differ at all (any threshold): what they changed.
+    cause_pixels: int = 0
     noise_causes: list[causing.Cause] = dataclasses.field(default_factory=list)
     layout_note: str = ""
 
@@ -203,15 +205,16 @@ class DiffResult:
     def within(self, tolerance: float) -> bool:
         """Whether a build that tolerates ``tolerance`` (a share of changed pixels) would call
         this unchanged. A size change or a subtle region is never tolerated. With layout maps,
-        a change the page's elements name is never tolerated either, and the pixels the
-        tolerance weighs are those no cause explains."""
+        a change the page's elements name counts whatever the colour threshold: the pixels the
+        tolerance weighs are those that differ at all inside the causes' boxes and those over
+        the threshold that no cause explains (with no tolerance, any cause is a change)."""
         if not self.differs:
             return True
         if self.has_layout:
-            if self.dom_causes:
+            if self.dom_causes and not tolerance:
                 return False
-            unexplained = self.unexplained_pixels or 0
-            share = unexplained / self.total_pixels if self.total_pixels else 0.0
+            counted = (self.unexplained_pixels or 0) + self.cause_pixels
+            share = counted / self.total_pixels if self.total_pixels else 0.0
             return not self.size_changed and not self.subtle_regions and share <= tolerance
         return not self.size_changed and not self.subtle_regions and self.distortion <= tolerance
 
@@ -252,6 +255,7 @@ class DiffResult:
             "has_layout": self.has_layout,
             "causes": [cause.as_dict() for cause in self.causes],
             "unexplained_pixels": self.unexplained_pixels,
+            "cause_pixels": self.cause_pixels,
             "noise_causes": [cause.as_dict() for cause in self.noise_causes],
             "layout_note": self.layout_note,
         }
@@ -371,6 +375,7 @@ def compare(
         has_layout=layout_diff is not None,
         causes=found_causes,
         unexplained_pixels=run.unexplained if layout_diff is not None else None,
+        cause_pixels=run.cover_new.differing_covered,
         noise_causes=noise,
         layout_note=note,
     )
@@ -886,6 +891,7 @@ class _Cover:
             key=lambda item: item[1][1],
         )
         self.pixels = np.zeros(causes, dtype=np.int64)
+        self.differing_covered = 0  # pixels inside any box whose bytes differ, each once
         self.covered = np.zeros(0, dtype=bool)
         self._exact = np.zeros(0, dtype=bool)
 
@@ -897,11 +903,11 @@ class _Cover:
         of the ``differing`` pixels, the count inside each cause's boxes added to ``pixels``."""
         rows = bottom - top
         covered = np.zeros((rows, width), dtype=bool)
-        exact = None
+        exact: np.ndarray | None = None
         if differing is not None:
-            exact = np.zeros(rows * width, dtype=bool)
-            exact[differing] = True
-            exact = exact.reshape(rows, width)
+            flat = np.zeros(rows * width, dtype=bool)
+            flat[differing] = True
+            exact = flat.reshape(rows, width)
         for n, (x, y, w, h) in self.boxes:
             if y >= bottom:
                 break
@@ -916,6 +922,8 @@ class _Cover:
                 self.pixels[n] += int(np.count_nonzero(exact[y0:y1, x0:x1]))
         self.covered = covered.reshape(-1)
         self._exact = exact.reshape(-1) if exact is not None else np.zeros(0, dtype=bool)
+        if exact is not None:
+            self.differing_covered += int(np.count_nonzero(self._exact & self.covered))
         return self
 
     def differing_inside(self, states: np.ndarray) -> np.ndarray:

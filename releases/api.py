@@ -351,6 +351,11 @@ def release_status(request):
             **{field: getattr(run, f"{field}_id") for field in ARTIFACT_FIELDS},
             "noise_image": run.noise_image_id,
             "noise_pixels": run.noise_pixels,
+            # What changed, in the page's terms: one line per cause (at most three, then "and N
+            # more"), the causes, and the group the run is in (empty: reviewed on its own).
+            "summary": run.summary,
+            "causes": run.causes or [],
+            "cause_key": run.cause_key,
         }
         for run in ordered[(page - 1) * per_page : page * per_page]
     ]
@@ -383,7 +388,44 @@ def release_status(request):
             "pages": pages,
             "next": following,
             "runs": runs,
+            # The changed runs grouped by identical causes, largest first (the whole release,
+            # whatever the page): approve one with approve_group.
+            "groups": [group_fields(group) for group in services.cause_groups(release)],
         }
+    )
+
+
+def group_fields(group) -> dict:
+    return {
+        "key": group.key,
+        "label": group.label,
+        "causes": group.labels,
+        "runs": group.runs,
+        "changed": group.changed,
+        "approved": group.approved,
+    }
+
+
+class ApproveGroupParams(ReleaseParams):
+    group = serializers.RegexField(
+        r"^[0-9a-f]{40}$",
+        error_messages={"invalid": "must be a group's key (release_status: groups[].key)"},
+    )
+
+
+@extend_schema(
+    request=ApproveGroupParams, summary="Approve every changed run of one group of causes"
+)
+@api_view(["POST"])
+def approve_group(request):
+    """Approves the group's runs still waiting for review (diff_found), each with the same
+    causes and nothing else; one audited action. Answers the names approved."""
+    params = params_of(ApproveGroupParams, request)
+    build = build_for_request(request, params)
+    release = access.release_in(build, params["release_name"], params["release_number"])
+    names = services.approve_group(access.caller_for_request(request), release, params["group"])
+    return Response(
+        {"success": True, **release_fields(release), "approved": len(names), "runs": names}
     )
 
 

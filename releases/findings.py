@@ -1,5 +1,6 @@
-"""What a diff found, shaped for the run page: the summary line, the shifts, the subtle
-regions with their boxes as percentages of the diff image (to outline them), the noise.
+"""What a diff found, shaped for the run page: the summary lines, the causes and the subtle
+regions with their boxes as percentages of the diff image (to outline them), the shifts, the
+noise.
 
 Pure (no Django), so the local tool's HTML report shapes its results the same way."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 
 MAX_LISTED = 50
+# Boxes outlined per cause on the diff image (a cause of 500 links shows its first ones).
+MAX_BOXES = 20
 
 
 def from_log(text: str | None, *, noise_pixels: int | None = None) -> dict | None:
@@ -29,21 +32,40 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
         height = max(log["before_size"][1], log["after_size"][1])
     except (ValueError, KeyError, TypeError, IndexError):
         return None
-    subtle = [
-        {
-            **region,
-            "box": {
-                "left": 100 * region["x"] / width,
-                "top": 100 * region["y"] / height,
-                "width": 100 * region["width"] / width,
-                "height": 100 * region["height"] / height,
-            },
+
+    def percent(x, y, w, h):
+        return {
+            "left": 100 * x / width,
+            "top": 100 * y / height,
+            "width": 100 * w / width,
+            "height": 100 * h / height,
         }
+
+    subtle = [
+        {**region, "box": percent(region["x"], region["y"], region["width"], region["height"])}
         for region in log.get("subtle_regions", [])[:MAX_LISTED]
     ]
+    causes = []
+    for number, cause in enumerate(log.get("causes", [])[:MAX_LISTED], start=1):
+        boxes = [percent(*box) for box in cause.get("boxes", [])[:MAX_BOXES]]
+        causes.append(
+            {
+                "number": number,
+                "line": cause.get("line", ""),
+                "kind": cause.get("kind", ""),
+                "side": cause.get("side", "after"),
+                "boxes": boxes,
+            }
+        )
     noise = log.get("noise") or {}
+    summary = log.get("summary", "")
+    focus = log.get("focus")
     return {
-        "summary": log.get("summary", ""),
+        "focus": percent(*focus) if focus and len(focus) == 4 else None,
+        "summary": summary,
+        "summary_lines": log.get("summary_lines") or [line for line in summary.split("\n") if line],
+        "causes": causes,
+        "noise_causes": [cause.get("line", "") for cause in log.get("noise_causes", [])],
         "subtle_regions": subtle,
         "noise_boxes": len(noise.get("masked", [])),
         "noise_pixels": noise_pixels if noise_pixels is not None else noise.get("changed_pixels"),

@@ -21,16 +21,21 @@ class SettingsForm(forms.ModelForm):
             "max_distortion",
             "recaptures",
             "flaky_blocks",
+            "ignore_selectors",
             "send_email",
             "email_alias",
             "webhook_urls",
         ]
-        widgets = {"webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+        widgets = {
+            "webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+            "ignore_selectors": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        }
         labels = {
             "diff_metric": "Colour metric",
             "recaptures": "Recaptures",
             "flaky_blocks": "Flaky runs fail CI checks",
             "webhook_urls": "Webhook URLs",
+            "ignore_selectors": "Ignore these elements",
             "diff_threshold": "Colour threshold",
             "max_distortion": "Changed pixels tolerated",
             "send_email": "Email the owners when a release is ready for review",
@@ -46,6 +51,9 @@ class SettingsForm(forms.ModelForm):
             "webhook_urls": "One per line. When a release is ready for review or marked good "
             "or bad, Depicted POSTs a JSON event there, signed (see below).",
             "flaky_blocks": "Off: a flaky run does not make the client tools' --wait exit 1.",
+            "ignore_selectors": "CSS selectors, one per line (a clock, a build number): changes "
+            "of these elements never count, in every run, while the screenshots still show "
+            "them. A run's config adds its own (ignoreSelectors).",
             "diff_threshold": "0 to 1; how different two colours must be to count as a change "
             "(empty: the server default, 0.1).",
             "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "
@@ -65,6 +73,20 @@ class SettingsForm(forms.ModelForm):
             return "\n".join(parse_urls(self.cleaned_data["webhook_urls"]))
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean_ignore_selectors(self):
+        import soupsieve
+
+        selectors = [s.strip() for s in self.cleaned_data["ignore_selectors"].splitlines()]
+        for selector in filter(None, selectors):
+            try:
+                soupsieve.compile(selector)
+            except (soupsieve.SelectorSyntaxError, ValueError) as exc:
+                message = str(exc).splitlines()[0]
+                raise forms.ValidationError(
+                    f"{selector!r} is not a CSS selector ({message})"
+                ) from None
+        return "\n".join(filter(None, selectors))
 
     def clean_recaptures(self):
         value = self.cleaned_data["recaptures"]

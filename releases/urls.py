@@ -10,6 +10,7 @@ api_urlpatterns = [
     path("runs_done", api.runs_done, name="api-runs-done"),
     path("release_status", api.release_status, name="api-release-status"),
     path("mark_release", api.mark_release, name="api-mark-release"),
+    path("approve_group", api.approve_group, name="api-approve-group"),
     path("download", api.download, name="api-download"),
 ]
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("release", views.release, name="release"),
     path("release/mark", views.mark_release, name="mark_release"),
     path("release/approve_all", views.approve_all, name="approve_all"),
+    path("release/approve_group", views.approve_group, name="approve_group"),
     path("release/retry", views.retry_runs, name="retry_runs"),
     path("release/cancel", views.cancel_release, name="cancel_release"),
     path("run", views.run, name="run"),

@@ -25,6 +25,8 @@ from .templatetags.depicted import artifact_url
 
 S = Run.Status
 RUNS_PER_PAGE = 100
+# Groups of changes by cause listed on a release page (the rest: their runs are in the list).
+MAX_GROUPS_SHOWN = 50
 LOG_PREVIEW_BYTES = 200_000
 
 # Runs whose diff needs a human first (approved ones stay there, so paging is stable while
@@ -184,11 +186,18 @@ def release(request):
             "diff_image",
             "thumbnail",
             "release_id",
+            "summary",
+            "cause_key",
         )
     )
     status_filter = request.GET.get("status")
     if status_filter in S.values:
         runs = runs.filter(status=status_filter)
+    groups = services.cause_groups(release)
+    group_filter = request.GET.get("group", "")
+    shown_group = next((group for group in groups if group.key == group_filter), None)
+    if shown_group is not None:
+        runs = runs.filter(cause_key=group_filter)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     last_mark = (
         AuditLog.objects.filter(release=release, action__in=AuditLog.MARKS)
@@ -208,6 +217,9 @@ def release(request):
             "last_mark": last_mark,
             "can_act": access.can_act(_caller(request), build),
             "Status": Release.Status,
+            "groups": groups[:MAX_GROUPS_SHOWN],
+            "more_groups": max(0, len(groups) - MAX_GROUPS_SHOWN),
+            "shown_group": shown_group,
         },
     )
 
@@ -319,6 +331,19 @@ def approve_all(request):
     except services.Rejected as exc:
         messages.error(request, str(exc))
     return redirect(release.get_absolute_url())
+
+
+@login_required
+@require_POST
+@access_errors
+def approve_group(request):
+    build, release = _post_release(request)
+    try:
+        names = services.approve_group(_caller(request), release, request.POST.get("group", ""))
+        messages.success(request, f"Approved {len(names)} runs of one group of changes.")
+    except services.Rejected as exc:
+        messages.error(request, str(exc))
+    return _back(request, release.get_absolute_url())
 
 
 @login_required

@@ -39,8 +39,9 @@ EVENTS = {
 DELIVER_TASK = "dpxdt.releases.deliver_webhook"
 SIGNATURE_HEADER = "X-Depicted-Signature"
 MAX_URLS = 10
-# Changed runs listed in a payload (the counts are always complete).
+# Changed runs listed in a payload (the counts are always complete), and groups of changes.
 MAX_CHANGED_RUNS = 100
+MAX_GROUPS = 10
 
 
 class DeliveryError(RuntimeError):
@@ -64,12 +65,20 @@ def parse_urls(text: str) -> list[str]:
     return urls
 
 
+def slack_escape(text: str) -> str:
+    """Text a page gave (a selector, a sentence) as Slack shows it literally: its control
+    characters escaped (api.slack.com: formatting, escaping text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def payload(release: Release, event: str) -> dict:
     """The event as the receivers get it; ``text`` is ready for a Slack incoming webhook."""
+    from .services.review import cause_groups  # services send webhooks: imported when used
+
     build = release.build
     counts = {status: 0 for status in Run.Status.values}
     for row in release.runs.values_list("status", flat=True):
@@ -77,11 +86,15 @@ def payload(release: Release, event: str) -> dict:
     changed = list(
         release.runs.filter(status=Run.Status.DIFF_FOUND)
         .order_by("name")
-        .values("name", "distortion", "changed_pixels")[:MAX_CHANGED_RUNS]
+        .values("name", "distortion", "changed_pixels", "summary", "cause_key")[:MAX_CHANGED_RUNS]
     )
     results_url = absolute(release.get_absolute_url())
     for run in changed:
         run["url"] = absolute(release.run_url(run["name"]))
+    groups = [
+        {"key": group.key, "label": group.label, "runs": len(group.runs), "changed": group.changed}
+        for group in cause_groups(release)[:MAX_GROUPS]
+    ]
     total = sum(counts.values())
     verb = {
         "release.reviewing": "is ready for review",
@@ -94,6 +107,8 @@ def payload(release: Release, event: str) -> dict:
         f"{', ' + str(counts['flaky']) + ' flaky' if counts['flaky'] else ''}. "
         f"<{results_url}|Review it>"
     )
+    for group in groups[:3]:  # the largest groups of changes by cause
+        text += f"\n• {slack_escape(group['label'])} — {group['runs']} pages"
     return {
         "event": event,
         "build": {"id": build.id, "name": build.name},
@@ -105,6 +120,7 @@ def payload(release: Release, event: str) -> dict:
         },
         "counts": counts,
         "changed_runs": changed,
+        "groups": groups,
         "results_url": results_url,
         "text": text,
     }

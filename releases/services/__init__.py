@@ -24,9 +24,12 @@ from .builds import (
 )
 from .owners import cancel_invitation, claim_invitations, invite_owner, remove_owner
 from .review import (
+    CauseGroup,
     approve_all,
+    approve_group,
     approve_run,
     cancel_release,
+    cause_groups,
     mark_release,
     reject_run,
     retry_failed,
@@ -59,6 +62,9 @@ from .runs import (
 )
 
 __all__ = [
+    "CauseGroup",
+    "approve_group",
+    "cause_groups",
     "SIDES",
     "SYSTEM",
     "CaptureClaim",

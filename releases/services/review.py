@@ -4,11 +4,12 @@ cancelling releases."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from django.db import transaction
 
 from .. import access, webhooks
-from ..models import Release, Run
+from ..models import AuditLog, Release, Run
 from . import scheduling
 from .runs import Rejected, _fail_pending_runs, _stop, pending_captures
 
@@ -63,6 +64,85 @@ def approve_all(caller: access.Caller, release: Release) -> int:
             )
             count += 1
     return count
+
+
+@dataclass
+class CauseGroup:
+    """Changed runs of a release with the same causes (``Run.cause_key``)."""
+
+    key: str
+    labels: list[str]  # one per cause, as the group heading shows them
+    runs: list[str] = field(default_factory=list)  # names, in order
+    changed: int = 0  # still to review (diff_found)
+    approved: int = 0
+    example: Run | None = None  # the first run: its crop and summary stand for the group
+
+    @property
+    def label(self) -> str:
+        return "; ".join(self.labels)
+
+
+def cause_groups(release: Release) -> list[CauseGroup]:
+    """The release's changed (and approved) runs grouped by identical causes, largest first.
+    Runs with a change no element names (pixels alone) are in none: they are reviewed on
+    their own."""
+    groups: dict[str, CauseGroup] = {}
+    first: dict[str, int] = {}
+    rows = (
+        release.runs.filter(status__in=(S.DIFF_FOUND, S.DIFF_APPROVED))
+        .exclude(cause_key="")
+        .order_by("name")
+        .values_list("id", "name", "status", "cause_key")
+    )
+    for run_id, name, status, key in rows:
+        group = groups.setdefault(key, CauseGroup(key, []))
+        group.runs.append(name)
+        if status == S.DIFF_FOUND:
+            group.changed += 1
+        else:
+            group.approved += 1
+        first.setdefault(key, run_id)
+    for example in Run.objects.filter(pk__in=first.values()).only(
+        "id", "name", "causes", "cause_key", "cause_crop", "summary", "release_id"
+    ):
+        group = groups[example.cause_key]
+        group.example = example
+        group.labels = [cause.get("label", "") for cause in example.causes or []]
+    return sorted(groups.values(), key=lambda g: (-len(g.runs), g.label))
+
+
+def approve_group(caller: access.Caller, release: Release, key: str) -> list[str]:
+    """Approve the changed runs of one cause group at once (every one of them has exactly
+    those causes and nothing else). Returns their names; audited as one action."""
+    if not key:
+        raise Rejected("no group given")
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        _refuse_if_marked(release)
+        runs = list(
+            release.runs.select_for_update()
+            .select_related("release")
+            .filter(status=S.DIFF_FOUND, cause_key=key)
+            .order_by("name")
+        )
+        if not runs and not release.runs.filter(cause_key=key).exists():
+            raise access.NotFound(f"no group {key!r} in release {release.name!r} #{release.number}")
+        label = "; ".join(
+            cause.get("label", "") for cause in (runs[0].causes if runs else []) or []
+        )
+        for run in runs:
+            run.transition_to(
+                S.DIFF_APPROVED, message=f"approved with its group: {label}", **caller.audit()
+            )
+        if runs:
+            AuditLog.record(
+                AuditLog.Action.APPROVED_GROUP,
+                build_id=release.build_id,
+                release=release,
+                message=f"{len(runs)} runs: {label}",
+                **caller.audit(),
+            )
+    return [run.name for run in runs]
 
 
 def retry_failed(caller: access.Caller, release: Release, run_name: str | None = None) -> int:

@@ -49,3 +49,14 @@ def login_url(context) -> str:
     request = context.get("request")
     query = urlencode({"next": request.get_full_path()}) if request else ""
     return f"{reverse('login')}?{query}" if query else reverse("login")
+
+
+@register.filter
+def first_line(text) -> str:
+    """The first line of a run's summary (what the release page's list shows)."""
+    return str(text or "").split("\n", 1)[0]
+
+
+@register.filter
+def lines(text) -> list[str]:
+    return [line for line in str(text or "").split("\n") if line]

@@ -148,7 +148,10 @@ def test_good_release_becomes_the_baseline_of_the_next(live, site):
     assert Run.objects.get(release__name="second", name="/same").thumbnail_id == (
         Run.objects.get(release__name="first", name="/same").thumbnail_id
     )
-    assert Artifact.objects.filter(content_type="image/webp").count() == 3
+    # The fourth picture: the changed run's before/after crop of its change (its group's).
+    assert home.cause_crop_id and home.cause_crop_id != home.thumbnail_id
+    crops = Run.objects.exclude(cause_crop=None).values("cause_crop")
+    assert Artifact.objects.filter(content_type="image/webp").exclude(sha1__in=crops).count() == 3
 
 
 def test_a_catastrophic_regex_finishes_within_ten_seconds(live, site):
@@ -229,9 +232,11 @@ NOISY = (
 
 
 def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, site):
-    """A box with a random colour on every load: captured twice, the page differs from itself
-    there. A run whose only difference is the box is flaky; a run with a real change elsewhere
-    is diff_found with the box masked out."""
+    """A box with a random colour on every load: its element names the difference, so the page
+    is loaded again for its layout map alone (no second screenshot), and the box's colour
+    differs between the two loads: noise. A run whose only difference is the box is flaky; a
+    run with a real change beside it is diff_found with that change as its one cause and the
+    box masked out."""
     changed_v1 = site.add("/v1/changed", NOISY.format(word="quick"))
     changed_v2 = site.add("/v2/changed", NOISY.format(word="slow"))
     noisy_v1 = site.add("/v1/noisy", NOISY.format(word="same"))
@@ -264,28 +269,76 @@ def test_a_page_that_differs_from_itself_is_flaky_and_its_noise_is_masked(live, 
     status = live.wait_until_reviewing("second", timeout=180)
     runs = {run["name"]: run for run in status["runs"]}
 
-    assert runs["/noisy"]["status"] == "flaky", runs["/noisy"]
-    assert runs["/noisy"]["changed_pixels"] == 0  # nothing but the noise differed
-    assert runs["/noisy"]["noise_pixels"] >= 200 * 120 * 0.9 and runs["/noisy"]["noise_image"]
-    assert len(site.seen("/v2/noisy")) == 2  # captured, then captured again
+    def diff_log(run):
+        return json.loads(
+            live.session.get(
+                f"{live.base}/download",
+                params={"build_id": live.build_id, "sha1sum": run["diff_log"]},
+                timeout=30,
+            ).content
+        )
+
+    noisy = runs["/noisy"]
+    assert noisy["status"] == "flaky", noisy
+    assert noisy["changed_pixels"] == 0  # nothing but the noise differed
+    assert len(site.seen("/v2/noisy")) == 2  # captured, then loaded again
+    assert noisy["noise_image"] is None  # the second load took no screenshot
+    assert noisy["summary"].startswith("the page differs from itself (`#ad`: background-color")
+    [noise] = diff_log(noisy)["noise_causes"]
+    assert noise["selector"] == "#ad" and noise["changes"][0][0] == "background-color"
 
     changed = runs["/changed"]
     assert changed["status"] == "diff_found", changed
-    assert changed["noise_pixels"] >= 200 * 120 * 0.9
-    log = json.loads(
-        live.session.get(
-            f"{live.base}/download",
-            params={"build_id": live.build_id, "sha1sum": changed["diff_log"]},
-            timeout=30,
-        ).content
-    )
-    [masked] = log["noise"]["masked"]
+    assert len(site.seen("/v2/changed")) == 2
+    log = diff_log(changed)
+    [cause] = changed["causes"]  # the word, not the box
+    assert cause["kind"] == "text" and cause["changes"][0][1:] == [
+        "The quick brown fox jumps over the lazy dog.",
+        "The slow brown fox jumps over the lazy dog.",
+    ]
+    assert [c["selector"] for c in log["noise_causes"]] == ["#ad"]
     [region] = log["regions"]  # the changed word only: the box is masked out
-    assert region["y"] + region["height"] <= masked[1]
+    ad_box = log["noise_causes"][0]["boxes"][0]
+    assert region["y"] + region["height"] <= ad_box[1]
     assert 0 < changed["changed_pixels"] < 5000
 
     assert status["counts"]["flaky"] == 1 and status["counts"]["diff_found"] == 1
     assert status["flaky_blocks"] is False
+
+
+NOISY_CANVAS = (
+    "<html><head><style>body{{font-family:'DejaVu Sans';margin:32px;background:#fff}}"
+    "</style></head><body><h1>Release notes</h1><p>Same words.</p>"
+    "<canvas id='chart' width='200' height='120'></canvas><script>"
+    "const c = document.getElementById('chart').getContext('2d');"
+    "c.fillStyle = 'rgb(' + [0, 0, 0].map(() => Math.floor(Math.random() * 256)).join(',') + ')';"
+    "c.fillRect(0, 0, 200, 120);</script></body></html>"
+)
+
+
+def test_noise_no_element_explains_is_checked_with_a_second_screenshot(live, site):
+    """A canvas painted a random colour: no element's values change, so pixels alone say the
+    page differs; it is captured again (a screenshot), and what differs between the two
+    screenshots is noise: the run is flaky, with its noise mask."""
+    url = site.add("/chart", NOISY_CANVAS.format())
+    for name in ("first", "second"):
+        live.post("create_release", release_name=name)
+        live.post(
+            "request_run",
+            release_name=name,
+            release_number=1,
+            run_name="/chart",
+            url=url,
+            config=CONFIG,
+        )
+        live.post("runs_done", release_name=name, release_number=1)
+        status = live.wait_until_reviewing(name, timeout=120)
+        if name == "first":
+            live.post("mark_release", release_name=name, release_number=1, status="good")
+    [run] = status["runs"]
+    assert run["status"] == "flaky", run
+    assert run["noise_image"] and run["noise_pixels"] >= 200 * 120 * 0.9
+    assert len(site.seen("/chart")) == 3  # the baseline, the new page, and a second screenshot
 
 
 def test_secrets_reach_the_page_but_no_viewer(live, live_server, site):

@@ -144,7 +144,7 @@ def test_moved_content_is_reported_as_a_shift_by_the_worker(live):
     )
     assert [shift["dy"] for shift in log["shifts"]] == [24]
     assert log["summary"].startswith("1 block changed at y=")
-    assert "content below moved down 24 px" in log["summary"]
+    assert "moved down 24 px" in log["summary"] and "(before y=" in log["summary"]
     assert log["aligned_changed_pixels"] < log["changed_pixels"] / 5
     assert log["distortion"] == pytest.approx(result["distortion"])  # unaligned, as before
     aligned = live.session.get(

@@ -214,7 +214,7 @@ def test_run_page_explains_moves_and_subtle_changes(
     log_in(page, base)
 
     page.goto(f"{base}/run?id={build.id}&name=r1&number=1&test=/moved")
-    expect(page.locator("#diff-summary")).to_contain_text("content below moved down 24 px")
+    expect(page.locator("#diff-summary")).to_contain_text("moved down 24 px (before y=")
     expect(page.locator("#shifts li")).to_have_count(1)
     aligned = page.locator('[data-view="aligned"] img')
     expect(aligned).to_be_hidden()
@@ -236,7 +236,9 @@ def test_run_page_explains_moves_and_subtle_changes(
 
     page.goto(f"{base}/run?id={build.id}&name=r1&number=1&test=/button")
     expect(page.locator("#run-status")).to_have_text("Diff found")
-    expect(page.locator("#diff-summary")).to_have_text("1 subtle colour change")
+    expect(page.locator("#diff-summary")).to_have_text(
+        "1 subtle colour change (under the threshold) at x=100, y=100 (after, 80×80 px)"
+    )
     expect(page.locator("#subtle-regions li")).to_contain_text("80×80 px at x=100, y=100")
     expect(page.locator('#modes button[data-mode="aligned"]')).to_have_count(0)
     page.keyboard.press("2")
@@ -254,16 +256,17 @@ def test_run_page_explains_moves_and_subtle_changes(
 def test_flaky_run_shows_its_noise_mask(
     live_server, celery_worker, keyed_build, site, browser_page
 ):
-    """A page with a randomly coloured box, captured by the worker: the run is flaky, the
-    release page counts it apart, and the run page shows the noise mask (key 5)."""
-    from tests.e2e.test_capture_worker import CONFIG, NOISY
+    """A page with a canvas painted a random colour, captured by the worker: the run is flaky
+    (a second screenshot showed the noise), the release page counts it apart, and the run page
+    shows the noise mask (key 5)."""
+    from tests.e2e.test_capture_worker import CONFIG, NOISY_CANVAS
 
     page, base = browser_page, live_server.url
     build, key, secret = keyed_build
     api = LiveApi(base, build.id, key.id, secret)
     call = api.post
 
-    url = site.add("/pricing", NOISY.format(word="same"))
+    url = site.add("/pricing", NOISY_CANVAS.format())
     for release in ("first", "second"):
         call("create_release", release_name=release)
         call(

@@ -44,7 +44,12 @@ def test_a_failing_test_has_the_review_ui_in_its_report(demo):  # noqa: F811
         expect(page.locator("#tests .pill")).to_have_text("failed")
         page.click("text=demo")
         expect(page.locator("h1")).to_contain_text("demo")
-        expect(page.locator("#diff-summary")).to_contain_text("moved down 34 px")
+        # The cause, named from the layout maps kept beside the reference image; what moved
+        # below it is its consequence, not a cause.
+        expect(page.locator("#causes li")).to_have_count(1)
+        expect(page.locator("#causes li").first).to_contain_text(
+            "`body > p:nth-of-type(1)` added (1264×19 px at y=54)"
+        )
         for selector in (
             "figure img[alt=before]",
             "figure img[alt=diff]",

@@ -40,6 +40,46 @@
   }
   var help = document.getElementById("help");
 
+  // The causes: the page opens at the first one (the diff alone, the cause outlined and in
+  // view), and c walks them in the order the list gives.
+  var causeCount = document.querySelectorAll("#causes li[data-cause]").length;
+  var cause = 0;
+  function showCause(number) {
+    cause = number;
+    if (current !== "diff" && current !== "side") { show("diff"); }
+    var view = document.querySelector('#views .view.on');
+    document.querySelectorAll(".cause-box").forEach(function (box) {
+      box.classList.toggle("current", Number(box.dataset.cause) === number);
+    });
+    document.querySelectorAll("#causes li").forEach(function (item) {
+      item.classList.toggle("on", Number(item.dataset.cause) === number);
+    });
+    var box = view && view.querySelector('.cause-box[data-cause="' + number + '"]');
+    if (box) { box.scrollIntoView({block: "center", inline: "nearest"}); }
+  }
+  function nextCause() {
+    if (causeCount) { showCause(cause % causeCount + 1); }
+  }
+  document.querySelectorAll(".cause-link").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      showCause(Number(link.dataset.cause));
+    });
+  });
+  // Opened at the first change: the first cause, else the first area that changed.
+  function openAtFirstChange() {
+    if (causeCount) { showCause(1); return; }
+    var focus = document.querySelector("#views .view.on .focus-box");
+    if (focus) { focus.scrollIntoView({block: "center", inline: "nearest"}); }
+  }
+  if (causeCount) { show("diff"); }
+  var image = document.querySelector("#views .view.on .marked img");
+  if (image && !image.complete) {
+    image.addEventListener("load", openAtFirstChange, {once: true});
+  } else if (image) {
+    openAtFirstChange();
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var target = event.target;
@@ -61,6 +101,7 @@
         show(flipOrder[(at + 1) % flipOrder.length]);
       },
       "z": toggleZoom,
+      "c": nextCause,
       "y": function () { submit("approve-form"); },
       "n": function () { submit("reject-form"); },
       "?": function () { help.classList.toggle("on"); },
