@@ -80,9 +80,12 @@ def pair_crop(before: bytes, after: bytes, before_box, after_box) -> bytes:
         except pyvips.Error as exc:
             raise ThumbnailError(f"cannot be cropped: {exc}") from exc
     rows = max(part.height for part in parts)
-    parts = [part.embed(0, 0, part.width, rows, extend="white") for part in parts]
-    divider = pyvips.Image.black(4, rows).new_from_image([160, 160, 160]).cast("uchar")
-    joined = pyvips.Image.arrayjoin([parts[0], divider, parts[1]], across=3)
+    parts = [
+        part.extract_band(0, n=3) if part.bands > 3 else part
+        for part in (p.embed(0, 0, p.width, rows, extend="white") for p in parts)
+    ]
+    divider = (pyvips.Image.black(4, rows, bands=3) + 160).cast("uchar")
+    joined = parts[0].join(divider, "horizontal").join(parts[1], "horizontal")
     joined = joined.copy(interpretation="srgb")
     return bytes(joined.webpsave_buffer(Q=75, strip=True, effort=WEBP_EFFORT))
 

@@ -887,8 +887,8 @@ class _Cover:
 
     def __init__(self, boxes: list[tuple[int, tuple[int, int, int, int]]], causes: int):
         self.boxes = sorted(
-            ((n, tuple(map(int, box))) for n, box in boxes if box[2] > 0 and box[3] > 0),
-            key=lambda item: item[1][1],
+            {(n, tuple(map(int, box))) for n, box in boxes if box[2] > 0 and box[3] > 0},
+            key=lambda item: (item[1][1], item),
         )
         self.pixels = np.zeros(causes, dtype=np.int64)
         self.differing_covered = 0  # pixels inside any box whose bytes differ, each once

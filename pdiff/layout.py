@@ -145,6 +145,8 @@ class LayoutMap:
                 text = inflater.decompress(data, MAX_BYTES)
                 if inflater.unconsumed_tail:
                     raise LayoutError(f"layout map is over {MAX_BYTES} bytes decompressed")
+                if not inflater.eof:
+                    raise LayoutError("layout map cannot be decompressed: it is cut short")
             except zlib.error as exc:
                 raise LayoutError(f"layout map cannot be decompressed: {exc}") from None
         else:

@@ -356,6 +356,8 @@ def release_status(request):
             "summary": run.summary,
             "causes": run.causes or [],
             "cause_key": run.cause_key,
+            "thumbnail": run.thumbnail_id,
+            "aligned_diff_image": run.aligned_diff_image_id,
         }
         for run in ordered[(page - 1) * per_page : page * per_page]
     ]

@@ -60,16 +60,21 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
     noise = log.get("noise") or {}
     summary = log.get("summary", "")
     focus = log.get("focus")
+    summary_lines = log.get("summary_lines") or [line for line in summary.split("\n") if line]
+    if causes and summary_lines and summary_lines[0].startswith(causes[0]["line"]):
+        causes[0]["line"] = summary_lines[0]  # with the page's height change, if any
     return {
         "focus": percent(*focus) if focus and len(focus) == 4 else None,
         "summary": summary,
-        "summary_lines": log.get("summary_lines") or [line for line in summary.split("\n") if line],
+        "summary_lines": summary_lines,
         "causes": causes,
         "noise_causes": [cause.get("line", "") for cause in log.get("noise_causes", [])],
         "subtle_regions": subtle,
         "noise_boxes": len(noise.get("masked", [])),
         "noise_pixels": noise_pixels if noise_pixels is not None else noise.get("changed_pixels"),
-        "shifts": log.get("shifts", [])[:MAX_LISTED],
+        # Moves are consequences of the causes above them: listed only when no cause is named.
+        "shifts": [] if causes else log.get("shifts", [])[:MAX_LISTED],
+        "moved_with_causes": bool(causes and log.get("shifts")),
         "metric": log.get("metric", "yiq"),
         "aligned_changed_pixels": log.get("aligned_changed_pixels"),
     }

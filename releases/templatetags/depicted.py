@@ -60,3 +60,9 @@ def first_line(text) -> str:
 @register.filter
 def lines(text) -> list[str]:
     return [line for line in str(text or "").split("\n") if line]
+
+
+@register.filter
+def more_lines(text) -> int:
+    """How many lines a run's summary has after its first."""
+    return max(0, len(lines(text)) - 1)

@@ -105,8 +105,15 @@ def test_site_diff_baseline_then_exactly_the_changed_page(server, site, tmp_path
     }
     suite = ElementTree.parse(report).getroot()
     assert suite.get("tests") == "10" and suite.get("failures") == "1"
-    failing = [case.get("name") for case in suite if case.find("failure") is not None]
-    assert failing == ["/site/page3.html"]
+    failing = [case for case in suite if case.find("failure") is not None]
+    assert [case.get("name") for case in failing] == ["/site/page3.html"]
+    # What changed, by its cause, in --wait's lines and the JUnit failure: not "0.00 %".
+    [changed] = by_status["diff_found"]
+    summary = {run["name"]: run for run in status["runs"]}[changed]["summary"]
+    assert summary.startswith("`p`") and "color" in summary and "#cc0000" in summary
+    assert f"  changed: /site/page3.html: {summary.splitlines()[0]}" in second.stdout
+    assert failing[0].find("failure").get("message") == summary.splitlines()[0]
+    assert "1 group of changes by cause:" in second.stdout
 
 
 def test_pair_diff_before_after_in_readme_order(server, site):

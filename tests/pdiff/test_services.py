@@ -364,3 +364,134 @@ def test_an_unchanged_run_gets_the_thumbnail_of_its_screenshot(pair):
     same.refresh_from_db()
     assert same.status == "diff_not_found"
     assert storage.read_bytes(same.thumbnail_id) == thumbnails.thumbnail(after)
+
+
+# --- layout maps: causes, and the cheaper check for noise -------------------------------------
+
+
+def box_map(box_colour, word=False):
+    """The layout map of noisy()'s page: the box at (100, 100) and a word at (10, 10)."""
+    from tests.pdiff.test_causes import Page
+
+    page = Page(200, 200)
+    html = page.add(-1, "html", (0, 0, 200, 200))
+    body = page.add(html, "body", (0, 0, 200, 200))
+    page.add(body, "span", (10, 10, 12, 12), cls="word", text="new" if word else "old")
+    r, g, b, _ = box_colour
+    page.add(body, "div", (100, 100, 40, 40), id="box", background_color=f"rgb({r}, {g}, {b})")
+    return page.map()
+
+
+def with_layouts(run, before, after):
+    from capture import layout as capture_layout
+    from pdiff.layout import LayoutMap
+
+    artifacts = {}
+    for field, layout in (("ref_layout", before), ("layout", after)):
+        data = capture_layout.compress(json.dumps(layout_json(layout)))
+        artifacts[field] = storage.store_bytes(data, "application/gzip").artifact
+        run.release.build.artifacts.add(artifacts[field])
+    Run.objects.filter(pk=run.pk).update(**artifacts)
+    assert isinstance(before, LayoutMap)
+    return Run.objects.get(pk=run.pk)
+
+
+def layout_json(layout):
+    """A LayoutMap back to its stored JSON."""
+    segments, elements = [], []
+    for e in layout.elements:
+        segment = [e.tag, e.id, " ".join(e.classes)]
+        if segment not in segments:
+            segments.append(segment)
+        elements.append(
+            [
+                e.parent,
+                segments.index(segment),
+                e.nth,
+                e.x,
+                e.y,
+                e.w,
+                e.h,
+                e.style,
+                e.flags,
+                e.text,
+                e.src,
+            ]
+        )
+    return {
+        "format": 1,
+        "width": layout.width,
+        "height": layout.height,
+        "scale": 1,
+        "props": list(layout.props),
+        "styles": [list(s) for s in layout.styles],
+        "segments": segments,
+        "elements": elements,
+        "dropped": 0,
+    }
+
+
+def recheck(run, layout):
+    from capture import layout as capture_layout
+    from releases import services as release_services
+
+    claim = release_services.claim_for_capture(run.id, "recapture")
+    assert claim is not None
+    data = capture_layout.compress(json.dumps(layout_json(layout)))
+    artifact = storage.store_bytes(data, "application/gzip").artifact
+    run.release.build.artifacts.add(artifact)
+    release_services.record_capture(claim, "recapture", layout=artifact)
+    return Run.objects.get(pk=run.pk)
+
+
+def test_a_difference_the_elements_name_is_checked_by_loading_the_page_again(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255)))
+    assert services.diff_run(run.id) == "rechecking"
+    run.refresh_from_db()
+    assert (run.status, run.recapture) == ("data_pending", "layout")
+    from releases.services import pending_captures
+
+    assert pending_captures(run) == ["recapture"]
+
+
+def test_a_cause_that_differs_between_two_loads_is_noise_and_the_run_flaky(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
+    run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recheck(run, box_map((0, 160, 0, 255)))
+    assert (run.status, run.recapture) == ("needs_diff", "layout_done")
+    assert run.recapture_image_id is None and run.recapture_layout_id
+    assert services.diff_run(run.id) == "flaky"
+    run.refresh_from_db()
+    assert run.summary.startswith("the page differs from itself (`#box`: background-color")
+    assert run.noise_image_id is None and run.cause_key == ""
+
+
+def test_a_cause_that_is_the_same_again_is_real_beside_the_noise(captured):
+    run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255), word=True))
+    run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255), word=True))
+    services.diff_run(run.id)
+    run = recheck(run, box_map((0, 160, 0, 255), word=True))
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert [cause["kind"] for cause in run.causes] == ["text"]
+    assert run.summary == "`span`: text “old” → “new”" and len(run.cause_key) == 40
+    assert run.cause_crop_id and run.thumbnail_id
+
+
+def test_pixels_no_element_explains_then_ask_for_a_screenshot_too(captured):
+    changed = make_png(squares=[(100, 100, 40, (0, 0, 200, 255)), (150, 10, 30, BLACK)])
+    run = captured(noisy((200, 0, 0, 255)), changed)
+    run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recheck(run, box_map((0, 0, 200, 255)))  # the box is the same again: real
+    assert services.diff_run(run.id) == "recapturing"  # the square at (150, 10) is pixels alone
+    run.refresh_from_db()
+    assert (run.status, run.recapture) == ("data_pending", "wanted")
+    run = recapture(run, changed)
+    assert run.recapture == "done"
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    kinds = sorted(cause["kind"] for cause in run.causes)
+    assert kinds == ["pixels", "style"] and run.cause_key == ""  # reviewed on its own

@@ -316,10 +316,12 @@ def test_settings_are_saved_and_audited(world, users):
             "diff_metric": "yiq",
             "recaptures": "0",
             "flaky_blocks": "on",
+            "ignore_selectors": " .clock \n\n#ad > img ",
         },
     )
     assert response.status_code == 302
     build.refresh_from_db()
+    assert build.ignore_selectors == ".clock\n#ad > img"
     assert (
         build.name,
         build.public,
@@ -354,6 +356,20 @@ def test_settings_are_saved_and_audited(world, users):
     )
     assert b"Select a valid choice" in unknown.content
     assert b"must be 0 or 1" in unknown.content
+    typo = client_for(users["owner"]).post(
+        "/settings",
+        {
+            "build_id": build.id,
+            "name": "x",
+            "max_distortion": "0",
+            "diff_metric": "oklab",
+            "recaptures": "1",
+            "ignore_selectors": ".clock\ndiv[",
+        },
+    )
+    assert "&#x27;div[&#x27; is not a CSS selector" in typo.content.decode()
+    build.refresh_from_db()
+    assert build.ignore_selectors == ".clock\n#ad > img"
 
 
 def test_owners_invite_remove_and_not_yourself(world, users):
@@ -537,3 +553,50 @@ def test_the_release_page_shows_thumbnails_never_full_size_screenshots(world, us
     for full_size in (run.image_id, run.ref_image_id, run.diff_image_id):
         if full_size:
             assert f"sha1sum={full_size}" not in html
+
+
+def test_the_release_page_groups_changes_by_cause_and_approves_a_group(world, users):
+    build, release, run = world["private"]
+    labels = ["`a`: color #0072aa → #0066cc"]
+    for name in ("/home", "/about", "/blog"):
+        Run.objects.update_or_create(
+            release=release,
+            name=name,
+            defaults={
+                "status": "diff_found",
+                "cause_key": "a" * 40,
+                "causes": [{"label": labels[0]}],
+                "summary": "`a` ×4: color #0072aa → #0066cc\n`p`: text “x” → “y”",
+            },
+        )
+    Run.objects.create(release=release, name="/alone", status="diff_found", summary="canvas")
+    client = client_for(users["owner"])
+    page = client.get(f"/release?id={build.id}&name=r1&number=1").content.decode()
+    assert "Changes by cause" in page and labels[0] in page and "3 pages" in page
+    assert "Approve these 3" in page
+    # The CHANGE column: the summary's first line, and how many lines more.
+    assert '`a` ×4: color #0072aa → #0066cc</span> <span class="muted">+1 more' in page
+    only_group = client.get(f"/release?id={build.id}&name=r1&number=1&group={'a' * 40}")
+    assert "/alone" not in only_group.content.decode()
+    # Approving needs the CSRF token like every form...
+    refused = client_for(users["owner"], csrf=True).post(
+        "/release/approve_group", {"id": build.id, "name": "r1", "number": 1, "group": "a" * 40}
+    )
+    assert refused.status_code == 403
+    # ...and an owner: a viewer of the public build cannot.
+    public, public_release, _ = world["public"]
+    denied = client_for(users["other"]).post(
+        "/release/approve_group", {"id": public.id, "name": "r1", "number": 1, "group": "a" * 40}
+    )
+    assert denied.status_code == 403
+    client.post(
+        "/release/approve_group", {"id": build.id, "name": "r1", "number": 1, "group": "a" * 40}
+    )
+    statuses = dict(release.runs.values_list("name", "status"))
+    assert statuses == {
+        "/home": "diff_approved",
+        "/about": "diff_approved",
+        "/blog": "diff_approved",
+        "/alone": "diff_found",
+    }
+    assert AuditLog.objects.filter(action="approved_group", user=users["owner"]).count() == 1

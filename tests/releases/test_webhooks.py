@@ -100,3 +100,23 @@ def test_the_settings_form_refuses_a_bad_url_and_keeps_a_secret(hooked):
     assert len(secret) == 64
     services.update_settings(access.Caller(), hooked, webhook_urls="https://other.example.com")
     assert hooked.webhook_secret == secret  # changing URLs keeps the secret receivers know
+
+
+def test_the_payload_says_what_changed_and_the_groups_of_changes(hooked):
+    release = Release.objects.create(build=hooked, name="r1", number=1, status="reviewing")
+    label = "`p`: text “<!channel>” → “<http://evil.example|click>”"
+    for name in ("/a", "/b"):
+        Run.objects.create(
+            release=release,
+            name=name,
+            status="diff_found",
+            summary=label,
+            cause_key="c" * 40,
+            causes=[{"label": label}],
+        )
+    event = webhooks.payload(release, "release.reviewing")
+    assert [run["summary"] for run in event["changed_runs"]] == [label, label]
+    assert event["groups"] == [{"key": "c" * 40, "label": label, "runs": 2, "changed": 2}]
+    # In Slack's text, what a page wrote is shown as written, never as a mention or a link.
+    assert "&lt;!channel&gt;" in event["text"] and "<!channel>" not in event["text"]
+    assert "&lt;http://evil.example|click&gt; — 2 pages" in event["text"].replace("”", "")
