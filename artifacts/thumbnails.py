@@ -94,7 +94,9 @@ def _window(box, width: int, height: int) -> tuple[int, int, int, int]:
     """The area a crop of ``box`` shows, inside a ``width`` x ``height`` image."""
     x, y, w, h = (int(v) for v in box)
     w = min(max(w + 2 * CROP_MARGIN, CROP_MIN[0]), CROP_MAX[0], width)
-    h = min(max(h + 2 * CROP_MARGIN, CROP_MIN[1]), CROP_MAX[1], height)
+    # At least half as high as wide: a wide, flat box (a heading, a row) still shows what is
+    # around it.
+    h = min(max(h + 2 * CROP_MARGIN, CROP_MIN[1], w // 2), CROP_MAX[1], height)
     cx, cy = x + int(box[2]) // 2, y + int(box[3]) // 2
     left = min(max(0, cx - w // 2), width - w)
     top = min(max(0, cy - h // 2), height - h)

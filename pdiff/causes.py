@@ -197,6 +197,11 @@ class LayoutDiff:
     before: LayoutMap
     after: LayoutMap
     noise: list[Cause] = dataclasses.field(default_factory=list)
+    # Where pixels changed because of the causes, not as causes of their own (canvas boxes of
+    # the new page, and of the old one): the strip a container grew by around what grew inside
+    # it, a box resized by the layout.
+    consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
+    old_consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
 
     def cause_boxes(self) -> list[tuple[int, tuple[int, int, int, int]]]:
         """(cause index, box in canvas coordinates) for every box of every cause, both sides."""
@@ -379,7 +384,18 @@ def find(before: LayoutMap, after: LayoutMap) -> LayoutDiff:
     emptied = {back[e.parent] for e in before.elements if e.index not in back and e.parent in back}
     causes += _sizes(before, after, pairs, causes, own, ignored_after, emptied)
     causes = [cause for cause in causes if cause.boxes or cause.other_boxes]
-    return LayoutDiff(causes, _moves(before, after, pairs), ignore_boxes, before, after)
+    consequences, old_consequences = (
+        _consequences(before, after, pairs, causes) if causes else ([], [])
+    )
+    return LayoutDiff(
+        causes,
+        _moves(before, after, pairs),
+        ignore_boxes,
+        before,
+        after,
+        consequences=consequences,
+        old_consequences=old_consequences,
+    )
 
 
 class _StyleChanges:
@@ -398,7 +414,8 @@ class _StyleChanges:
         if found is not None:
             return found
         a, b = self.before.styles[old.style], self.after.styles[new.style]
-        if self.same_props and a == b:
+        if (self.same_props and a == b) or not any(a) or not any(b):
+            # The same values, or one side's not read (outside its screenshot): nothing known.
             changes: tuple[Change, ...] = ()
         else:
             changes = tuple(
@@ -595,7 +612,7 @@ def _sizes(before, after, pairs, causes, own, ignored_after, emptied) -> list[Ca
         if b_index is None or element.index in ignored_after or element.index in explained:
             continue
         old = before.elements[b_index]
-        if (old.w, old.h) == (element.w, element.h) or not after.in_screenshot(element):
+        if _same_size(old, element) or not after.in_screenshot(element):
             continue
         if element.index in above:
             continue
@@ -617,6 +634,54 @@ def _sizes(before, after, pairs, causes, own, ignored_after, emptied) -> list[Ca
         change = Change("size", f"{old.w}×{old.h}", f"{element.w}×{element.h}")
         result.append(_cause(after, "size", [element], (change,), before, pairs))
     return result
+
+
+# Boxes are whole device pixels around fractional CSS boxes: an element that moved by a
+# fraction may be a pixel taller or wider without changing size.
+SIZE_TOLERANCE = 1
+# How far a container's edge is looked at when it grew: its border and shadow move with it.
+EDGE = 4
+
+
+def _same_size(old: Element, new: Element) -> bool:
+    return abs(old.w - new.w) <= SIZE_TOLERANCE and abs(old.h - new.h) <= SIZE_TOLERANCE
+
+
+def _consequences(before, after, pairs, causes):
+    """Where pixels changed because of the causes, as boxes of the new page and of the old one:
+    for every matched element whose box changed size that is no cause itself, the strip it grew
+    or shrank by at its bottom and right edges (the border, background and shadow that moved
+    with them), and the whole box of the innermost ones (what is laid out inside a resized box
+    is laid out anew: a glyph centred in it, a canvas drawn to its size)."""
+    cause_members = {index for cause in causes for index in cause.members}
+    resized = set()
+    for element in after.elements:
+        b_index = pairs.get(element.index)
+        if b_index is None or element.index in cause_members:
+            continue
+        old = before.elements[b_index]
+        if (old.w, old.h) != (element.w, element.h):
+            resized.add(element.index)
+    new_boxes, old_boxes = [], []
+    for index in resized:
+        element = after.elements[index]
+        old = before.elements[pairs[index]]
+        if not _has_descendant_in(after, element, resized):  # innermost: the whole box
+            new_boxes += [element.box, old.box]
+            old_boxes += [element.box, old.box]
+            continue
+        for at, boxes in ((element, new_boxes), (old, old_boxes)):
+            top = at.y + min(old.h, element.h) - EDGE
+            bottom = at.y + max(old.h, element.h) + EDGE
+            boxes.append((at.x - EDGE, top, max(old.w, element.w) + 2 * EDGE, bottom - top))
+            left = at.x + min(old.w, element.w) - EDGE
+            right = at.x + max(old.w, element.w) + EDGE
+            if right - left > 2 * EDGE:
+                boxes.append((left, at.y - EDGE, right - left, max(old.h, element.h) + 2 * EDGE))
+    return (
+        [b for b in (after.clipped(box) for box in new_boxes) if b],
+        [b for b in (before.clipped(box) for box in old_boxes) if b],
+    )
 
 
 def _has_descendant_in(layout: LayoutMap, element: Element, indices: set[int]) -> bool:
@@ -642,7 +707,7 @@ def _moves(before: LayoutMap, after: LayoutMap, pairs) -> list[tuple[int, int, i
             continue
         old = before.elements[b_index]
         dy = element.y - old.y
-        if not dy or old.x != element.x or (old.w, old.h) != (element.w, element.h):
+        if not dy or old.x != element.x or not _same_size(old, element):
             continue
         moved[element.index] = dy
         if moved.get(element.parent) == dy:

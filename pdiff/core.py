@@ -136,6 +136,8 @@ class DiffResult:
     unexplained_pixels: int | None = None
     # Pixels inside the causes' boxes that differ at all (any threshold): what they changed.
     cause_pixels: int = 0
+    # Rows of removed blocks opened in the aligned diff image (0: its rows are the canvas's).
+    aligned_band_rows: int = 0
     noise_causes: list[causing.Cause] = dataclasses.field(default_factory=list)
     layout_note: str = ""
 
@@ -256,6 +258,7 @@ class DiffResult:
             "causes": [cause.as_dict() for cause in self.causes],
             "unexplained_pixels": self.unexplained_pixels,
             "cause_pixels": self.cause_pixels,
+            "aligned_band_rows": self.aligned_band_rows,
             "noise_causes": [cause.as_dict() for cause in self.noise_causes],
             "layout_note": self.layout_note,
         }
@@ -376,6 +379,7 @@ def compare(
         causes=found_causes,
         unexplained_pixels=run.unexplained if layout_diff is not None else None,
         cause_pixels=run.cover_new.differing_covered,
+        aligned_band_rows=run.band_rows,
         noise_causes=noise,
         layout_note=note,
     )
@@ -496,19 +500,23 @@ class _Comparison:
         # in the old one), the pixels that differ inside each cause's, and the changed pixels
         # outside all of them (the ones no cause explains).
         causes = layout.causes if layout is not None else []
+        consequences = layout.consequences if layout is not None else []
         self.cover_new = _Cover(
             [(n, box) for n, c in enumerate(causes) if c.side == "after" for box in c.boxes]
             + [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
-            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes],
+            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes]
+            + [(-1, box) for box in consequences],
             len(causes),
         )
         self.cover_old = _Cover(
             [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
-            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes],
+            + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes]
+            + [(-1, box) for box in (layout.old_consequences if layout is not None else [])],
             len(causes),
         )
         self.unexplained = 0
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
+        self.band_rows = 0  # rows of removed blocks the aligned diff image holds
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
         writer = DiffImageWriter(self.width, self.height, self.keep_rows) if self.make_png else None
@@ -534,7 +542,7 @@ class _Comparison:
             changed = np.flatnonzero(states == _CHANGED)
             self._record(changed, top, self.changed_cells)
             subtle = np.flatnonzero(states == _SUBTLE) if self.subtle else None
-            soft = subtle
+            soft = None
             if self.layout is not None:
                 # Inside a cause's boxes a change is the cause's; outside, it is unexplained.
                 offset = first * win.width
@@ -545,8 +553,6 @@ class _Comparison:
                 if subtle is not None:
                     subtle = subtle[~cover.covered[subtle]]
                 soft = cover.differing_inside(states)
-                if subtle is not None and subtle.size:
-                    soft = np.union1d(soft, subtle)
             if subtle is not None:
                 self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
             self.row_changes[top:bottom] = np.bincount(
@@ -606,7 +612,10 @@ class _Comparison:
                     removed[at : at + split] |= np.packbits(rows[:split], axis=1)
                     if removed_unexplained is not None:
                         removed_unexplained[at : at + split] |= np.packbits(alone[:split], axis=1)
-                if split < hi - lo:
+                pushed_out = (  # rows a cut screenshot no longer holds: moved below its end
+                    new_hi == self.src2.height == self.src1.height == old_hi
+                )
+                if split < hi - lo and not pushed_out:
                     # A removed block: what was drawn there (not its background) and is found
                     # nowhere near in the new page is the change; rows with none of it (the
                     # blank rows of a paragraph that lost a line) need no band.
@@ -670,6 +679,7 @@ class _Comparison:
                     _write_bands(writer, bands[at])
         # Kept even when nothing is left: "only moved" is worth seeing.
         png = writer.finish() if writer else None
+        self.band_rows = band_rows
         return total, rows_changed, png, subtle_cells
 
     def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):
@@ -883,7 +893,8 @@ def _write_bands(writer, parts) -> None:
 
 class _Cover:
     """Boxes of causes on a canvas, asked a stripe of rows at a time: which pixels they cover,
-    and how many pixels whose bytes differ lie inside each cause's boxes."""
+    and how many pixels whose bytes differ lie inside each cause's boxes. Boxes of cause -1 are
+    the causes' consequences: covered (explained), not counted for any cause."""
 
     def __init__(self, boxes: list[tuple[int, tuple[int, int, int, int]]], causes: int):
         self.boxes = sorted(
@@ -894,6 +905,7 @@ class _Cover:
         self.differing_covered = 0  # pixels inside any box whose bytes differ, each once
         self.covered = np.zeros(0, dtype=bool)
         self._exact = np.zeros(0, dtype=bool)
+        self._causes = np.zeros(0, dtype=bool)
 
     def __bool__(self) -> bool:
         return bool(self.boxes)
@@ -903,6 +915,7 @@ class _Cover:
         of the ``differing`` pixels, the count inside each cause's boxes added to ``pixels``."""
         rows = bottom - top
         covered = np.zeros((rows, width), dtype=bool)
+        by_causes = np.zeros((rows, width), dtype=bool)
         exact: np.ndarray | None = None
         if differing is not None:
             flat = np.zeros(rows * width, dtype=bool)
@@ -918,12 +931,16 @@ class _Cover:
             if x0 >= x1:
                 continue
             covered[y0:y1, x0:x1] = True
+            if n < 0:
+                continue
+            by_causes[y0:y1, x0:x1] = True
             if exact is not None:
                 self.pixels[n] += int(np.count_nonzero(exact[y0:y1, x0:x1]))
         self.covered = covered.reshape(-1)
+        self._causes = by_causes.reshape(-1)
         self._exact = exact.reshape(-1) if exact is not None else np.zeros(0, dtype=bool)
         if exact is not None:
-            self.differing_covered += int(np.count_nonzero(self._exact & self.covered))
+            self.differing_covered += int(np.count_nonzero(self._exact & self._causes))
         return self
 
     def differing_inside(self, states: np.ndarray) -> np.ndarray:
@@ -931,7 +948,7 @@ class _Cover:
         not counted as changed: a cause's change under the threshold, drawn softly."""
         if not self._exact.size:
             return np.zeros(0, dtype=np.int64)
-        return np.flatnonzero(self._exact & self.covered & (states.reshape(-1) != _CHANGED))
+        return np.flatnonzero(self._exact & self._causes & (states.reshape(-1) != _CHANGED))
 
 
 def _layout_diff(before, after, recheck) -> tuple[causing.LayoutDiff | None, str]:

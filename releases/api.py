@@ -218,6 +218,7 @@ def find_run(request):
             "image": run.image_id,
             "log": run.log_id,
             "config": run.config_id,
+            "layout": run.layout_id,
         }
     )
 

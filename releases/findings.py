@@ -75,6 +75,9 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
         # Moves are consequences of the causes above them: listed only when no cause is named.
         "shifts": [] if causes else log.get("shifts", [])[:MAX_LISTED],
         "moved_with_causes": bool(causes and log.get("shifts")),
+        # The aligned diff has the new page's rows (no removed block opened in it): the causes
+        # are outlined there too, and the page opens on it when content moved.
+        "aligned_outlined": bool(causes and log.get("shifts") and not log.get("aligned_band_rows")),
         "metric": log.get("metric", "yiq"),
         "aligned_changed_pixels": log.get("aligned_changed_pixels"),
     }

@@ -4,7 +4,8 @@ images), served from 127.0.0.1.
 1. The capture engine (capture.browser.Browser, one process, warm, full page), one capture at
    a time and with two lanes (two captures in flight in its one Chromium), against a plain
    Playwright loop (one page: goto + screenshot(full_page=True)) on the same 25 pages
-   (tests/pythondoc.PAGES), alternating, three rounds each; medians and the ratios.
+   (tests/pythondoc.PAGES), alternating, three rounds each; medians and the ratios; and the
+   engine one at a time without layout maps (``layoutMap: false``): what recording them costs.
 2. End to end: `dpxdt site-diff --wait` over 60 pages of that site against a server started as
    `make run` does (gunicorn + Redis), with the worker layout the README recommends for one
    2-core host (capture workers `-Q capture -c 2`, one `-Q diff,default -c 1`): the baseline
@@ -69,18 +70,20 @@ def plain_loop(base: str) -> float:
     return seconds
 
 
-def engine_loop(base: str, lanes: int = 1) -> float:
+def engine_loop(base: str, lanes: int = 1, layout: bool = True) -> float:
     """The engine over the pages; with ``lanes`` > 1, that many captures in flight in its one
-    Chromium (from as many threads), as the local tool runs them."""
+    Chromium (from as many threads), as the local tool runs them; ``layout``: each capture
+    records its layout map too (the default)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from capture import config
     from capture.browser import Browser
 
     browser = Browser(lanes=lanes)
+    options = config.parse({"layoutMap": layout})
 
     def capture(name):
-        return browser.capture(config.parse({}).with_target(f"{base}/library/{name}.html"))
+        return browser.capture(options.with_target(f"{base}/library/{name}.html"))
 
     try:
         capture("index")  # warm
@@ -125,11 +128,12 @@ def per_minute(seconds: float, pages: int = len(pythondoc.PAGES)) -> float:
 
 def engine_against_plain():
     server, base = pythondoc.serve()
-    plain, engine, lanes = [], [], []
+    plain, engine, lanes, bare = [], [], [], []
     try:
         for _ in range(3):
             plain.append(plain_loop(base))
             engine.append(engine_loop(base))
+            bare.append(engine_loop(base, layout=False))
             lanes.append(engine_loop(base, lanes=2))
     finally:
         server.shutdown()
@@ -149,6 +153,12 @@ def engine_against_plain():
             f"(rounds {', '.join(f'{s:.1f}' for s in rounds)}), {p / e:.2f}x the plain loop"
         )
     print("  target: 2x")
+    with_maps, without = statistics.median(engine), statistics.median(bare)
+    print(
+        f"  layout maps: one at a time {with_maps:5.1f} s with them, {without:5.1f} s without "
+        f"(rounds {', '.join(f'{s:.1f}' for s in bare)}): "
+        f"{(with_maps - without) / without:+.1%} of capture time (target: at most +10 %)"
+    )
 
 
 def breakdown(api: str, keys: dict, release: str) -> None:

@@ -236,8 +236,11 @@ def test_a_site_is_reviewed_cause_by_cause(
     )
     expect(page.locator("#shifts")).to_have_count(0)  # moves are the cause's consequence
     expect(page.locator("#moved-note")).to_contain_text("moved because of them")
-    page.wait_for_function("window.scrollY > 300")  # the dt are low on the page
-    box = page.locator('[data-view="diff"] .cause-box.current').first
+    # Content moved: the page opens on the aligned diff (what only moved is not red there), the
+    # causes outlined on it too, scrolled to the first: the dt are low on the page.
+    expect(page.locator('#modes button[data-mode="aligned"]')).to_have_class("on")
+    page.wait_for_function("window.scrollY > 300")
+    box = page.locator('[data-view="aligned"] .cause-box.current').first
     expect(box).to_be_in_viewport()
     shot(page, "21-run-causes")
 

@@ -44,9 +44,12 @@
   // view), and c walks them in the order the list gives.
   var causeCount = document.querySelectorAll("#causes li[data-cause]").length;
   var cause = 0;
+  // Where causes are outlined: the aligned diff when content moved (what only moved is not
+  // red there), else the diff.
+  var causeView = document.getElementById("aligned-marked") ? "aligned" : "diff";
   function showCause(number) {
     cause = number;
-    if (current !== "diff" && current !== "side") { show("diff"); }
+    if (current !== "diff" && current !== "side" && current !== causeView) { show(causeView); }
     var view = document.querySelector('#views .view.on');
     document.querySelectorAll(".cause-box").forEach(function (box) {
       box.classList.toggle("current", Number(box.dataset.cause) === number);
@@ -72,7 +75,7 @@
     var focus = document.querySelector("#views .view.on .focus-box");
     if (focus) { focus.scrollIntoView({block: "center", inline: "nearest"}); }
   }
-  if (causeCount) { show("diff"); }
+  if (causeCount) { show(causeView); }
   var image = document.querySelector("#views .view.on .marked img");
   if (image && !image.complete) {
     image.addEventListener("load", openAtFirstChange, {once: true});
