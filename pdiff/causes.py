@@ -53,10 +53,9 @@ KINDS = ("style", "text", "added", "removed", "image", "size", "pixels")
 # The kinds a release may group runs by: a cause the page's elements name. A pixel cause says
 # only where pixels changed, not that two pages changed the same way.
 DOM_KINDS = ("style", "text", "added", "removed", "image", "size")
-# Inherited CSS properties among those recorded: a child with the same change as its parent
-# only inherited it.
-INHERITED = {
-    "visibility",
+# The text's properties among those recorded: they paint only where there is text, and but
+# for the decoration a child inherits them (a child with its parent's change only inherited it).
+_TEXT = {
     "color",
     "font-family",
     "font-size",
@@ -64,28 +63,12 @@ INHERITED = {
     "font-style",
     "line-height",
     "letter-spacing",
-    "word-spacing",
     "text-transform",
     "text-align",
     "text-shadow",
-    "fill",
-    "stroke",
 }
-# Properties that paint only where there is text.
-TEXT_PROPERTIES = {
-    "color",
-    "font-family",
-    "font-size",
-    "font-weight",
-    "font-style",
-    "line-height",
-    "letter-spacing",
-    "word-spacing",
-    "text-transform",
-    "text-decoration",
-    "text-align",
-    "text-shadow",
-}
+TEXT_PROPERTIES = _TEXT | {"text-decoration"}
+INHERITED = _TEXT | {"visibility", "fill", "stroke"}
 SVG_PROPERTIES = {"fill", "stroke"}
 # Containers whose children size each other (a cell of one row widens the column of every row).
 LAYOUT_CONTAINERS = re.compile(r"\b(flex|grid|table|table-row-group|table-row)\b")

@@ -71,6 +71,8 @@ STRIPE_PIXELS = 4_000_000
 MIN_STRIPE_ROWS = 64
 # The first stripe's rows in a pass that stops at the first change over its limit.
 FIRST_STRIPE_ROWS = 128
+# Columns shown around what a removed block held, in the aligned diff.
+BAND_MARGIN = 16
 # Regions of unexplained pixels reported as causes of their own.
 MAX_PIXEL_CAUSES = 10
 # Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
@@ -136,8 +138,9 @@ class DiffResult:
     unexplained_pixels: int | None = None
     # Pixels inside the causes' boxes that differ at all (any threshold): what they changed.
     cause_pixels: int = 0
-    # Rows of removed blocks opened in the aligned diff image (0: its rows are the canvas's).
-    aligned_band_rows: int = 0
+    # Removed blocks opened in the aligned diff image: (new-page row it opens at, rows), in
+    # order; a row y of the new page is row y + the rows of the bands at or above it there.
+    aligned_bands: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     noise_causes: list[causing.Cause] = dataclasses.field(default_factory=list)
     layout_note: str = ""
 
@@ -258,7 +261,7 @@ class DiffResult:
             "causes": [cause.as_dict() for cause in self.causes],
             "unexplained_pixels": self.unexplained_pixels,
             "cause_pixels": self.cause_pixels,
-            "aligned_band_rows": self.aligned_band_rows,
+            "aligned_bands": [list(band) for band in self.aligned_bands],
             "noise_causes": [cause.as_dict() for cause in self.noise_causes],
             "layout_note": self.layout_note,
         }
@@ -379,7 +382,7 @@ def compare(
         causes=found_causes,
         unexplained_pixels=run.unexplained if layout_diff is not None else None,
         cause_pixels=run.cover_new.differing_covered,
-        aligned_band_rows=run.band_rows,
+        aligned_bands=run.bands,
         noise_causes=noise,
         layout_note=note,
     )
@@ -516,7 +519,7 @@ class _Comparison:
         )
         self.unexplained = 0
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
-        self.band_rows = 0  # rows of removed blocks the aligned diff image holds
+        self.bands: list[tuple[int, int]] = []  # removed blocks in the aligned diff image
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
         writer = DiffImageWriter(self.width, self.height, self.keep_rows) if self.make_png else None
@@ -679,7 +682,7 @@ class _Comparison:
                     _write_bands(writer, bands[at])
         # Kept even when nothing is left: "only moved" is worth seeing.
         png = writer.finish() if writer else None
-        self.band_rows = band_rows
+        self.bands = [(at, sum(len(band) for band, *_ in bands[at])) for at in inserted]
         return total, rows_changed, png, subtle_cells
 
     def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):
@@ -884,8 +887,15 @@ def _ink(rows: np.ndarray) -> np.ndarray:
 
 def _write_bands(writer, parts) -> None:
     """Removed blocks in the aligned image: their rows (from the old page) in the diff's
-    greys with what was drawn there in red, between dashed orange lines above and below."""
+    greys with what was drawn there in red, between dashed orange lines above and below. Only
+    the columns of what was removed are shown (a sidebar beside it is not repeated)."""
     for band, changed, _ in parts:
+        columns = np.flatnonzero(changed.any(axis=0))
+        if columns.size:
+            lo, hi = max(columns[0] - BAND_MARGIN, 0), columns[-1] + 1 + BAND_MARGIN
+            band = band.copy()
+            band[:, :lo] = 255
+            band[:, hi:] = 255
         dashes = np.zeros(changed.shape, dtype=bool)
         dashes[[0, -1], :] = (np.arange(changed.shape[1]) // 6) % 2 == 0
         writer.add(band, np.flatnonzero(changed), np.flatnonzero(dashes & ~changed))

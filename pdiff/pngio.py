@@ -255,7 +255,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 _GREY_LEVELS = 14
 _SOFT_INDEX = 14
 _RED_INDEX = 15
-SOFT_RGB = (255, 160, 0)
+SOFT_RGB = (255, 184, 77)
 _PLTE = (
     b"".join(bytes([round(255 - (i * 16 + 8) * 0.1)] * 3) for i in range(_GREY_LEVELS))
     + bytes(SOFT_RGB)

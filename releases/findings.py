@@ -45,16 +45,30 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
         {**region, "box": percent(region["x"], region["y"], region["width"], region["height"])}
         for region in log.get("subtle_regions", [])[:MAX_LISTED]
     ]
+    # The aligned diff: the canvas's rows with removed blocks opened between them.
+    bands = [(int(at), int(rows)) for at, rows in log.get("aligned_bands", [])]
+    aligned_height = height + sum(rows for _, rows in bands)
+
+    def in_aligned(x, y, w, h):
+        y += sum(rows for at, rows in bands if at <= y)
+        return {
+            "left": 100 * x / width,
+            "top": 100 * y / aligned_height,
+            "width": 100 * w / width,
+            "height": 100 * h / aligned_height,
+        }
+
     causes = []
     for number, cause in enumerate(log.get("causes", [])[:MAX_LISTED], start=1):
-        boxes = [percent(*box) for box in cause.get("boxes", [])[:MAX_BOXES]]
+        shown = cause.get("boxes", [])[:MAX_BOXES]
         causes.append(
             {
                 "number": number,
                 "line": cause.get("line", ""),
                 "kind": cause.get("kind", ""),
                 "side": cause.get("side", "after"),
-                "boxes": boxes,
+                "boxes": [percent(*box) for box in shown],
+                "aligned_boxes": [in_aligned(*box) for box in shown],
             }
         )
     noise = log.get("noise") or {}
@@ -77,7 +91,7 @@ def shape(log, *, noise_pixels: int | None = None) -> dict | None:
         "moved_with_causes": bool(causes and log.get("shifts")),
         # The aligned diff has the new page's rows (no removed block opened in it): the causes
         # are outlined there too, and the page opens on it when content moved.
-        "aligned_outlined": bool(causes and log.get("shifts") and not log.get("aligned_band_rows")),
+        "aligned_outlined": bool(causes and log.get("shifts")),
         "metric": log.get("metric", "yiq"),
         "aligned_changed_pixels": log.get("aligned_changed_pixels"),
     }

@@ -58,7 +58,12 @@
       item.classList.toggle("on", Number(item.dataset.cause) === number);
     });
     var box = view && view.querySelector('.cause-box[data-cause="' + number + '"]');
-    if (box) { box.scrollIntoView({block: "center", inline: "nearest"}); }
+    if (box) {
+      // A box taller than the window is shown from its top, where its label is.
+      var tall = box.getBoundingClientRect().height > window.innerHeight * 0.6;
+      box.scrollIntoView({block: tall ? "start" : "center", inline: "nearest"});
+      if (tall) { window.scrollBy(0, -40); }
+    }
   }
   function nextCause() {
     if (causeCount) { showCause(cause % causeCount + 1); }
