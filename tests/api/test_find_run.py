@@ -27,6 +27,7 @@ def test_find_run_returns_the_last_good_run(api):
         "image": new,
         "log": None,
         "config": None,
+        "layout": None,  # an uploaded screenshot has no layout map
     }
 
 
