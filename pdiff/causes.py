@@ -106,6 +106,9 @@ class Cause:
     # The boxes of this cause's elements in the other screenshot (their before boxes).
     other_boxes: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
     members: list[int] = dataclasses.field(default_factory=list, repr=False)  # after indices
+    # Every box the cause paints in (the new page's): its elements' and those of what inherited
+    # the change from them or is part of them (a link's code, an added block's children).
+    extent: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list, repr=False)
 
     @property
     def key(self) -> str:
@@ -134,7 +137,7 @@ class Cause:
             "tags": list(self.tags),
             "changes": [c.as_list() for c in self.changes],
             "count": self.count,
-            "boxes": [list(b) for b in self.boxes],
+            "boxes": [list(b) for b in self.boxes[:MAX_BOXES]],
             "side": self.side,
             "what": self.what,
             "pixels": self.pixels,
@@ -367,6 +370,7 @@ def find(before: LayoutMap, after: LayoutMap) -> LayoutDiff:
     emptied = {back[e.parent] for e in before.elements if e.index not in back and e.parent in back}
     causes += _sizes(before, after, pairs, causes, own, ignored_after, emptied)
     causes = [cause for cause in causes if cause.boxes or cause.other_boxes]
+    _extents(after, causes, all_changes)
     consequences, old_consequences = (
         _consequences(before, after, pairs, causes) if causes else ([], [])
     )
@@ -487,10 +491,28 @@ def _cause(after, kind, members, changes, before, pairs) -> Cause:
         tags=tuple(sorted({e.tag for e in outer})),
         changes=tuple(changes),
         count=len(outer),
-        boxes=boxes[:MAX_BOXES],
-        other_boxes=other[:MAX_BOXES],
+        boxes=boxes,
+        other_boxes=other,
         members=[e.index for e in outer],
     )
+
+
+def _extents(after: LayoutMap, causes: list[Cause], all_changes) -> None:
+    """Each cause's extent: its elements' boxes, and those of the elements inside them that
+    inherited its change (style) or are part of them (added)."""
+    for cause in causes:
+        cause.extent = list(cause.boxes)
+        inherited = {c for c in cause.changes if c.prop in INHERITED}
+        if not (cause.kind == "added" or (cause.kind == "style" and inherited)):
+            continue
+        stack = [child for index in cause.members for child in after.elements[index].children]
+        while stack:
+            element = after.elements[stack.pop()]
+            if cause.kind == "added" or inherited <= set(all_changes.get(element.index, ())):
+                box = after.clipped(element.box)
+                if box:
+                    cause.extent.append(box)
+                stack.extend(element.children)
 
 
 def _ignored(after: LayoutMap, pairs, before: LayoutMap, back) -> set[int]:
@@ -549,7 +571,7 @@ def _added(layout: LayoutMap, pairs, ignored: set[int], kind: str) -> list[Cause
                 tags=tuple(sorted({e.tag for e in members})),
                 changes=(Change("text", "", members[0].text),) if members[0].text else (),
                 count=len(members),
-                boxes=boxes[:MAX_BOXES],
+                boxes=boxes,
                 side="after" if kind == "added" else "before",
                 members=[e.index for e in members] if kind == "added" else [],
             )
@@ -739,7 +761,13 @@ def without_noise(diff: LayoutDiff, noisy: set[int]) -> LayoutDiff:
             real.append(cause)
             continue
         gone = [index for index in cause.members if index in noisy]
-        noise.append(dataclasses.replace(cause, members=gone, count=len(gone)))
+        noise_elements = [diff.after.elements[index] for index in gone]
+        noise_boxes = [b for b in (diff.after.clipped(e.box) for e in noise_elements) if b]
+        noise.append(
+            dataclasses.replace(
+                cause, members=gone, count=len(gone), boxes=noise_boxes, extent=noise_boxes
+            )
+        )
         if kept:
             elements = [diff.after.elements[index] for index in kept]
             boxes = [b for b in (diff.after.clipped(e.box) for e in elements) if b]
@@ -748,7 +776,8 @@ def without_noise(diff: LayoutDiff, noisy: set[int]) -> LayoutDiff:
                     cause,
                     members=kept,
                     count=len(kept),
-                    boxes=boxes[:MAX_BOXES],
+                    boxes=boxes,
+                    extent=[box for box in cause.extent if box not in noise_boxes],
                     selector=selector_for(diff.after, elements),
                 )
             )

@@ -505,7 +505,12 @@ class _Comparison:
         causes = layout.causes if layout is not None else []
         consequences = layout.consequences if layout is not None else []
         self.cover_new = _Cover(
-            [(n, box) for n, c in enumerate(causes) if c.side == "after" for box in c.boxes]
+            [
+                (n, box)
+                for n, c in enumerate(causes)
+                if c.side == "after"
+                for box in (c.extent or c.boxes)
+            ]
             + [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
             + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes]
             + [(-1, box) for box in consequences],

@@ -110,6 +110,11 @@ class LayoutMap:
             segments = [
                 (tag, id_, tuple(classes.split())) for tag, id_, classes in data["segments"]
             ]
+            # Each distinct tag, id and classes written as a selector once, not per element.
+            texts = [
+                Element(0, 0, tag, i, c, 0, 0, 0, 0, 0, 0, 0, "", "").segment
+                for tag, i, c in segments
+            ]
             self.dropped = int(data.get("dropped") or 0)
             self.elements: list[Element] = []
             for index, row in enumerate(data["elements"]):
@@ -124,10 +129,10 @@ class LayoutMap:
                     up = self.elements[parent]
                     element.depth = up.depth + 1
                     shadow = "::shadow/" if flags & IN_SHADOW else "/"
-                    element.path = f"{up.path}{shadow}{element.segment}:{nth}"
+                    element.path = f"{up.path}{shadow}{texts[segment]}:{nth}"
                     up.children.append(index)
                 else:
-                    element.path = f"{element.segment}:{nth}"
+                    element.path = f"{texts[segment]}:{nth}"
                 self.elements.append(element)
         except LayoutError:
             raise

@@ -272,4 +272,7 @@ tests:
     result = dpxdt("test", tmp_path, cwd=tmp_path)
     assert result.returncode == 1
     assert "strict failed" in result.stdout
+    # What changed, by its cause (the layout maps kept beside the references), not a share.
+    assert "strict failed\n  `p`: text “before” → “after”\n" in result.stdout
+    assert (tmp_path / "strict.layout.json.gz").exists()
     assert "tolerant passed (no diff)" in result.stdout

@@ -381,3 +381,33 @@ def test_a_map_that_cannot_be_read_leaves_the_pixel_verdict():
         shot((0, 0, 0)), shot((9, 9, 9)), before_layout=b"junk", after_layout=article().map()
     )
     assert not result.has_layout and result.layout_note.startswith("layout maps not used")
+
+
+def test_what_inherited_a_change_is_part_of_its_cause_however_many_elements():
+    """Sixty links recoloured over the threshold, each holding a code element that sticks out
+    of its line box and inherits the colour: every changed pixel is the one cause's, none is
+    left unexplained (not just the first boxes a cause lists)."""
+
+    def page(colour):
+        page = Page(400, 700)
+        html = page.add(-1, "html", (0, 0, 400, 700))
+        body = page.add(html, "body", (0, 0, 400, 700))
+        for n in range(60):
+            link = page.add(body, "a", (100, 10 * n + 2, 40, 6), src=f"/{n}", color=colour)
+            page.add(link, "code", (98, 10 * n, 44, 10), text=f"x{n}")
+        return page.map()
+
+    def shot(colour):
+        return make_png(400, 700, squares=[(98, 10 * n, 10, (*colour, 255)) for n in range(60)])
+
+    result = core.compare(
+        shot((0, 114, 170)),
+        shot((176, 0, 32)),
+        before_layout=page("rgb(0, 114, 170)"),
+        after_layout=page("rgb(176, 0, 32)"),
+    )
+    assert result.changed_pixels == 60 * 100
+    [cause] = result.causes
+    assert cause.selector == "a" and cause.count == 60
+    assert result.unexplained_pixels == 0
+    assert len(cause.as_dict()["boxes"]) == causes.MAX_BOXES  # what is stored is trimmed

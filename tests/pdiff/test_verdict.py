@@ -237,3 +237,46 @@ def test_content_that_only_moved_has_an_aligned_diff_with_nothing_left():
     )
     aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
     assert not ((aligned[..., 0] == 255) & (aligned[..., 1] == 0)).any()
+
+
+def test_a_removed_block_opens_a_band_in_the_aligned_diff_never_drawn_over_what_moved_up():
+    """A picture removed from the middle of a page: everything below moves up. The aligned
+    diff shows the picture where it was, in a band of its own rows opened there, and the text
+    that moved up into its place is not red."""
+    lines = [(70, 70 + (n * 37) % 150) for n in range(40)]
+    before = striped_page(lines, sidebar=False)
+    picture = np.full((60, before.shape[1], 4), 255, dtype=np.uint8)
+    picture[10:50, 100:200, :3] = (30, 90, 160)  # a diagram
+    before = np.concatenate([before[:200], picture, before[200:]])
+    after = striped_page(lines, sidebar=False)
+    result = core.compare(png(before), png(after))
+    aligned = np.asarray(Image.open(io.BytesIO(result.aligned_diff_png)).convert("RGB"))
+    assert aligned.shape[0] == before.shape[0] + 60  # the canvas, and the band of 60 rows
+    red = (aligned[..., 0] == 255) & (aligned[..., 1] == 0) & (aligned[..., 2] == 0)
+    ys, xs = np.nonzero(red)
+    assert ys.min() >= 200 and ys.max() < 260  # the diagram, in the band opened at row 200
+    assert xs.min() >= 100 and xs.max() < 200
+    assert red.sum() == result.aligned_changed_pixels >= 0.99 * 40 * 100  # less its AA corners
+    # Below the band, the new page's rows as they are: what moved up is not red.
+    assert not red[260:].any()
+
+
+def test_many_moves_are_one_clause_and_a_summary_three_at_most():
+    """Twenty blocks each 4 px lower than the last (a padding rule on twenty elements): one
+    clause for the moves, one for the page's height, nothing more."""
+    lines = [(70, 70 + (n * 37) % 150) for n in range(60)]
+    before = striped_page(lines, sidebar=False)
+    rows = []
+    for n in range(len(before)):
+        rows.append(before[n])
+        if n > 20 and (n - 20) % 36 == 0 and len(rows) < len(before) + 80:
+            rows += [np.full_like(before[n], 255)] * 4
+    after = np.stack(rows)
+    result = core.compare(png(before), png(after))
+    assert len(result.shifts) > 3
+    clauses = result.summary.split("; ")
+    assert len(clauses) <= 3
+    [moves] = [clause for clause in clauses if clause.startswith("content moved")]
+    assert moves.startswith(f"content moved in {len(result.shifts)} places (down 4–")
+    assert moves.endswith("(after)")
+    assert clauses[-1] == f"page height {before.shape[0]} → {after.shape[0]} px"
