@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -124,11 +125,11 @@ class Cause:
 
     def label(self) -> str:
         """The cause without what differs from page to page: a release's group heading."""
-        return _describe(self, "`" + ", ".join(self.tags) + "`", counted=False)
+        return printable(_describe(self, "`" + ", ".join(self.tags) + "`", counted=False))
 
     def line(self) -> str:
         """The cause in one line of a summary."""
-        return _describe(self, f"`{self.selector}`", counted=True)
+        return printable(_describe(self, f"`{self.selector}`", counted=True))
 
     def as_dict(self) -> dict:
         return {
@@ -952,6 +953,15 @@ def _describe(cause: Cause, who: str, *, counted: bool) -> str:
     if what == "image":
         return f"image{inside} changed{place} (same src)"
     return f"{what}{inside} changed{place}"
+
+
+def printable(text: str) -> str:
+    """Text a page wrote (its words, class names), safe to print anywhere: a terminal, a CI log,
+    an e-mail. A control or formatting character (an escape sequence, a bidirectional override)
+    becomes U+FFFD."""
+    return "".join(
+        "\ufffd" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text
+    )
 
 
 def colours(value: str) -> str:

@@ -411,3 +411,11 @@ def test_what_inherited_a_change_is_part_of_its_cause_however_many_elements():
     assert cause.selector == "a" and cause.count == 60
     assert result.unexplained_pixels == 0
     assert len(cause.as_dict()["boxes"]) == causes.MAX_BOXES  # what is stored is trimmed
+
+
+def test_what_a_page_wrote_is_printed_without_its_control_characters():
+    before = article(intro="Hello there").map()
+    after = article(intro="Hello \x1b]0;owned\x07 \u202egnirts").map()
+    [cause] = causes.find(before, after).causes
+    assert "\x1b" not in cause.line() and "\u202e" not in cause.line()
+    assert "\ufffd]0;owned\ufffd" in cause.line() and "\ufffdgnirts" in cause.label()
