@@ -570,8 +570,11 @@ def test_the_release_page_groups_changes_by_cause_and_approves_a_group(world, us
             },
         )
     Run.objects.create(release=release, name="/alone", status="diff_found", summary="canvas")
+    # A client that diffed the pair itself (the original's report_run with a diff_image).
+    Run.objects.create(release=release, name="/theirs", status="diff_found", distortion=0.25)
     client = client_for(users["owner"])
     page = client.get(f"/release?id={build.id}&name=r1&number=1").content.decode()
+    assert "changed (the client's own diff, distortion 0.2500)" in page
     assert "Changes by cause" in page and labels[0] in page and "3 pages" in page
     assert "Approve these 3" in page
     # The CHANGE column: the summary's first line, and how many lines more.
@@ -598,5 +601,6 @@ def test_the_release_page_groups_changes_by_cause_and_approves_a_group(world, us
         "/about": "diff_approved",
         "/blog": "diff_approved",
         "/alone": "diff_found",
+        "/theirs": "diff_found",
     }
     assert AuditLog.objects.filter(action="approved_group", user=users["owner"]).count() == 1
