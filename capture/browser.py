@@ -929,7 +929,7 @@ class _Capture:
 
         if self.layout_only:
             self.stage = "reading the layout map"
-            self.layout = await self.read_layout(shot, scale)
+            self.layout, _ = await self.read_layout(shot, scale)
             return b""
         wants_layout = bool(config.get("layoutMap"))
 
@@ -974,7 +974,7 @@ class _Capture:
         shooting = asyncio.ensure_future(self.cdp.send("Page.captureScreenshot", params))
         await asyncio.sleep(0)  # the screenshot's command goes first
         try:
-            layout, viewport = await self.read_layout(shot, scale, check_viewport=True)
+            layout, viewport = await self.read_layout(shot, scale)
         except BaseException:
             shooting.cancel()
             await asyncio.gather(shooting, return_exceptions=True)
@@ -985,14 +985,14 @@ class _Capture:
             self.log.add(
                 f"the layout map was read in a {viewport[0]}x{viewport[1]} view; read again"
             )
-            layout, _ = await self.read_layout(shot, scale, check_viewport=True)
+            layout, _ = await self.read_layout(shot, scale)
         self.layout = layout
         return reply
 
-    async def read_layout(self, shot, scale: float, *, check_viewport: bool = False):
+    async def read_layout(self, shot, scale: float) -> tuple[bytes, tuple[int, int]]:
         """The page's layout map (capture.layout) for a screenshot of ``shot`` (left, top,
-        width, height in CSS pixels), compressed; with ``check_viewport``, also the viewport
-        size the page had when it was read."""
+        width, height in CSS pixels), compressed, and the viewport the page had when it was
+        read."""
         started = time.monotonic()
         left, top, width, height = shot
         text = await self.page.evaluate(
@@ -1025,9 +1025,7 @@ class _Capture:
                 dropped,
                 self.layout_max_elements,
             )
-        if check_viewport:
-            return data, layouts.viewport_of(text)
-        return data
+        return data, layouts.viewport_of(text)
 
     def bounded(self, width: int, height: int, scale: float) -> tuple[int, int]:
         """The full page's size cut to ``maxHeight`` and the pixel budget (logged)."""

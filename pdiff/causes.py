@@ -146,26 +146,12 @@ class Cause:
             "label": self.label(),
         }
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Cause:
-        return cls(
-            kind=data["kind"],
-            selector=data["selector"],
-            tags=tuple(data["tags"]),
-            changes=tuple(Change(*change) for change in data.get("changes", [])),
-            count=int(data.get("count", 1)),
-            boxes=[tuple(box) for box in data.get("boxes", [])],  # type: ignore[misc]
-            side=data.get("side", "after"),
-            what=data.get("what", ""),
-            pixels=int(data.get("pixels", 0)),
-        )
-
 
 def cause_set_key(causes: Iterable[Cause]) -> str:
     """A digest of a run's causes as a release groups runs: the same causes, the same key;
     empty when any cause is a pixel cause (such a run is reviewed on its own)."""
-    keys = sorted({cause.key for cause in causes})
     causes = list(causes)
+    keys = sorted({cause.key for cause in causes})
     if not keys or any(cause.kind not in DOM_KINDS for cause in causes):
         return ""
     return hashlib.sha1("\n".join(keys).encode()).hexdigest()
@@ -189,14 +175,6 @@ class LayoutDiff:
     # it, a box resized by the layout.
     consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
     old_consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
-
-    def cause_boxes(self) -> list[tuple[int, tuple[int, int, int, int]]]:
-        """(cause index, box in canvas coordinates) for every box of every cause, both sides."""
-        boxes = []
-        for n, cause in enumerate(self.causes):
-            for box in [*cause.boxes, *cause.other_boxes]:
-                boxes.append((n, box))
-        return boxes
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -347,20 +325,15 @@ def find(before: LayoutMap, after: LayoutMap) -> LayoutDiff:
     for changes, members in groups.items():
         causes.append(_cause(after, "style", members, changes, before, pairs))
 
-    by_text: dict[tuple[str, str], list[Element]] = defaultdict(list)
-    for element in text:
-        old = before.elements[pairs[element.index]]
-        by_text[(old.text, element.text)].append(element)
-    for (old_text, new_text), members in by_text.items():
-        change = Change("text", old_text, new_text)
-        causes.append(_cause(after, "text", members, (change,), before, pairs))
-
-    by_source: dict[tuple[str, str], list[Element]] = defaultdict(list)
-    for element in image:
-        by_source[(before.elements[pairs[element.index]].src, element.src)].append(element)
-    for (old_src, new_src), members in by_source.items():
-        change = Change("src", old_src, new_src)
-        causes.append(_cause(after, "image", members, (change,), before, pairs))
+    # The same text or source changed the same way: one cause.
+    for kind, prop, changed in (("text", "text", text), ("image", "src", image)):
+        by_values: dict[tuple[str, str], list[Element]] = defaultdict(list)
+        for element in changed:
+            old = before.elements[pairs[element.index]]
+            by_values[(getattr(old, prop), getattr(element, prop))].append(element)
+        for (old_value, new_value), members in by_values.items():
+            change = Change(prop, old_value, new_value)
+            causes.append(_cause(after, kind, members, (change,), before, pairs))
 
     causes += _added(after, pairs, ignored_after, "added")
     ignored_before = {pairs[a] for a in ignored_after if a in pairs} | {

@@ -147,7 +147,10 @@ class DiffResult:
     @property
     def distortion(self) -> float:
         """Changed pixels as a fraction of the (padded) canvas, 0..1, before any alignment."""
-        return self.changed_pixels / self.total_pixels if self.total_pixels else 0.0
+        return self._share(self.changed_pixels)
+
+    def _share(self, pixels: int) -> float:
+        return pixels / self.total_pixels if self.total_pixels else 0.0
 
     @property
     def size_changed(self) -> bool:
@@ -218,8 +221,7 @@ class DiffResult:
         if self.has_layout:
             if self.dom_causes and not tolerance:
                 return False
-            counted = (self.unexplained_pixels or 0) + self.cause_pixels
-            share = counted / self.total_pixels if self.total_pixels else 0.0
+            share = self._share((self.unexplained_pixels or 0) + self.cause_pixels)
             return not self.size_changed and not self.subtle_regions and share <= tolerance
         return not self.size_changed and not self.subtle_regions and self.distortion <= tolerance
 
@@ -228,8 +230,7 @@ class DiffResult:
         is within ``tolerance``: without layout maps, the whole verdict."""
         if not self.has_layout:
             return self.within(tolerance)
-        unexplained = self.unexplained_pixels or 0
-        share = unexplained / self.total_pixels if self.total_pixels else 0.0
+        share = self._share(self.unexplained_pixels or 0)
         size_alone = self.size_changed and not self.dom_causes
         return not size_alone and not self.subtle_regions and share <= tolerance
 
@@ -921,9 +922,6 @@ class _Cover:
         self.covered = np.zeros(0, dtype=bool)
         self._exact = np.zeros(0, dtype=bool)
         self._causes = np.zeros(0, dtype=bool)
-
-    def __bool__(self) -> bool:
-        return bool(self.boxes)
 
     def stripe(self, top: int, bottom: int, width: int, differing: np.ndarray | None = None):
         """Rows [top, bottom): ``covered`` (flat, per pixel) and, given the stripe-flat indices

@@ -92,11 +92,11 @@ def diff_run(run_id: int) -> str:
         before = storage.read_bytes(ref_sha1)
         after = storage.read_bytes(image_sha1)
         again = storage.read_bytes(recapture_sha1) if recapture_sha1 else None
-        layouts = {
-            "before_layout": _optional(run.ref_layout_id),
-            "after_layout": _optional(run.layout_id),
-            "recheck_layout": _optional(run.recapture_layout_id),
-        }
+        layouts = _read_layouts(
+            before_layout=run.ref_layout_id,
+            after_layout=run.layout_id,
+            recheck_layout=run.recapture_layout_id,
+        )
     except storage.ArtifactMissing as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
@@ -212,30 +212,33 @@ def diff_run(run_id: int) -> str:
     )
 
 
-def _optional(sha1: str | None) -> bytes | None:
-    """An artifact that may be missing without failing the diff (a layout map: the verdict is
-    then the pixels')."""
-    if not sha1:
-        return None
-    try:
-        return storage.read_bytes(sha1)
-    except storage.ArtifactMissing as exc:
-        logger.warning("layout map %s is missing (%s); diffing by pixels alone", sha1, exc)
-        return None
+def _read_layouts(**sha1s: str | None) -> dict:
+    """The layout maps by compare()'s argument names, each read and parsed once for the first
+    look and the verdict alike. A missing map is None (the verdict is then the pixels'); one
+    that cannot be parsed stays bytes, so that compare() says why it left it out."""
+    layouts: dict = {}
+    for name, sha1 in sha1s.items():
+        data = None
+        if sha1:
+            try:
+                data = storage.read_bytes(sha1)
+            except storage.ArtifactMissing as exc:
+                logger.warning("layout map %s is missing (%s); diffing by pixels alone", sha1, exc)
+        try:
+            layouts[name] = LayoutMap.parse(data) if data is not None else None
+        except LayoutError:
+            layouts[name] = data
+    return layouts
 
 
 def _second_look(run, before, after, layouts, chosen, options) -> str | None:
     """Whether the page should be looked at again before the verdict: "rechecking" (its
     layout map again: the elements name a cause), "recapturing" (a second screenshot: pixels
     alone differ), or None (no second look wanted, or nothing differs)."""
-    if release_services.wants_layout_recheck(run):
-        try:
-            maps = [LayoutMap.parse(layouts[key]) for key in ("before_layout", "after_layout")]
-        except (LayoutError, TypeError) as exc:
-            logger.warning("run %s: layout maps not used (%s)", run.pk, exc)
-        else:
-            if causing.find(*maps).causes:
-                return "rechecking"
+    maps = layouts["before_layout"], layouts["after_layout"]
+    if release_services.wants_layout_recheck(run) and all(isinstance(m, LayoutMap) for m in maps):
+        if causing.find(*maps).causes:
+            return "rechecking"
     if not release_services.wants_recapture(run):
         return None
     # A first look without the parts only a final verdict needs (diff images, alignment).
@@ -261,11 +264,11 @@ def _thumbnail(build, after: bytes, result):
         return release_services.store_thumbnail_for(build, after)
     focus = result.focus
     rows = thumbnails.top_rows(*_canvas(result))
-    if focus is None or focus[1] + focus[3] / 2 <= rows / 2 and result.diff_top is not None:
-        return release_services.store_thumbnail_for(build, after, top=result.diff_top)
-    return release_services.store_thumbnail_for(
-        build, result.diff_png, centre=focus[1] + focus[3] // 2
-    )
+    if focus is not None and focus[1] + focus[3] / 2 > rows / 2:  # below the top's middle
+        return release_services.store_thumbnail_for(
+            build, result.diff_png, centre=focus[1] + focus[3] // 2
+        )
+    return release_services.store_thumbnail_for(build, after, top=result.diff_top)
 
 
 def _cause_crop(build, before: bytes, after: bytes, result):

@@ -317,13 +317,17 @@ ARTIFACT_FIELDS = (
     "layout",
     "ref_layout",
 )
-# The fields a diff writes, cleared when a run's inputs change.
+# The artifacts a diff writes, and those of the second look before it (a recapture): stale,
+# and cleared, when a run's inputs change.
 DIFF_OUTPUT_FIELDS = (
     "diff_image",
     "diff_log",
     "aligned_diff_image",
     "noise_image",
     "cause_crop",
+    "recapture_image",
+    "recapture_log",
+    "recapture_layout",
 )
 
 

@@ -305,7 +305,7 @@ def _set_artifacts(run: Run, artifacts: dict) -> set[str]:
             changed.add(field)
     if {"image", "ref_image"} & changed and "diff_image" not in changed:
         # New inputs make any earlier diff, and the recapture of the old page, stale.
-        for field in (*DIFF_OUTPUT_FIELDS, "recapture_image", "recapture_log", "recapture_layout"):
+        for field in DIFF_OUTPUT_FIELDS:
             if getattr(run, f"{field}_id"):
                 setattr(run, field, None)
                 changed.add(field)
@@ -385,7 +385,7 @@ def request_run(
                 setattr(run, field, getattr(baseline, field[4:]) if baseline else None)
             run.ref_config_secrets = baseline.config_secrets if baseline else ""
         run.distortion = run.changed_pixels = run.noise_pixels = run.causes = None
-        for field in (*DIFF_OUTPUT_FIELDS, "recapture_image", "recapture_log", "recapture_layout"):
+        for field in DIFF_OUTPUT_FIELDS:
             setattr(run, field, None)
         run.summary = run.cause_key = ""
         run.recapture = Run.Recapture.NONE
@@ -394,15 +394,12 @@ def request_run(
             *DIFF_OUTPUT_FIELDS,
             "layout",
             "ref_layout",
-            "recapture_layout",
             "summary",
             "causes",
             "cause_key",
             "config_secrets",
             "ref_config_secrets",
             "noise_pixels",
-            "recapture_image",
-            "recapture_log",
             "recapture",
             "url",
             "config",
