@@ -27,6 +27,9 @@ MIN_SHIFT_ROWS = 8
 BLOCK_GAP_ROWS = 16
 # A changed block smaller than this is not reported in the summary (its pixels still count).
 MIN_BLOCK_PIXELS = 4
+# Rows do not align when the rows an alignment leaves open hold more than this share of the
+# changed pixels: the moves explain less than half of the change (see reflowed_below).
+GIVE_UP_SHARE = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,23 @@ class Alignment:
             height,
             [(a - dy, b - dy, -dy) for a, b, dy in self.extra_moves],
         )
+
+    def reflowed_below(self, row_changes: np.ndarray, height: int) -> int | None:
+        """Whether the rows do not align: the rows of the new image this alignment leaves open
+        hold more than GIVE_UP_SHARE of the changed pixels (``row_changes``: per row, from the
+        unaligned pass), so lining the rest up would explain little at the cost of a pass per
+        candidate offset over those rows (text that reflowed: each line holds other words, and
+        only blank rows and the odd heading still match). Then the first open row that changed
+        (where the reflow starts), else None."""
+        segments = self.open_segments(height)
+        open_changed = sum(int(row_changes[start:end].sum()) for start, end, *_ in segments)
+        if open_changed <= GIVE_UP_SHARE * int(row_changes.sum()):
+            return None
+        for start, end, *_ in segments:
+            changed = np.flatnonzero(row_changes[start:end])
+            if changed.size:
+                return start + int(changed[0])
+        return None
 
     def reported_shifts(self, changed: list[tuple[int, int]]) -> list[Shift]:
         """The shifts as a reviewer should read them: successive blocks that moved by the same
@@ -392,6 +412,7 @@ def summary(
     height: int,
     size_change: tuple[int, int] | None = None,
     subtle: list[dict] = (),  # type: ignore[assignment]
+    reflowed_below: int | None = None,
 ) -> str:
     """What the pixels say, in at most three clauses: what changed (blocks and subtle colour
     changes), what moved (merged into one clause), how the page's height changed. Coordinates
@@ -399,6 +420,10 @@ def summary(
     its content was on the old page too ("before")."""
     parts = []
     changes = []
+    if reflowed_below is not None:
+        # Blocks and moves would be every other line of the page: the reflow is the news.
+        blocks, shifts, subtle = [], [], []
+        parts.append(reflow_words(reflowed_below))
     if blocks:
         shown = ", ".join(f"{a}–{b}" for a, b in blocks[:3])
         more = f" and {len(blocks) - 3} more" if len(blocks) > 3 else ""
@@ -421,6 +446,10 @@ def summary(
     if not parts:
         return "no change"
     return "; ".join(parts)
+
+
+def reflow_words(y: int) -> str:
+    return f"text reflowed below y={y} (after); rows do not align"
 
 
 def _moves_clause(shifts: list[Shift], height: int) -> str:

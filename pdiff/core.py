@@ -22,14 +22,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from . import align as alignment
 from . import causes as causing
+from . import parallel
 from .layout import LayoutError, LayoutMap
-from .metric import METRICS, Window, compare_rows, has_many_siblings
+from .metric import CHANGED, METRICS, SAME, SUBTLE, Window, classify
 from .pngio import (
     MAX_PIXELS,
     PNG_SIGNATURE,
@@ -78,7 +81,7 @@ MAX_PIXEL_CAUSES = 10
 # Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
 _CONTEXT = 2
 
-_SAME, _SUBTLE, _CHANGED = 0, 1, 2
+_SAME, _SUBTLE, _CHANGED = SAME, SUBTLE, CHANGED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +146,9 @@ class DiffResult:
     aligned_bands: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     noise_causes: list[causing.Cause] = dataclasses.field(default_factory=list)
     layout_note: str = ""
+    # The first changed row (new image) of rows that moved and changed at once, so that lining
+    # them up explains little (text reflowed): the aligned pass was not made. None otherwise.
+    reflowed_below: int | None = None
 
     @property
     def distortion(self) -> float:
@@ -180,7 +186,10 @@ class DiffResult:
             else None
         )
         if self.causes:
-            return causing.summary_lines(self.causes, height_change=size)
+            lines = causing.summary_lines(self.causes, height_change=size)
+            if self.reflowed_below is not None:
+                lines[0] += f"; {alignment.reflow_words(self.reflowed_below)}"
+            return lines
         return [
             alignment.summary(
                 self.changed_blocks,
@@ -188,6 +197,7 @@ class DiffResult:
                 self.after_size[1],
                 size,
                 subtle=[r.as_dict() for r in self.subtle_regions],
+                reflowed_below=self.reflowed_below,
             )
         ]
 
@@ -265,6 +275,7 @@ class DiffResult:
             "aligned_bands": [list(band) for band in self.aligned_bands],
             "noise_causes": [cause.as_dict() for cause in self.noise_causes],
             "layout_note": self.layout_note,
+            "reflowed_below": self.reflowed_below,
         }
 
 
@@ -348,9 +359,14 @@ def compare(
     aligned_png = None
     blocks = alignment.changed_blocks(run.row_changes)
     layout_moves = layout_diff.moves if layout_diff is not None else []
+    reflowed_below = None
     if align and run.changed and not run.stopped:
         moved = alignment.align(*run.row_keys(), extra_moves=layout_moves)
         if moved.shifts or (layout_moves and run.unexplained):
+            # Lining rows up costs a pass per candidate offset over the rows left open: worth
+            # it only when the moves explain most of the change (not when text reflowed).
+            reflowed_below = moved.reflowed_below(run.row_changes, src2.height)
+        if reflowed_below is None and (moved.shifts or (layout_moves and run.unexplained)):
             aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
             blocks = alignment.changed_blocks(aligned_rows)
             shifts = moved.reported_shifts(blocks)
@@ -386,6 +402,7 @@ def compare(
         aligned_bands=run.bands,
         noise_causes=noise,
         layout_note=note,
+        reflowed_below=reflowed_below,
     )
 
 
@@ -402,6 +419,7 @@ class _CellStats:
 
     def __init__(self, width: int, height: int, cell: int):
         self.cell = cell
+        self.width = width
         self.cols = -(-width // cell)
         cells = self.cols * -(-height // cell)
         self.count = np.zeros(cells, dtype=np.int64)
@@ -412,16 +430,28 @@ class _CellStats:
         self.max_y = np.full(cells, -1, dtype=np.int64)
 
     def add(self, xs: np.ndarray, ys: np.ndarray, values: np.ndarray | None = None) -> None:
-        if not xs.size:
-            return
-        cells = (ys // self.cell) * self.cols + xs // self.cell
-        self.count += np.bincount(cells, minlength=self.count.size)
-        if values is not None:
-            self.total += np.bincount(cells, weights=values, minlength=self.total.size)
-        np.minimum.at(self.min_x, cells, xs)
-        np.minimum.at(self.min_y, cells, ys)
-        np.maximum.at(self.max_x, cells, xs)
-        np.maximum.at(self.max_y, cells, ys)
+        if xs.size:
+            self.add_flat(ys * self.width + xs, 0, self.width, values)
+
+    def add_flat(
+        self, flat: np.ndarray, top: int, width: int, values: np.ndarray | None = None
+    ) -> None:
+        """Add the pixels at ``flat`` indices of rows starting at canvas row ``top``."""
+        if flat.size:
+            _add_to_cells(
+                flat,
+                top,
+                width,
+                self.cell,
+                self.cols,
+                values if values is not None else _NO_VALUES,
+                self.count,
+                self.total,
+                self.min_x,
+                self.min_y,
+                self.max_x,
+                self.max_y,
+            )
 
     def components(self):
         """(x, y, width, height, pixels, value sum) per region, largest first."""
@@ -457,6 +487,66 @@ class _CellStats:
         ]
         found.sort(key=lambda r: (-r[4], r[1], r[0]))
         return found
+
+
+_NO_VALUES = np.zeros(0)
+
+
+@njit(nogil=True, cache=True)
+def _tally(states, common_rows):
+    """Of a stripe's states ((rows, width)): the flat indices of the changed and of the subtle
+    pixels, the changed pixels per row, and the columns [x0, x1) the changed pixels of its
+    first ``common_rows`` rows (those both images have) span ((width, 0) if none)."""
+    rows, width = states.shape
+    counts = np.zeros(rows, dtype=np.int64)
+    subtle_count = 0
+    for y in range(rows):
+        for x in range(width):
+            state = states[y, x]
+            if state == CHANGED:
+                counts[y] += 1
+            elif state == SUBTLE:
+                subtle_count += 1
+    changed = np.empty(counts.sum(), dtype=np.int64)
+    subtle = np.empty(subtle_count, dtype=np.int64)
+    n_changed, n_subtle = 0, 0
+    x0, x1 = width, 0
+    for y in range(rows):
+        if not counts[y] and n_subtle == subtle_count:
+            continue
+        for x in range(width):
+            state = states[y, x]
+            if state == CHANGED:
+                changed[n_changed] = y * width + x
+                n_changed += 1
+                if y < common_rows:
+                    x0, x1 = min(x0, x), max(x1, x + 1)
+            elif state == SUBTLE:
+                subtle[n_subtle] = y * width + x
+                n_subtle += 1
+    return changed, subtle, counts, (x0, x1)
+
+
+@njit(nogil=True, cache=True)
+def _add_to_cells(
+    flat, top, width, cell, cols, values, count, total, min_x, min_y, max_x, max_y
+):  # fmt: skip
+    """_CellStats.add, compiled: one pass instead of a bincount and four ufunc.at."""
+    weighted = values.size > 0
+    row, row_start = -1, 0  # indices come sorted: the row is counted, not divided out
+    for n in range(flat.size):
+        if n == 0 or flat[n] >= row_start + width:
+            row = flat[n] // width
+            row_start = row * width
+        x, y = flat[n] - row_start, row + top
+        c = (y // cell) * cols + x // cell
+        count[c] += 1
+        if weighted:
+            total[c] += values[n]
+        min_x[c] = min(min_x[c], x)
+        min_y[c] = min(min_y[c], y)
+        max_x[c] = max(max_x[c], x)
+        max_y[c] = max(max_y[c], y)
 
 
 class _Comparison:
@@ -532,54 +622,68 @@ class _Comparison:
         # A pass that may stop early starts with small stripes (most changed pages show it
         # in their first rows) and grows them, so a pass that does not stop costs about the same.
         first_rows = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
+        if first_rows is None:
+            self.src1.prepare(self.src2)
         reader1 = RowReader(self.src1, self.width, self.stripe_rows, first_rows)
         reader2 = RowReader(self.src2, self.width, self.stripe_rows, first_rows)
+        # What a stripe's states add up to (counts, regions, the diff image, row hashes) is
+        # worked out on a thread of its own while the next stripe is compared, in order; a
+        # pass that may stop early does it at once, to know its count.
+        behind: Future | None = None
         for top, bottom in bands(self.height, self.stripe_rows, first_rows):
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
-            if self.align:
-                rows1 = win.img1[first : first + _real(self.src1, top, bottom)]
-                rows2 = win.img2[first : first + _real(self.src2, top, bottom)]
-                self.bands1.append(alignment.band_hashes(rows1))
-                # Most stripes of a pair are the same bytes on both sides: hash them once.
-                same = rows1.shape == rows2.shape and np.array_equal(rows1, rows2)
-                self.bands2.append(self.bands1[-1] if same else alignment.band_hashes(rows2))
             states, deltas, differing = self._states(
-                win, first, first + bottom - top, want_differing=True
+                win, first, first + bottom - top, want_differing=self.layout is not None
             )
-            self._mask_ignored(states, top)
-            changed = np.flatnonzero(states == _CHANGED)
-            self._record(changed, top, self.changed_cells)
-            subtle = np.flatnonzero(states == _SUBTLE) if self.subtle else None
-            soft = None
-            if self.layout is not None:
-                # Inside a cause's boxes a change is the cause's; outside, it is unexplained.
-                offset = first * win.width
-                cover = self.cover_new.stripe(top, bottom, self.width, differing - offset)
-                outside = changed[~cover.covered[changed]]
-                self.unexplained += outside.size
-                self._record(outside, top, self.unexplained_cells)
-                if subtle is not None:
-                    subtle = subtle[~cover.covered[subtle]]
-                soft = cover.differing_inside(states)
-            if subtle is not None:
-                self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
-            self.row_changes[top:bottom] = np.bincount(
-                changed // self.width, minlength=bottom - top
+            if stop_over_pixels is not None:
+                self._add_stripe(win, first, top, bottom, states, deltas, differing, writer)
+                if self.changed > stop_over_pixels:
+                    self.stopped = True
+                    return
+                continue
+            if behind is not None:
+                behind.result()
+            behind = parallel.in_order(
+                self._add_stripe, win, first, top, bottom, states, deltas, differing, writer
             )
-            both = changed[changed < (self.common_height - top) * self.width]
-            if both.size:
-                xs = both % self.width
-                self.span = (min(self.span[0], int(xs.min())), max(self.span[1], int(xs.max()) + 1))
-            self.changed += changed.size
-            if writer:
-                writer.add(win.img2[first : first + bottom - top], changed, soft)
-            if stop_over_pixels is not None and self.changed > stop_over_pixels:
-                self.stopped = True
-                return
+        if behind is not None:
+            behind.result()
         if writer:
             self.diff_png = writer.finish()
             self.diff_top = writer.top
+
+    def _add_stripe(self, win, first, top, bottom, states, deltas, differing, writer) -> None:
+        """Add canvas rows [top, bottom) (window rows from ``first``) and their states to the
+        counts, the regions, the diff image and the row hashes the alignment reads."""
+        if self.align:
+            rows1 = win.img1[first : first + _real(self.src1, top, bottom)]
+            rows2 = win.img2[first : first + _real(self.src2, top, bottom)]
+            self.bands1.append(alignment.band_hashes(rows1))
+            self.bands2.append(alignment.band_hashes(rows2))
+        self._mask_ignored(states, top)
+        changed, subtle, row_counts, span = _tally(
+            states, max(0, min(self.common_height, bottom) - top)
+        )
+        self._record(changed, top, self.changed_cells)
+        subtle = subtle if self.subtle else None
+        soft = None
+        if self.layout is not None:
+            # Inside a cause's boxes a change is the cause's; outside, it is unexplained.
+            cover = self.cover_new.stripe(top, bottom, self.width, differing)
+            outside = changed[~cover.covered[changed]]
+            self.unexplained += outside.size
+            self._record(outside, top, self.unexplained_cells)
+            if subtle is not None:
+                subtle = subtle[~cover.covered[subtle]]
+            soft = cover.differing_inside(states)
+        if subtle is not None:
+            self._record(subtle, top, self.subtle_cells, deltas.reshape(-1)[subtle])
+        self.row_changes[top:bottom] = row_counts
+        self.span = (min(self.span[0], span[0]), max(self.span[1], span[1]))
+        self.changed += changed.size
+        if writer:
+            writer.add(win.img2[first : first + bottom - top], changed, soft)
 
     def aligned_pass(self, moved: alignment.Alignment):
         """Compare again with the moved rows lined up. A new row equal to an old one at its
@@ -730,7 +834,7 @@ class _Comparison:
                     return Window(there, here, ctx_lo, self.height)
 
                 # The likeliest offset first; the others only for the pixels still open.
-                best_states, best_deltas = self._states(facing(dys[0]), first, first + hi - lo)
+                best_states, best_deltas, _ = self._states(facing(dys[0]), first, first + hi - lo)
                 best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
                 for dy in dys[1:]:
                     open_ = np.flatnonzero(best_states)
@@ -823,49 +927,28 @@ class _Comparison:
         """Per pixel of window rows [first, last): _CHANGED (counted), _SUBTLE (under the
         threshold but clearly and flatly changed) or _SAME; and the subtle pixels' distance.
         With ``only`` (window-flat indices in those rows), for just those pixels, in order.
-        ``want_differing``: also the window-flat indices of every pixel whose bytes differ."""
-        rows = last - first
-        offset = first * win.width
-        verdict = compare_rows(
+        ``want_differing``: also the indices (flat, in those rows) of every pixel whose bytes
+        differ."""
+        states, deltas = classify(
             win,
             first,
             last,
-            want_below=self.subtle,
             only=only,
             metric=self.metric,
             threshold=self.threshold,
             include_aa=self.include_aa,
+            subtle=self.subtle,
+            min_delta=SUBTLE_MIN_DELTA,
         )
+        differing = np.flatnonzero(states) if want_differing else None
+        np.bitwise_and(states, _SUBTLE | _CHANGED, out=states)  # DIFFERS counts as the same
         if only is not None:
-            states = np.zeros(only.size, dtype=np.uint8)
-            deltas = np.zeros(only.size, dtype=np.float32)
-            states[np.searchsorted(only, verdict.changed)] = _CHANGED
-            if self.subtle and verdict.below.size:
-                idx, delta = self._subtle_pixels(win, verdict)
-                states[np.searchsorted(only, idx)] = _SUBTLE
-                deltas[np.searchsorted(only, idx)] = delta
             return states, deltas
-        states = np.zeros(rows * win.width, dtype=np.uint8)
-        deltas = np.zeros(rows * win.width, dtype=np.float32)
-        states[verdict.changed - offset] = _CHANGED
-        if self.subtle and verdict.below.size:
-            idx, delta = self._subtle_pixels(win, verdict)
-            states[idx - offset] = _SUBTLE
-            deltas[idx - offset] = delta
-        shaped = states.reshape(rows, win.width), deltas.reshape(rows, win.width)
-        return (*shaped, verdict.differing) if want_differing else shaped
-
-    @staticmethod
-    def _subtle_pixels(win: Window, verdict) -> tuple[np.ndarray, np.ndarray]:
-        """The pixels under the threshold that changed clearly, in a flat area of both images
-        (not an anti-aliased edge), with their distance."""
-        clear = verdict.below_delta >= SUBTLE_MIN_DELTA
-        idx, delta = verdict.below[clear], verdict.below_delta[clear]
-        flat = has_many_siblings(win, win.a32, idx) & has_many_siblings(win, win.b32, idx)
-        return idx[flat], delta[flat]
+        shaped = states.reshape(last - first, win.width), deltas.reshape(last - first, win.width)
+        return (*shaped, differing)
 
     def _record(self, flat: np.ndarray, top: int, cells: _CellStats, values=None) -> None:
-        cells.add(flat % self.width, flat // self.width + top, values)
+        cells.add_flat(flat, top, self.width, values)
 
 
 def _write_with_bands(writer, rows: np.ndarray, mask: np.ndarray, top: int, inserted, bands):

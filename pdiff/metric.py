@@ -21,18 +21,17 @@ a stripe at a time and still give pixelmatch's counts exactly.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-from . import antialiasing
+from . import antialiasing, parallel
 
 METRICS = ("oklab", "yiq")
 # 35215 is the largest possible YIQ distance; pixelmatch 7.2.0 scales the threshold by it.
 MAX_YIQ_DELTA = 35215.0
-# Differing pixels examined at a time (bounds the temporary arrays).
-_CHUNK = 1 << 20
 
 # pixelmatch main's lookup tables as V8 computes them (tests/tools/oklab_tables.mjs):
 # sRGB byte -> linear light (257 entries), cube root of i/4096 (4098 entries).
@@ -61,18 +60,17 @@ class Window:
         self.b32 = self.img2.view(np.uint32).reshape(-1)
 
 
-@dataclasses.dataclass
-class Verdict:
-    """What ``compare_rows`` found among the differing pixels of some rows."""
+# What classify() says of a pixel. DIFFERS: its bytes differ, but it is not counted (under the
+# threshold and not subtle, or anti-aliasing); callers that only count take it as SAME.
+SAME, SUBTLE, CHANGED, DIFFERS = 0, 1, 2, 4
+# Rows of work below which a classify() runs on the calling thread alone.
+_SPLIT_PIXELS = 1 << 18
+# Opaque colours whose OKLab values each thread remembers (a page draws a few thousand).
+_MEMO_BITS = 16
+_MEMO_MASK = (1 << _MEMO_BITS) - 1
 
-    changed: np.ndarray  # window-flat indices of the counted pixels
-    below: np.ndarray  # differing pixels under the threshold (not counted)
-    below_delta: np.ndarray  # their OKLab HyAB distance
-    # Every pixel whose bytes differ, counted or not (window-flat indices).
-    differing: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
 
-
-def compare_rows(
+def classify(
     win: Window,
     first: int,
     last: int,
@@ -80,62 +78,193 @@ def compare_rows(
     metric: str,
     threshold: float,
     include_aa: bool,
-    want_below: bool = False,
+    subtle: bool,
     only: np.ndarray | None = None,
-) -> Verdict:
-    """The pixels of window rows [first, last) that pixelmatch would count as changed;
-    ``only``: just these window-flat indices of those rows (sorted)."""
+    min_delta: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of window rows [first, last), or of the window-flat indices ``only`` (sorted,
+    in those rows): its state (SAME, SUBTLE, CHANGED or DIFFERS, uint8) and, for a SUBTLE one,
+    its OKLab HyAB distance (float32, else 0). CHANGED is what pixelmatch counts. With
+    ``subtle``, a pixel under the threshold by at least ``min_delta`` in a flat area of both
+    images (3+ equal neighbours: not an anti-aliased edge) is SUBTLE.
+
+    One compiled pass per pixel (the colour distance, then the anti-aliasing test for the
+    pixels over the threshold), split over the cores (``threads``) when the work is large."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
     width = win.width
-    lo, hi = first * width, last * width
-    if only is None:
-        differing = np.flatnonzero(win.a32[lo:hi] != win.b32[lo:hi]) + lo
-    else:
-        differing = only[win.a32[only] != win.b32[only]]
-    changed, below, below_delta = [], [], []
-    for start in range(0, differing.size, _CHUNK):
-        idx = differing[start : start + _CHUNK]
-        p1, p2 = win.flat1[idx], win.flat2[idx]
-        k = (idx + win.top * width) * 4  # pixelmatch's byte offset, for the checkerboard
-        d_lr: np.ndarray | None = None
-        d_ab: np.ndarray | None = None
-        if metric == "oklab":
-            d_lr, d_ab = _oklab_deltas(p1, p2, k)
-            rest = threshold - np.abs(d_lr)
-            over = ~((rest > 0) & (d_ab <= rest * rest))
-        elif metric == "yiq":
-            over = np.abs(_yiq_delta(p1, p2, k)) > MAX_YIQ_DELTA * threshold * threshold
-        else:
-            raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
-        candidates = idx[over]
-        if not include_aa and candidates.size:
-            aa = antialiasing.excluded(
-                win.flat1,
-                win.flat2,
-                win.a32,
-                win.b32,
-                candidates,
-                width,
-                win.top,
-                win.canvas_height,
-                metric == "yiq",
-            )
-            candidates = candidates[~aa]
-        changed.append(candidates)
-        if want_below:
-            under = ~over
-            if d_lr is None or d_ab is None:
-                d_lr, d_ab = _oklab_deltas(p1[under], p2[under], k[under])
-            else:
-                d_lr, d_ab = d_lr[under], d_ab[under]
-            below.append(idx[under])
-            below_delta.append(np.abs(d_lr) + np.sqrt(d_ab))
-    empty_i = np.zeros(0, dtype=np.int64)
-    return Verdict(
-        np.concatenate(changed) if changed else empty_i,
-        np.concatenate(below) if below else empty_i,
-        np.concatenate(below_delta) if below_delta else np.zeros(0),
-        differing,
+    count = (last - first) * width if only is None else only.size
+    states = np.zeros(count, dtype=np.uint8)
+    deltas = np.zeros(count, dtype=np.float32)
+    arguments = (
+        win.flat1,
+        win.flat2,
+        win.a32,
+        win.b32,
+        width,
+        win.top,
+        win.canvas_height,
+        metric == "yiq",
+        float(threshold),
+        MAX_YIQ_DELTA * threshold * threshold,
+        include_aa,
+        subtle,
+        float(min_delta),
     )
+
+    offset = first * width
+    listed = only if only is not None else _NONE
+
+    def part(lo: int, hi: int) -> None:
+        _classify(
+            *arguments,
+            listed[lo:hi],
+            offset + lo,
+            offset + hi,
+            *_memo(),
+            states[lo:hi],
+            deltas[lo:hi],
+        )
+
+    parallel.run(part, count, _SPLIT_PIXELS, step=width if only is None else 1)
+    return states, deltas
+
+
+_local = threading.local()
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _memo() -> tuple[np.ndarray, np.ndarray]:
+    """This thread's memo of opaque colours' OKLab values: keys (RGBA as uint32; 0, a
+    transparent colour, is never a key) and (l, m, s, Lr) values."""
+    memo = getattr(_local, "memo", None)
+    if memo is None:
+        memo = _local.memo = (
+            np.zeros(1 << _MEMO_BITS, dtype=np.uint32),
+            np.zeros((1 << _MEMO_BITS, 4)),
+        )
+    return memo
+
+
+@njit(nogil=True, cache=True)
+def _classify(
+    img1, img2, a32, b32, width, top, canvas_height, yiq, threshold, yiq_limit, include_aa,
+    subtle, min_delta, pixels, lo, hi, keys, values, states, deltas,
+):  # fmt: skip
+    """The states of window pixels ``pixels`` (if any) or [lo, hi), in pixelmatch's
+    arithmetic throughout. One loop with the common case written out; what is rarer (a colour
+    not seen yet, a translucent pixel, the anti-aliasing test) is called."""
+    listed = pixels.size > 0
+    x, y = lo % width - 1, lo // width  # (x, y) of pixel i, kept by counting in a range
+    for n in range(pixels.size if listed else hi - lo):
+        if listed:
+            i = pixels[n]
+        else:
+            i = lo + n
+            x += 1
+            if x == width:
+                x, y = 0, y + 1
+        v1, v2 = a32[i], b32[i]
+        if v1 == v2:
+            continue
+        if listed:
+            x, y = i % width, i // width
+        k = (i + top * width) * 4  # pixelmatch's byte offset, for the checkerboard
+        if yiq:
+            over = abs(_yiq(img1, img2, i, k)) > yiq_limit
+            d_lr, d_ab = 0.0, 0.0
+        else:
+            # (l, m, s, Lr) of each colour from this thread's memo (a translucent pixel is
+            # blended onto the checkerboard at its place: computed). Written out here, not
+            # called: a call per pixel costs numba about ten times the lookup.
+            if (v1 >> 24) != 255 or (v2 >> 24) != 255:
+                l1, m1, s1, lr1 = _oklab_fresh(img1, i, k)
+                l2, m2, s2, lr2 = _oklab_fresh(img2, i, k)
+            else:
+                rgb = np.int64(v1) & 0xFFFFFF
+                h = ((rgb * 40503) ^ (rgb >> 11)) & _MEMO_MASK
+                if keys[h] != v1:
+                    _remember(img1, i, v1, k, keys, values, h)
+                l1, m1, s1, lr1 = values[h, 0], values[h, 1], values[h, 2], values[h, 3]
+                rgb = np.int64(v2) & 0xFFFFFF
+                h = ((rgb * 40503) ^ (rgb >> 11)) & _MEMO_MASK
+                if keys[h] != v2:
+                    _remember(img2, i, v2, k, keys, values, h)
+                l2, m2, s2, lr2 = values[h, 0], values[h, 1], values[h, 2], values[h, 3]
+            dl, dm, ds = l1 - l2, m1 - m2, s1 - s2
+            da = 1.9779984951 * dl - 2.4285922050 * dm + 0.4505937099 * ds
+            db = 0.0259040371 * dl + 0.7827717662 * dm - 0.8086757660 * ds
+            d_lr, d_ab = lr1 - lr2, da * da + db * db
+            rest = threshold - abs(d_lr)
+            over = not (rest > 0 and d_ab <= rest * rest)
+        if over:
+            aa = not include_aa and antialiasing.either(
+                a32, b32, x, y, width, top, canvas_height, yiq
+            )
+            states[n] = DIFFERS if aa else CHANGED
+            continue
+        states[n] = DIFFERS
+        if not subtle:
+            continue
+        if yiq:
+            d_lr, d_ab = _oklab_uncached(img1, img2, i, k)
+        delta = abs(d_lr) + np.sqrt(d_ab)
+        if delta >= min_delta and antialiasing.flat_in_both(
+            a32, b32, x, y, width, top, canvas_height
+        ):
+            states[n] = SUBTLE
+            deltas[n] = delta
+
+
+@njit(nogil=True, cache=True, inline="never")
+def _remember(img, i, v, k, keys, values, slot) -> None:
+    l_, m_, s_ = _lms(img[i], k)
+    keys[slot] = v
+    values[slot, 0] = l_
+    values[slot, 1] = m_
+    values[slot, 2] = s_
+    values[slot, 3] = _toe(0.2104542553 * l_ + 0.7936177850 * m_ - 0.0040720468 * s_)
+
+
+@njit(nogil=True, cache=True, inline="never")
+def _oklab_fresh(img, i, k):
+    """(l, m, s, Lr) of window pixel i, computed (not from the memo)."""
+    l_, m_, s_ = _lms(img[i], k)
+    return l_, m_, s_, _toe(0.2104542553 * l_ + 0.7936177850 * m_ - 0.0040720468 * s_)
+
+
+@njit(nogil=True, cache=True, inline="never")
+def _oklab_uncached(img1, img2, i, k):
+    """(ΔLr, Δa² + Δb²) of window pixel i without the memo (the YIQ metric's subtle test)."""
+    l1, m1, s1, lr1 = _oklab_fresh(img1, i, k)
+    l2, m2, s2, lr2 = _oklab_fresh(img2, i, k)
+    dl, dm, ds = l1 - l2, m1 - m2, s1 - s2
+    da = 1.9779984951 * dl - 2.4285922050 * dm + 0.4505937099 * ds
+    db = 0.0259040371 * dl + 0.7827717662 * dm - 0.8086757660 * ds
+    return lr1 - lr2, da * da + db * db
+
+
+@njit(nogil=True, cache=True)
+def _yiq(img1, img2, i, k):
+    """Squared YIQ distance of two RGBA pixels, negative when the second is darker
+    (pixelmatch 7.2.0's colorDelta), translucent ones blended onto its checkerboard."""
+    r1, g1, b1, a1 = float(img1[i, 0]), float(img1[i, 1]), float(img1[i, 2]), float(img1[i, 3])
+    r2, g2, b2, a2 = float(img2[i, 0]), float(img2[i, 1]), float(img2[i, 2]), float(img2[i, 3])
+    dr, dg, db = r1 - r2, g1 - g2, b1 - b2
+    if a1 < 255 or a2 < 255:
+        kf = float(k)
+        rb = 48 + 159 * (kf % 2)
+        gb = 48 + 159 * (np.floor(kf / 1.618033988749895) % 2)
+        bb = 48 + 159 * (np.floor(kf / 2.618033988749895) % 2)
+        da = a1 - a2
+        dr = (r1 * a1 - r2 * a2 - rb * da) / 255
+        dg = (g1 * a1 - g2 * a2 - gb * da) / 255
+        db = (b1 * a1 - b2 * a2 - bb * da) / 255
+    y = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
+    in_phase = dr * 0.59597799 - dg * 0.27417610 - db * 0.32180189
+    q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694
+    delta = 0.5053 * y * y + 0.299 * in_phase * in_phase + 0.1957 * q * q
+    return -delta if y > 0 else delta
 
 
 def oklab_distance(rgb1, rgb2) -> float:
@@ -146,22 +275,7 @@ def oklab_distance(rgb1, rgb2) -> float:
     return float(abs(d_lr[0]) + np.sqrt(d_ab[0]))
 
 
-def has_many_siblings(win: Window, img32: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """For window pixels ``idx``: 3+ of the 8 neighbours (the canvas border counts as one)
-    have exactly the same RGBA. Such a pixel is in a flat area, not on an anti-aliased edge."""
-    return antialiasing.many_siblings(img32, idx, win.width, win.top, win.canvas_height)
-
-
 # --- the colour distances ---------------------------------------------------------------------
-
-
-def _checkerboard(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """pixelmatch's background for blending, keyed by the pixel's byte offset ``k``."""
-    k = k.astype(np.float64)
-    rb = 48 + 159 * (k % 2)
-    gb = 48 + 159 * (np.floor(k / 1.618033988749895) % 2)
-    bb = 48 + 159 * (np.floor(k / 2.618033988749895) % 2)
-    return rb, gb, bb
 
 
 @njit(cache=True)
@@ -222,30 +336,3 @@ def _oklab_deltas(p1, p2, k):
         d_lr[i] = lr1 - lr2
         d_ab[i] = da * da + db * db
     return d_lr, d_ab
-
-
-def _yiq_channel_deltas(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
-    """(dr, dg, db) between two sets of RGBA pixels, alpha-blended the way pixelmatch 7.2 does."""
-    p1 = p1.astype(np.float64)
-    p2 = p2.astype(np.float64)
-    r1, g1, b1, a1 = p1.T
-    r2, g2, b2, a2 = p2.T
-    dr, dg, db = r1 - r2, g1 - g2, b1 - b2
-    translucent = (a1 < 255) | (a2 < 255)
-    if translucent.any():
-        rb, gb, bb = _checkerboard(k)
-        da = a1 - a2
-        dr = np.where(translucent, (r1 * a1 - r2 * a2 - rb * da) / 255, dr)
-        dg = np.where(translucent, (g1 * a1 - g2 * a2 - gb * da) / 255, dg)
-        db = np.where(translucent, (b1 * a1 - b2 * a2 - bb * da) / 255, db)
-    return dr, dg, db
-
-
-def _yiq_delta(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Squared YIQ distance, negative when the second pixel is darker (pixelmatch colorDelta)."""
-    dr, dg, db = _yiq_channel_deltas(p1, p2, k)
-    y = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
-    i = dr * 0.59597799 - dg * 0.27417610 - db * 0.32180189
-    q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694
-    delta = 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
-    return np.where(y > 0, -delta, delta)

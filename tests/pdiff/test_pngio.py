@@ -1,12 +1,14 @@
-"""PNG reading: screenshots encoded for speed (zlib's fastest level, as the capture engine's are)
-are decoded whole by libspng, everything else a stripe at a time by libvips, and the two give the
-same pixels, the same results and the same errors."""
+"""PNG reading: plain truecolour PNGs (8-bit RGB or RGBA, not interlaced, no tRNS: what browsers
+and screenshot tools write, at any compression level) are decoded by pdiff.pngio itself, whole up
+to WHOLE_DECODE_PIXELS or a stripe at a time; everything else is streamed by libvips. Both give
+libvips's pixels, the same results, and errors that say what is wrong."""
 
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvips
 from PIL import Image
 
 from capture import png as capture_png
@@ -21,6 +23,16 @@ IMAGES = [f"{pair}-{side}" for pair in PAIRS for side in ("before", "after")]
 def fast(data):
     """``data`` encoded as Chromium encodes a screenshot for speed: zlib's fastest level."""
     return encoded(Image.open(io.BytesIO(data)), compress_level=1)
+
+
+def by_libvips(data):
+    """The reference: ``data`` decoded by libvips as RGBA."""
+    image = pyvips.Image.pngload_buffer(data)
+    if not image.hasalpha():
+        image = image.bandjoin(255)
+    return np.ndarray(
+        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, 4)
+    )
 
 
 def fixture(name):
@@ -73,6 +85,11 @@ def rgb_with_transparent_white():
     return encoded(image, transparency=(255, 255, 255))
 
 
+def interlaced():
+    image = pyvips.Image.black(20, 10).bandjoin([0, 0]).cast("uchar") + 90
+    return image.pngsave_buffer(interlace=True)
+
+
 @pytest.mark.parametrize(
     "name, data",
     [
@@ -80,14 +97,113 @@ def rgb_with_transparent_white():
         ("16-bit grey", encoded(Image.fromarray(np.full((10, 20), 40000, dtype=np.uint16)))),
         ("grey", encoded(Image.new("L", (20, 10), 128))),
         ("palette", encoded(Image.new("RGB", (20, 10), (9, 99, 199)).convert("P"))),
+        ("interlaced", interlaced()),
+    ],
+)
+def test_what_is_not_plain_truecolour_is_streamed_by_libvips(name, data):
+    assert pngio.PngRows(data, "after").pixels() is None, name
+    assert read_all(data).shape == (10, 20, 4)
+
+
+def noise(mode, seed=3):
+    """A page-like image in ``mode`` (flat runs, gradients and noise): every row filter."""
+    rng = np.random.default_rng(seed)
+    channels = len(mode)
+    pixels = np.full((61, 47, channels), 250, dtype=np.uint8)
+    pixels[10:30] = rng.integers(0, 256, size=(20, 47, channels))
+    pixels[30:45] = np.arange(47, dtype=np.uint8)[None, :, None] * 5
+    pixels[45:] = rng.integers(0, 256, size=(1, 47, channels))
+    return Image.fromarray(pixels, mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_plain_truecolour_at_any_level_is_decoded_here_as_libvips_decodes_it(mode, level):
+    data = encoded(noise(mode), compress_level=level)
+    rows = pngio.PngRows(data, "after")
+    assert rows.pixels() is not None
+    assert np.array_equal(rows.pixels(), by_libvips(data))
+    assert np.array_equal(
+        np.concatenate(list(pngio.PngRows(data, "after").stripes(5, 2))), rows.pixels()
+    )
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
         ("zlib's default level", make_png(20, 10)),
         ("zlib's level 2", make_png(20, 10, compress_level=2)),
         ("ISA-L's level 1 (capture.png)", capture_png.encode(np.zeros((10, 20, 3), np.uint8))),
+        ("a real screenshot", (FIXTURES / "shift-before.png").read_bytes()),
     ],
 )
-def test_what_libspng_would_read_otherwise_is_streamed_by_libvips(name, data):
-    assert pngio.PngRows(data, "after").pixels() is None, name
-    assert read_all(data).shape == (10, 20, 4)
+def test_screenshots_are_decoded_whole_here(name, data):
+    rows = pngio.PngRows(data, "after")
+    assert rows.pixels() is not None, name
+    assert np.array_equal(rows.pixels(), by_libvips(data))
+
+
+def corrupt(data: bytes, kind: bytes, change) -> bytes:
+    """``data`` with the body of its first ``kind`` chunk changed, its CRC kept or fixed."""
+    at = data.index(kind) - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    body = change(data[at + 8 : at + 8 + length])
+    chunk = pngio._png_chunk(kind, body)
+    return data[:at] + chunk + data[at + 12 + length :]
+
+
+def test_a_chunk_whose_crc_does_not_match_names_it():
+    data = encoded(noise("RGB"), compress_level=1)
+    at = data.index(b"IDAT") + 10
+    flipped = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+    with pytest.raises(
+        core.ImageDecodeError, match="^after image cannot be decoded: CRC error in its IDAT chunk$"
+    ):
+        core.compare(data, flipped)
+
+
+def test_an_unknown_row_filter_names_the_row():
+    import zlib
+
+    def bad_filter(body):
+        raw = bytearray(zlib.decompress(body))
+        raw[5 * (47 * 3 + 1)] = 9  # row 5's filter byte
+        return zlib.compress(bytes(raw))
+
+    data = corrupt(encoded(noise("RGB"), compress_level=1), b"IDAT", bad_filter)
+    with pytest.raises(
+        core.ImageDecodeError,
+        match="^before image cannot be decoded: unknown row filter 9 in row 5$",
+    ):
+        core.compare(data, make_png(47, 61))
+
+
+def test_corrupt_compressed_data_says_so():
+    data = corrupt(
+        encoded(noise("RGB"), compress_level=1),
+        b"IDAT",
+        lambda body: body[:2] + b"\xff" * (len(body) - 2),
+    )
+    with pytest.raises(
+        core.ImageDecodeError,
+        match="^before image cannot be decoded: the compressed image data is corrupt",
+    ):
+        core.compare(data, make_png(47, 61))
+
+
+def test_image_data_that_ends_early_names_the_row():
+    import zlib
+
+    data = corrupt(
+        encoded(noise("RGB"), compress_level=1),
+        b"IDAT",
+        lambda body: zlib.compress(zlib.decompress(body)[: 20 * (47 * 3 + 1)]),
+    )
+    with pytest.raises(
+        core.ImageDecodeError,
+        match="^before image cannot be decoded: the image data ends at row 20 of 61$",
+    ):
+        core.compare(data, make_png(47, 61))
 
 
 def test_a_transparent_colour_is_transparent():
@@ -125,7 +241,7 @@ def test_a_first_look_streams_and_never_decodes_the_whole_image(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a first look decoded the whole image")
 
-    monkeypatch.setattr(pngio.pyspng, "load", refuse)
+    monkeypatch.setattr(pngio._PlainPng, "whole", refuse)
     rows = pngio.PngRows(data, "after")
     stripes = list(rows.stripes(64, first=4))
     assert [len(stripe) for stripe in stripes[:3]] == [4, 8, 16]
