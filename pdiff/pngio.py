@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import pyvips
@@ -136,7 +137,7 @@ def _chunks(data: bytes, label: str, check: bool = False) -> Iterator[tuple[byte
 
 
 # What ISA-L raises on corrupt data (its stubs do not say it is an exception class).
-_INFLATE_ERROR: type[Exception] = igzip_lib.IsalError
+_INFLATE_ERROR = cast(type[Exception], igzip_lib.IsalError)
 
 
 class _PlainPng:
