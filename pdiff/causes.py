@@ -175,6 +175,9 @@ class LayoutDiff:
     # it, a box resized by the layout.
     consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
     old_consequences: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
+    # The boxes (new page) of the outermost elements that only moved, and how far down:
+    # (x, y, width, height, dy). Their pixels are explained where the screenshots agree.
+    moved_boxes: list[tuple[int, int, int, int, int]] = dataclasses.field(default_factory=list)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -348,14 +351,16 @@ def find(before: LayoutMap, after: LayoutMap) -> LayoutDiff:
     consequences, old_consequences = (
         _consequences(before, after, pairs, causes) if causes else ([], [])
     )
+    moves, moved_boxes = _moves(before, after, pairs)
     return LayoutDiff(
         causes,
-        _moves(before, after, pairs),
+        moves,
         ignore_boxes,
         before,
         after,
         consequences=consequences,
         old_consequences=old_consequences,
+        moved_boxes=moved_boxes,
     )
 
 
@@ -675,11 +680,13 @@ def _has_descendant_in(layout: LayoutMap, element: Element, indices: set[int]) -
     return False
 
 
-def _moves(before: LayoutMap, after: LayoutMap, pairs) -> list[tuple[int, int, int]]:
-    """After rows that hold elements which only moved down or up, with how far: the outermost
-    such element of each subtree (its content moved with it)."""
+def _moves(before: LayoutMap, after: LayoutMap, pairs):
+    """After rows that hold elements which only moved down or up, with how far, (y0, y1, dy);
+    and their boxes, (x, y, width, height, dy): the outermost such element of each subtree
+    (its content moved with it)."""
     moved: dict[int, int] = {}
     found = []
+    boxes = []
     for element in after.elements:
         b_index = pairs.get(element.index)
         if b_index is None:
@@ -694,7 +701,8 @@ def _moves(before: LayoutMap, after: LayoutMap, pairs) -> list[tuple[int, int, i
         clipped = after.clipped(element.box)
         if clipped:
             found.append((clipped[1], clipped[1] + clipped[3], dy))
-    return found
+            boxes.append((*clipped, dy))
+    return found, boxes
 
 
 # --- noise: two loads of the same page ------------------------------------------------------

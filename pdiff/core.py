@@ -235,6 +235,14 @@ class DiffResult:
             return not self.size_changed and not self.subtle_regions and share <= tolerance
         return not self.size_changed and not self.subtle_regions and self.distortion <= tolerance
 
+    def elements_decide(self, tolerance: float) -> bool:
+        """Whether the page's elements alone make this a change, however many pixels no cause
+        explains: then a second screenshot, which can only tell whether those pixels are
+        noise, cannot change the verdict."""
+        if not self.has_layout or not self.dom_causes:
+            return False
+        return not tolerance or self.size_changed or self._share(self.cause_pixels) > tolerance
+
     def pixels_within(self, tolerance: float) -> bool:
         """Whether what pixels alone say (the changes no cause of the page's elements explains)
         is within ``tolerance``: without layout maps, the whole verdict."""
@@ -337,9 +345,11 @@ def compare(
         )
 
     layout_diff, note = _layout_diff(before_layout, after_layout, recheck_layout)
+    src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
     if layout_diff is not None:
         ignore = [*ignore, *layout_diff.ignore_boxes]
-    src1, src2 = PngRows(before_bytes, "before"), PngRows(after_bytes, "after")
+        # The page's elements say what moved: if nothing did, no rows are to be lined up.
+        align = align and bool(layout_diff.moves or src1.height != src2.height)
     run = _Comparison(
         src1,
         src2,
@@ -360,13 +370,20 @@ def compare(
     blocks = alignment.changed_blocks(run.row_changes)
     layout_moves = layout_diff.moves if layout_diff is not None else []
     reflowed_below = None
-    if align and run.changed and not run.stopped:
+    if align and run.changed and not run.stopped and run.causes_hold_most():
+        # Most of the change is the causes' own (text restyled or reflowed): lining rows up
+        # would show it again, at a pass per candidate offset. What moved explains the rest.
+        run.explain_moves(layout_diff.moved_boxes if layout_diff is not None else [])
+    elif align and run.changed and not run.stopped:
         moved = alignment.align(*run.row_keys(), extra_moves=layout_moves)
-        if moved.shifts or (layout_moves and run.unexplained):
+        wanted = moved.shifts or (layout_moves and run.unexplained)
+        if wanted:
             # Lining rows up costs a pass per candidate offset over the rows left open: worth
             # it only when the moves explain most of the change (not when text reflowed).
             reflowed_below = moved.reflowed_below(run.row_changes, src2.height)
-        if reflowed_below is None and (moved.shifts or (layout_moves and run.unexplained)):
+        if reflowed_below is not None and layout_diff is not None:
+            run.explain_moves(layout_diff.moved_boxes)
+        elif wanted:
             aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
             blocks = alignment.changed_blocks(aligned_rows)
             shifts = moved.reported_shifts(blocks)
@@ -493,29 +510,40 @@ _NO_VALUES = np.zeros(0)
 
 
 @njit(nogil=True, cache=True)
-def _tally(states, common_rows):
-    """Of a stripe's states ((rows, width)): the flat indices of the changed and of the subtle
-    pixels, the changed pixels per row, and the columns [x0, x1) the changed pixels of its
-    first ``common_rows`` rows (those both images have) span ((width, 0) if none)."""
+def _tally(states, common_rows, want_differing):
+    """Of a stripe's raw states ((rows, width)): the flat indices of the changed, of the
+    subtle and (``want_differing``) of all the differing pixels, the changed pixels per row, and
+    the columns [x0, x1) the changed pixels of its first ``common_rows`` rows (those both
+    images have) span ((width, 0) if none). One pass to count, one to fill."""
     rows, width = states.shape
     counts = np.zeros(rows, dtype=np.int64)
-    subtle_count = 0
+    marked = np.zeros(rows, dtype=np.bool_)
+    subtle_count, differing_count = 0, 0
     for y in range(rows):
         for x in range(width):
             state = states[y, x]
-            if state == CHANGED:
-                counts[y] += 1
-            elif state == SUBTLE:
-                subtle_count += 1
+            if state:
+                marked[y] = True
+                differing_count += 1
+                if state == CHANGED:
+                    counts[y] += 1
+                elif state == SUBTLE:
+                    subtle_count += 1
     changed = np.empty(counts.sum(), dtype=np.int64)
     subtle = np.empty(subtle_count, dtype=np.int64)
-    n_changed, n_subtle = 0, 0
+    differing = np.empty(differing_count if want_differing else 0, dtype=np.int64)
+    n_changed, n_subtle, n_differing = 0, 0, 0
     x0, x1 = width, 0
     for y in range(rows):
-        if not counts[y] and n_subtle == subtle_count:
+        if not marked[y]:
             continue
         for x in range(width):
             state = states[y, x]
+            if not state:
+                continue
+            if want_differing:
+                differing[n_differing] = y * width + x
+                n_differing += 1
             if state == CHANGED:
                 changed[n_changed] = y * width + x
                 n_changed += 1
@@ -524,7 +552,7 @@ def _tally(states, common_rows):
             elif state == SUBTLE:
                 subtle[n_subtle] = y * width + x
                 n_subtle += 1
-    return changed, subtle, counts, (x0, x1)
+    return changed, subtle, differing, counts, (x0, x1)
 
 
 @njit(nogil=True, cache=True)
@@ -615,6 +643,7 @@ class _Comparison:
         )
         self.unexplained = 0
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
+        self.unexplained_at: list[np.ndarray] = []  # the first pass's, canvas-flat, in order
         self.bands: list[tuple[int, int]] = []  # removed blocks in the aligned diff image
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
@@ -633,11 +662,9 @@ class _Comparison:
         for top, bottom in bands(self.height, self.stripe_rows, first_rows):
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
-            states, deltas, differing = self._states(
-                win, first, first + bottom - top, want_differing=self.layout is not None
-            )
+            states, deltas = self._states(win, first, first + bottom - top, raw=True)
             if stop_over_pixels is not None:
-                self._add_stripe(win, first, top, bottom, states, deltas, differing, writer)
+                self._add_stripe(win, first, top, bottom, states, deltas, writer)
                 if self.changed > stop_over_pixels:
                     self.stopped = True
                     return
@@ -645,7 +672,7 @@ class _Comparison:
             if behind is not None:
                 behind.result()
             behind = parallel.in_order(
-                self._add_stripe, win, first, top, bottom, states, deltas, differing, writer
+                self._add_stripe, win, first, top, bottom, states, deltas, writer
             )
         if behind is not None:
             behind.result()
@@ -653,18 +680,23 @@ class _Comparison:
             self.diff_png = writer.finish()
             self.diff_top = writer.top
 
-    def _add_stripe(self, win, first, top, bottom, states, deltas, differing, writer) -> None:
-        """Add canvas rows [top, bottom) (window rows from ``first``) and their states to the
-        counts, the regions, the diff image and the row hashes the alignment reads."""
+    def _add_stripe(self, win, first, top, bottom, states, deltas, writer) -> None:
+        """Add canvas rows [top, bottom) (window rows from ``first``) and their states (raw:
+        DIFFERS kept) to the counts, the regions, the diff image and the row hashes the
+        alignment reads."""
         if self.align:
             rows1 = win.img1[first : first + _real(self.src1, top, bottom)]
             rows2 = win.img2[first : first + _real(self.src2, top, bottom)]
             self.bands1.append(alignment.band_hashes(rows1))
             self.bands2.append(alignment.band_hashes(rows2))
+        wanted = self.layout is not None  # the pixels whose bytes differ, for the causes
+        differing = np.flatnonzero(states) if wanted and self.ignore else None
         self._mask_ignored(states, top)
-        changed, subtle, row_counts, span = _tally(
-            states, max(0, min(self.common_height, bottom) - top)
+        changed, subtle, found, row_counts, span = _tally(
+            states, max(0, min(self.common_height, bottom) - top), wanted and not self.ignore
         )
+        if differing is None:
+            differing = found
         self._record(changed, top, self.changed_cells)
         subtle = subtle if self.subtle else None
         soft = None
@@ -674,6 +706,7 @@ class _Comparison:
             outside = changed[~cover.covered[changed]]
             self.unexplained += outside.size
             self._record(outside, top, self.unexplained_cells)
+            self.unexplained_at.append(outside + top * self.width)
             if subtle is not None:
                 subtle = subtle[~cover.covered[subtle]]
             soft = cover.differing_inside(states)
@@ -684,6 +717,46 @@ class _Comparison:
         self.changed += changed.size
         if writer:
             writer.add(win.img2[first : first + bottom - top], changed, soft)
+
+    def causes_hold_most(self) -> bool:
+        """With layout maps: whether more than half the changed pixels lie in the causes'
+        boxes (and their consequences'), not in what only moved."""
+        return self.layout is not None and (self.changed - self.unexplained) * 2 > self.changed
+
+    def explain_moves(self, moved_boxes) -> None:
+        """Without the aligned pass (rows that do not align): of the first pass's unexplained
+        pixels, those the layout's moved elements ((x, y, width, height, dy) boxes in the new
+        image) explain no longer count. A pixel in such a box is explained when the new image
+        there shows what the old one showed dy higher; a pixel where such an element was (its
+        box dy higher) when what the old image showed there is now dy lower. Each give or take
+        a row, as the aligned pass takes offsets (a fractional move rounds either way). Needs
+        both images whole (see WHOLE_DECODE_PIXELS); else nothing changes."""
+        old, new = self.src1.pixels(), self.src2.pixels()
+        if old is None or new is None or not self.unexplained or not moved_boxes:
+            return
+        at = np.concatenate(self.unexplained_at)
+        ys, xs = at // self.width, at % self.width
+        explained = np.zeros(at.size, dtype=bool)
+        old32 = old.view(np.uint32)[..., 0]
+        new32 = new.view(np.uint32)[..., 0]
+        for x, y, w, h, dy in moved_boxes:
+            # (rows of the canvas, the image read there, the image it is found in, how far)
+            for lo, here, there, shift in ((y, new32, old32, -dy), (y - dy, old32, new32, dy)):
+                i0, i1 = np.searchsorted(at, [max(lo, 0) * self.width, max(lo + h, 0) * self.width])
+                inside = np.arange(i0, i1)
+                inside = inside[(xs[inside] >= x) & (xs[inside] < x + w) & ~explained[inside]]
+                py, px = ys[inside], xs[inside]
+                readable = (py < here.shape[0]) & (px < here.shape[1])
+                for step in (shift, shift - 1, shift + 1):
+                    qy = py + step
+                    ok = readable & (qy >= 0) & (qy < there.shape[0]) & (px < there.shape[1])
+                    same = np.zeros(inside.size, dtype=bool)
+                    same[ok] = here[py[ok], px[ok]] == there[qy[ok], px[ok]]
+                    explained[inside[same]] = True
+        left = at[~explained]
+        self.unexplained = left.size
+        self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
+        self.unexplained_cells.add_flat(left, 0, self.width)
 
     def aligned_pass(self, moved: alignment.Alignment):
         """Compare again with the moved rows lined up. A new row equal to an old one at its
@@ -703,7 +776,11 @@ class _Comparison:
         band_rows = 0
         band_unexplained = 0
         for top, states, _ in self._unexplained(
-            self.src1, self.src2, moved.old_open_segments(self.src1.height), new_rows=True
+            self.src1,
+            self.src2,
+            moved.old_open_segments(self.src1.height),
+            new_rows=True,
+            cover=self.cover_old if self.layout is not None else None,
         ):
             old_rows = self._last_rows
             old_cover = (
@@ -759,7 +836,11 @@ class _Comparison:
                 self.unexplained_cells.add(np.zeros_like(ys), ys)
         inserted = sorted(bands)
         for top, states, deltas in self._unexplained(
-            self.src2, self.src1, moved.open_segments(self.src2.height), new_rows=writer is not None
+            self.src2,
+            self.src1,
+            moved.open_segments(self.src2.height),
+            new_rows=writer is not None,
+            cover=self.cover_new if self.layout is not None else None,
         ):
             rows = len(states)
             new_changed = states == _CHANGED
@@ -795,11 +876,15 @@ class _Comparison:
         self.bands = [(at, sum(len(band) for band, *_ in bands[at])) for at in inserted]
         return total, rows_changed, png, subtle_cells
 
-    def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):
+    def _unexplained(
+        self, this: PngRows, other: PngRows, segments, new_rows: bool = False, cover=None
+    ):
         """Per stripe of ``this`` image's canvas rows: (top, states, deltas) where the rows in
         ``segments`` are compared with ``other`` at each candidate offset and keep the smallest
         state (a pixel that matches anywhere near is explained), and all other rows are _SAME.
-        With ``new_rows``, ``self._last_rows`` holds the stripe's rows of ``this``."""
+        With ``new_rows``, ``self._last_rows`` holds the stripe's rows of ``this``. Pixels
+        inside ``cover`` (a _Cover of this image: the causes' boxes) are the causes' whatever
+        they match, so they are compared at the first offset only."""
         mine = RowReader(this, self.width, self.stripe_rows)
         theirs = RowReader(other, self.width, self.stripe_rows)
         for top in range(0, self.height, self.stripe_rows):
@@ -809,6 +894,11 @@ class _Comparison:
             deltas = np.zeros((rows, self.width), dtype=np.float32)
             stripe_lo = max(top - _CONTEXT, 0)
             stripe = mine.rows(stripe_lo, min(bottom + _CONTEXT, self.height))
+            covered = (
+                cover.stripe(top, bottom, self.width).covered.reshape(rows, -1)
+                if cover is not None
+                else None
+            )
             for start, end, dys, _ in segments:
                 lo, hi = max(start, top), min(end, bottom)
                 if lo >= hi:
@@ -834,10 +924,13 @@ class _Comparison:
                     return Window(there, here, ctx_lo, self.height)
 
                 # The likeliest offset first; the others only for the pixels still open.
-                best_states, best_deltas, _ = self._states(facing(dys[0]), first, first + hi - lo)
+                best_states, best_deltas = self._states(facing(dys[0]), first, first + hi - lo)
                 best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
+                inside = covered[lo - top : hi - top].reshape(-1) if covered is not None else None
                 for dy in dys[1:]:
                     open_ = np.flatnonzero(best_states)
+                    if inside is not None:
+                        open_ = open_[~inside[open_]]
                     if not open_.size:
                         break
                     s, d = self._states(
@@ -922,13 +1015,12 @@ class _Comparison:
         last: int,
         only: np.ndarray | None = None,
         *,
-        want_differing: bool = False,
+        raw: bool = False,
     ):
         """Per pixel of window rows [first, last): _CHANGED (counted), _SUBTLE (under the
         threshold but clearly and flatly changed) or _SAME; and the subtle pixels' distance.
         With ``only`` (window-flat indices in those rows), for just those pixels, in order.
-        ``want_differing``: also the indices (flat, in those rows) of every pixel whose bytes
-        differ."""
+        ``raw``: pixels whose bytes differ but that are not counted stay DIFFERS."""
         states, deltas = classify(
             win,
             first,
@@ -940,12 +1032,11 @@ class _Comparison:
             subtle=self.subtle,
             min_delta=SUBTLE_MIN_DELTA,
         )
-        differing = np.flatnonzero(states) if want_differing else None
-        np.bitwise_and(states, _SUBTLE | _CHANGED, out=states)  # DIFFERS counts as the same
+        if not raw:
+            np.bitwise_and(states, _SUBTLE | _CHANGED, out=states)  # DIFFERS counts as the same
         if only is not None:
             return states, deltas
-        shaped = states.reshape(last - first, win.width), deltas.reshape(last - first, win.width)
-        return (*shaped, differing)
+        return states.reshape(last - first, win.width), deltas.reshape(last - first, win.width)
 
     def _record(self, flat: np.ndarray, top: int, cells: _CellStats, values=None) -> None:
         cells.add_flat(flat, top, self.width, values)

@@ -155,32 +155,33 @@ class _PlainPng:
         self._stride = width * self.channels + 1  # a row's bytes, its filter byte first
         self._data = data
 
-    def rows(self, rows: int, first: int | None = None) -> Iterator[np.ndarray]:
-        """(h, width, 4) arrays of the image's rows, top to bottom (``bands``)."""
-        inflate = isal_zlib.decompressobj()
-        chunks = (body for kind, body in _chunks(self._data, self.label, True) if kind == b"IDAT")
-        pending: bytes | memoryview = b""
+    def rows(
+        self, rows: int, first: int | None = None, into: np.ndarray | None = None
+    ) -> Iterator[np.ndarray]:
+        """(h, width, 4) arrays of the image's rows, top to bottom (``bands``); with ``into``
+        (an array of the whole image), written there and given as views of it."""
+        compressed = b"".join(
+            body for kind, body in _chunks(self._data, self.label, True) if kind == b"IDAT"
+        )
+        inflate = igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_ZLIB)
         previous = np.zeros(self.width * self.channels, dtype=np.uint8)
         for top, bottom in bands(self.height, rows, first):
             need = (bottom - top) * self._stride
-            parts, got = [], 0
-            while got < need:
-                try:
-                    # With no input left, ISA-L may still hold output of what it was given.
-                    part = inflate.decompress(pending, need - got)
-                    if not part and not pending:
-                        pending = b"" if inflate.eof else next(chunks, b"")
-                        if not pending:
-                            row = top + got // self._stride
-                            raise self._error(f"the image data ends at row {row} of {self.height}")
-                        part = inflate.decompress(pending, need - got)
-                except _INFLATE_ERROR as exc:
-                    raise self._error(f"the compressed image data is corrupt ({exc})") from None
-                pending = inflate.unconsumed_tail
-                parts.append(part)
-                got += len(part)
-            raw = np.frombuffer(b"".join(parts), dtype=np.uint8)
-            stripe = np.empty((bottom - top, self.width, 4), dtype=np.uint8)
+            try:
+                # One call per band: the decompressor keeps what it has not read yet.
+                data = inflate.decompress(compressed, need)
+            except _INFLATE_ERROR as exc:
+                raise self._error(f"the compressed image data is corrupt ({exc})") from None
+            compressed = b""
+            if len(data) < need:
+                row = top + len(data) // self._stride
+                raise self._error(f"the image data ends at row {row} of {self.height}")
+            raw = np.frombuffer(data, dtype=np.uint8)
+            stripe = (
+                into[top:bottom]
+                if into is not None
+                else np.empty((bottom - top, self.width, 4), dtype=np.uint8)
+            )
             bad = _unfilter(raw, previous, self.width, self.channels, stripe)
             if bad >= 0:
                 kind = raw[bad * self._stride]
@@ -189,10 +190,8 @@ class _PlainPng:
 
     def whole(self) -> np.ndarray:
         pixels = np.empty((self.height, self.width, 4), dtype=np.uint8)
-        top = 0
-        for stripe in self.rows(self.BAND_ROWS):
-            pixels[top : top + len(stripe)] = stripe
-            top += len(stripe)
+        for _ in self.rows(self.BAND_ROWS, into=pixels):
+            pass
         return pixels
 
     def _error(self, detail: str) -> ImageDecodeError:

@@ -143,9 +143,11 @@ def diff_run(run_id: int) -> str:
         run.recapture == run.Recapture.LAYOUT_DONE
         and release_services.wants_recapture(run)
         and not result.pixels_within(chosen.tolerance)
+        and not result.elements_decide(chosen.tolerance)
     ):
-        # The elements were the same again, but pixels no element explains differ too: is the
-        # page the same again in those? A second screenshot tells.
+        # The elements were the same again, but pixels no element explains differ too, and
+        # the verdict hangs on them: is the page the same again in those? A second screenshot
+        # tells. (When the elements' causes make it a change anyway, it could not.)
         if release_services.request_recapture(run_id, image_sha1=image_sha1, ref_sha1=ref_sha1):
             logger.info("run %s: pixels with no cause differ; capturing it again", run_id)
             return "recapturing"
@@ -241,7 +243,8 @@ def _second_look(run, before, after, layouts, chosen, options) -> str | None:
             return "rechecking"
     if not release_services.wants_recapture(run):
         return None
-    # A first look without the parts only a final verdict needs (diff images, alignment).
+    # A first look without the parts only a final verdict needs (diff images, alignment),
+    # with the layout recheck's map if there was one (what differed between loads is noise).
     try:
         result = core.compare(
             before,
@@ -249,12 +252,15 @@ def _second_look(run, before, after, layouts, chosen, options) -> str | None:
             make_diff_png=False,
             align=False,
             stop_over=chosen.tolerance,
-            **{**layouts, "recheck_layout": None},
+            **layouts,
             **options,
         )
     except core.ImageDecodeError:
         return None  # the final diff fails the run with the reason
-    return "recapturing" if not result.pixels_within(chosen.tolerance) else None
+    # A second screenshot only tells whether pixels no element explains are noise: wanted
+    # when they differ and the verdict hangs on them.
+    pixels_decide = not result.pixels_within(chosen.tolerance)
+    return "recapturing" if pixels_decide and not result.elements_decide(chosen.tolerance) else None
 
 
 def _thumbnail(build, after: bytes, result):

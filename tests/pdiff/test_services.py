@@ -480,18 +480,37 @@ def test_a_cause_that_is_the_same_again_is_real_beside_the_noise(captured):
     assert run.cause_crop_id and run.thumbnail_id
 
 
-def test_pixels_no_element_explains_then_ask_for_a_screenshot_too(captured):
+def test_pixels_no_element_explains_need_no_screenshot_when_the_elements_decide(captured):
+    """The box's colour is a real change (the same again on a second load), so the run is a
+    change whatever the square no element explains is: a second screenshot, which could only
+    tell whether that square is noise, is not taken."""
     changed = make_png(squares=[(100, 100, 40, (0, 0, 200, 255)), (150, 10, 30, BLACK)])
     run = captured(noisy((200, 0, 0, 255)), changed)
     run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255)))
     services.diff_run(run.id)
     run = recheck(run, box_map((0, 0, 200, 255)))  # the box is the same again: real
-    assert services.diff_run(run.id) == "recapturing"  # the square at (150, 10) is pixels alone
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert (run.recapture, run.recapture_image_id) == ("layout_done", None)
+    kinds = sorted(cause["kind"] for cause in run.causes)
+    assert kinds == ["pixels", "style"] and run.cause_key == ""  # reviewed on its own
+
+
+def test_pixels_no_element_explains_are_screenshot_again_when_the_verdict_hangs_on_them(
+    captured,
+):
+    """The box's colour differs between two loads (noise), so only the square no element
+    explains can make this a change: a second screenshot tells whether it is noise too."""
+    changed = make_png(squares=[(100, 100, 40, (0, 0, 200, 255)), (150, 10, 30, BLACK)])
+    run = captured(noisy((200, 0, 0, 255)), changed)
+    run = with_layouts(run, box_map((200, 0, 0, 255)), box_map((0, 0, 200, 255)))
+    services.diff_run(run.id)
+    run = recheck(run, box_map((0, 160, 0, 255)))  # the box differs again: noise
+    assert services.diff_run(run.id) == "recapturing"
     run.refresh_from_db()
     assert (run.status, run.recapture) == ("data_pending", "wanted")
     run = recapture(run, changed)
     assert run.recapture == "done"
-    assert services.diff_run(run.id) == "found"
+    assert services.diff_run(run.id) == "found"  # the square is there again: real
     run.refresh_from_db()
-    kinds = sorted(cause["kind"] for cause in run.causes)
-    assert kinds == ["pixels", "style"] and run.cause_key == ""  # reviewed on its own
+    assert [cause["kind"] for cause in run.causes] == ["pixels"]
