@@ -662,7 +662,14 @@ class _Comparison:
         for top, bottom in bands(self.height, self.stripe_rows, first_rows):
             win = self._window(reader1, reader2, top, bottom, 0)
             first = top - win.top
-            states, deltas = self._states(win, first, first + bottom - top, raw=True)
+            # Inside the causes' boxes a change under the threshold is the cause's: whether it
+            # is a subtle one of its own is not asked.
+            quiet = (
+                self.cover_new.covered_rows(top, bottom, self.width)
+                if self.layout is not None
+                else None
+            )
+            states, deltas = self._states(win, first, first + bottom - top, raw=True, quiet=quiet)
             if stop_over_pixels is not None:
                 self._add_stripe(win, first, top, bottom, states, deltas, writer)
                 if self.changed > stop_over_pixels:
@@ -1016,6 +1023,7 @@ class _Comparison:
         only: np.ndarray | None = None,
         *,
         raw: bool = False,
+        quiet: np.ndarray | None = None,
     ):
         """Per pixel of window rows [first, last): _CHANGED (counted), _SUBTLE (under the
         threshold but clearly and flatly changed) or _SAME; and the subtle pixels' distance.
@@ -1031,6 +1039,7 @@ class _Comparison:
             include_aa=self.include_aa,
             subtle=self.subtle,
             min_delta=SUBTLE_MIN_DELTA,
+            quiet=quiet,
         )
         if not raw:
             np.bitwise_and(states, _SUBTLE | _CHANGED, out=states)  # DIFFERS counts as the same
@@ -1096,6 +1105,16 @@ class _Cover:
         self.covered = np.zeros(0, dtype=bool)
         self._exact = np.zeros(0, dtype=bool)
         self._causes = np.zeros(0, dtype=bool)
+
+    def covered_rows(self, top: int, bottom: int, width: int) -> np.ndarray:
+        """(rows, width): the pixels of rows [top, bottom) inside any box (nothing kept)."""
+        covered = np.zeros((bottom - top, width), dtype=bool)
+        for _, (x, y, w, h) in self.boxes:
+            if y >= bottom:
+                break
+            if y + h > top and min(x + w, width) > max(x, 0):
+                covered[max(y, top) - top : min(y + h, bottom) - top, max(x, 0) : x + w] = True
+        return covered
 
     def stripe(self, top: int, bottom: int, width: int, differing: np.ndarray | None = None):
         """Rows [top, bottom): ``covered`` (flat, per pixel) and, given the stripe-flat indices

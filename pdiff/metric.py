@@ -81,12 +81,14 @@ def classify(
     subtle: bool,
     only: np.ndarray | None = None,
     min_delta: float = 0.0,
+    quiet: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel of window rows [first, last), or of the window-flat indices ``only`` (sorted,
     in those rows): its state (SAME, SUBTLE, CHANGED or DIFFERS, uint8) and, for a SUBTLE one,
     its OKLab HyAB distance (float32, else 0). CHANGED is what pixelmatch counts. With
     ``subtle``, a pixel under the threshold by at least ``min_delta`` in a flat area of both
-    images (3+ equal neighbours: not an anti-aliased edge) is SUBTLE.
+    images (3+ equal neighbours: not an anti-aliased edge) is SUBTLE, except where ``quiet``
+    (a mask of those rows, not with ``only``) is set: there it is DIFFERS.
 
     One compiled pass per pixel (the colour distance, then the anti-aliasing test for the
     pixels over the threshold), split over the cores (``threads``) when the work is large."""
@@ -114,6 +116,7 @@ def classify(
 
     offset = first * width
     listed = only if only is not None else _NONE
+    hushed = quiet.reshape(-1) if quiet is not None and only is None else _NO_MASK
 
     def part(lo: int, hi: int) -> None:
         _classify(
@@ -121,6 +124,7 @@ def classify(
             listed[lo:hi],
             offset + lo,
             offset + hi,
+            hushed[lo:hi],
             *_memo(),
             states[lo:hi],
             deltas[lo:hi],
@@ -132,6 +136,7 @@ def classify(
 
 _local = threading.local()
 _NONE = np.zeros(0, dtype=np.int64)
+_NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 def _memo() -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +154,7 @@ def _memo() -> tuple[np.ndarray, np.ndarray]:
 @njit(nogil=True, cache=True)
 def _classify(
     img1, img2, a32, b32, width, top, canvas_height, yiq, threshold, yiq_limit, include_aa,
-    subtle, min_delta, pixels, lo, hi, keys, values, states, deltas,
+    subtle, min_delta, pixels, lo, hi, quiet, keys, values, states, deltas,
 ):  # fmt: skip
     """The states of window pixels ``pixels`` (if any) or [lo, hi), in pixelmatch's
     arithmetic throughout. One loop with the common case written out; what is rarer (a colour
@@ -204,7 +209,7 @@ def _classify(
             states[n] = DIFFERS if aa else CHANGED
             continue
         states[n] = DIFFERS
-        if not subtle:
+        if not subtle or (quiet.size and quiet[n]):
             continue
         if yiq:
             d_lr, d_ab = _oklab_uncached(img1, img2, i, k)
