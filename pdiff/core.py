@@ -381,8 +381,9 @@ def compare(
             # Lining rows up costs a pass per candidate offset over the rows left open: worth
             # it only when the moves explain most of the change (not when text reflowed).
             reflowed_below = moved.reflowed_below(run.row_changes, src2.height)
-        if reflowed_below is not None and layout_diff is not None:
-            run.explain_moves(layout_diff.moved_boxes)
+        if reflowed_below is not None:
+            if layout_diff is not None:
+                run.explain_moves(layout_diff.moved_boxes)
         elif wanted:
             aligned_changed, aligned_rows, aligned_png, aligned_subtle = run.aligned_pass(moved)
             blocks = alignment.changed_blocks(aligned_rows)
@@ -616,6 +617,7 @@ class _Comparison:
         self.span = (self.width, 0)
         self.bands1: list[np.ndarray] = []
         self.bands2: list[np.ndarray] = []
+        self.hash_later = False
         self.diff_png: bytes | None = None
         self.diff_top: np.ndarray | None = None
         # With layout maps: the causes' boxes (in the new image, and where their elements were
@@ -644,6 +646,7 @@ class _Comparison:
         self.unexplained = 0
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
         self.unexplained_at: list[np.ndarray] = []  # the first pass's, canvas-flat, in order
+        self.cause_changed = 0  # the first pass's changed pixels in the causes' own boxes
         self.bands: list[tuple[int, int]] = []  # removed blocks in the aligned diff image
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
@@ -653,6 +656,8 @@ class _Comparison:
         first_rows = FIRST_STRIPE_ROWS if stop_over_pixels is not None else None
         if first_rows is None:
             self.src1.prepare(self.src2)
+        # Images held whole are hashed for the alignment only if it is made (see row_keys).
+        self.hash_later = self.src1.pixels() is not None and self.src2.pixels() is not None
         reader1 = RowReader(self.src1, self.width, self.stripe_rows, first_rows)
         reader2 = RowReader(self.src2, self.width, self.stripe_rows, first_rows)
         # What a stripe's states add up to (counts, regions, the diff image, row hashes) is
@@ -691,7 +696,7 @@ class _Comparison:
         """Add canvas rows [top, bottom) (window rows from ``first``) and their states (raw:
         DIFFERS kept) to the counts, the regions, the diff image and the row hashes the
         alignment reads."""
-        if self.align:
+        if self.align and not self.hash_later:
             rows1 = win.img1[first : first + _real(self.src1, top, bottom)]
             rows2 = win.img2[first : first + _real(self.src2, top, bottom)]
             self.bands1.append(alignment.band_hashes(rows1))
@@ -712,6 +717,7 @@ class _Comparison:
             cover = self.cover_new.stripe(top, bottom, self.width, differing)
             outside = changed[~cover.covered[changed]]
             self.unexplained += outside.size
+            self.cause_changed += int(np.count_nonzero(cover.by_causes[changed]))
             self._record(outside, top, self.unexplained_cells)
             self.unexplained_at.append(outside + top * self.width)
             if subtle is not None:
@@ -726,41 +732,65 @@ class _Comparison:
             writer.add(win.img2[first : first + bottom - top], changed, soft)
 
     def causes_hold_most(self) -> bool:
-        """With layout maps: whether more than half the changed pixels lie in the causes'
-        boxes (and their consequences'), not in what only moved."""
-        return self.layout is not None and (self.changed - self.unexplained) * 2 > self.changed
+        """With layout maps: whether more than half the changed pixels lie in the causes' own
+        boxes (text restyled or reflowed), not in what moved or grew because of them."""
+        return self.layout is not None and self.cause_changed * 2 > self.changed
 
     def explain_moves(self, moved_boxes) -> None:
-        """Without the aligned pass (rows that do not align): of the first pass's unexplained
-        pixels, those the layout's moved elements ((x, y, width, height, dy) boxes in the new
-        image) explain no longer count. A pixel in such a box is explained when the new image
-        there shows what the old one showed dy higher; a pixel where such an element was (its
-        box dy higher) when what the old image showed there is now dy lower. Each give or take
-        a row, as the aligned pass takes offsets (a fractional move rounds either way). Needs
-        both images whole (see WHOLE_DECODE_PIXELS); else nothing changes."""
+        """Without the aligned pass: of the first pass's unexplained pixels, those the layout's
+        moved elements ((x, y, width, height, dy) boxes in the new image) explain no longer
+        count. A pixel near such an element (in its box, or where it was: dy higher) is
+        explained when both what the new image shows there is what the old one showed dy
+        higher (or the page's background: nothing was drawn there), and what the old one
+        showed there is what the new one shows dy lower: its content and the content it
+        replaced both moved. Each give or take a row, as the aligned pass takes offsets (a
+        fractional move rounds either way). Needs both images whole (see
+        WHOLE_DECODE_PIXELS); else nothing changes."""
         old, new = self.src1.pixels(), self.src2.pixels()
         if old is None or new is None or not self.unexplained or not moved_boxes:
             return
         at = np.concatenate(self.unexplained_at)
         ys, xs = at // self.width, at % self.width
-        explained = np.zeros(at.size, dtype=bool)
-        old32 = old.view(np.uint32)[..., 0]
+        found_new = np.zeros(at.size, dtype=bool)  # the new content is found in the old image
+        found_old = np.zeros(at.size, dtype=bool)  # and the old content in the new one
         new32 = new.view(np.uint32)[..., 0]
+        # Where an element was, the new page may show just its background: nothing new drawn.
+        colours, counts = np.unique(new32[:: max(1, len(new32) // 256)], return_counts=True)
+        found_new |= (
+            new32[np.minimum(ys, len(new32) - 1), np.minimum(xs, new32.shape[1] - 1)]
+            == (colours[np.argmax(counts)])
+        )
+        old_rows = RowReader(self.src1, self.width, self.stripe_rows)
+        new_rows = RowReader(self.src2, self.width, self.stripe_rows)
+        # A screenshot cut at its maximum height: what moved below its end is not lost.
+        cut = self.src1.height == self.src2.height
         for x, y, w, h, dy in moved_boxes:
-            # (rows of the canvas, the image read there, the image it is found in, how far)
-            for lo, here, there, shift in ((y, new32, old32, -dy), (y - dy, old32, new32, dy)):
-                i0, i1 = np.searchsorted(at, [max(lo, 0) * self.width, max(lo + h, 0) * self.width])
-                inside = np.arange(i0, i1)
-                inside = inside[(xs[inside] >= x) & (xs[inside] < x + w) & ~explained[inside]]
-                py, px = ys[inside], xs[inside]
-                readable = (py < here.shape[0]) & (px < here.shape[1])
-                for step in (shift, shift - 1, shift + 1):
-                    qy = py + step
-                    ok = readable & (qy >= 0) & (qy < there.shape[0]) & (px < there.shape[1])
-                    same = np.zeros(inside.size, dtype=bool)
-                    same[ok] = here[py[ok], px[ok]] == there[qy[ok], px[ok]]
-                    explained[inside[same]] = True
-        left = at[~explained]
+            lo, hi = max(min(y, y - dy), 0), max(y + h, y - dy + h, 0)
+            i0, i1 = np.searchsorted(at, [lo * self.width, hi * self.width])
+            near = np.arange(i0, i1)
+            near = near[(xs[near] >= x) & (xs[near] < x + w)]
+            if not near.size:
+                continue
+            top = max(int(ys[near[0]]) - _CONTEXT, 0)
+            bottom = min(int(ys[near[-1]]) + 1 + _CONTEXT, self.height)
+            for step in (dy, dy - 1, dy + 1):
+                # The new rows against the old ones step higher; the old against the new lower;
+                # each for the pixels not found yet.
+                for found, window in (
+                    (found_new, Window(old_rows.rows(top - step, bottom - step),
+                                       new_rows.rows(top, bottom), top, self.height)),
+                    (found_old, Window(new_rows.rows(top + step, bottom + step),
+                                       old_rows.rows(top, bottom), top, self.height)),
+                ):  # fmt: skip
+                    ask = near[~found[near]]
+                    if ask.size:
+                        states, _ = self._states(
+                            window, 0, bottom - top, only=at[ask] - top * self.width
+                        )
+                        found[ask[states != _CHANGED]] = True
+                if cut:
+                    found_old[near[ys[near] + step >= self.src2.height]] = True
+        left = at[~(found_new & found_old)]
         self.unexplained = left.size
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
         self.unexplained_cells.add_flat(left, 0, self.width)
@@ -787,7 +817,6 @@ class _Comparison:
             self.src2,
             moved.old_open_segments(self.src1.height),
             new_rows=True,
-            cover=self.cover_old if self.layout is not None else None,
         ):
             old_rows = self._last_rows
             old_cover = (
@@ -847,7 +876,6 @@ class _Comparison:
             self.src1,
             moved.open_segments(self.src2.height),
             new_rows=writer is not None,
-            cover=self.cover_new if self.layout is not None else None,
         ):
             rows = len(states)
             new_changed = states == _CHANGED
@@ -883,15 +911,11 @@ class _Comparison:
         self.bands = [(at, sum(len(band) for band, *_ in bands[at])) for at in inserted]
         return total, rows_changed, png, subtle_cells
 
-    def _unexplained(
-        self, this: PngRows, other: PngRows, segments, new_rows: bool = False, cover=None
-    ):
+    def _unexplained(self, this: PngRows, other: PngRows, segments, new_rows: bool = False):
         """Per stripe of ``this`` image's canvas rows: (top, states, deltas) where the rows in
         ``segments`` are compared with ``other`` at each candidate offset and keep the smallest
         state (a pixel that matches anywhere near is explained), and all other rows are _SAME.
-        With ``new_rows``, ``self._last_rows`` holds the stripe's rows of ``this``. Pixels
-        inside ``cover`` (a _Cover of this image: the causes' boxes) are the causes' whatever
-        they match, so they are compared at the first offset only."""
+        With ``new_rows``, ``self._last_rows`` holds the stripe's rows of ``this``."""
         mine = RowReader(this, self.width, self.stripe_rows)
         theirs = RowReader(other, self.width, self.stripe_rows)
         for top in range(0, self.height, self.stripe_rows):
@@ -901,11 +925,6 @@ class _Comparison:
             deltas = np.zeros((rows, self.width), dtype=np.float32)
             stripe_lo = max(top - _CONTEXT, 0)
             stripe = mine.rows(stripe_lo, min(bottom + _CONTEXT, self.height))
-            covered = (
-                cover.stripe(top, bottom, self.width).covered.reshape(rows, -1)
-                if cover is not None
-                else None
-            )
             for start, end, dys, _ in segments:
                 lo, hi = max(start, top), min(end, bottom)
                 if lo >= hi:
@@ -933,11 +952,8 @@ class _Comparison:
                 # The likeliest offset first; the others only for the pixels still open.
                 best_states, best_deltas = self._states(facing(dys[0]), first, first + hi - lo)
                 best_states, best_deltas = best_states.reshape(-1), best_deltas.reshape(-1)
-                inside = covered[lo - top : hi - top].reshape(-1) if covered is not None else None
                 for dy in dys[1:]:
                     open_ = np.flatnonzero(best_states)
-                    if inside is not None:
-                        open_ = open_[~inside[open_]]
                     if not open_.size:
                         break
                     s, d = self._states(
@@ -989,6 +1005,13 @@ class _Comparison:
 
     def row_keys(self) -> tuple[list[int], list[int]]:
         """Row keys of both images over the columns where something changed."""
+        if self.hash_later:
+            for bands, src in ((self.bands1, self.src1), (self.bands2, self.src2)):
+                pixels = src.pixels()
+                assert pixels is not None
+                if pixels.shape[1] < self.width:  # on the canvas: padded to its width
+                    pixels = np.pad(pixels, ((0, 0), (0, self.width - pixels.shape[1]), (0, 0)))
+                bands[:] = [alignment.band_hashes(pixels)]
         x0, x1 = self.span if self.span[0] < self.span[1] else (0, self.width)
         return (
             alignment.row_keys(np.concatenate(self.bands1), x0, x1),
@@ -1143,7 +1166,7 @@ class _Cover:
             if exact is not None:
                 self.pixels[n] += int(np.count_nonzero(exact[y0:y1, x0:x1]))
         self.covered = covered.reshape(-1)
-        self._causes = by_causes.reshape(-1)
+        self.by_causes = self._causes = by_causes.reshape(-1)
         self._exact = exact.reshape(-1) if exact is not None else np.zeros(0, dtype=bool)
         if exact is not None:
             self.differing_covered += int(np.count_nonzero(self._exact & self._causes))

@@ -241,7 +241,9 @@ def _second_look(run, before, after, layouts, chosen, options) -> str | None:
     if release_services.wants_layout_recheck(run) and all(isinstance(m, LayoutMap) for m in maps):
         if causing.find(*maps).causes:
             return "rechecking"
-    if not release_services.wants_recapture(run):
+    if not release_services.wants_recapture(run) or run.recapture == run.Recapture.LAYOUT_DONE:
+        # (After a layout recheck, the final diff itself tells whether a screenshot is wanted:
+        # a first look would compare and match the maps once more for the same answer.)
         return None
     # A first look without the parts only a final verdict needs (diff images, alignment),
     # with the layout recheck's map if there was one (what differed between loads is noise).

@@ -419,3 +419,60 @@ def test_what_a_page_wrote_is_printed_without_its_control_characters():
     [cause] = causes.find(before, after).causes
     assert "\x1b" not in cause.line() and "\u202e" not in cause.line()
     assert "\ufffd]0;owned\ufffd" in cause.line() and "\ufffdgnirts" in cause.label()
+
+
+def reflowed(pre_changed=False):
+    """A paragraph whose letter-spacing changed (it reflowed and grew 20 px: noise of other
+    words) above a code block that only moved down those 20 px, unless ``pre_changed``."""
+    rng = np.random.default_rng(3)
+    pictures = []
+    code = np.zeros((40, 400, 4), dtype=np.uint8)
+    code[..., 3] = 255
+    code[:, :, 2] = np.arange(40, dtype=np.uint8)[:, None] * 6  # a distinct colour per row
+    for height in (100, 120):
+        image = np.full((300, 400, 4), 255, dtype=np.uint8)
+        image[:height] = rng.integers(0, 256, size=(height, 400, 4), dtype=np.uint8)
+        image[:height, :, 3] = 255
+        image[height : height + 40] = code
+        if pre_changed and height == 120:
+            image[130:134, 50:60] = (255, 0, 0, 255)
+        out = io.BytesIO()
+        Image.fromarray(image).save(out, format="PNG")
+        pictures.append(out.getvalue())
+    maps = []
+    for height, spacing in ((100, "normal"), (120, "0.6px")):
+        page = Page()
+        html = page.add(-1, "html", (0, 0, 400, 300))
+        body = page.add(html, "body", (0, 0, 400, 300))
+        page.add(body, "p", (0, 0, 400, height), text="words", letter_spacing=spacing)
+        page.add(body, "pre", (0, height, 400, 40), text="code")
+        maps.append(page.map())
+    return pictures, maps
+
+
+def test_when_the_causes_hold_most_of_the_change_what_only_moved_is_explained_in_place(
+    monkeypatch,
+):
+    """No aligned pass (it would line up rows only to show the reflowed paragraph again): the
+    code block that moved is explained where the new screenshot shows what the old one showed
+    20 px higher, and only there."""
+
+    def no_aligned_pass(*args, **kwargs):
+        raise AssertionError("the aligned pass was made")
+
+    monkeypatch.setattr(core._Comparison, "aligned_pass", no_aligned_pass)
+    (before, after), (old, new) = reflowed()
+    result = core.compare(before, after, before_layout=old, after_layout=new)
+    assert [cause.kind for cause in result.causes] == ["style"]
+    assert result.causes[0].changes[0].prop == "letter-spacing"
+    assert result.unexplained_pixels == 0 and result.changed_pixels > 40_000
+    # Without the maps' moves, the block's rows would be changed pixels no cause explains.
+    unmoved = core.compare(
+        before, after, before_layout=old, after_layout=new, align=False
+    ).unexplained_pixels
+    assert unmoved is not None and unmoved > 1000
+
+    (before, after), (old, new) = reflowed(pre_changed=True)
+    result = core.compare(before, after, before_layout=old, after_layout=new)
+    assert result.unexplained_pixels == 40  # the red mark in the block, and nothing else
+    assert [cause.kind for cause in result.causes] == ["style", "pixels"]
