@@ -55,3 +55,18 @@ def heapq_edit(root: Path) -> tuple[str, str]:
     (root / "library" / "heapq-before.html").write_text(original)
     (root / "library" / "heapq-after.html").write_text(edited)
     return "library/heapq-before.html", "library/heapq-after.html"
+
+
+def letter_spacing_edit(root: Path) -> tuple[str, str]:
+    """library/datetime.html before and after ``p { letter-spacing: 0.6px }`` (every paragraph
+    reflows and the page grows by about 1,000 px), written under ``root`` with the site's
+    _static; returns their paths below ``root``."""
+    import shutil
+
+    shutil.copytree(DOCS / "_static", root / "_static", dirs_exist_ok=True)
+    (root / "library").mkdir(exist_ok=True)
+    original = (DOCS / "library" / "datetime.html").read_text()
+    spaced = original.replace("</head>", "<style>p { letter-spacing: 0.6px }</style></head>", 1)
+    (root / "library" / "datetime-before.html").write_text(original)
+    (root / "library" / "datetime-after.html").write_text(spaced)
+    return "library/datetime-before.html", "library/datetime-after.html"

@@ -287,6 +287,75 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def uploaded_pair(api: str, keys: dict, tool_env: dict, scratch: Path) -> None:
+    """A pair of Playwright full-page screenshots (its default compression, a few words
+    changed) sent with `dpxdt diff-images`: the diff worker's time on it (from the run's diff
+    log: decode, compare, diff image) against odiff's whole process on the same files."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.bench.bench_pdiff import page
+
+    folder = scratch / "uploaded"
+    folder.mkdir()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=PLAIN_CHROMIUM_ARGS
+        )
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        for side, word in (("before", "quick"), ("after", "slow")):
+            tab.set_content(page(word, 46))
+            (folder / f"{side}.png").write_bytes(tab.screenshot(full_page=True))
+        browser.close()
+    for side in ("before", "after"):
+        tests = [{"name": "full page", "image_path": str(folder / f"{side}.png")}]
+        (folder / "tests.json").write_text(json.dumps(tests))
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "dpxdt"), "diff-images", "--wait",
+             "--upload_release_name", f"uploaded {side}",
+             "--tests_json_path", str(folder / "tests.json")],
+            env=tool_env, capture_output=True, check=False,
+        )  # fmt: skip
+        if side == "before":
+            mark_good(api, keys, "uploaded before")
+    auth = (keys["api_key"], keys["api_secret"])
+    status = requests.get(
+        f"{api}/release_status",
+        auth=auth,
+        timeout=60,
+        params={
+            "build_id": keys["build_id"],
+            "release_name": "uploaded after",
+            "release_number": 1,
+        },
+    ).json()
+    [run] = status["runs"]
+    log = json.loads(
+        requests.get(
+            f"{api}/download",
+            auth=auth,
+            timeout=60,
+            params={"build_id": keys["build_id"], "sha1sum": run["diff_log"]},
+        ).content
+    )
+    odiff = ROOT / "tests" / "tools" / "node_modules" / ".bin" / "odiff"
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run(
+            [str(odiff), str(folder / "before.png"), str(folder / "after.png"),
+             str(folder / "odiff.png"), "--antialiasing"],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        samples.append(time.perf_counter() - started)
+    ours, theirs = log["seconds"]["compare"], statistics.median(samples)
+    print(
+        f"  a pair sent with diff-images ({log['after_size'][0]}x{log['after_size'][1]}, "
+        f"{log['changed_pixels']} changed pixels): the diff worker's compare {ours * 1000:.0f} ms, "
+        f"odiff's process {theirs * 1000:.0f} ms: {ours / theirs:.2f}x "
+        f"(target <= 0.8: {'met' if ours <= 0.8 * theirs else 'MISSED'})"
+    )
+
+
 def end_to_end(pages: int = 60):
     names = sorted(p.stem for p in (pythondoc.DOCS / "library").glob("*.html"))[1::5][:pages]
     scratch = Path(tempfile.mkdtemp(prefix="dpxdt-bench-docs-"))
@@ -380,6 +449,7 @@ def end_to_end(pages: int = 60):
             breakdown(api, keys, label)
             measured.append((label, seconds))
         stylesheet.write_text(original_css)
+        uploaded_pair(api, keys, tool_env, scratch)
         plain.append(plain_loop_over(urls))
         loop = statistics.mean(plain)
         print(
