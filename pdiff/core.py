@@ -11,9 +11,11 @@ Pure and Django-free, so the local tool can use it without a server.
   a card background from white to grey-50) are reported as ``subtle_regions``.
 * Rows that moved (content inserted or removed above them) are found by aligning the rows of
   the two images (``pdiff.align``); ``aligned_changed_pixels`` counts what is left changed
-  after that, and ``aligned_diff_png`` shows it. ``distortion`` stays unaligned.
+  after that, and ``aligned_diff_png`` shows it. ``distortion`` stays unaligned. When lining
+  rows up would explain under half of the change (text reflowed), it is not done, and
+  ``reflowed_below`` says so.
 * Both images are read a stripe of rows at a time (``pdiff.pngio``), so memory is bounded by
-  the width of the images, not their height; a screenshot of up to 48 MP is decoded whole,
+  the width of the images, not their height; a screenshot of up to 64 MP is decoded whole,
   which is faster and bounded by that size.
 """
 

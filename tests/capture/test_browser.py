@@ -59,9 +59,9 @@ def test_full_page_is_the_default_and_covers_the_whole_page(browser, site):
 
 
 def test_the_diff_decodes_a_capture_whole(browser, site):
-    """The engine's screenshots are encoded for speed (zlib's fastest level), which is what
-    makes pdiff.pngio decode them whole with libspng rather than stream them through libvips;
-    a Chromium that encodes otherwise would quietly make every diff slower."""
+    """The engine's screenshots are plain truecolour PNGs, which pdiff.pngio decodes whole
+    itself rather than stream them through libvips; a Chromium that encoded otherwise (a
+    palette, interlacing) would quietly make every diff slower."""
     url = site.add("/decoded", "<body style='margin:0'><div style='height:2000px'>x</div></body>")
     result = capture(browser, url)
     pixels = PngRows(result.png, "after").pixels()
