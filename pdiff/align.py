@@ -30,6 +30,9 @@ MIN_BLOCK_PIXELS = 4
 # Rows do not align when the rows an alignment leaves open hold more than this share of the
 # changed pixels: the moves explain less than half of the change (see reflowed_below).
 GIVE_UP_SHARE = 0.5
+# ... and they are cut into at least this many pieces (reflowed text leaves hundreds: every
+# paragraph, between the code blocks and headings that still match).
+REFLOW_SEGMENTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +76,15 @@ class Alignment:
         )
 
     def reflowed_below(self, row_changes: np.ndarray, height: int) -> int | None:
-        """Whether the rows do not align: the rows of the new image this alignment leaves open
-        hold more than GIVE_UP_SHARE of the changed pixels (``row_changes``: per row, from the
-        unaligned pass), so lining the rest up would explain little at the cost of a pass per
-        candidate offset over those rows (text that reflowed: each line holds other words, and
-        only blank rows and the odd heading still match). Then the first open row that changed
-        (where the reflow starts), else None."""
+        """Whether the rows do not align: the rows of the new image this alignment leaves open,
+        in REFLOW_SEGMENTS pieces or more, hold more than GIVE_UP_SHARE of the changed pixels
+        (``row_changes``: per row, from the unaligned pass), so lining the rest up would
+        explain little at the cost of a pass per candidate offset over those rows (text that
+        reflowed: each line holds other words, and only blank rows and the odd heading still
+        match). Then the first open row that changed (where the reflow starts), else None."""
         segments = self.open_segments(height)
+        if len(segments) < REFLOW_SEGMENTS:
+            return None  # a block or two inserted or changed: cheap to line up, and worth it
         open_changed = sum(int(row_changes[start:end].sum()) for start, end, *_ in segments)
         if open_changed <= GIVE_UP_SHARE * int(row_changes.sum()):
             return None

@@ -81,6 +81,7 @@ BAND_MARGIN = 16
 # With layout maps, rows are not lined up when the causes' own boxes hold more than this share
 # of the changed pixels (see _Comparison.causes_hold_most).
 CAUSE_SHARE = 0.25
+RESTYLED_KINDS = ("style", "text", "image")
 # Regions of unexplained pixels reported as causes of their own.
 MAX_PIXEL_CAUSES = 10
 # Rows of context a stripe needs on either side (the anti-aliasing test looks 2 rows away).
@@ -641,6 +642,7 @@ class _Comparison:
             + [(n, box) for n, c in enumerate(causes) if c.side == "before" for box in c.boxes]
             + [(-1, box) for box in consequences],
             len(causes),
+            restyled={n for n, c in enumerate(causes) if c.kind in RESTYLED_KINDS},
         )
         self.cover_old = _Cover(
             [(n, box) for n, c in enumerate(causes) for box in c.other_boxes]
@@ -651,7 +653,8 @@ class _Comparison:
         self.unexplained = 0
         self.unexplained_cells = _CellStats(self.width, self.height, REGION_CELL)
         self.unexplained_at: list[np.ndarray] = []  # the first pass's, canvas-flat, in order
-        self.cause_changed = 0  # the first pass's changed pixels in the causes' own boxes
+        # The first pass's changed pixels in the boxes of causes that restyled their content.
+        self.cause_changed = 0
         self.bands: list[tuple[int, int]] = []  # removed blocks in the aligned diff image
 
     def first_pass(self, stop_over_pixels: float | None = None) -> None:
@@ -722,7 +725,7 @@ class _Comparison:
             cover = self.cover_new.stripe(top, bottom, self.width, differing)
             outside = changed[~cover.covered[changed]]
             self.unexplained += outside.size
-            self.cause_changed += int(np.count_nonzero(cover.by_causes[changed]))
+            self.cause_changed += int(np.count_nonzero(cover.restyled_mask[changed]))
             self._record(outside, top, self.unexplained_cells)
             self.unexplained_at.append(outside + top * self.width)
             if subtle is not None:
@@ -737,11 +740,13 @@ class _Comparison:
             writer.add(win.img2[first : first + bottom - top], changed, soft)
 
     def causes_hold_most(self) -> bool:
-        """With layout maps: whether the causes' own boxes hold more than CAUSE_SHARE of the
-        changed pixels. A text restyled or reflowed changes most pixels of its boxes (22 to 98 %
-        of a docs page's changed pixels with every paragraph's letter-spacing changed); a box
-        that grew (a padding, a margin) changes few of its own and moves what is below (5 to
-        18 % with every signature's padding-top changed): that is worth lining up."""
+        """With layout maps: whether the boxes of the causes that restyled their content (a
+        style, a text, an image: not an element added or removed, whose neighbours only moved)
+        hold more than CAUSE_SHARE of the changed pixels. A text restyled or reflowed changes
+        most pixels of its boxes (22 to 98 % of a docs page's changed pixels with every
+        paragraph's letter-spacing changed); a box that grew (a padding, a margin) changes few
+        of its own and moves what is below (5 to 18 % with every signature's padding-top
+        changed): that is worth lining up."""
         return self.layout is not None and self.cause_changed > CAUSE_SHARE * self.changed
 
     def explain_moves(self, moved_boxes) -> None:
@@ -1126,7 +1131,13 @@ class _Cover:
     and how many pixels whose bytes differ lie inside each cause's boxes. Boxes of cause -1 are
     the causes' consequences: covered (explained), not counted for any cause."""
 
-    def __init__(self, boxes: list[tuple[int, tuple[int, int, int, int]]], causes: int):
+    def __init__(
+        self,
+        boxes: list[tuple[int, tuple[int, int, int, int]]],
+        causes: int,
+        restyled: set[int] = frozenset(),  # type: ignore[assignment]
+    ):
+        self.restyled = restyled  # the causes that changed what is drawn in their boxes
         self.boxes = sorted(
             {(n, tuple(map(int, box))) for n, box in boxes if box[2] > 0 and box[3] > 0},
             key=lambda item: (item[1][1], item),
@@ -1153,6 +1164,7 @@ class _Cover:
         rows = bottom - top
         covered = np.zeros((rows, width), dtype=bool)
         by_causes = np.zeros((rows, width), dtype=bool)
+        restyled = np.zeros((rows, width), dtype=bool)
         exact: np.ndarray | None = None
         if differing is not None:
             flat = np.zeros(rows * width, dtype=bool)
@@ -1171,10 +1183,13 @@ class _Cover:
             if n < 0:
                 continue
             by_causes[y0:y1, x0:x1] = True
+            if n in self.restyled:
+                restyled[y0:y1, x0:x1] = True
             if exact is not None:
                 self.pixels[n] += int(np.count_nonzero(exact[y0:y1, x0:x1]))
         self.covered = covered.reshape(-1)
-        self.by_causes = self._causes = by_causes.reshape(-1)
+        self._causes = by_causes.reshape(-1)
+        self.restyled_mask = restyled.reshape(-1)
         self._exact = exact.reshape(-1) if exact is not None else np.zeros(0, dtype=bool)
         if exact is not None:
             self.differing_covered += int(np.count_nonzero(self._exact & self._causes))

@@ -108,15 +108,24 @@ def test_content_that_only_moved_is_still_aligned(reflowed_pair):
     assert "moved up 120 px" in result.summary
 
 
-def test_reflowed_below_is_where_the_open_rows_hold_most_of_the_change():
-    matched = [(0, 100, 0), (300, 340, 20), (600, 640, 40)]
-    moved = align.Alignment(matched, [align.Shift(280, 300, 40), align.Shift(560, 600, 40)])
-    changes = np.zeros(700, dtype=np.int64)
-    changes[150:290] = 50  # open rows (100-300): changed
-    changes[300:340] = 10  # rows that moved by 20 (matched): changed only unaligned
-    assert moved.reflowed_below(changes, 700) == 150
-    changes[300:340] = 1000  # now the moves hold most of the change: worth lining up
-    assert moved.reflowed_below(changes, 700) is None
+def test_reflowed_below_is_where_many_open_pieces_hold_most_of_the_change():
+    # Ten paragraphs (open rows), each followed by a code block that moved (matched).
+    matched = [(0, 100, 0)] + [(100 + 60 * n + 40, 100 + 60 * n + 60, 2 * n) for n in range(10)]
+    moved = align.Alignment(matched, [])
+    changes = np.zeros(800, dtype=np.int64)
+    for n in range(10):
+        changes[100 + 60 * n + 5 : 100 + 60 * n + 40] = 50  # the paragraphs: changed
+        changes[100 + 60 * n + 40 : 100 + 60 * n + 60] = 10  # the blocks: changed unaligned
+    assert moved.reflowed_below(changes, 800) == 105
+    for n in range(10):
+        changes[100 + 60 * n + 40 : 100 + 60 * n + 60] = 1000  # the moves hold most: line up
+    assert moved.reflowed_below(changes, 800) is None
+    # One block inserted (few open pieces): lined up whatever its share.
+    one = align.Alignment([(0, 100, 0), (140, 800, 40)], [align.Shift(100, 140, 40)])
+    changes[:] = 0
+    changes[100:140] = 1000
+    changes[140:800] = 1
+    assert one.reflowed_below(changes, 800) is None
 
 
 def test_the_counts_do_not_depend_on_how_the_work_is_split(reflowed_pair, monkeypatch):
