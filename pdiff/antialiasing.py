@@ -9,8 +9,9 @@ brightest of them sits in a flat area (3+ equal neighbours) of both images. Brig
 pixelmatch 7.2's for ``yiq`` (translucent pixels blended onto its checkerboard) and main's for
 ``oklab`` (blended onto white; when the luma cancels out, alpha decides).
 
-The functions work on a window of rows of both images (``pdiff.metric.Window``): pixels are
-window-flat indices, ``top`` is the window's first canvas row, and a neighbour exists when it is
+The functions work on a window of rows of both images (``pdiff.metric.Window``) as uint32
+RGBA: a pixel is given by its place (x, y) in the window (``excluded`` takes window-flat
+indices), ``top`` is the window's first canvas row, and a neighbour exists when it is
 inside the canvas of ``canvas_height`` rows (the window carries two rows of context either side
 where the canvas has them). Arithmetic is pixelmatch's, in float64 and in the same order, with
 no fast-math: the tests check the counts against pixelmatch's own, and each function against a
@@ -113,12 +114,8 @@ def antialiased(a32, b32, x, y, width, top, canvas_height, yiq):
             brightest, brightest_x, brightest_y = delta, nx, ny
     if darkest == 0 or brightest == 0:  # no ramp: not anti-aliasing
         return False
-    return (
-        has_many_siblings(a32, darkest_x, darkest_y, width, top, canvas_height)
-        and has_many_siblings(b32, darkest_x, darkest_y, width, top, canvas_height)
-    ) or (
-        has_many_siblings(a32, brightest_x, brightest_y, width, top, canvas_height)
-        and has_many_siblings(b32, brightest_x, brightest_y, width, top, canvas_height)
+    return flat_in_both(a32, b32, darkest_x, darkest_y, width, top, canvas_height) or (
+        flat_in_both(a32, b32, brightest_x, brightest_y, width, top, canvas_height)
     )
 
 
@@ -152,14 +149,10 @@ def _antialiased_inside(a32, b32, x, y, width, top, canvas_height, yiq):
             brightest, brightest_at = delta, pixel + offset
     if darkest == 0 or brightest == 0:
         return False
-    dx, dy = darkest_at % width, darkest_at // width
-    bx, by = brightest_at % width, brightest_at // width
-    return (
-        has_many_siblings(a32, dx, dy, width, top, canvas_height)
-        and has_many_siblings(b32, dx, dy, width, top, canvas_height)
-    ) or (
-        has_many_siblings(a32, bx, by, width, top, canvas_height)
-        and has_many_siblings(b32, bx, by, width, top, canvas_height)
+    return flat_in_both(
+        a32, b32, darkest_at % width, darkest_at // width, width, top, canvas_height
+    ) or flat_in_both(
+        a32, b32, brightest_at % width, brightest_at // width, width, top, canvas_height
     )
 
 

@@ -684,7 +684,7 @@ class _Comparison:
             )
             states, deltas = self._states(win, first, first + bottom - top, raw=True, quiet=quiet)
             if stop_over_pixels is not None:
-                self._add_stripe(win, first, top, bottom, states, deltas, writer)
+                self._add_stripe(win, first, top, bottom, states, deltas, writer, quiet)
                 if self.changed > stop_over_pixels:
                     self.stopped = True
                     return
@@ -692,7 +692,7 @@ class _Comparison:
             if behind is not None:
                 behind.result()
             behind = parallel.in_order(
-                self._add_stripe, win, first, top, bottom, states, deltas, writer
+                self._add_stripe, win, first, top, bottom, states, deltas, writer, quiet
             )
         if behind is not None:
             behind.result()
@@ -700,10 +700,10 @@ class _Comparison:
             self.diff_png = writer.finish()
             self.diff_top = writer.top
 
-    def _add_stripe(self, win, first, top, bottom, states, deltas, writer) -> None:
+    def _add_stripe(self, win, first, top, bottom, states, deltas, writer, covered) -> None:
         """Add canvas rows [top, bottom) (window rows from ``first``) and their states (raw:
         DIFFERS kept) to the counts, the regions, the diff image and the row hashes the
-        alignment reads."""
+        alignment reads; ``covered``: what the causes' boxes cover there (with layout maps)."""
         if self.align and not self.hash_later:
             rows1 = win.img1[first : first + _real(self.src1, top, bottom)]
             rows2 = win.img2[first : first + _real(self.src2, top, bottom)]
@@ -722,7 +722,7 @@ class _Comparison:
         soft = None
         if self.layout is not None:
             # Inside a cause's boxes a change is the cause's; outside, it is unexplained.
-            cover = self.cover_new.stripe(top, bottom, self.width, differing)
+            cover = self.cover_new.stripe(top, bottom, self.width, differing, covered)
             outside = changed[~cover.covered[changed]]
             self.unexplained += outside.size
             self.cause_changed += int(np.count_nonzero(cover.restyled_mask[changed]))
@@ -1148,21 +1148,37 @@ class _Cover:
         self._exact = np.zeros(0, dtype=bool)
         self._causes = np.zeros(0, dtype=bool)
 
+    def _clipped(self, top: int, bottom: int, width: int):
+        """(cause, y0, y1, x0, x1) of each box's part in rows [top, bottom), stripe rows."""
+        for n, (x, y, w, h) in self.boxes:
+            if y >= bottom:
+                break
+            y0, y1 = max(y, top) - top, min(y + h, bottom) - top
+            x0, x1 = max(x, 0), min(x + w, width)
+            if y0 < y1 and x0 < x1:
+                yield n, y0, y1, x0, x1
+
     def covered_rows(self, top: int, bottom: int, width: int) -> np.ndarray:
         """(rows, width): the pixels of rows [top, bottom) inside any box (nothing kept)."""
         covered = np.zeros((bottom - top, width), dtype=bool)
-        for _, (x, y, w, h) in self.boxes:
-            if y >= bottom:
-                break
-            if y + h > top and min(x + w, width) > max(x, 0):
-                covered[max(y, top) - top : min(y + h, bottom) - top, max(x, 0) : x + w] = True
+        for _, y0, y1, x0, x1 in self._clipped(top, bottom, width):
+            covered[y0:y1, x0:x1] = True
         return covered
 
-    def stripe(self, top: int, bottom: int, width: int, differing: np.ndarray | None = None):
-        """Rows [top, bottom): ``covered`` (flat, per pixel) and, given the stripe-flat indices
-        of the ``differing`` pixels, the count inside each cause's boxes added to ``pixels``."""
+    def stripe(
+        self,
+        top: int,
+        bottom: int,
+        width: int,
+        differing: np.ndarray | None = None,
+        covered: np.ndarray | None = None,
+    ):
+        """Rows [top, bottom): ``covered`` (flat, per pixel; given, if ``covered_rows`` made it
+        already) and, given the stripe-flat indices of the ``differing`` pixels, the count
+        inside each cause's boxes added to ``pixels``."""
         rows = bottom - top
-        covered = np.zeros((rows, width), dtype=bool)
+        known = covered is not None
+        covered = covered if covered is not None else np.zeros((rows, width), dtype=bool)
         by_causes = np.zeros((rows, width), dtype=bool)
         restyled = np.zeros((rows, width), dtype=bool)
         exact: np.ndarray | None = None
@@ -1170,16 +1186,9 @@ class _Cover:
             flat = np.zeros(rows * width, dtype=bool)
             flat[differing] = True
             exact = flat.reshape(rows, width)
-        for n, (x, y, w, h) in self.boxes:
-            if y >= bottom:
-                break
-            if y + h <= top:
-                continue
-            y0, y1 = max(y, top) - top, min(y + h, bottom) - top
-            x0, x1 = max(x, 0), min(x + w, width)
-            if x0 >= x1:
-                continue
-            covered[y0:y1, x0:x1] = True
+        for n, y0, y1, x0, x1 in self._clipped(top, bottom, width):
+            if not known:
+                covered[y0:y1, x0:x1] = True
             if n < 0:
                 continue
             by_causes[y0:y1, x0:x1] = True

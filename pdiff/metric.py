@@ -91,7 +91,8 @@ def classify(
     (a mask of those rows, not with ``only``) is set: there it is DIFFERS.
 
     One compiled pass per pixel (the colour distance, then the anti-aliasing test for the
-    pixels over the threshold), split over the cores (``threads``) when the work is large."""
+    pixels over the threshold), split over the cores (``pdiff.parallel``) when the work is
+    large."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
     width = win.width
@@ -196,10 +197,7 @@ def _classify(
                 if keys[h] != v2:
                     _remember(img2, i, v2, k, keys, values, h)
                 l2, m2, s2, lr2 = values[h, 0], values[h, 1], values[h, 2], values[h, 3]
-            dl, dm, ds = l1 - l2, m1 - m2, s1 - s2
-            da = 1.9779984951 * dl - 2.4285922050 * dm + 0.4505937099 * ds
-            db = 0.0259040371 * dl + 0.7827717662 * dm - 0.8086757660 * ds
-            d_lr, d_ab = lr1 - lr2, da * da + db * db
+            d_lr, d_ab = _difference(l1, m1, s1, lr1, l2, m2, s2, lr2)
             rest = threshold - abs(d_lr)
             over = not (rest > 0 and d_ab <= rest * rest)
         if over:
@@ -223,12 +221,8 @@ def _classify(
 
 @njit(nogil=True, cache=True, inline="never")
 def _remember(img, i, v, k, keys, values, slot) -> None:
-    l_, m_, s_ = _lms(img[i], k)
     keys[slot] = v
-    values[slot, 0] = l_
-    values[slot, 1] = m_
-    values[slot, 2] = s_
-    values[slot, 3] = _toe(0.2104542553 * l_ + 0.7936177850 * m_ - 0.0040720468 * s_)
+    values[slot, 0], values[slot, 1], values[slot, 2], values[slot, 3] = _oklab_fresh(img, i, k)
 
 
 @njit(nogil=True, cache=True, inline="never")
@@ -238,15 +232,19 @@ def _oklab_fresh(img, i, k):
     return l_, m_, s_, _toe(0.2104542553 * l_ + 0.7936177850 * m_ - 0.0040720468 * s_)
 
 
-@njit(nogil=True, cache=True, inline="never")
-def _oklab_uncached(img1, img2, i, k):
-    """(ΔLr, Δa² + Δb²) of window pixel i without the memo (the YIQ metric's subtle test)."""
-    l1, m1, s1, lr1 = _oklab_fresh(img1, i, k)
-    l2, m2, s2, lr2 = _oklab_fresh(img2, i, k)
+@njit(nogil=True, cache=True)
+def _difference(l1, m1, s1, lr1, l2, m2, s2, lr2):
+    """(ΔLr, Δa² + Δb²) of two colours' (l, m, s, Lr), in pixelmatch main's arithmetic."""
     dl, dm, ds = l1 - l2, m1 - m2, s1 - s2
     da = 1.9779984951 * dl - 2.4285922050 * dm + 0.4505937099 * ds
     db = 0.0259040371 * dl + 0.7827717662 * dm - 0.8086757660 * ds
     return lr1 - lr2, da * da + db * db
+
+
+@njit(nogil=True, cache=True, inline="never")
+def _oklab_uncached(img1, img2, i, k):
+    """(ΔLr, Δa² + Δb²) of window pixel i without the memo (the YIQ metric's subtle test)."""
+    return _difference(*_oklab_fresh(img1, i, k), *_oklab_fresh(img2, i, k))
 
 
 @njit(nogil=True, cache=True)
@@ -276,8 +274,8 @@ def oklab_distance(rgb1, rgb2) -> float:
     """The OKLab HyAB distance between two opaque sRGB colours (0..1, black↔white is 1)."""
     p1 = np.array([[*rgb1, 255]], dtype=np.uint8)
     p2 = np.array([[*rgb2, 255]], dtype=np.uint8)
-    d_lr, d_ab = _oklab_deltas(p1, p2, np.zeros(1, dtype=np.int64))
-    return float(abs(d_lr[0]) + np.sqrt(d_ab[0]))
+    d_lr, d_ab = _oklab_uncached(p1, p2, 0, 0)
+    return float(abs(d_lr) + np.sqrt(d_ab))
 
 
 # --- the colour distances ---------------------------------------------------------------------
@@ -320,24 +318,3 @@ def _lms(p, k):
     m_ = _cbrt(0.2119034982 * lr + 0.6806995451 * lg + 0.1073969566 * lb)
     s_ = _cbrt(0.0883024619 * lr + 0.2817188376 * lg + 0.6299787005 * lb)
     return l_, m_, s_
-
-
-@njit(cache=True)
-def _oklab_deltas(p1, p2, k):
-    """(ΔLr, Δa² + Δb²) between two sets of RGBA pixels ((n, 4) each; ``k``: their byte
-    offsets, for the checkerboard), in pixelmatch main's arithmetic. Compiled: a pass per
-    pixel instead of a dozen numpy temporaries."""
-    n = p1.shape[0]
-    d_lr = np.empty(n)
-    d_ab = np.empty(n)
-    for i in range(n):
-        l1, m1, s1 = _lms(p1[i], k[i])
-        l2, m2, s2 = _lms(p2[i], k[i])
-        lr1 = _toe(0.2104542553 * l1 + 0.7936177850 * m1 - 0.0040720468 * s1)
-        lr2 = _toe(0.2104542553 * l2 + 0.7936177850 * m2 - 0.0040720468 * s2)
-        dl, dm, ds = l1 - l2, m1 - m2, s1 - s2
-        da = 1.9779984951 * dl - 2.4285922050 * dm + 0.4505937099 * ds
-        db = 0.0259040371 * dl + 0.7827717662 * dm - 0.8086757660 * ds
-        d_lr[i] = lr1 - lr2
-        d_ab[i] = da * da + db * db
-    return d_lr, d_ab

@@ -41,32 +41,40 @@ def heapq_edit(root: Path) -> tuple[str, str]:
     algorithm, also known as the priority queue algorithm." -> "…algorithm."), written under
     ``root`` with the site's _static; returns their paths below ``root``. The paragraph loses
     a line, so everything below it moves up."""
-    import shutil
-
-    shutil.copytree(DOCS / "_static", root / "_static", dirs_exist_ok=True)
-    (root / "library").mkdir(exist_ok=True)
-    original = (DOCS / "library" / "heapq.html").read_text()
-    edited = original.replace(
-        "heap queue algorithm, also known\nas the priority queue algorithm.",
-        "heap queue algorithm.",
+    return _edited(
+        root,
+        "heapq",
+        lambda html: html.replace(
+            "heap queue algorithm, also known\nas the priority queue algorithm.",
+            "heap queue algorithm.",
+        ),
     )
-    if edited == original:
-        raise RuntimeError("library/heapq.html no longer has the sentence the edit removes")
-    (root / "library" / "heapq-before.html").write_text(original)
-    (root / "library" / "heapq-after.html").write_text(edited)
-    return "library/heapq-before.html", "library/heapq-after.html"
 
 
 def letter_spacing_edit(root: Path) -> tuple[str, str]:
     """library/datetime.html before and after ``p { letter-spacing: 0.6px }`` (every paragraph
     reflows and the page grows by about 1,000 px), written under ``root`` with the site's
     _static; returns their paths below ``root``."""
+    return _edited(
+        root,
+        "datetime",
+        lambda html: html.replace(
+            "</head>", "<style>p { letter-spacing: 0.6px }</style></head>", 1
+        ),
+    )
+
+
+def _edited(root: Path, page: str, edit) -> tuple[str, str]:
+    """library/PAGE-before.html and library/PAGE-after.html (``edit`` of its HTML) under
+    ``root``, with the site's _static; their paths below ``root``."""
     import shutil
 
     shutil.copytree(DOCS / "_static", root / "_static", dirs_exist_ok=True)
     (root / "library").mkdir(exist_ok=True)
-    original = (DOCS / "library" / "datetime.html").read_text()
-    spaced = original.replace("</head>", "<style>p { letter-spacing: 0.6px }</style></head>", 1)
-    (root / "library" / "datetime-before.html").write_text(original)
-    (root / "library" / "datetime-after.html").write_text(spaced)
-    return "library/datetime-before.html", "library/datetime-after.html"
+    original = (DOCS / "library" / f"{page}.html").read_text()
+    edited = edit(original)
+    if edited == original:
+        raise RuntimeError(f"library/{page}.html no longer has what the edit changes")
+    (root / "library" / f"{page}-before.html").write_text(original)
+    (root / "library" / f"{page}-after.html").write_text(edited)
+    return f"library/{page}-before.html", f"library/{page}-after.html"

@@ -74,33 +74,28 @@ def make_pairs(workdir: Path) -> dict[str, tuple[Path, Path]]:
                 files.append(path)
             width, height = Image.open(files[0]).size
             pairs[f"{label} ({width}x{height})"] = (files[0], files[1])
-        # A real docs page with one sentence cut: content below moves up (shifts, aligned).
+        # Real docs pages: one sentence cut (content below moves up: shifts, aligned), and the
+        # expensive pair: every paragraph's letter-spacing changed, the text reflows and the page
+        # grows (rows no longer align), as Playwright screenshots them.
         try:
             from tests import pythondoc
 
-            paths = pythondoc.heapq_edit(workdir / "docs")
+            edits = [
+                ("docs page, content moved (heapq.html)", pythondoc.heapq_edit(workdir / "docs")),
+                (REFLOWED, pythondoc.letter_spacing_edit(workdir / "docs")),
+            ]
         except (ImportError, OSError, RuntimeError) as exc:
-            print(f"note: no heapq pair ({exc}); install python3.11-doc")
-        else:
+            print(f"note: no docs pairs ({exc}); install python3.11-doc")
+            edits = []
+        for label, paths in edits:
             server, base = pythondoc.serve(workdir / "docs")
             files = []
-            for path, side in zip(paths, ("before", "after"), strict=True):
+            for path in paths:
                 tab.goto(f"{base}/{path}")
-                files.append(workdir / f"heapq-{side}.png")
+                files.append(workdir / Path(path).with_suffix(".png").name)
                 files[-1].write_bytes(tab.screenshot(full_page=True))
             server.shutdown()
-            pairs["docs page, content moved (heapq.html)"] = (files[0], files[1])
-            # The expensive pair: every paragraph's letter-spacing changed, the text reflows and
-            # the page grows (rows no longer align), as Playwright screenshots it.
-            paths = pythondoc.letter_spacing_edit(workdir / "docs")
-            server, base = pythondoc.serve(workdir / "docs")
-            files = []
-            for path, side in zip(paths, ("before", "after"), strict=True):
-                tab.goto(f"{base}/{path}")
-                files.append(workdir / f"datetime-{side}.png")
-                files[-1].write_bytes(tab.screenshot(full_page=True))
-            server.shutdown()
-            pairs[REFLOWED] = (files[0], files[1])
+            pairs[label] = (files[0], files[1])
         browser.close()
     return pairs
 

@@ -162,47 +162,36 @@ def test_a_chunk_whose_crc_does_not_match_names_it():
         core.compare(data, flipped)
 
 
-def test_an_unknown_row_filter_names_the_row():
+def rows_changed(change):
+    """A change of an IDAT body made on its inflated rows (re-deflated after)."""
     import zlib
 
-    def bad_filter(body):
-        raw = bytearray(zlib.decompress(body))
-        raw[5 * (47 * 3 + 1)] = 9  # row 5's filter byte
-        return zlib.compress(bytes(raw))
-
-    data = corrupt(encoded(noise("RGB"), compress_level=1), b"IDAT", bad_filter)
-    with pytest.raises(
-        core.ImageDecodeError,
-        match="^before image cannot be decoded: unknown row filter 9 in row 5$",
-    ):
-        core.compare(data, make_png(47, 61))
+    return lambda body: zlib.compress(bytes(change(bytearray(zlib.decompress(body)))))
 
 
-def test_corrupt_compressed_data_says_so():
-    data = corrupt(
-        encoded(noise("RGB"), compress_level=1),
-        b"IDAT",
-        lambda body: body[:2] + b"\xff" * (len(body) - 2),
-    )
-    with pytest.raises(
-        core.ImageDecodeError,
-        match="^before image cannot be decoded: the compressed image data is corrupt",
-    ):
-        core.compare(data, make_png(47, 61))
+def with_filter(rows: bytearray, row: int, kind: int) -> bytearray:
+    rows[row * (47 * 3 + 1)] = kind  # the row's filter byte
+    return rows
 
 
-def test_image_data_that_ends_early_names_the_row():
-    import zlib
-
-    data = corrupt(
-        encoded(noise("RGB"), compress_level=1),
-        b"IDAT",
-        lambda body: zlib.compress(zlib.decompress(body)[: 20 * (47 * 3 + 1)]),
-    )
-    with pytest.raises(
-        core.ImageDecodeError,
-        match="^before image cannot be decoded: the image data ends at row 20 of 61$",
-    ):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (rows_changed(lambda rows: with_filter(rows, 5, 9)), "unknown row filter 9 in row 5$"),
+        (
+            lambda body: body[:2] + b"\xff" * (len(body) - 2),
+            "the compressed image data is corrupt",
+        ),
+        (
+            rows_changed(lambda rows: rows[: 20 * (47 * 3 + 1)]),
+            "the image data ends at row 20 of 61$",
+        ),
+    ],
+    ids=["unknown filter", "corrupt deflate data", "ends early"],
+)
+def test_broken_image_data_says_what_is_wrong(change, message):
+    data = corrupt(encoded(noise("RGB"), compress_level=1), b"IDAT", change)
+    with pytest.raises(core.ImageDecodeError, match=f"^before image cannot be decoded: {message}"):
         core.compare(data, make_png(47, 61))
 
 
