@@ -48,9 +48,9 @@ def shared_browser() -> Browser:
         return _browser
 
 
-def network_policy() -> NetworkPolicy:
-    """The capture network policy from the settings. ``self`` is this server's public address
-    (DPXDT_PUBLIC_URL) and whatever its host name resolves to."""
+def network_policy(what: str = "capture") -> NetworkPolicy:
+    """The network policy of captures or of webhooks from the settings. ``self`` is this
+    server's public address (DPXDT_PUBLIC_URL) and whatever its host name resolves to."""
     own = []
     host = urlsplit(settings.PUBLIC_URL).hostname if settings.PUBLIC_URL else None
     if host:
@@ -58,9 +58,11 @@ def network_policy() -> NetworkPolicy:
             own = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
         except OSError as exc:
             logger.warning("could not resolve DPXDT_PUBLIC_URL's host %s: %s", host, exc)
-    return NetworkPolicy.from_settings(
-        settings.CAPTURE_ALLOW, settings.CAPTURE_DENY, settings.PUBLIC_URL, own
-    )
+    allow, deny = {
+        "capture": (settings.CAPTURE_ALLOW, settings.CAPTURE_DENY),
+        "webhook": (settings.WEBHOOK_ALLOW, settings.WEBHOOK_DENY),
+    }[what]
+    return NetworkPolicy.from_settings(allow, deny, settings.PUBLIC_URL, own, what=what)
 
 
 def close_browser():

@@ -2,9 +2,10 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown
 from django.conf import settings
 
+from releases import webhooks
 from releases.tasks import run_step
 
-from . import services
+from . import outbound, services
 
 LIMIT = settings.CAPTURE_TIME_LIMIT_SECONDS
 
@@ -26,6 +27,40 @@ def screenshot(self, run_id, side):
         work=lambda: services.capture_run(run_id, side),
         transient=services.TransientError,
     )
+
+
+@shared_task(
+    name=webhooks.DELIVER_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def deliver_webhook(self, delivery_id):
+    """One attempt; a receiver that fails is tried again with backoff, then given up on. The
+    request goes through the webhook network policy, to the address it checked."""
+    try:
+        return webhooks.deliver(delivery_id, send_webhook)
+    except webhooks.DeliveryError as exc:
+        attempts = settings.WEBHOOK_ATTEMPTS
+        if self.request.retries + 1 >= attempts:
+            webhooks.give_up(delivery_id, f"gave up after {attempts} attempts: {exc}")
+            return "failed"
+        raise self.retry(
+            exc=exc,
+            max_retries=attempts - 1,
+            countdown=settings.WEBHOOK_RETRY_SECONDS * 2**self.request.retries,
+        ) from exc
+
+
+def send_webhook(url: str, body: bytes, headers: dict) -> int:
+    try:
+        return outbound.post(
+            services.network_policy("webhook"), url, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+    except outbound.OutboundError as exc:
+        raise webhooks.SendFailed(exc.kind, exc.reason) from None
 
 
 @worker_process_shutdown.connect

@@ -369,11 +369,17 @@ if not 0 <= CAPTURE_NICE <= 19:
 # addresses and this server itself are always denied; private networks are allowed.
 CAPTURE_ALLOW = env_str("DPXDT_CAPTURE_ALLOW")
 CAPTURE_DENY = env_str("DPXDT_CAPTURE_DENY")
+# Where webhooks may be delivered: the same rule syntax and defaults (link-local and this server
+# always denied, private networks and loopback allowed).
+WEBHOOK_ALLOW = env_str("DPXDT_WEBHOOK_ALLOW")
+WEBHOOK_DENY = env_str("DPXDT_WEBHOOK_DENY")
 try:
     from capture.netpolicy import PolicyError, parse_rules
 
     parse_rules(CAPTURE_ALLOW)
     parse_rules(CAPTURE_DENY)
+    parse_rules(WEBHOOK_ALLOW, "webhook")
+    parse_rules(WEBHOOK_DENY, "webhook")
 except PolicyError as _exc:
     raise ImproperlyConfigured(str(_exc)) from None
 

@@ -7,7 +7,7 @@ from celery.signals import worker_init, worker_ready
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from . import pipeline, services, webhooks
+from . import pipeline, services
 from .services import scheduling
 
 logger = logging.getLogger(__name__)
@@ -55,30 +55,6 @@ def free_what_a_killed_predecessor_held(sender, **kwargs):
         )
     finally:
         connections.close_all()  # the pool's processes have their own
-
-
-@shared_task(
-    name=webhooks.DELIVER_TASK,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=120,
-    time_limit=150,
-)
-def deliver_webhook(self, delivery_id):
-    """One attempt; a receiver that fails is tried again with backoff, then given up on."""
-    try:
-        return webhooks.deliver(delivery_id)
-    except webhooks.DeliveryError as exc:
-        attempts = settings.WEBHOOK_ATTEMPTS
-        if self.request.retries + 1 >= attempts:
-            webhooks.give_up(delivery_id, f"gave up after {attempts} attempts: {exc}")
-            return "failed"
-        raise self.retry(
-            exc=exc,
-            max_retries=attempts - 1,
-            countdown=settings.WEBHOOK_RETRY_SECONDS * 2**self.request.retries,
-        ) from exc
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,10 +39,22 @@ MAX_URLS = 10
 # Changed runs listed in a payload (the counts are always complete), and groups of changes.
 MAX_CHANGED_RUNS = 100
 MAX_GROUPS = 10
+# The delivery log's word for a URL the webhook network policy refuses (capture.outbound.DENIED).
+DENIED = "denied by policy"
 
 
 class DeliveryError(RuntimeError):
     """This attempt did not get a 2xx answer; worth trying again."""
+
+
+class SendFailed(RuntimeError):
+    """No HTTP answer. ``kind``: a fixed class of failure (capture.outbound.KINDS), the only
+    words the delivery log keeps; ``reason``: the policy's own words when it denied the URL."""
+
+    def __init__(self, kind: str, reason: str = ""):
+        super().__init__(kind)
+        self.kind = kind
+        self.reason = reason
 
 
 def new_secret() -> str:
@@ -154,8 +163,13 @@ def _send(delivery_id: int) -> None:
         logger.exception("could not queue webhook delivery %s", delivery_id)
 
 
-def deliver(delivery_id: int) -> str:
-    """One attempt at a delivery: "delivered", "skipped" (already done), or DeliveryError."""
+def deliver(delivery_id: int, send: Callable[[str, bytes, dict], int]) -> str:
+    """One attempt at a delivery: "delivered", "skipped" (already done), "denied" (the
+    webhook network policy refuses the URL: given up at once), or DeliveryError.
+
+    ``send(url, body, headers)`` makes the request and returns the status code, or raises
+    SendFailed: the capture app owns the network policy and passes its sender (capture.tasks),
+    so no request leaves without it."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update()
@@ -177,23 +191,17 @@ def deliver(delivery_id: int) -> str:
         SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body),
     }
     try:
-        _check_destination(delivery.url)
-        response = requests.post(
-            delivery.url,
-            data=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except (requests.RequestException, OSError, ValueError) as exc:
-        _record(delivery_id, error=f"{type(exc).__name__}: {exc}")
-        raise DeliveryError(str(exc)) from exc
-    if not 200 <= response.status_code < 300:
-        _record(
-            delivery_id, code=response.status_code, error=f"answered HTTP {response.status_code}"
-        )
-        raise DeliveryError(f"{delivery.url} answered HTTP {response.status_code}")
-    _record(delivery_id, code=response.status_code, status=WebhookDelivery.Status.DELIVERED)
+        code = send(delivery.url, body, headers)
+    except SendFailed as exc:
+        if exc.kind == DENIED:
+            give_up(delivery_id, f"{exc.kind}: {exc.reason}")
+            return "denied"
+        _record(delivery_id, error=exc.kind)
+        raise DeliveryError(exc.kind) from None
+    if not 200 <= code < 300:
+        _record(delivery_id, code=code, error=f"answered HTTP {code}")
+        raise DeliveryError(f"answered HTTP {code}")
+    _record(delivery_id, code=code, status=WebhookDelivery.Status.DELIVERED)
     return "delivered"
 
 
@@ -208,12 +216,3 @@ def _record(delivery_id: int, *, code=None, error="", status=None) -> None:
     if status:
         fields["status"] = status
     WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
-
-
-def _check_destination(url: str) -> None:
-    """Never POST to a link-local address (a cloud's metadata service lives there)."""
-    host = urlsplit(url).hostname or ""
-    for info in socket.getaddrinfo(host, None):
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if address.is_link_local or address.is_multicast or address.is_unspecified:
-            raise ValueError(f"{host} resolves to {address}, where webhooks are never sent")

@@ -72,3 +72,30 @@ def test_unreadable_rules_are_named(text):
 def test_self_needs_a_public_url():
     with pytest.raises(PolicyError, match="DPXDT_PUBLIC_URL"):
         NetworkPolicy.from_settings(deny="self")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "::169.254.169.254",  # IPv4-compatible
+        "2002:a9fe:a9fe::",  # 6to4
+        "64:ff9b::a9fe:a9fe",  # NAT64
+        "2001:0:4136:e378:8000:63bf:5601:5601",  # Teredo, client 169.254.169.254 (obfuscated)
+    ],
+)
+def test_embedded_ipv4_is_checked_in_every_spelling(address):
+    assert "link-local" in DEFAULT.check("x", 80, [address])
+
+
+def test_an_allowlist_needs_every_address_of_a_name():
+    policy = NetworkPolicy.from_settings(allow="192.168.0.0/16")
+    assert policy.check("split", 80, ["192.168.1.1", "10.0.0.1"]) is not None
+    assert policy.check("mapped", 80, ["::ffff:192.168.1.1"]) is None
+
+
+def test_webhook_rules_are_named_as_such():
+    policy = NetworkPolicy.from_settings(deny="10.0.0.0/8", what="webhook")
+    assert "DPXDT_WEBHOOK_DENY rule '10.0.0.0/8'" in policy.check("x", 80, ["10.1.1.1"])
+    with pytest.raises(PolicyError, match="webhook network rule 'a b'"):
+        NetworkPolicy.from_settings(deny="a b", what="webhook")

@@ -63,22 +63,27 @@ def test_no_urls_no_deliveries(keyed):
     assert not WebhookDelivery.objects.exists()
 
 
-def test_a_link_local_receiver_is_never_posted_to(hooked):
-    hooked.webhook_urls = "http://169.254.169.254/latest/meta-data"
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data", "http://[::ffff:169.254.169.254]/"]
+)
+def test_a_link_local_receiver_is_never_posted_to(hooked, url):
+    from capture.tasks import send_webhook
+
+    hooked.webhook_urls = url
     hooked.save()
     release = Release.objects.create(build=hooked, name="r1", number=1, status="reviewing")
     [delivery_id] = webhooks.release_event(release)
-    with pytest.raises(webhooks.DeliveryError, match="169.254.169.254 resolves to"):
-        webhooks.deliver(delivery_id)
+    assert webhooks.deliver(delivery_id, send_webhook) == "denied"
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    assert delivery.attempts == 1 and "where webhooks are never sent" in delivery.error
+    assert delivery.attempts == 1 and delivery.status == "failed"
+    assert delivery.error.startswith("denied by policy: ") and "link-local" in delivery.error
 
 
 def test_a_delivered_event_is_not_sent_twice(hooked):
     release = Release.objects.create(build=hooked, name="r1", number=1, status="good")
     ids = webhooks.release_event(release)
     WebhookDelivery.objects.filter(pk__in=ids).update(status="delivered")
-    assert webhooks.deliver(ids[0]) == "skipped"
+    assert webhooks.deliver(ids[0], send=None) == "skipped"
 
 
 def test_the_settings_form_refuses_a_bad_url_and_keeps_a_secret(hooked):
