@@ -177,7 +177,7 @@ REBINDING = textwrap.dedent("""
         while True:
             conn, _ = server.accept()
             hits[address].append(conn.recv(65536))
-            conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
             conn.close()
 
     for address in hits:
