@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import re
 from typing import Any
 
@@ -25,6 +26,8 @@ DEFAULT_MAX_HEIGHT = 32768
 # The server's DPXDT_CAPTURE_MAX_PIXELS default: width x height x scale^2 of one screenshot.
 DEFAULT_MAX_PIXELS = 60_000_000
 COLOR_SCHEMES = ("light", "dark", "no-preference")
+# The longest string a config key takes (injectJs, injectCss, ...), in characters.
+MAX_TEXT = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -114,7 +117,7 @@ KEYS = [
         "too is waited for at most this long).",
         original=True,
     ),
-    Key("userAgent", "str", None, "The User-Agent string.", original=True),
+    Key("userAgent", "line", None, "The User-Agent string.", original=True),
     Key(
         "injectCss",
         "str",
@@ -139,7 +142,7 @@ KEYS = [
     ),
     Key(
         "waitForSelector",
-        "str",
+        "selector",
         None,
         "Wait until an element matching this CSS selector is "
         "visible; the capture fails if none appears.",
@@ -147,13 +150,13 @@ KEYS = [
     Key("delayMs", "int", 0, "Wait this long after the page is ready, before the screenshot."),
     Key(
         "hideSelectors",
-        "strings",
+        "selectors",
         [],
         "CSS selectors of elements made invisible (`visibility: hidden`; they keep their space).",
     ),
     Key(
         "maskSelectors",
-        "strings",
+        "selectors",
         [],
         "CSS selectors of elements covered by a solid box in the screenshot (for dynamic content).",
     ),
@@ -181,8 +184,13 @@ KEYS = [
         "light",
         "`prefers-color-scheme` the page sees.",
     ),
-    Key("locale", "str", None, "Browser locale, e.g. `en-GB` (`Accept-Language`, `Intl`)."),
-    Key("timezoneId", "str", None, "Time zone, e.g. `Europe/Paris`."),
+    Key(
+        "locale",
+        "locale",
+        None,
+        "Browser locale, a BCP 47 tag, e.g. `en-GB` (`Accept-Language`, `Intl`).",
+    ),
+    Key("timezoneId", "timezone", None, "Time zone, an IANA name, e.g. `Europe/Paris`."),
     Key("ignoreHTTPSErrors", "bool", False, "Accept invalid TLS certificates."),
     Key("timeoutMs", "timeout", 60000, "Hard limit on one try of the capture (1000–120000)."),
     Key(
@@ -333,6 +341,11 @@ def _bool(name, value):
 def _str(name, value):
     if not isinstance(value, str):
         raise _type_error(name, "a string", value)
+    if len(value) > MAX_TEXT:
+        raise ConfigError(
+            f"{name} is {len(value) / 1e6:.1f} MB: a config's text may be at most "
+            f"{MAX_TEXT / 1e6:g} MB"
+        )
     return value
 
 
@@ -407,15 +420,61 @@ def _selectors(name, value):
     return value
 
 
+def _selector(name, value):
+    return check_selector(name, _str(name, value))
+
+
 def check_selector(name: str, selector: str) -> str:
     """A CSS selector the browser can use, checked by soupsieve's parser (the same grammar),
-    so that a typo is a 400 at request time, not a capture that fails three times."""
+    so that a typo is a 400 at request time, not a capture that fails three times. A
+    pseudo-element (``p::before``) is refused too: ``querySelectorAll`` never matches one."""
     try:
         soupsieve.compile(selector)
-    except (soupsieve.SelectorSyntaxError, ValueError, TypeError) as exc:
+    except (soupsieve.SelectorSyntaxError, NotImplementedError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{name}: {selector!r} is not a valid CSS selector ({first})") from None
     return selector
+
+
+# Control characters: none may be in a header value, a user agent or a cookie (CR and LF would
+# start a new header; NUL ends the string in the browser). HTAB is allowed in a header value.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9110 5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 5646 2.1, the langtag production (and a private-use tag alone), case-insensitive.
+_BCP47 = re.compile(
+    r"(?:(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})"
+    r"(?:-[a-z]{4})?(?:-(?:[a-z]{2}|[0-9]{3}))?"
+    r"(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*"
+    r"(?:-[a-wyz0-9](?:-[a-z0-9]{2,8})+)*(?:-x(?:-[a-z0-9]{1,8})+)?"
+    r"|x(?:-[a-z0-9]{1,8})+)",
+    re.IGNORECASE,
+)
+# A cookie's domain: a host name (its labels; a leading dot as Set-Cookie allows) or an address.
+_DOMAIN = re.compile(r"\.?(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+\.?")
+# The latest expiry a cookie may name (the last second of 9999); -1 is a session cookie.
+_LAST_EXPIRY = 253402300799
+
+
+def _line(name, value):
+    value = _str(name, value)
+    if _CONTROL.search(value) or "\t" in value:
+        raise ConfigError(f"{name} must not contain control characters (CR, LF, NUL, ...)")
+    return value
+
+
+def _locale(name, value):
+    if not _BCP47.fullmatch(_str(name, value)):
+        raise _type_error(name, "a BCP 47 language tag such as en-GB", value)
+    return value
+
+
+def _timezone(name, value):
+    import zoneinfo
+
+    if _str(name, value) not in zoneinfo.available_timezones():
+        raise _type_error(name, "an IANA time zone such as Europe/Paris", value)
+    return value
 
 
 _RE2_OPTIONS = re2.Options()
@@ -454,6 +513,17 @@ def _headers(name, value):
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise ConfigError(f"{name}[{pattern!r}] must be an object of header name → string")
+        for header, text in headers.items():
+            if not _TOKEN.fullmatch(header):
+                raise ConfigError(
+                    f"{name}[{pattern!r}]: {header!r} is not a header name (RFC 9110: letters, "
+                    "digits and !#$%&'*+-.^_`|~, no spaces)"
+                )
+            if _CONTROL.search(text):
+                raise ConfigError(
+                    f"{name}[{pattern!r}][{header!r}]: a header value must not contain control "
+                    "characters (CR, LF, NUL, ...)"
+                )
     return value
 
 
@@ -467,10 +537,13 @@ def _cookies(name, value):
     if not isinstance(value, list):
         raise _type_error(name, "a list of cookie objects", value)
     checks = {
-        "name": lambda v: isinstance(v, str) and v != "",
-        "value": lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool),
-        "domain": lambda v: isinstance(v, str) and v != "",
-        "path": lambda v: isinstance(v, str) and v.startswith("/"),
+        "name": lambda v: isinstance(v, str) and _cookie_text(v) and not set("= ") & set(v),
+        "value": lambda v: (
+            (isinstance(v, str) and _cookie_text(v))
+            or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        ),
+        "domain": lambda v: isinstance(v, str) and bool(_DOMAIN.fullmatch(v)),
+        "path": lambda v: isinstance(v, str) and v.startswith("/") and _cookie_text(v),
         "secure": lambda v: isinstance(v, bool),
         "httponly": lambda v: isinstance(v, bool),
         "httpOnly": lambda v: isinstance(v, bool),
@@ -478,10 +551,10 @@ def _cookies(name, value):
         "url": lambda v: isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None,
     }
     expected = {
-        "name": "a non-empty string",
-        "value": "a string",
+        "name": "a non-empty string without ;, =, spaces or control characters",
+        "value": "a string without ; or control characters",
         "domain": "a host name",
-        "path": "a path starting with /",
+        "path": "a path starting with /, without ; or control characters",
         "secure": "true or false",
         "httponly": "true or false",
         "httpOnly": "true or false",
@@ -507,10 +580,16 @@ def _cookies(name, value):
     return cookies
 
 
+def _cookie_text(text: str) -> bool:
+    return text != "" and ";" not in text and not _CONTROL.search(text) and "\t" not in text
+
+
 def _expires(name, value) -> float:
     """Seconds since 1970 from a number or a date string (RFC 1123 as in Set-Cookie, ISO 8601;
-    a date without a zone is UTC)."""
+    a date without a zone is UTC), -1 (a session cookie) up to the end of the year 9999."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (value == -1 or 0 <= value <= _LAST_EXPIRY):
+            raise _type_error(name, f"-1 or seconds since 1970 up to {_LAST_EXPIRY}", value)
         return float(value)
     if isinstance(value, str):
         from dateutil import parser as dateparser  # python-dateutil: every format in use
@@ -522,8 +601,9 @@ def _expires(name, value) -> float:
         if moment is not None:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=datetime.UTC)
-            return moment.timestamp()
-    raise _type_error(name, "seconds since 1970 or a date", value)
+            if 0 <= moment.timestamp() <= _LAST_EXPIRY:
+                return moment.timestamp()
+    raise _type_error(name, "seconds since 1970 or a date from 1970 to 9999", value)
 
 
 def _choice(name, value):
@@ -540,6 +620,10 @@ _CHECKS = {
     "fraction": _fraction,
     "bool": _bool,
     "str": _str,
+    "line": _line,
+    "locale": _locale,
+    "timezone": _timezone,
+    "selector": _selector,
     "int": _int,
     "number": _number,
     "size": _size,

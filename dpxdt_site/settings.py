@@ -437,7 +437,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "releases.parsers.MultiPartParser",
         "releases.parsers.JSONParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -75,8 +75,9 @@ def parse_urls(text: str) -> list[str]:
 
 
 def slack_escape(text: str) -> str:
-    """Text a page gave (a selector, a sentence) as Slack shows it literally: its control
-    characters escaped (api.slack.com: formatting, escaping text)."""
+    """Text someone else chose (a build or release name, a selector, a sentence of the page) as
+    Slack shows it literally: &, < and > escaped, so no ``<!channel>`` or ``<url|label>``
+    link is made of it (api.slack.com: formatting, escaping text)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -111,7 +112,8 @@ def payload(release: Release, event: str) -> dict:
         "release.bad": "was marked bad",
     }[event]
     text = (
-        f"{build.name}: release {release.name} #{release.number} {verb}: "
+        f"{slack_escape(build.name)}: release {slack_escape(release.name)} #{release.number} "
+        f"{verb}: "
         f"{counts['diff_found']} of {total} runs changed, {counts['failed']} failed"
         f"{', ' + str(counts['flaky']) + ' flaky' if counts['flaky'] else ''}. "
         f"<{results_url}|Review it>"

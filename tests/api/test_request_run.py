@@ -242,3 +242,80 @@ def test_config_secrets_are_kept_apart_and_encrypted(api, sent):
     from capture.services import unseal
 
     assert unseal(run.config_secrets)["httpPassword"] == "hunter2"
+
+
+@pytest.mark.parametrize(
+    "config, named",
+    [
+        ({"injectHeaders": {".*": {"X Bad": "1"}}}, "injectHeaders['.*']: 'X Bad' is not a header"),
+        ({"injectHeaders": {".*": {"X-A": "1\r\nEvil: 2"}}}, "injectHeaders['.*']['X-A']"),
+        ({"injectHeaders": {".*": {"X-A": "a\x00b"}}}, "injectHeaders['.*']['X-A']"),
+        ({"cookies": [{"name": "s", "value": "a;b"}]}, "cookies[0].value must be a string"),
+        ({"cookies": [{"name": "s", "value": "a\nb"}]}, "cookies[0].value must be a string"),
+        ({"cookies": [{"name": "s id", "value": "1"}]}, "cookies[0].name must be"),
+        ({"cookies": [{"name": "s", "value": "1", "domain": "a b/c"}]}, "cookies[0].domain"),
+        ({"cookies": [{"name": "s", "value": "1", "path": "/a;b"}]}, "cookies[0].path"),
+        ({"cookies": [{"name": "s", "value": "1", "expires": 1e300}]}, "cookies[0].expires"),
+        ({"cookies": [{"name": "s", "value": "1", "expires": "year 12000"}]}, "cookies[0].exp"),
+        ({"userAgent": "Bot\r\nX-Injected: 1"}, "userAgent must not contain control characters"),
+        ({"timezoneId": "Mars/Olympus_Mons"}, "timezoneId must be an IANA time zone"),
+        ({"locale": "en\x00GB"}, "locale must be a BCP 47 language tag"),
+        ({"locale": "english please"}, "locale must be a BCP 47 language tag"),
+        ({"waitForSelector": "div["}, "waitForSelector: 'div[' is not a valid CSS selector"),
+        ({"hideSelectors": ["#ok", "a >"]}, "hideSelectors: 'a >' is not a valid CSS selector"),
+        ({"maskSelectors": ["p::before"]}, "maskSelectors: 'p::before' is not a valid CSS"),
+        ({"injectJs": "x" * 1_200_000}, "injectJs is 1.2 MB: a config's text may be at most 1"),
+    ],
+)
+def test_what_the_browser_would_choke_on_is_a_400_naming_the_key(api, sent, config, named):
+    api.create_release()
+    response = request(api, config=json.dumps(config))
+    assert response.status_code == 400, response.content
+    assert named in response.json()["error"]
+    assert not sent and not Run.objects.exists()
+
+
+def test_good_values_of_the_checked_keys_pass(api, sent):
+    api.create_release()
+    config = {
+        "injectHeaders": {"example": {"X-Token_1": "a b\tc"}},
+        "cookies": [{"name": "sid", "value": "a b=c", "domain": ".example.com", "path": "/x"}],
+        "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+        "timezoneId": "America/Argentina/Buenos_Aires",
+        "locale": "zh-Hans-CN",
+        "waitForSelector": "main > h1:not(.x)",
+        "hideSelectors": ["div:has(> img)"],
+    }
+    response = request(api, config=json.dumps(config))
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "form, named",
+    [
+        ("urlencoded", "config.injectJs is 10.0 MB: a request may be at most 8.4 MB"),
+        ("multipart", "config is over the limit: a request's fields may be at most 8.4 MB"),
+    ],
+)
+def test_a_body_over_the_limit_is_a_json_413_naming_the_field(api, sent, form, named):
+    from urllib.parse import urlencode
+
+    api.create_release()
+    fields = {
+        "build_id": api.build_id,
+        "release_name": "r1",
+        "release_number": 1,
+        "run_name": "/big",
+        "url": "http://127.0.0.1:9/home",
+        "config": json.dumps({"injectJs": "x" * 10_000_000, "delayMs": 5}),
+    }
+    if form == "urlencoded":
+        response = api.post(
+            "request_run", urlencode(fields), content_type="application/x-www-form-urlencoded"
+        )
+    else:
+        response = api.post("request_run", fields, format="multipart")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == named
+    assert not sent and not Run.objects.exists()

@@ -125,3 +125,26 @@ def test_the_payload_says_what_changed_and_the_groups_of_changes(hooked):
     # In Slack's text, what a page wrote is shown as written, never as a mention or a link.
     assert "&lt;!channel&gt;" in event["text"] and "<!channel>" not in event["text"]
     assert "&lt;http://evil.example|click&gt; — 2 pages" in event["text"].replace("”", "")
+
+
+def test_names_reach_the_chat_text_escaped(keyed):
+    services.update_settings(
+        access.Caller(), keyed.build, name="<!channel>", webhook_urls="http://127.0.0.1:9/a"
+    )
+    release = Release.objects.create(
+        build=keyed.build,
+        name="<http://evil.example|click here> <!channel> & co",
+        number=1,
+        status="reviewing",
+    )
+    [delivery_id] = webhooks.release_event(release)
+    event = json.loads(WebhookDelivery.objects.get(pk=delivery_id).payload)
+    text = event["text"]
+    assert text.startswith(
+        "&lt;!channel&gt;: release &lt;http://evil.example|click here&gt; &lt;!channel&gt; "
+        "&amp; co #1 is ready for review"
+    )
+    # The only link is Depicted's own; the names stay as they were in the structured fields.
+    assert text.count("<") == 1 and "<!channel>" not in text
+    assert event["release"]["name"].startswith("<http://evil.example|click here>")
+    assert event["build"]["name"] == "<!channel>"
