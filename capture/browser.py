@@ -80,12 +80,15 @@ QUIET_MS = {"load": 50, "networkidle": 500}
 
 
 class CaptureError(RuntimeError):
-    """A capture that did not produce a screenshot. ``log`` is the capture log so far."""
+    """A capture that did not produce a screenshot. ``log`` is the capture log so far.
+    ``permanent``: the config itself is refused (by the browser, past request_run's checks);
+    trying again cannot help."""
 
-    def __init__(self, reason: str, log: str = ""):
+    def __init__(self, reason: str, log: str = "", *, permanent: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.log = log
+        self.permanent = permanent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -481,9 +484,17 @@ class _Engine:
         await self.finish_clean_up(lane, generation)
         try:
             await self.start()
+        except Exception as exc:
+            await self.restart(generation)
+            raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
+        try:
             pooled = await self.context_for(config, partition, lane)
             page, cdp = await pooled.take_page()
         except Exception as exc:
+            if self.browser is not None and self.browser.is_connected():
+                # The browser is well and refused the context's options: the config's fault.
+                reason = f"the browser refused the config: {_refusal(exc)}"
+                raise CaptureError(reason, log.text(), permanent=True) from None
             await self.restart(generation)
             raise CaptureError(f"could not start the browser: {exc}", log.text()) from exc
         session = _Capture(
@@ -503,7 +514,7 @@ class _Engine:
             png = await asyncio.wait_for(session.run(), timeout)
         except CaptureError as exc:
             await self.end_capture(session, lane)
-            raise CaptureError(exc.reason, log.text()) from None
+            raise CaptureError(exc.reason, log.text(), permanent=exc.permanent) from None
         except Exception as exc:
             failure = classify(exc)
             if failure.kind == Failure.TIMEOUT:
@@ -631,6 +642,14 @@ def classify(exc: BaseException) -> Failure:
 
 def _first_line(exc) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _refusal(exc) -> str:
+    """The browser's reason for refusing a value, without Playwright's call and protocol
+    prefixes ("BrowserContext.new_page: Protocol error (Emulation...): Invalid ...")."""
+    line = _first_line(exc)
+    line = re.sub(r"^[A-Za-z]+\.[a-z_]+: ", "", line)
+    return re.sub(r"^Protocol error \([^)]*\): ", "", line)
 
 
 class _Capture:
@@ -809,7 +828,13 @@ class _Capture:
             self.routed = True
         url = config.get("targetUrl")
         if config.get("cookies"):
-            await self.context.add_cookies([_cookie(c, url) for c in config.get("cookies")])
+            try:
+                await self.context.add_cookies([_cookie(c, url) for c in config.get("cookies")])
+            except Exception as exc:
+                if classify(exc).kind != Failure.OTHER:
+                    raise
+                reason = f"the browser refused the cookies: {_refusal(exc)}"
+                raise CaptureError(reason, permanent=True) from None
 
         # A page that is not the foreground one gets no frames: the screenshot then waits
         # ~2 s for one and may miss tiles.
@@ -848,6 +873,12 @@ class _Capture:
                     config.get("waitForSelector"), state="visible", timeout=self.remaining_ms()
                 )
             except Exception as exc:
+                if "while parsing" in str(exc):  # a selector the browser cannot parse
+                    reason = (
+                        f"waitForSelector {config.get('waitForSelector')!r}: the browser "
+                        f"cannot parse it ({_refusal(exc)})"
+                    )
+                    raise CaptureError(reason, permanent=True) from None
                 raise CaptureError(
                     f"waitForSelector {config.get('waitForSelector')!r}: "
                     f"no visible match ({_first_line(exc)})"

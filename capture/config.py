@@ -472,7 +472,8 @@ def _locale(name, value):
 def _timezone(name, value):
     import zoneinfo
 
-    if _str(name, value) not in zoneinfo.available_timezones():
+    # "localtime" is the host's own zone file, not a zone: Chromium refuses it.
+    if _str(name, value) not in zoneinfo.available_timezones() - {"localtime"}:
         raise _type_error(name, "an IANA time zone such as Europe/Paris", value)
     return value
 

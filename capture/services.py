@@ -184,6 +184,8 @@ def capture_run(run_id: int, side: str) -> str:
                 attempts,
                 exc.reason,
             )
+            if exc.permanent:  # the config itself: another try would fail the same way
+                return _record_failure(claim, side, build, exc.reason, exc.log)
             if attempt == attempts:
                 reason = exc.reason + (f" (after {attempts} attempts)" if attempts > 1 else "")
                 return _record_failure(claim, side, build, reason, exc.log)

@@ -319,3 +319,31 @@ def test_a_body_over_the_limit_is_a_json_413_naming_the_field(api, sent, form, n
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"] == named
     assert not sent and not Run.objects.exists()
+
+
+def test_a_config_the_browser_refuses_fails_the_run_after_one_try(api, sent, monkeypatch):
+    """Without a worker: the engine is a stand-in that refuses the config (the real refusals
+    are in tests/capture/test_robustness.py)."""
+    from capture import services as capture_services
+    from capture.browser import CaptureError
+
+    tries = []
+
+    class Refusing:
+        def capture(self, config, partition="", layout_only=False):
+            tries.append(config)
+            raise CaptureError(
+                "the browser refused the cookies: Invalid cookie fields", "log", permanent=True
+            )
+
+    monkeypatch.setattr(capture_services, "shared_browser", Refusing)
+    api.create_release()
+    assert request(api).status_code == 200
+    run = Run.objects.get()
+    assert capture_services.capture_run(run.id, "run") == "failed"
+    run.refresh_from_db()
+    assert len(tries) == 1 and run.status == "failed"
+    assert (
+        run.failure_reason
+        == "capture failed: the browser refused the cookies: Invalid cookie fields"
+    )

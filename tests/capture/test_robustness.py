@@ -449,3 +449,35 @@ def test_a_tall_page_at_scale_two_is_striped_without_a_seam(browser, site):
         rows = pixels[band * 2000 + 2 : band * 2000 + 1998, 400, :3]
         assert (rows == rows[0]).all(), band
     assert (pixels[32764:32774, 400, :3] == pixels[32764, 400, :3]).all()  # the seam
+
+
+@pytest.mark.parametrize(
+    "config, reason",
+    [
+        ({"timezoneId": "Mars/Olympus_Mons"}, "the browser refused the config: Invalid timezone"),
+        ({"userAgent": "Bot\r\nX: 1"}, "the browser refused the config: Invalid characters"),
+        ({"locale": "en\x00GB"}, "the browser refused the config: Invalid characters"),
+        ({"cookies": [{"name": "a", "value": "b;c"}]}, "the browser refused the cookies"),
+        ({"waitForSelector": "div["}, "waitForSelector 'div[': the browser cannot parse it"),
+    ],
+)
+def test_a_config_the_browser_refuses_is_permanent_and_keeps_the_browser(
+    browser, site, config, reason
+):
+    """What request_run's checks would refuse, given to the engine anyway (a config stored
+    before the checks, a local tool's): one clear, permanent failure; Chromium is not
+    restarted, and the next capture works."""
+    url = site.add("/plain", "<h1>fine</h1>")
+    capture(browser, url, partition="refusals")
+    engine = browser._engine
+    generation, chromium = engine.generation, engine.browser
+    values = {**config, "targetUrl": url, "timeoutMs": 10000}
+    if "cookies" in config:
+        values["cookies"] = [{**config["cookies"][0], "url": url}]
+    started = time.monotonic()
+    with pytest.raises(CaptureError) as refused:
+        browser.capture(capture_config.CaptureConfig(values), "refusals")
+    assert refused.value.permanent and reason in refused.value.reason
+    assert time.monotonic() - started < 5
+    assert capture(browser, url, partition="refusals").http_status == 200
+    assert (engine.generation, engine.browser) == (generation, chromium)
