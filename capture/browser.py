@@ -442,9 +442,12 @@ class _Engine:
             if config.get(name):
                 options[option] = config.get(name)
         if config.get("httpUserName") is not None:
+            # Answered to the run's own origin only: a redirect to, or an image from, another
+            # origin that asks for a password never receives it.
             options["http_credentials"] = {
                 "username": config.get("httpUserName"),
                 "password": config.get("httpPassword"),
+                "origin": config.origin(),
             }
         context = await self.browser.new_context(**options)
         await context.add_init_script(layouts.INIT_SCRIPT)

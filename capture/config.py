@@ -16,6 +16,7 @@ import json
 import math
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import re2
 import soupsieve
@@ -271,7 +272,20 @@ class CaptureConfig:
             self.get("ignoreHTTPSErrors"),
             self.get("httpUserName"),
             self.get("httpPassword"),
+            # The one origin the credentials are answered to.
+            self.origin() if self.get("httpUserName") is not None else None,
         )
+
+    def origin(self) -> str:
+        """The target's origin as a browser spells it (``URL.origin``: scheme://host, and
+        :port unless the scheme's own): where httpUserName/httpPassword go."""
+        parts = urlsplit(self.get("targetUrl") or "")
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        default = 443 if parts.scheme == "https" else 80
+        port = f":{parts.port}" if parts.port and parts.port != default else ""
+        return f"{parts.scheme}://{host}{port}"
 
     def get(self, name):
         """The value, or the key's default."""

@@ -133,6 +133,37 @@ def test_basic_auth(browser, site):
         capture(browser, url, httpUserName="user", httpPassword="wrong")
 
 
+def test_credentials_go_only_where_they_belong(browser, site, other_site):
+    """The password is answered to the run's origin only: an image from another origin and a
+    redirect to another origin, both asking for it (401), never receive it; cookies go only
+    where their domain says (another host name, the same address, gets none)."""
+    other_image = other_site.add("/asks.png", b"", auth=("user", "pass"))
+    own_image = site.add("/own.png", b"", auth=("user", "pass"), content_type="image/png")
+    url = site.add(
+        "/guarded",
+        f"<body><img src='{other_image}'><img src='{own_image}'>"
+        f"<img src='{other_image.replace('127.0.0.1', 'localhost')}?by-name'></body>",
+        auth=("user", "pass"),
+    )
+    credentials = {"httpUserName": "user", "httpPassword": "pass"}
+    cookie = {"cookies": [{"name": "sid", "value": "s3cret"}]}
+    capture(browser, url, **credentials, **cookie)
+    assert site.seen("/guarded")[-1].headers["authorization"].startswith("Basic ")
+    assert site.seen("/own.png")[-1].headers["authorization"].startswith("Basic ")
+    asked = other_site.seen("/asks.png")
+    assert asked and not any("authorization" in seen.headers for seen in asked)
+    by_name = [s for s in other_site.seen_prefix("/asks.png") if "by-name" in s.path]
+    assert by_name and not any("sid=" in s.headers.get("cookie", "") for s in by_name)
+
+    target = other_site.add("/moved-here", "<p>elsewhere</p>", auth=("user", "pass"))
+    moving = site.add("/moving", status=302, headers={"Location": target}, auth=("user", "pass"))
+    with pytest.raises(CaptureError, match="401|ERR_INVALID_AUTH_CREDENTIALS"):
+        capture(browser, moving, **credentials)
+    assert site.seen("/moving")[-1].headers["authorization"].startswith("Basic ")
+    moved = other_site.seen("/moved-here")
+    assert moved and not any("authorization" in seen.headers for seen in moved)
+
+
 def test_ignored_resources_are_never_requested(browser, site):
     url = site.add("/tracked", PLAIN + "<script src='/analytics.js'></script><img src='/logo.png'>")
     site.add("/analytics.js", "window.tracked = 1;", content_type="text/javascript")
