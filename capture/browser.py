@@ -723,6 +723,10 @@ class _Capture:
     def _on_request(self, request):
         self.in_flight[request] = time.monotonic()
         self.last_activity = time.monotonic()
+
+    def _on_context_request(self, request):
+        """Every request of every page in the context (this page, its popups and their
+        frames and workers): each origin may have written storage, cleared in clean_up."""
         parts = urlsplit(request.url)
         if parts.scheme in ("http", "https"):
             self.origins.add(f"{parts.scheme}://{parts.netloc}")
@@ -820,6 +824,7 @@ class _Capture:
         page, config, log = self.page, self.config, self.log
         for event, handler in self.listeners:
             page.on(event, handler)
+        self.context.on("request", self._on_context_request)
         for event in _STORAGE_WRITES:
             self.cdp.on(event, self._on_storage_write)
 
@@ -1123,12 +1128,13 @@ class _Capture:
         about:blank), ``window.name``, the session history (``history.length``, nothing to go
         back to), sessionStorage (kept per page), and this capture's routes and listeners.
         Popups and other windows are closed; cookies and the storage of every origin the
-        page touched are cleared after the page has unloaded, so that an unload handler's
-        writes go too."""
+        capture touched (its page's and its popups' requests, frames and workers included)
+        are cleared after the page has unloaded, so that an unload handler's writes go too."""
         page = self.page
         try:
             for event, handler in self.listeners:
                 page.remove_listener(event, handler)
+            self.context.remove_listener("request", self._on_context_request)
             if self.routed:
                 await asyncio.wait_for(page.unroute("**/*", self._route), 5)
             # Popups and windows the page opened (and their workers) end with the capture:

@@ -10,6 +10,7 @@ from capture import config as capture_config
 from capture.browser import Browser, CaptureError
 from pdiff import core
 from pdiff.pngio import PngRows
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -346,6 +347,41 @@ def test_captures_are_isolated_from_each_other(browser, site):
     seen = [r.path for r in site.seen_prefix("/seen")]
     assert seen == ["/seen?%7C%7C", "/seen?%7C%7C"]
     assert "cookie" not in site.seen("/state")[-1].headers
+
+
+def test_storage_a_popup_wrote_on_another_origin_is_gone_in_the_next_capture(
+    browser, site, other_site
+):
+    """The popup's origin is one the page itself never requested: its localStorage and
+    IndexedDB are cleared all the same before the next capture of the partition."""
+    writer = other_site.add(
+        "/writer",
+        "<body><script>localStorage.setItem('k', 'from-popup');"
+        "const open = indexedDB.open('db', 1);"
+        "open.onupgradeneeded = () => open.result.createObjectStore('s');"
+        "open.onsuccess = () => { const tx = open.result.transaction('s', 'readwrite');"
+        " tx.objectStore('s').put('v', 'key'); tx.oncomplete = () => fetch('/written'); };"
+        "</script></body>",
+    )
+    other_site.add("/written", "ok", content_type="text/plain")
+    opener = site.add(
+        "/opener",
+        f"<body><script>window.open('{writer}', '_blank');</script><p>opened a window</p></body>",
+    )
+    reader = other_site.add(
+        "/reader",
+        "<body><script>const dbs = indexedDB.databases ? indexedDB.databases() :"
+        " Promise.resolve([]);"
+        "dbs.then(list => fetch('/read?' + encodeURIComponent("
+        "String(localStorage.getItem('k')) + '|' + list.map(d => d.name).join(','))));"
+        "</script></body>",
+    )
+    other_site.add("/read", "ok", content_type="text/plain")
+    capture(browser, opener, partition="popup-storage", delayMs=300)
+    wait_for(lambda: other_site.seen("/written"), timeout=10, message="the popup's writes")
+    capture(browser, reader, partition="popup-storage")
+    wait_for(lambda: other_site.seen_prefix("/read?"), timeout=10, message="the reader")
+    assert [r.path for r in other_site.seen_prefix("/read?")] == ["/read?null%7C"]
 
 
 def _settled_pages(browser, partition):
