@@ -180,6 +180,18 @@ class Browser:
         self._engine_lock = threading.Lock()
         self._start_engine()
 
+    def set_policy(self, policy: NetworkPolicy) -> None:
+        """A new network policy for the next requests (the server's own addresses changed).
+        Only a browser started with a policy has the proxy that enforces it."""
+        if self._options["policy"] is None:
+            raise ValueError("this browser was started without a network policy")
+        self._options["policy"] = policy
+        with self._engine_lock:
+            engine = self._engine
+        engine.policy = policy
+        if engine.proxy is not None:
+            engine.proxy.policy = policy
+
     def _start_engine(self):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

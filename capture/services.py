@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from artifacts import storage
-from releases import access
+from releases import access, endpoints
 from releases import services as release_services
 
 from . import config as capture_config
@@ -50,7 +50,9 @@ def shared_browser() -> Browser:
 
 def network_policy(what: str = "capture") -> NetworkPolicy:
     """The network policy of captures or of webhooks from the settings. ``self`` is this
-    server's public address (DPXDT_PUBLIC_URL) and whatever its host name resolves to."""
+    server's public address (DPXDT_PUBLIC_URL) and whatever its host name resolves to, every
+    address and port a web process recorded listening on (releases.endpoints), and the names
+    of DPXDT_ALLOWED_HOSTS at those ports."""
     own = []
     host = urlsplit(settings.PUBLIC_URL).hostname if settings.PUBLIC_URL else None
     if host:
@@ -62,7 +64,41 @@ def network_policy(what: str = "capture") -> NetworkPolicy:
         "capture": (settings.CAPTURE_ALLOW, settings.CAPTURE_DENY),
         "webhook": (settings.WEBHOOK_ALLOW, settings.WEBHOOK_DENY),
     }[what]
-    return NetworkPolicy.from_settings(allow, deny, settings.PUBLIC_URL, own, what=what)
+    listening, local_addresses = endpoints.known()
+    return NetworkPolicy.from_settings(
+        allow,
+        deny,
+        settings.PUBLIC_URL,
+        own,
+        what=what,
+        hosts=settings.ALLOWED_HOSTS,
+        endpoints=listening,
+        local_addresses=local_addresses,
+    )
+
+
+_policy_checked = 0.0
+# How often a capture worker looks again for web servers' addresses.
+POLICY_REFRESH_SECONDS = 30
+
+
+def refresh_policy(browser: Browser) -> None:
+    """A web server started after this worker, or on a new port, is "self" within
+    POLICY_REFRESH_SECONDS."""
+    global _policy_checked
+    if time.monotonic() - _policy_checked >= POLICY_REFRESH_SECONDS:
+        browser.set_policy(network_policy())
+        _policy_checked = time.monotonic()
+
+
+def warn_if_self_unknown() -> None:
+    """At a capture worker's start: say so when nothing tells it the server's own address."""
+    if not settings.PUBLIC_URL and not endpoints.known()[0]:
+        logger.warning(
+            "DPXDT_PUBLIC_URL is not set and no web server has recorded its address yet: "
+            "until one serves a request, captures of the Depicted server itself are not "
+            "refused. Set DPXDT_PUBLIC_URL to protect it from the start."
+        )
 
 
 def close_browser():
@@ -173,7 +209,9 @@ def capture_run(run_id: int, side: str) -> str:
             # behind (cookies, storage, a popup still running) can reach another build's
             # capture, and no release loads an asset another release cached.
             partition = f"build-{build.id}/release-{claim.run.release_id}"
-            result = shared_browser().capture(config, partition=partition, layout_only=layout_only)
+            browser = shared_browser()
+            refresh_policy(browser)
+            result = browser.capture(config, partition=partition, layout_only=layout_only)
             break
         except CaptureError as exc:
             logger.info(

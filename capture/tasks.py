@@ -1,12 +1,16 @@
+import logging
+
 from celery import shared_task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
+from django.db import DatabaseError, connections
 
 from releases import webhooks
 from releases.tasks import run_step
 
 from . import outbound, services
 
+logger = logging.getLogger(__name__)
 LIMIT = settings.CAPTURE_TIME_LIMIT_SECONDS
 
 
@@ -61,6 +65,19 @@ def send_webhook(url: str, body: bytes, headers: dict) -> int:
         )
     except outbound.OutboundError as exc:
         raise webhooks.SendFailed(exc.kind, exc.reason) from None
+
+
+@worker_ready.connect
+def warn_if_self_unknown(sender, **kwargs):
+    """A capture worker that cannot tell the server's own address says so as it starts."""
+    if "capture" not in sender.app.amqp.queues.consume_from:
+        return
+    try:
+        services.warn_if_self_unknown()
+    except DatabaseError as exc:
+        logger.warning("could not read the web servers' recorded addresses: %s", exc)
+    finally:
+        connections.close_all()  # the pool's processes have their own
 
 
 @worker_process_shutdown.connect

@@ -554,3 +554,27 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["build", "-created"])]
+
+
+class ServerEndpoint(models.Model):
+    """An address and port a Depicted web process was seen serving on, recorded by the web
+    process itself (releases.endpoints): the network policy's ``self`` (captures and webhooks
+    never reach the server, whatever address it is asked by). ``machine`` is the host's
+    identity: a wildcard or loopback bind is the server only on that machine;
+    ``machine_addresses`` are that machine's own addresses (a wildcard bind answers on each)."""
+
+    machine = models.CharField(max_length=255)
+    address = models.CharField(max_length=64)
+    port = models.PositiveIntegerField()
+    machine_addresses = models.TextField(blank=True, default="")  # comma-separated
+    seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "address", "port"], name="server_endpoint_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.address}:{self.port} on {self.machine}"

@@ -99,3 +99,47 @@ def test_webhook_rules_are_named_as_such():
     assert "DPXDT_WEBHOOK_DENY rule '10.0.0.0/8'" in policy.check("x", 80, ["10.1.1.1"])
     with pytest.raises(PolicyError, match="webhook network rule 'a b'"):
         NetworkPolicy.from_settings(deny="a b", what="webhook")
+
+
+def test_self_covers_every_recorded_endpoint_and_the_servers_names():
+    policy = NetworkPolicy.from_settings(
+        public_url="https://depicted.example.com",
+        hosts=["depicted.example.com", ".corp.example", "*"],
+        endpoints=[("0.0.0.0", 8000), ("10.1.1.1", 9000)],
+        local_addresses=["192.0.2.2", "fd00::2"],
+    )
+    own = "Depicted server itself"
+    for host, port, addresses in [
+        ("127.0.0.1", 8000, ["127.0.0.1"]),
+        ("ip6-localhost", 8000, ["::1"]),
+        ("lan", 8000, ["192.0.2.2"]),
+        ("lan6", 8000, ["fd00::2"]),
+        ("other", 9000, ["10.1.1.1"]),
+        ("intranet.corp.example", 8000, ["203.0.113.7"]),  # by name, at a server port
+        ("depicted.example.com", 9000, ["203.0.113.8"]),
+    ]:
+        assert own in policy.check(host, port, addresses), (host, port)
+    assert policy.check("127.0.0.1", 8001, ["127.0.0.1"]) is None
+    assert policy.check("other", 8000, ["10.1.1.1"]) is None  # bound to one address only
+
+
+@pytest.mark.django_db
+def test_a_loopback_or_wildcard_bind_is_the_server_only_on_its_own_machine():
+    from releases import endpoints
+    from releases.models import ServerEndpoint
+
+    seen = "2026-01-01T00:00:00Z"
+    ServerEndpoint.objects.create(
+        machine="web-1",
+        address="0.0.0.0",
+        port=8000,
+        machine_addresses="127.0.0.1,10.0.0.5",
+        seen=seen,
+    )
+    ServerEndpoint.objects.create(machine="web-1", address="127.0.0.1", port=8001, seen=seen)
+    ServerEndpoint.objects.create(machine="web-2", address="10.0.0.6", port=8000, seen=seen)
+    assert endpoints.known("web-1") == (
+        [("0.0.0.0", 8000), ("127.0.0.1", 8001), ("10.0.0.6", 8000)],
+        ["10.0.0.5", "127.0.0.1"],
+    )
+    assert endpoints.known("capture-1") == ([("10.0.0.5", 8000), ("10.0.0.6", 8000)], [])
