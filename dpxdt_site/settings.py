@@ -426,7 +426,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEP_SECONDS),
         "options": {"expires": float(SWEEP_SECONDS)},  # a sweep missed is replaced by the next
     },
+    # Retention (releases/services/retention.py), daily.
+    "collect-old-releases": {
+        "task": "dpxdt.releases.collect_old_releases",
+        "schedule": 86400.0,
+        "options": {"expires": 86400.0},
+    },
 }
+# Retention: a build's releases older than this many days (0: any age) that are not among its
+# newest KEEP_RELEASES are collected, except those holding a baseline, in review, or pinned.
+# A build's settings may say otherwise.
+KEEP_DAYS = env_number("DPXDT_KEEP_DAYS", 90)
+KEEP_RELEASES = env_number("DPXDT_KEEP_RELEASES", 20)
+# An artifact stored (uploaded, written) less than this long ago is never deleted: an upload
+# whose report_run has not come yet.
+GC_GRACE_SECONDS = env_number("DPXDT_GC_GRACE_SECONDS", 86400)
+if min(KEEP_DAYS, KEEP_RELEASES, GC_GRACE_SECONDS) < 0:
+    raise ImproperlyConfigured("DPXDT_KEEP_DAYS, DPXDT_KEEP_RELEASES, DPXDT_GC_GRACE_SECONDS >= 0")
 MAX_PIPELINE_ATTEMPTS = env_number("DPXDT_MAX_PIPELINE_ATTEMPTS", 3)
 DIFF_TIME_LIMIT_SECONDS = env_number("DPXDT_DIFF_TIME_LIMIT_SECONDS", 120)
 

@@ -25,6 +25,8 @@ class SettingsForm(forms.ModelForm):
             "send_email",
             "email_alias",
             "webhook_urls",
+            "keep_days",
+            "keep_releases",
         ]
         widgets = {
             "webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -40,6 +42,8 @@ class SettingsForm(forms.ModelForm):
             "max_distortion": "Changed pixels tolerated",
             "send_email": "Email the owners when a release is ready for review",
             "email_alias": "Send those emails to this list instead",
+            "keep_days": "Keep releases for (days)",
+            "keep_releases": "Always keep the newest (releases)",
         }
         help_texts = {
             "diff_metric": "How two colours are compared. Perceptual sees a brand colour going "
@@ -58,6 +62,10 @@ class SettingsForm(forms.ModelForm):
             "(empty: the server default, 0.1).",
             "max_distortion": "0 to 1; a run whose share of changed pixels is at most this "
             "counts as unchanged (0: any change counts).",
+            "keep_days": "Older releases, beyond the newest below, are deleted with the "
+            "screenshots nothing else needs; the current baselines, releases in review and "
+            "pinned ones are always kept (empty: the server default; 0: any age).",
+            "keep_releases": "Empty: the server default.",
         }
 
     def clean_diff_threshold(self):

@@ -68,6 +68,11 @@ class Build(models.Model):
     # Where release events are POSTed (one URL per line), signed with webhook_secret.
     webhook_urls = models.TextField(blank=True)
     webhook_secret = models.CharField(max_length=64, blank=True)
+    # Retention (releases/services/retention.py): releases older than keep_days that are not
+    # among the newest keep_releases are collected, baselines and pinned releases excepted.
+    # Blank: the server's DPXDT_KEEP_DAYS / DPXDT_KEEP_RELEASES. 0 days: any age.
+    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_releases = models.PositiveIntegerField(null=True, blank=True)
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -105,6 +110,8 @@ class Release(models.Model):
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVING)
     url = models.URLField(max_length=2048, blank=True)
+    # An owner's "keep this one": retention never collects it.
+    pinned = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
@@ -469,6 +476,9 @@ class AuditLog(models.Model):
         RUN_FLAKY = "run_flaky", "run flaky"
         RUN_FAILED = "run_failed", "run failed"
         APPROVED_GROUP = "approved_group", "approved a group of changes"
+        PINNED_RELEASE = "pinned_release", "pinned a release"
+        UNPINNED_RELEASE = "unpinned_release", "unpinned a release"
+        COLLECTED = "collected", "collected old releases"
 
         @classmethod
         def release(cls, status: str) -> AuditLog.Action:

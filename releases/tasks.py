@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from . import pipeline, services
-from .services import scheduling
+from .services import retention, scheduling
 
 logger = logging.getLogger(__name__)
 # A deadlock a database broke, a connection that dropped: the step is worth trying again.
@@ -27,6 +27,18 @@ TRANSIENT_RETRIES = 4
 )
 def sweep_stuck_runs():
     return services.sweep_stuck_runs()
+
+
+@shared_task(
+    name="dpxdt.releases.collect_old_releases",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3300,
+    time_limit=3600,
+)
+def collect_old_releases():
+    """Retention, daily: every build's old releases and the artifacts nothing needs."""
+    return [vars(each) | {"release_ids": len(each.release_ids)} for each in retention.collect_all()]
 
 
 @worker_init.connect

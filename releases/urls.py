@@ -20,6 +20,7 @@ urlpatterns = [
     path("build", views.build, name="build"),
     path("release", views.release, name="release"),
     path("release/mark", views.mark_release, name="mark_release"),
+    path("release/pin", views.pin_release, name="pin_release"),
     path("release/approve_all", views.approve_all, name="approve_all"),
     path("release/approve_group", views.approve_group, name="approve_group"),
     path("release/retry", views.retry_runs, name="retry_runs"),

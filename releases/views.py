@@ -323,6 +323,21 @@ def mark_release(request):
 @login_required
 @require_POST
 @access_errors
+def pin_release(request):
+    build, release = _post_release(request)
+    pinned = request.POST.get("pinned") == "1"
+    services.pin_release(_caller(request), release, pinned)
+    messages.success(
+        request,
+        f"{'Pinned' if pinned else 'Unpinned'} {release.name} #{release.number}"
+        + (": it is never collected." if pinned else "."),
+    )
+    return redirect(release.get_absolute_url())
+
+
+@login_required
+@require_POST
+@access_errors
 def approve_all(request):
     build, release = _post_release(request)
     try:
@@ -417,7 +432,17 @@ def build_settings(request):
         )
         messages.success(request, "Settings saved.")
         return redirect(reverse("settings") + f"?build_id={build.id}")
-    return render(request, "releases/settings.html", {"build": build, "form": form})
+    return render(
+        request,
+        "releases/settings.html",
+        {
+            "build": build,
+            "form": form,
+            "keep": services.retention.policy_of(build),
+            "stored": services.retention.storage_of(build),
+            "would_free": services.retention.collect(build, dry_run=True),
+        },
+    )
 
 
 @login_required

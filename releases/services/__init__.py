@@ -4,7 +4,8 @@
   report, captures and diffs claimed and recorded, failures, the sweeper);
 - ``review``: human review (approve, reject, retry, mark, cancel);
 - ``builds``: builds, uploads, settings and API keys;
-- ``owners``: owners and invitations.
+- ``owners``: owners and invitations;
+- ``retention``: old releases collected, artifacts nothing needs deleted.
 
 API views and tasks call these functions; they decide *when* a release or run moves, and the
 models' ``transition_to()`` checks that the move is legal. Work for the workers is enqueued
@@ -12,6 +13,7 @@ through ``releases.pipeline`` and only after the transaction commits. Callers us
 below (``from releases import services``; ``services.report_run(...)``).
 """
 
+from . import retention
 from .builds import (
     create_api_key,
     create_build,
@@ -31,6 +33,7 @@ from .review import (
     cancel_release,
     cause_groups,
     mark_release,
+    pin_release,
     reject_run,
     retry_failed,
 )
@@ -87,6 +90,8 @@ __all__ = [
     "invite_owner",
     "label_of",
     "mark_release",
+    "pin_release",
+    "retention",
     "maybe_finish_release",
     "pending_captures",
     "record_capture",

@@ -196,6 +196,23 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
     return release
 
 
+def pin_release(caller: access.Caller, release: Release, pinned: bool) -> Release:
+    """An owner keeps a release (retention never collects a pinned one), or lets it go."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        if release.pinned != pinned:
+            release.pinned = pinned
+            release.save(update_fields=["pinned", "modified"])
+            AuditLog.record(
+                AuditLog.Action.PINNED_RELEASE if pinned else AuditLog.Action.UNPINNED_RELEASE,
+                build_id=release.build_id,
+                release=release,
+                message=f"{release.name} #{release.number}",
+                **caller.audit(),
+            )
+    return release
+
+
 def mark_release(caller: access.Caller, release: Release, status: str) -> Release:
     with transaction.atomic():
         release = Release.objects.select_for_update().get(pk=release.pk)

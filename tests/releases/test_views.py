@@ -1,14 +1,18 @@
 """The review UI per page: owner, other user, anonymous, public build; CSRF; cross-build ids."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.template.defaultfilters import filesizeformat
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from artifacts import storage
-from releases import services
+from artifacts.models import Artifact
+from releases import access, services
 from releases.models import ApiKey, AuditLog, Build, Invitation, Release, Run
 from tests.conftest import BLACK, ROOT, make_png
 
@@ -214,6 +218,7 @@ def test_cancel_a_running_attempt(world, users):
         ("/release/approve_all", {}),
         ("/release/retry", {}),
         ("/release/cancel", {}),
+        ("/release/pin", {"pinned": "1"}),
         ("/run/review", {"test": "/home", "decision": "approve"}),
     ],
 )
@@ -233,6 +238,7 @@ def test_csrf_less_posts_are_refused(world, users):
     for path, data in (
         ("/run/review", {"test": "/home", "decision": "approve"}),
         ("/release/mark", {"status": "good"}),
+        ("/release/pin", {"pinned": "1"}),
         ("/new", {"name": "x"}),
     ):
         response = client.post(path, {"id": build.id, "name": "r1", "number": 1, **data})
@@ -604,3 +610,31 @@ def test_the_release_page_groups_changes_by_cause_and_approves_a_group(world, us
         "/theirs": "diff_found",
     }
     assert AuditLog.objects.filter(action="approved_group", user=users["owner"]).count() == 1
+
+
+def test_an_owner_pins_a_release_and_the_settings_show_storage_and_what_would_be_freed(
+    world, users
+):
+    build, release, run = world["private"]
+    client = client_for(users["owner"])
+    client.post("/release/pin", {"id": build.id, "name": "r1", "number": 1, "pinned": "1"})
+    release.refresh_from_db()
+    assert release.pinned
+    page = client.get(release.get_absolute_url()).content.decode()
+    assert "Pinned · unpin" in page
+    assert AuditLog.objects.filter(build=build, action="pinned_release").exists()
+
+    # An old, bad release nothing needs: the settings page says what collecting it frees.
+    old = Release.objects.create(build=build, name="old", number=1, status="bad")
+    data = b"an old screenshot " * 100
+    artifact = services.store_artifact_for(build, data, "image/png")
+    Run.objects.create(release=old, name="/gone", status="diff_found", image=artifact)
+    long_ago = timezone.now() - timedelta(days=400)
+    Release.objects.filter(pk=old.pk).update(created=long_ago)
+    Artifact.objects.filter(sha1=artifact.sha1).update(stored_at=long_ago)
+    services.update_settings(access.Caller(), build, keep_days=30, keep_releases=1)
+    page = client.get(f"/settings?build_id={build.id}").content.decode()
+    stored = sum(build.artifacts.values_list("size", flat=True))
+    assert f"take <b>{filesizeformat(stored)}</b>" in page
+    assert "today that is <b>1 release</b> (1 runs)" in page
+    assert f"freeing <b>{filesizeformat(len(data))}</b> in 1 artifact" in page
