@@ -27,6 +27,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from artifacts import storage
@@ -57,9 +58,11 @@ class Collection:
     release_ids: list = field(default_factory=list)
 
     def sentence(self) -> str:
+        """The activity log's words (after its "collected old releases")."""
+        freed = filesizeformat(self.bytes).replace("\xa0", " ")
         return (
-            f"collected {self.releases} releases ({self.runs} runs); deleted "
-            f"{self.artifacts} artifacts, {self.bytes / 1e6:.1f} MB freed"
+            f"{self.releases} releases ({self.runs} runs); {self.artifacts} artifacts "
+            f"deleted, {freed} freed"
         )
 
 
@@ -153,7 +156,7 @@ def collect(build: Build, *, dry_run: bool = False, now=None) -> Collection:
             result.bytes += freed
     if result.releases or result.artifacts:
         AuditLog.record(AuditLog.Action.COLLECTED, build_id=build.id, message=result.sentence())
-        logger.info("build %s: %s", build.id, result.sentence())
+        logger.info("build %s: collected %s", build.id, result.sentence())
     return result
 
 

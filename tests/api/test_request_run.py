@@ -330,6 +330,11 @@ def test_a_config_the_browser_refuses_fails_the_run_after_one_try(api, sent, mon
     tries = []
 
     class Refusing:
+        policy = None
+
+        def set_policy(self, policy):
+            self.policy = policy
+
         def capture(self, config, partition="", layout_only=False):
             tries.append(config)
             raise CaptureError(
