@@ -151,7 +151,8 @@ def check_collection(api, keyed, two_builds):
     entry = AuditLog.objects.get(build=build, action=AuditLog.Action.COLLECTED)
     assert entry.message == done.sentence()
     assert entry.message.startswith(
-        f"{len(collected)} releases ({2 * len(collected)} runs); {done.artifacts} artifacts deleted, "
+        f"{len(collected)} releases ({2 * len(collected)} runs); "
+        f"{done.artifacts} artifacts deleted, "
     )
     assert retention.collect(build).releases == 0  # nothing more to do
 
