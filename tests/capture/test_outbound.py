@@ -221,3 +221,80 @@ def test_a_name_rebound_to_the_metadata_address_is_never_posted_to():
     # Pinned: delivered to the address checked, the metadata service untouched; resolving
     # again, as before, reaches it.
     assert result.stdout.split() == ["(200,", "1,", "0)", "1"]
+
+
+def test_https_checks_the_certificate_against_the_name(tmp_path, monkeypatch):
+    """HTTPS to the pinned address still verifies the certificate for the URL's name: a
+    self-signed one is refused, as "TLS handshake or certificate failed"."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example.test")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *args, **kwargs: real(
+            "127.0.0.1" if host == "hooks.example.test" else host, *args, **kwargs
+        ),
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    handshakes = []
+
+    def serve(times):
+        for _ in range(times):
+            conn, _ = server.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    handshakes.append(
+                        tls.server_hostname if hasattr(tls, "server_hostname") else ""
+                    )
+                    tls.recv(65536)
+                    tls.sendall(HTTP_OK)
+            except (ssl.SSLError, OSError) as exc:
+                handshakes.append(type(exc).__name__)
+
+    thread = threading.Thread(target=serve, args=(2,), daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(outbound.OutboundError) as refused:
+            outbound.post(OPEN, f"https://hooks.example.test:{port}/hook", b"{}", {}, 5)
+        assert refused.value.kind == outbound.TLS
+        # Trusting that certificate: the name is checked, though the connection goes to the
+        # address the policy checked.
+        monkeypatch.setattr(outbound.certifi, "where", lambda: str(tmp_path / "cert.pem"))
+        url = f"https://hooks.example.test:{port}/hook"
+        assert outbound.post(OPEN, url, b"{}", {}, 5) == 204
+        thread.join(5)
+        assert len(handshakes) == 2
+    finally:
+        server.close()
