@@ -335,3 +335,15 @@ def test_a_collection_killed_midway_leaves_no_row_without_its_bytes(two_builds):
     for i, release in enumerate(releases):
         if release.id not in remaining and i:
             assert not Artifact.objects.filter(sha1=hashlib.sha1(image_bytes(i)).hexdigest())
+
+
+@pytest.mark.django_db
+def test_the_daily_task_collects_and_reports_in_plain_values(keep_nothing):
+    import json
+
+    from releases.tasks import collect_old_releases
+
+    old_release(keep_nothing, b"daily")
+    [report] = collect_old_releases()
+    assert json.loads(json.dumps(report)) == report  # what a worker can log or return
+    assert (report["releases"], report["artifacts"], report["release_ids"]) == (1, 1, 1)

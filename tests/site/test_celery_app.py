@@ -9,16 +9,26 @@ def test_tasks_are_named_and_routed_to_their_queues():
             "dpxdt.capture.screenshot",
             "dpxdt.pdiff.diff_run",
             "dpxdt.releases.sweep_stuck_runs",
+            "dpxdt.releases.collect_old_releases",
+            "dpxdt.releases.deliver_webhook",
         )
     }
     assert routes == {
         "dpxdt.capture.screenshot": "capture",
         "dpxdt.pdiff.diff_run": "diff",
         "dpxdt.releases.sweep_stuck_runs": "default",
+        "dpxdt.releases.collect_old_releases": "default",
+        "dpxdt.releases.deliver_webhook": "default",
     }
     for name in routes:
         task = app.tasks[name]
         assert task.acks_late and task.reject_on_worker_lost
+    # Every task beat sends exists (retention daily, the sweeper).
+    from django.conf import settings
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled == {"dpxdt.releases.sweep_stuck_runs", "dpxdt.releases.collect_old_releases"}
+    assert scheduled <= set(app.tasks)
 
 
 def test_worker_settings():
