@@ -7,7 +7,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from releases import access
-from releases.api import ReleaseParams, build_for_request, params_of, release_fields
+from releases.api import BranchField, ReleaseParams, build_for_request, params_of, release_fields
 
 from . import config as capture_config
 from . import services
@@ -19,6 +19,8 @@ class RequestRunParams(ReleaseParams):
     config = serializers.CharField(required=False, allow_blank=True, default="{}")
     ref_url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
     ref_config = serializers.CharField(required=False, allow_blank=True, default="")
+    branch = BranchField()
+    base_branch = BranchField()
 
     def validate(self, data):
         if data["ref_config"] and not data["ref_url"]:
@@ -55,6 +57,8 @@ def request_run(request):
         run_name=params["run_name"],
         config=config,
         ref_config=ref_config,
+        branch=params["branch"],
+        base_branch=params["base_branch"],
     )
     return Response(
         {

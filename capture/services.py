@@ -118,6 +118,8 @@ def request_run(
     run_name,
     config: capture_config.CaptureConfig,
     ref_config: capture_config.CaptureConfig | None = None,
+    branch: str = "",
+    base_branch: str = "",
 ):
     """Store the checked configs (targets set; secrets masked, and kept apart encrypted),
     then record the request; the captures are queued when it commits."""
@@ -143,6 +145,8 @@ def request_run(
         ref_config=ref_artifact,
         secrets=seal(secrets),
         ref_secrets=seal(ref_secrets),
+        branch=branch,
+        base_branch=base_branch,
     )
 
 

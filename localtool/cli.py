@@ -140,6 +140,21 @@ def _server_tools(commands):
     _option(group, "upload_build_id", kind=int, help="the build (project) id")
     _option(group, "upload_release_name", help="release name (default: the current UTC time)")
     _option(group, "release_cut_url", help="a URL describing this release, for humans")
+    group = common.add_argument_group(
+        "branch (read from GitHub Actions, GitLab CI or git when not given)"
+    )
+    group.add_argument(
+        "--branch", help="the branch this release is on: its baselines are that branch's"
+    )
+    group.add_argument(
+        "--base-branch",
+        dest="base_branch",
+        help="the branch whose baselines count where this one has none (default: the build's "
+        "main branch)",
+    )
+    group.add_argument(
+        "--commit-sha", dest="commit_sha", help="the commit tested (for commit statuses)"
+    )
     group = common.add_argument_group("capture")
     _option(group, "width", kind=int, default=1280, help="viewport width (default 1280)")
     _option(group, "height", kind=int, default=1024, help="viewport height (default 1024)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from tqdm import tqdm
 
-from . import junit
+from . import cienv, junit
 from .client import ApiError, Client
 from .crawler import Crawler, CrawlError, CrawlOptions, run_name
 
@@ -67,10 +68,32 @@ class Release:
             raise ToolError("no build: give --upload_build_id (or DPXDT_UPLOAD_BUILD_ID)")
         self.name = args.upload_release_name or default_release_name()
         self.number = None
+        self.context = cienv.Context()  # read by create()
+
+    def branches(self) -> dict:
+        """The branch parameters to send (none when nothing says: the original's calls)."""
+        return {
+            name: value
+            for name in ("branch", "base_branch")
+            if (value := getattr(self.context, name))
+        }
 
     def create(self, url: str | None):
+        self.context = cienv.detect(
+            {
+                name: getattr(self.args, name, None)
+                for name in ("branch", "base_branch", "commit_sha")
+            },
+            os.environ,
+        )
+        print(f"Using {self.context.sentence()}", file=self.out)
         answer = self.client.call(
-            "create_release", build_id=self.build_id, release_name=self.name, url=url or None
+            "create_release",
+            build_id=self.build_id,
+            release_name=self.name,
+            url=url or None,
+            commit_sha=self.context.commit_sha or None,
+            **self.branches(),
         )
         self.number = answer["release_number"]
         print(f"Created release {self.name!r} attempt #{self.number}", file=self.out)
@@ -290,7 +313,7 @@ def diff_images(args) -> int:
     client = release.client
     base = Path(args.tests_json_path).parent
     for test in tests:
-        baseline = _last_good(client, release.build_id, test["name"])
+        baseline = _last_good(client, release.build_id, test["name"], release.branches())
         fields = {"url": test.get("url"), "run_failed": "yes" if test.get("run_failed") else None}
         image = _resolve(base, test["image_path"])
         if not image.is_file():
@@ -334,9 +357,9 @@ def diff_urls(args) -> int:
     return release.finish()
 
 
-def _last_good(client, build_id, name):
+def _last_good(client, build_id, name, branches):
     try:
-        return client.call("find_run", build_id=build_id, run_name=name)
+        return client.call("find_run", build_id=build_id, run_name=name, **branches)
     except ApiError as exc:
         if "HTTP 404" in str(exc) and "no good release" in str(exc):
             return None

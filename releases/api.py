@@ -139,13 +139,34 @@ class ReleaseParams(BuildParams):
     release_number = serializers.IntegerField(min_value=1)
 
 
+class BranchField(serializers.RegexField):
+    """A git branch name as CI systems give it (no spaces or control characters)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            r"^[^\s\x00-\x1f\x7f~^:?*\[\\]{1,255}$",
+            required=False,
+            allow_blank=True,
+            default="",
+            error_messages={"invalid": "not a branch name"},
+            **kwargs,
+        )
+
+
 class CreateReleaseParams(BuildParams):
     release_name = NameField(max_length=255)
     url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
+    branch = BranchField()
+    base_branch = BranchField()
+    commit_sha = serializers.RegexField(
+        r"^[0-9a-fA-F]{7,64}$", required=False, allow_blank=True, default=""
+    )
 
 
 class FindRunParams(BuildParams):
     run_name = NameField(max_length=255)
+    branch = BranchField()
+    base_branch = BranchField()
 
 
 class Sha1Field(serializers.RegexField):
@@ -229,9 +250,19 @@ def create_release(request):
     params = params_of(CreateReleaseParams, request)
     build = build_for_request(request, params)
     release = services.create_release(
-        access.caller_for_request(request), build, name=params["release_name"], url=params["url"]
+        access.caller_for_request(request),
+        build,
+        name=params["release_name"],
+        url=params["url"],
+        branch=params["branch"],
+        base_branch=params["base_branch"],
+        commit_sha=params["commit_sha"].lower(),
     )
-    return Response({"success": True, **release_fields(release), "url": release.url})
+    answer = {"success": True, **release_fields(release), "url": release.url}
+    if params["branch"] or params["base_branch"]:  # the original's answer, unless asked
+        answer["branch"] = release.branch_of(build)
+        answer["base_branch"] = release.base_branch or build.main_branch
+    return Response(answer)
 
 
 @extend_schema(request=FindRunParams, summary="The last known-good run of a name")
@@ -239,10 +270,16 @@ def create_release(request):
 def find_run(request):
     params = params_of(FindRunParams, request)
     build = build_for_request(request, params)
-    run = services.baseline_run(build, params["run_name"])
+    run = services.baseline_run(build, params["run_name"], params["branch"], params["base_branch"])
     if run is None:
+        where = (
+            f" on branch {params['branch']!r}"
+            + (f" or {params['base_branch']!r}" if params["base_branch"] else "")
+            if params["branch"]
+            else ""
+        )
         raise exceptions.NotFound(
-            f"no good release of build {build.id} has a run named {params['run_name']!r}"
+            f"no good release of build {build.id}{where} has a run named {params['run_name']!r}"
         )
     return Response(
         {
@@ -254,6 +291,7 @@ def find_run(request):
             "log": run.log_id,
             "config": run.config_id,
             "layout": run.layout_id,
+            **({"branch": run.release.branch_of(build)} if params["branch"] else {}),
         }
     )
 

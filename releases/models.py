@@ -73,6 +73,9 @@ class Build(models.Model):
     # Blank: the server's DPXDT_KEEP_DAYS / DPXDT_KEEP_RELEASES. 0 days: any age.
     keep_days = models.PositiveIntegerField(null=True, blank=True)
     keep_releases = models.PositiveIntegerField(null=True, blank=True)
+    # The branch releases without one are on, and the one a branch's runs fall back to for a
+    # baseline when the branch has no good run of the name (``runs.baseline_run``).
+    main_branch = models.CharField(max_length=255, default="main")
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -112,6 +115,11 @@ class Release(models.Model):
     url = models.URLField(max_length=2048, blank=True)
     # An owner's "keep this one": retention never collects it.
     pinned = models.BooleanField(default=False)
+    # The branch this release is on ("": the build's main branch), the branch its runs take a
+    # baseline from when their own has none ("": the main branch), and the commit it tests.
+    branch = models.CharField(max_length=255, blank=True, default="")
+    base_branch = models.CharField(max_length=255, blank=True, default="")
+    commit_sha = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
@@ -130,6 +138,10 @@ class Release(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status in self.CLOSED
+
+    def branch_of(self, build: Build | None = None) -> str:
+        """The branch this release is on, the build's main branch when it names none."""
+        return self.branch or (build or self.build).main_branch
 
     def get_absolute_url(self, **extra) -> str:
         return (

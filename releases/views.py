@@ -135,14 +135,21 @@ def new_build(request):
 @access_errors
 def build(request):
     build = access.build_for(_caller(request), request.GET.get("id"))
+    # The branches releases were made on (the main branch first), and the one shown, if any.
+    branches = sorted(
+        {name or build.main_branch for name in build.releases.values_list("branch", flat=True)},
+        key=lambda name: (name != build.main_branch, name),
+    )
+    branch = request.GET.get("branch", "")
+    releases = (
+        build.releases.filter(services.on_branch(build, branch)) if branch else build.releases
+    )
     # Release names, newest activity first, paged; then their attempts with run counts in
     # one query (no query per row).
-    names = (
-        build.releases.values("name").annotate(latest=Max("created")).order_by("-latest", "name")
-    )
+    names = releases.values("name").annotate(latest=Max("created")).order_by("-latest", "name")
     page = Paginator(names, 10).get_page(request.GET.get("page"))
     attempts = (
-        build.releases.filter(name__in=[row["name"] for row in page])
+        releases.filter(name__in=[row["name"] for row in page])
         .annotate(
             **{f"n_{status}": Count("runs", filter=Q(runs__status=status)) for status in S.values}
         )
@@ -160,6 +167,8 @@ def build(request):
             "page": page,
             "groups": groups.items(),
             "can_act": access.can_act(_caller(request), build),
+            "branches": branches if len(branches) > 1 else [],
+            "branch": branch,
         },
     )
 

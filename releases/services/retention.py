@@ -74,17 +74,19 @@ def policy_of(build: Build) -> tuple[int, int]:
 
 
 def baseline_release_ids(build: Build) -> set[int]:
-    """The releases holding a current baseline: per run name, the newest good release's run
-    with an image (the order ``runs.baseline_run`` reads them in)."""
+    """The releases holding a current baseline: per branch and run name, the newest good
+    release's run with an image (the order ``runs.baseline_run`` reads them in; releases
+    without a branch are on the main branch)."""
     rows = (
         Run.objects.filter(release__build=build, release__status=R.GOOD, image__isnull=False)
         .order_by("name", "-release__created", "-release__id")
-        .values_list("name", "release_id")
+        .values_list("release__branch", "name", "release_id")
     )
     held, seen = set(), set()
-    for name, release_id in rows.iterator():
-        if name not in seen:
-            seen.add(name)
+    for branch, name, release_id in rows.iterator():
+        key = (branch or build.main_branch, name)
+        if key not in seen:
+            seen.add(key)
             held.add(release_id)
     return held
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .. import access, notifications, pipeline, runstate, webhooks
@@ -31,20 +31,38 @@ class Rejected(ValueError):
 # --- releases -------------------------------------------------------------------------------
 
 
-def create_release(caller: access.Caller, build: Build, *, name: str, url: str = "") -> Release:
-    """A new attempt at ``name``. An earlier attempt still processing is superseded: marked bad,
-    and its unfinished runs failed so that queued work for them does nothing."""
+def create_release(
+    caller: access.Caller,
+    build: Build,
+    *,
+    name: str,
+    url: str = "",
+    branch: str = "",
+    base_branch: str = "",
+    commit_sha: str = "",
+) -> Release:
+    """A new attempt at ``name``, on ``branch`` (default: the build's main branch), its runs
+    compared with ``branch``'s good runs, else ``base_branch``'s (default: the main branch).
+    An earlier attempt still processing is superseded: marked bad, and its unfinished runs
+    failed so that queued work for them does nothing."""
     with transaction.atomic():
         Build.objects.select_for_update().filter(pk=build.pk).first()  # serialise numbering
         last = Release.objects.filter(build=build, name=name).order_by("-number").first()
         release = Release.objects.create(
-            build=build, name=name, url=url, number=(last.number + 1) if last else 1
+            build=build,
+            name=name,
+            url=url,
+            number=(last.number + 1) if last else 1,
+            branch="" if branch == build.main_branch else branch,
+            base_branch="" if base_branch == build.main_branch else base_branch,
+            commit_sha=commit_sha,
         )
         AuditLog.record(
             AuditLog.Action.CREATED_RELEASE,
             build_id=build.id,
             release=release,
-            message=f"{name} #{release.number}",
+            message=f"{name} #{release.number}"
+            + (f" on {release.branch}" if release.branch else ""),
             **caller.audit(),
         )
         superseded = last if last is not None and last.status == R.PROCESSING else None
@@ -199,6 +217,19 @@ def _open_release(build: Build, name: str, number) -> Release:
     return release
 
 
+def _check_branches(build: Build, release: Release, branch: str, base_branch: str) -> None:
+    """A request naming branches must name the release's own (set by create_release)."""
+    for given, held, what in (
+        (branch, release.branch, "branch"),
+        (base_branch, release.base_branch, "base branch"),
+    ):
+        if given and given != (held or build.main_branch):
+            raise Rejected(
+                f"release {release.name!r} #{release.number} is on {what} "
+                f"{held or build.main_branch!r}, not {given!r} (give it to create_release)"
+            )
+
+
 def _update_run(run: Run, report: Report, artifacts: dict, caller: access.Caller) -> set[str]:
     """Apply a report to a locked run, recompute its status, queue its diff if it needs one."""
     changed = _apply_report(run, report, artifacts)
@@ -329,18 +360,35 @@ def _set_artifacts(run: Run, artifacts: dict) -> set[str]:
     return changed
 
 
-def baseline_run(build: Build, run_name: str) -> Run | None:
-    """The same-named run with an image in the newest good release that has one.
+def baseline_run(
+    build: Build, run_name: str, branch: str = "", base_branch: str = ""
+) -> Run | None:
+    """The same-named run with an image in the newest good release of ``branch`` that has
+    one, else of ``base_branch`` (both default to the build's main branch, which releases
+    without a branch are on): a branch's release marked good is that branch's baseline only.
 
     Falls back to older good releases when the newest lacks the name (the original did not)."""
-    return (
-        Run.objects.filter(
-            release__build=build, release__status=R.GOOD, name=run_name, image__isnull=False
-        )
-        .select_related("release")
-        .order_by("-release__created", "-release__id")
-        .first()
+    good = Run.objects.filter(
+        release__build=build, release__status=R.GOOD, name=run_name, image__isnull=False
     )
+    for each in dict.fromkeys((branch or build.main_branch, base_branch or build.main_branch)):
+        found = (
+            good.filter(on_branch(build, each, "release__"))
+            .select_related("release")
+            .order_by("-release__created", "-release__id")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def on_branch(build: Build, branch: str, prefix: str = "") -> Q:
+    """Releases on ``branch`` (the main branch takes those that name none)."""
+    query = Q(**{f"{prefix}branch": branch})
+    if branch == build.main_branch:
+        query |= Q(**{f"{prefix}branch": ""})
+    return query
 
 
 # --- captures (called by capture.services) --------------------------------------------------
@@ -359,6 +407,8 @@ def request_run(
     ref_config=None,
     secrets: str = "",
     ref_secrets: str = "",
+    branch: str = "",
+    base_branch: str = "",
 ) -> Run:
     """Ask for the run to be captured (dpxdt's request_run); ``config`` and ``ref_config`` are
     stored config Artifacts (secrets masked), ``secrets`` and ``ref_secrets`` their secret
@@ -366,6 +416,7 @@ def request_run(
     good release. Requesting a run again captures it again."""
     with transaction.atomic():
         release = _open_release(build, release_name, release_number)
+        _check_branches(build, release, branch, base_branch)
         run = _run_for_update(release, run_name)
         run.url, run.config, run.image, run.log, run.layout = url, config, None, None, None
         run.config_secrets = secrets
@@ -379,7 +430,7 @@ def request_run(
             )
             run.ref_config_secrets = ref_secrets
         else:
-            baseline = baseline_run(build, run_name)
+            baseline = baseline_run(build, run_name, release.branch, release.base_branch)
             run.ref_url = baseline.url if baseline else ""
             for field in ("ref_config", "ref_image", "ref_log", "ref_layout"):
                 setattr(run, field, getattr(baseline, field[4:]) if baseline else None)

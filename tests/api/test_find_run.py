@@ -54,3 +54,40 @@ def test_run_name_is_required(api):
     response = api.post("find_run", {"build_id": api.build_id})
     assert response.status_code == 400
     assert response.json()["error"] == "run_name: This field is required."
+
+
+def test_branches_have_their_own_baselines_and_fall_back_to_their_base(api):
+    main, feature = api.upload(make_png()), api.upload(make_png(squares=[(0, 0, 4, BLACK)]))
+    good_release(api, "main-1", {"/home": main})
+    created = api.post(
+        "create_release",
+        {
+            "build_id": api.build_id,
+            "release_name": "pr-1",
+            "branch": "feature",
+            "base_branch": "main",
+            "commit_sha": "ABCDEF1234567",
+        },
+    ).json()
+    assert (created["branch"], created["base_branch"]) == ("feature", "main")
+    api.report("/home", release="pr-1", image=feature, url="https://example.com/home")
+    api.post(
+        "mark_release",
+        {"build_id": api.build_id, "release_name": "pr-1", "release_number": 1, "status": "good"},
+    )
+
+    def found(**branches):
+        answer = api.post("find_run", {"build_id": api.build_id, "run_name": "/home", **branches})
+        return answer.json()["image"]
+
+    assert found() == main  # the original's call: the main branch's baseline
+    assert found(branch="feature") == feature
+    assert found(branch="hotfix") == main  # no good run of its own: the main branch's
+    assert found(branch="hotfix", base_branch="feature") == feature
+    from releases.models import Release
+
+    assert Release.objects.get(name="pr-1").commit_sha == "abcdef1234567"
+    bad = api.post(
+        "create_release", {"build_id": api.build_id, "release_name": "x", "branch": "a b"}
+    )
+    assert bad.status_code == 400 and "branch: not a branch name" in bad.json()["error"]

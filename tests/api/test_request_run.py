@@ -352,3 +352,32 @@ def test_a_config_the_browser_refuses_fails_the_run_after_one_try(api, sent, mon
         run.failure_reason
         == "capture failed: the browser refused the cookies: Invalid cookie fields"
     )
+
+
+def test_a_run_requested_on_a_branch_takes_that_branchs_baseline(api, sent):
+    from releases.models import Release
+
+    image = storage.store_bytes(make_png(), "image/png").artifact
+    for name, branch in (("main-1", ""), ("pr-1", "feature")):
+        release = Release.objects.create(
+            build=api.keyed.build, name=name, number=1, status="good", branch=branch
+        )
+        Run.objects.create(
+            release=release,
+            name="/home",
+            status="diff_not_found",
+            image=image,
+            url=f"http://127.0.0.1:9/{name}",
+        )
+    created = api.post(
+        "create_release",
+        {"build_id": api.build_id, "release_name": "pr-2", "branch": "feature"},
+    )
+    assert created.status_code == 200
+    fields = {"release_name": "pr-2"}
+    response = request(api, **fields, branch="feature")
+    assert response.status_code == 200, response.content
+    assert Run.objects.get(release__name="pr-2").ref_url == "http://127.0.0.1:9/pr-1"
+    wrong = request(api, run_name="/other", **fields, branch="main")
+    assert wrong.status_code == 400
+    assert "is on branch 'feature', not 'main'" in wrong.json()["error"]

@@ -37,6 +37,7 @@ def server(live_server, celery_worker):
     class Server:
         url = live_server.url
         build_id = build.id
+        environment = env
 
         @staticmethod
         def dpxdt(*args):
@@ -265,3 +266,50 @@ def test_wrong_secret_is_reported(server, site):
     result = server.dpxdt("pair-diff", "--release_client_secret", "wrong", url, url)
     assert result.returncode == 2
     assert "create_release: HTTP 403: invalid API key or secret" in result.stderr
+
+
+def test_branch_baselines_from_ci_environments(server, tmp_path):
+    """main's good release (A); a pull request's release on ``feature`` compares with A and is
+    marked good; main's next release still compares with A, the branch's next with the
+    branch's good one. The tool reads the branches from GitHub Actions' variables."""
+    images = {
+        "A": make_png(),
+        "F": make_png(squares=[(10, 10, 30, BLACK)]),
+    }
+
+    def run(release, image, **environ):
+        folder = tmp_path / release
+        folder.mkdir()
+        (folder / "home.png").write_bytes(images[image])
+        (folder / "tests.json").write_text(json.dumps([{"name": "home", "image_path": "home.png"}]))
+        done = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "dpxdt"), "diff-images", "--wait"]
+            + ["--tests_json_path", str(folder / "tests.json"), "--upload_release_name", release],
+            env={**server.environment, "GITHUB_SHA": "ab" * 20, **environ},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        [home] = server.api("release_status", release_name=release, release_number=1)["runs"]
+        return done.stdout, home
+
+    on_main = {"GITHUB_REF_NAME": "main"}
+    pull = {"GITHUB_HEAD_REF": "feature", "GITHUB_BASE_REF": "main", "GITHUB_REF_NAME": "7/merge"}
+    out, a = run("main-1", "A", **on_main)
+    assert "Using branch main (GITHUB_REF_NAME), commit abab" in out
+    server.api("mark_release", release_name="main-1", release_number=1, status="good")
+
+    out, f = run("pr-1", "F", **pull)
+    assert "branch feature (GITHUB_HEAD_REF), base branch main (GITHUB_BASE_REF)" in out
+    assert f["ref_image"] == a["image"] and f["status"] == "diff_found"
+    server.api("mark_release", release_name="pr-1", release_number=1, status="good")
+
+    _, main_again = run("main-2", "A", **on_main)
+    assert main_again["ref_image"] == a["image"] and main_again["status"] == "diff_not_found"
+    _, pr_again = run("pr-2", "F", **pull)
+    assert pr_again["ref_image"] == f["image"] and pr_again["status"] == "diff_not_found"
+    # find_run answers per branch, and a branch with no good run falls back to its base.
+    assert server.api("find_run", run_name="home", branch="feature")["image"] == f["image"]
+    assert server.api("find_run", run_name="home")["image"] == a["image"]
+    assert server.api("find_run", run_name="home", branch="other")["image"] == a["image"]

@@ -347,3 +347,15 @@ def test_the_daily_task_collects_and_reports_in_plain_values(keep_nothing):
     [report] = collect_old_releases()
     assert json.loads(json.dumps(report)) == report  # what a worker can log or return
     assert (report["releases"], report["artifacts"], report["release_ids"]) == (1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_each_branchs_baseline_is_kept(keep_nothing):
+    """A feature branch's newer good release does not make main's baseline collectable."""
+    build = keep_nothing
+    main, _ = old_release(build, b"main's", name="main-1", days=300)
+    feature, _ = old_release(build, b"feature's", name="pr-1", days=200)
+    Release.objects.filter(pk__in=[main.pk, feature.pk]).update(status="good")
+    Release.objects.filter(pk=feature.pk).update(branch="feature")
+    done = retention.collect(build)
+    assert done.releases == 0 and done.kept_baselines == 2

@@ -638,3 +638,18 @@ def test_an_owner_pins_a_release_and_the_settings_show_storage_and_what_would_be
     assert f"take <b>{filesizeformat(stored)}</b>" in page
     assert "today that is <b>1 release</b> (1 runs)" in page
     assert f"freeing <b>{filesizeformat(len(data))}</b> in 1 artifact" in page
+
+
+def test_the_build_page_filters_by_branch(world, users):
+    build = world["private"][0]
+    caller = access.Caller(user=users["owner"])
+    services.create_release(caller, build, name="pr-7", branch="feature", base_branch="main")
+    services.create_release(caller, build, name="nightly", branch="main")
+    client = client_for(users["owner"])
+    page = client.get(f"/build?id={build.id}").content.decode()
+    assert 'id="branches"' in page and "main (main)" in page and ">feature<" in page
+    assert "pr-7" in page and "nightly" in page and "r1" in page
+    feature = client.get(f"/build?id={build.id}&branch=feature").content.decode()
+    assert "pr-7" in feature and "nightly" not in feature and ">r1<" not in feature
+    main = client.get(f"/build?id={build.id}&branch=main").content.decode()
+    assert "pr-7" not in main and "nightly" in main and ">r1<" in main

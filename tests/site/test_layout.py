@@ -27,6 +27,7 @@ DJANGO_FREE = [
     "localtool/crawler.py",
     "localtool/client.py",
     "localtool/yamlconfig.py",
+    "localtool/cienv.py",
 ]
 
 
