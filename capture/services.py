@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import base64
 import json
 import logging
 import socket
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from artifacts import storage
-from releases import access, endpoints
+from releases import access, endpoints, sealing
 from releases import services as release_services
 
 from . import config as capture_config
@@ -150,32 +149,20 @@ def request_run(
     )
 
 
-def _fernet():
-    """A Fernet key derived from the server's secret key (HKDF-SHA256, its own context)."""
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"depicted capture config secrets"
-    ).derive(settings.SECRET_KEY.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+# The capture configs' secrets (cookies, passwords, header values), sealed for the run row.
+SECRETS_PURPOSE = b"depicted capture config secrets"
 
 
 def seal(secrets: dict) -> str:
     """Encrypt a config's secrets for the run row ("" when there are none)."""
-    return _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
+    return sealing.seal(json.dumps(secrets), SECRETS_PURPOSE) if secrets else ""
 
 
 def unseal(token: str) -> dict:
     """The secrets back; a token the current secret key cannot read is an error naming that."""
-    if not token:
-        return {}
-    from cryptography.fernet import InvalidToken
-
     try:
-        return json.loads(_fernet().decrypt(token.encode()))
-    except InvalidToken:
+        return json.loads(sealing.unseal(token, SECRETS_PURPOSE)) if token else {}
+    except sealing.Unreadable:
         raise capture_config.ConfigError(
             "the config's secrets cannot be decrypted (was DPXDT_SECRET_KEY changed?)"
         ) from None

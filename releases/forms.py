@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 
 from .models import Build
@@ -27,6 +29,10 @@ class SettingsForm(forms.ModelForm):
             "webhook_urls",
             "keep_days",
             "keep_releases",
+            "main_branch",
+            "status_provider",
+            "status_api_url",
+            "status_repository",
         ]
         widgets = {
             "webhook_urls": forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -44,6 +50,9 @@ class SettingsForm(forms.ModelForm):
             "email_alias": "Send those emails to this list instead",
             "keep_days": "Keep releases for (days)",
             "keep_releases": "Always keep the newest (releases)",
+            "main_branch": "Main branch",
+            "status_provider": "Commit statuses",
+            "status_repository": "Repository",
         }
         help_texts = {
             "diff_metric": "How two colours are compared. Perceptual sees a brand colour going "
@@ -66,13 +75,57 @@ class SettingsForm(forms.ModelForm):
             "screenshots nothing else needs; the current baselines, releases in review and "
             "pinned ones are always kept (empty: the server default; 0: any age).",
             "keep_releases": "Empty: the server default.",
+            "main_branch": "Releases that name no branch are on it, and a branch's runs fall "
+            "back to its baselines.",
+            "status_provider": "For a release that carries a commit SHA: pending, then success "
+            "or failure (“3 changes need review”) with a link, on the commit.",
+            "status_repository": "GitHub: owner/repo. GitLab: the project's id or its path.",
         }
+
+    status_api_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Provider API URL",
+        help_text="Empty: https://api.github.com or https://gitlab.com/api/v4 "
+        "(GitHub Enterprise: https://HOST/api/v3).",
+    )
+    status_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        label="Provider token",
+        help_text="Stored encrypted and never shown again; empty keeps the current one.",
+    )
 
     def clean_diff_threshold(self):
         value = self.cleaned_data["diff_threshold"]
         if value is not None and not 0 <= value <= 1:
             raise forms.ValidationError("must be between 0 and 1")
         return value
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["main_branch"].required = False
+
+    def clean_main_branch(self):
+        branch = (self.cleaned_data.get("main_branch") or "").strip() or "main"
+        if re.search(r"[\s\x00-\x1f\x7f~^:?*\[\\]", branch):
+            raise forms.ValidationError("not a branch name")
+        return branch
+
+    def clean(self):
+        data = super().clean()
+        provider = data.get("status_provider")
+        if provider:
+            repository = data.get("status_repository", "")
+            if provider == "github" and not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+                self.add_error("status_repository", "GitHub needs owner/repo")
+            if provider == "gitlab" and not repository:
+                self.add_error("status_repository", "GitLab needs the project's id or path")
+            if not data.get("status_token") and not self.instance.status_token:
+                self.add_error("status_token", "a token is needed to send statuses")
+        return data
 
     def clean_webhook_urls(self):
         from .webhooks import parse_urls

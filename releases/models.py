@@ -76,6 +76,21 @@ class Build(models.Model):
     # The branch releases without one are on, and the one a branch's runs fall back to for a
     # baseline when the branch has no good run of the name (``runs.baseline_run``).
     main_branch = models.CharField(max_length=255, default="main")
+
+    class StatusProvider(models.TextChoices):
+        NONE = "", "None"
+        GITHUB = "github", "GitHub (or GitHub Enterprise)"
+        GITLAB = "gitlab", "GitLab"
+
+    # Where a release's verdict is reported as a commit status (releases/statuses.py): the
+    # provider, its API base URL (blank: github.com's or gitlab.com's), the repository
+    # (GitHub: owner/repo; GitLab: the project's id or path) and a token, sealed (never shown).
+    status_provider = models.CharField(
+        max_length=10, choices=StatusProvider.choices, default="", blank=True
+    )
+    status_api_url = models.URLField(max_length=500, blank=True)
+    status_repository = models.CharField(max_length=255, blank=True)
+    status_token = models.TextField(blank=True, editable=False)
     # Builds that may read an artifact; identical bytes uploaded by two builds have two owners.
     artifacts = models.ManyToManyField(Artifact, related_name="owners", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -563,6 +578,13 @@ class WebhookDelivery(models.Model):
     release = models.ForeignKey(
         Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        STATUS = "status", "Commit status"
+
+    # A webhook (signed with the build's secret) or a commit status (the provider's token).
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.WEBHOOK)
     event = models.CharField(max_length=40)
     url = models.URLField(max_length=2048)
     payload = models.TextField()  # the exact JSON body that is signed and sent

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import storage
 
-from . import access, findings, forms, services
+from . import access, findings, forms, services, statuses
 from .models import AuditLog, Build, InvalidTransition, Release, Run
 from .templatetags.depicted import artifact_url
 
@@ -434,11 +434,10 @@ def build_settings(request):
     # service compares against the saved values to audit what changed.
     form = forms.SettingsForm(request.POST or None, instance=Build.objects.get(pk=build.pk))
     if request.method == "POST" and form.is_valid():
-        services.update_settings(
-            _caller(request),
-            build,
-            **{name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields},
-        )
+        values = {name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields}
+        if form.cleaned_data["status_token"]:
+            values["status_token"] = statuses.seal_token(form.cleaned_data["status_token"])
+        services.update_settings(_caller(request), build, **values)
         messages.success(request, "Settings saved.")
         return redirect(reverse("settings") + f"?build_id={build.id}")
     return render(

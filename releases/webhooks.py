@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from celery_app import app
 
-from . import pipeline
+from . import pipeline, sealing, statuses
 from .models import Build, Release, Run, WebhookDelivery
 from .notifications import absolute
 
@@ -139,20 +139,26 @@ def payload(release: Release, event: str) -> dict:
 
 def release_event(release: Release) -> list[int]:
     """Record the deliveries of a release's new status (inside the transaction that changed
-    it) and queue them once it commits. Returns the delivery ids."""
+    it): its webhooks, and its commit status (releases.statuses); queue them once it commits.
+    Returns the delivery ids."""
     event = EVENTS.get(release.status)
     build = Build.objects.get(pk=release.build_id)
+    release.build = build
     urls = parse_urls(build.webhook_urls) if event and build.webhook_urls else []
-    if not urls:
-        return []
-    body = json.dumps(payload(release, event), sort_keys=True)
-    ids = [
-        WebhookDelivery.objects.create(
-            build=build, release=release, event=event, url=url, payload=body
-        ).id
-        for url in urls
-    ]
-    transaction.on_commit(lambda: [_send(delivery_id) for delivery_id in ids])
+    ids = []
+    if urls:
+        body = json.dumps(payload(release, event), sort_keys=True)
+        ids = [
+            WebhookDelivery.objects.create(
+                build=build, release=release, event=event, url=url, payload=body
+            ).id
+            for url in urls
+        ]
+    status = statuses.record(release, absolute(release.get_absolute_url()))
+    if status is not None:
+        ids.append(status.id)
+    if ids:
+        transaction.on_commit(lambda: [_send(delivery_id) for delivery_id in ids])
     return ids
 
 
@@ -181,17 +187,30 @@ def deliver(delivery_id: int, send: Callable[[str, bytes, dict], int]) -> str:
         )
         if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
             return "skipped"
+        if _superseded(delivery):
+            # A commit shows the last status posted: an older one retried late must not
+            # replace the newer one already there.
+            give_up(delivery_id, "superseded by a newer status of the release")
+            return "skipped"
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             attempts=delivery.attempts + 1, modified=timezone.now()
         )
     body = delivery.payload.encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Depicted-Webhook/1",
-        "X-Depicted-Event": delivery.event,
-        "X-Depicted-Delivery": str(delivery.id),
-        SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body),
-    }
+    headers = {"Content-Type": "application/json", "User-Agent": "Depicted-Webhook/1"}
+    if delivery.kind == WebhookDelivery.Kind.STATUS:
+        try:
+            headers.update(statuses.headers(delivery.build))
+        except sealing.Unreadable as exc:
+            give_up(delivery_id, str(exc))
+            return "failed"
+    else:
+        headers.update(
+            {
+                "X-Depicted-Event": delivery.event,
+                "X-Depicted-Delivery": str(delivery.id),
+                SIGNATURE_HEADER: sign(delivery.build.webhook_secret, body),
+            }
+        )
     try:
         code = send(delivery.url, body, headers)
     except SendFailed as exc:
@@ -205,6 +224,19 @@ def deliver(delivery_id: int, send: Callable[[str, bytes, dict], int]) -> str:
         raise DeliveryError(f"answered HTTP {code}")
     _record(delivery_id, code=code, status=WebhookDelivery.Status.DELIVERED)
     return "delivered"
+
+
+def _superseded(delivery: WebhookDelivery) -> bool:
+    return (
+        delivery.kind == WebhookDelivery.Kind.STATUS
+        and WebhookDelivery.objects.filter(
+            release_id=delivery.release_id,
+            kind=WebhookDelivery.Kind.STATUS,
+            url=delivery.url,
+            id__gt=delivery.id,
+            status=WebhookDelivery.Status.DELIVERED,
+        ).exists()
+    )
 
 
 def give_up(delivery_id: int, reason: str) -> None:

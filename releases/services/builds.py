@@ -102,9 +102,15 @@ def label_of(build: Build, artifact):
 # --- build administration -------------------------------------------------------------------
 
 
+# Settings whose values the activity log never shows (only that they changed).
+SECRET_SETTINGS = {"status_token"}
+
+
 def update_settings(caller: access.Caller, build: Build, **values) -> Build:
     changed = [
-        f"{name}={value!r}" for name, value in values.items() if getattr(build, name) != value
+        f"{name} changed" if name in SECRET_SETTINGS else f"{name}={value!r}"
+        for name, value in values.items()
+        if getattr(build, name) != value
     ]
     for name, value in values.items():
         setattr(build, name, value)

@@ -68,6 +68,7 @@ def create_release(
         superseded = last if last is not None and last.status == R.PROCESSING else None
         if superseded:
             _stop(superseded, caller, reason=f"superseded by attempt #{release.number}")
+        webhooks.release_event(release)  # a commit status "pending", if the build sends them
     if superseded:
         _fail_pending_runs(
             superseded.id,

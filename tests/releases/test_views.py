@@ -653,3 +653,35 @@ def test_the_build_page_filters_by_branch(world, users):
     assert "pr-7" in feature and "nightly" not in feature and ">r1<" not in feature
     main = client.get(f"/build?id={build.id}&branch=main").content.decode()
     assert "pr-7" not in main and "nightly" in main and ">r1<" in main
+
+
+def test_a_status_token_is_sealed_and_never_shown_again(world, users):
+    from releases import sealing, statuses
+
+    build = world["private"][0]
+    client = client_for(users["owner"])
+    form = {
+        "build_id": build.id,
+        "name": build.name,
+        "diff_metric": "oklab",
+        "max_distortion": "0",
+        "recaptures": "1",
+        "status_provider": "github",
+        "status_repository": "not a repo",
+    }
+    refused = client.post("/settings", form).content.decode()
+    assert "GitHub needs owner/repo" in refused and "a token is needed" in refused
+    form.update(status_repository="acme/shop", status_token="ghp_t0ken-value")
+    assert client.post("/settings", form).status_code == 302
+    build.refresh_from_db()
+    assert build.status_token and "ghp_t0ken-value" not in build.status_token
+    assert sealing.unseal(build.status_token, statuses.TOKEN_PURPOSE) == "ghp_t0ken-value"
+    page = client.get(f"/settings?build_id={build.id}").content.decode()
+    assert "ghp_t0ken-value" not in page and build.status_token not in page
+    activity = " ".join(build.audit_log.values_list("message", flat=True))
+    assert "status_token changed" in activity and build.status_token not in activity
+    del form["status_token"]  # saved again without one: the token stays
+    sealed = build.status_token
+    assert client.post("/settings", {**form, "main_branch": "trunk"}).status_code == 302
+    build.refresh_from_db()
+    assert build.status_token == sealed and build.main_branch == "trunk"

@@ -148,3 +148,30 @@ def test_names_reach_the_chat_text_escaped(keyed):
     assert text.count("<") == 1 and "<!channel>" not in text
     assert event["release"]["name"].startswith("<http://evil.example|click here>")
     assert event["build"]["name"] == "<!channel>"
+
+
+def test_a_commit_status_retried_after_a_newer_one_was_delivered_is_not_sent(keyed):
+    from releases import statuses
+
+    services.update_settings(
+        access.Caller(),
+        keyed.build,
+        status_provider="github",
+        status_repository="acme/shop",
+        status_token=statuses.seal_token("t"),
+    )
+    release = Release.objects.create(
+        build=keyed.build, name="r1", number=1, status="processing", commit_sha="c" * 40
+    )
+    [older] = webhooks.release_event(release)
+    Release.objects.filter(pk=release.pk).update(status="good")
+    release.refresh_from_db()
+    [newer] = webhooks.release_event(release)
+    sent = []
+    assert webhooks.deliver(newer, lambda url, body, headers: sent.append(url) or 201)
+    assert webhooks.deliver(older, lambda url, body, headers: sent.append(url) or 201) == (
+        "skipped"
+    )
+    assert sent == ["https://api.github.com/repos/acme/shop/statuses/" + "c" * 40]
+    assert WebhookDelivery.objects.get(pk=older).error.startswith("superseded")
+    assert json.loads(WebhookDelivery.objects.get(pk=newer).payload)["state"] == "success"
