@@ -3,6 +3,8 @@
     dpxdt update DIR                 capture every test of DIR/*.yaml into DIR/NAME.png
     dpxdt test DIR                   capture again and compare with DIR/NAME.png
                                      (--report OUT: an HTML report; --open: open it)
+    dpxdt review DIR                 accept (or undo) what the last test found changed,
+                                     in a browser, on 127.0.0.1
     dpxdt site-diff URL              crawl a site and capture every page on a server
     dpxdt pair-diff BEFORE AFTER     capture two URLs on a server and compare them
     dpxdt diff-images --tests_json_path F   upload screenshots made elsewhere
@@ -101,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
             help="pages captured at once in the one Chromium (default %(default)s); "
             "results are reported in order",
         )
+    review = commands.add_parser(
+        "review",
+        help="accept the changes the last `dpxdt test DIR` found, in a browser",
+        description="Serve the last `dpxdt test DIR`'s changes on 127.0.0.1 with Accept, "
+        "Accept all and Undo; accepting writes the new reference image. Ctrl-C stops.",
+    )
+    review.add_argument("directory", type=Path, metavar="DIR")
+    review.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)"
+    )
+    review.add_argument(
+        "--open", dest="open_report", action="store_true", help="open it in a browser"
+    )
     _server_tools(commands)
     return parser
 
@@ -250,6 +265,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "tool"):
         return run_server_tool(args)
+    if args.command == "review":
+        from . import review
+
+        return review.serve(args.directory, args.port, open_browser=args.open_report)
     if not 0 <= args.threshold <= 1:
         parser.error("--threshold must be between 0 and 1")
     if not 1 <= args.parallel <= 16:

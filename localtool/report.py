@@ -45,7 +45,7 @@ def write(folder: Path, entries: list[Entry], *, title: str) -> Path:
     for name in ("depicted.css", "run.js"):
         shutil.copyfile(STATIC / name, folder / "static" / name)
     changed = [entry for entry in entries if entry.images]
-    engine = _engine()
+    template_engine = engine()
     for index, entry in enumerate(changed):
         images = {}
         for side, data in entry.images.items():
@@ -53,8 +53,8 @@ def write(folder: Path, entries: list[Entry], *, title: str) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             images[side] = f"../images/{entry.slug}/{side}.png"
-        page = engine.get_template("localtool/report_test.html").render(
-            _context(
+        page = template_engine.get_template("localtool/report_test.html").render(
+            context(
                 {
                     "title": title,
                     "entry": entry,
@@ -72,14 +72,14 @@ def write(folder: Path, entries: list[Entry], *, title: str) -> Path:
         result: sum(entry.result == result for entry in entries)
         for result in ("passed", "failed", "error", "updated")
     }
-    index_page = engine.get_template("localtool/report_index.html").render(
-        _context({"title": title, "entries": entries, "counts": counts})
+    index_page = template_engine.get_template("localtool/report_index.html").render(
+        context({"title": title, "entries": entries, "counts": counts})
     )
     (folder / "index.html").write_text(index_page, encoding="utf-8")
     return folder / "index.html"
 
 
-def _engine():
+def engine():
     """Django's template engine on its own: no project settings, no URL tags."""
     from django.conf import settings
 
@@ -90,7 +90,7 @@ def _engine():
     return Engine(dirs=[str(path) for path in TEMPLATE_DIRS], autoescape=True)
 
 
-def _context(values: dict):
+def context(values: dict):
     from django.template import Context
 
     return Context(values)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from capture.browser import Browser, CaptureError
 from pdiff import core
 
-from . import junit, report
+from . import junit, pending, report
 from .yamlconfig import Suite, Test
 
 EXIT_PASSED, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
@@ -92,6 +92,8 @@ def list_tests(suites: list[Suite], options: Options) -> None:
 
 
 def run(suites: list[Suite], options: Options) -> int:
+    if options.mode == "test":  # what this run finds changed is what `dpxdt review` offers
+        pending.Store(options.directory).reset()
     selected = [
         (suite, [t for t in suite.tests if matches(t.name, options.test_filter)])
         for suite in suites
@@ -320,6 +322,23 @@ def _compare(test, reference, captured, outcome, options):
             _write_triplet(options.output_dir / test.name, ref, png, None)
         return
     outcome.log = result.as_dict()
+    pending.Store(options.directory).add(
+        pending.Changed(
+            pending.slug_of(outcome.suite, test.name),
+            outcome.suite,
+            test.name,
+            reference,
+            "; ".join(result.summary_lines),
+            outcome.log,
+        ),
+        png,
+        captured.layout,
+        {
+            side: data
+            for side, data in (("diff", result.diff_png), ("aligned", result.aligned_diff_png))
+            if data
+        },
+    )
     if options.report:
         outcome.images = {
             side: data
