@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
             help="open the HTML report in a browser when done",
         )
         command.add_argument(
+            "--branch",
+            default="",
+            help="keep this branch's references apart (DIR/branches/BRANCH/NAME.png); a test "
+            "compares with its branch's, else --base-branch's, else the main line's",
+        )
+        command.add_argument("--base-branch", default="", help="see --branch")
+        command.add_argument(
+            "--main-branch",
+            default="main",
+            help="the branch whose references are DIR/NAME.png (default %(default)s)",
+        )
+        command.add_argument(
             "--threshold",
             type=float,
             default=core.DEFAULT_THRESHOLD,
@@ -288,6 +300,9 @@ def main(argv=None) -> int:
         chromium=args.chromium,
         parallel=args.parallel,
         junit=args.junit,
+        branch=args.branch,
+        base_branch=args.base_branch,
+        main_branch=args.main_branch,
         report=report,
         open_report=args.open_report,
     )

@@ -89,16 +89,15 @@ class Store:
         return path.read_bytes() if path.exists() else None
 
     def accepted(self, slug: str) -> bool:
-        return (self.undo / f"{slug}.png").exists()
+        return (self.undo / f"{slug}.png").exists() or (self.undo / f"{slug}.none").exists()
 
     def original(self, changed: Changed) -> bytes:
-        """The reference as it was before this review (kept aside once accepted)."""
-        kept = self.undo / f"{changed.slug}.png"
-        return (kept if kept.exists() else changed.reference).read_bytes()
+        """What the test was compared with (its branch's reference, or its base's)."""
+        return self.image(changed.slug, "before") or changed.reference.read_bytes()
 
     def accept(self, changed: Changed) -> bool:
-        """The new capture becomes the reference; the old one is kept for undo. False if it
-        already was accepted."""
+        """The new capture becomes the reference; the old one (or the fact there was none: a
+        branch's first) is kept for undo. False if it already was accepted."""
         if self.accepted(changed.slug):
             return False
         self.undo.mkdir(parents=True, exist_ok=True)
@@ -106,26 +105,31 @@ class Store:
         new_layout = self.pending / f"{changed.slug}.layout.json.gz"
         if layout.exists():
             shutil.copyfile(layout, self.undo / f"{changed.slug}.layout.json.gz")
-        # The image's copy is what "accepted" means: made before anything is replaced.
-        shutil.copyfile(reference, self.undo / f"{changed.slug}.part")
-        os.replace(self.undo / f"{changed.slug}.part", self.undo / f"{changed.slug}.png")
+        # The undo copy is what "accepted" means: made before anything is replaced.
+        if reference.exists():
+            shutil.copyfile(reference, self.undo / f"{changed.slug}.part")
+            os.replace(self.undo / f"{changed.slug}.part", self.undo / f"{changed.slug}.png")
+        else:
+            (self.undo / f"{changed.slug}.none").touch()
+            reference.parent.mkdir(parents=True, exist_ok=True)
         _replace(reference, (self.pending / f"{changed.slug}.png").read_bytes())
         _replace(layout, new_layout.read_bytes() if new_layout.exists() else None)
         return True
 
     def revert(self, changed: Changed) -> bool:
-        """Undo an accept: the previous reference (and its layout map) back. False if there
-        was nothing to undo."""
-        kept = self.undo / f"{changed.slug}.png"
-        if not kept.exists():
+        """Undo an accept: the previous reference (and its layout map) back, or none if there
+        was none. False if there was nothing to undo."""
+        kept, absent = self.undo / f"{changed.slug}.png", self.undo / f"{changed.slug}.none"
+        if not kept.exists() and not absent.exists():
             return False
         kept_layout = self.undo / f"{changed.slug}.layout.json.gz"
-        _replace(changed.reference, kept.read_bytes())
+        _replace(changed.reference, kept.read_bytes() if kept.exists() else None)
         _replace(
             layout_of(changed.reference), kept_layout.read_bytes() if kept_layout.exists() else None
         )
         kept_layout.unlink(missing_ok=True)
-        kept.unlink()
+        kept.unlink(missing_ok=True)
+        absent.unlink(missing_ok=True)
         return True
 
 

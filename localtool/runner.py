@@ -64,6 +64,12 @@ class Options:
     chromium: str | None = None
     parallel: int = 2  # captures in flight at once (the engine's lanes)
     junit: Path | None = None
+    # Branches (README "Branches"): references of a branch other than the main one live in
+    # SUITE_DIR/branches/BRANCH/; a test compares with its branch's, else its base branch's,
+    # else the main line's (SUITE_DIR/NAME.png). Empty: the main line, as before.
+    branch: str = ""
+    base_branch: str = ""
+    main_branch: str = "main"
     report: Path | None = None  # write the HTML report here
     open_report: bool = False
     out: TextIO = sys.stdout
@@ -244,8 +250,25 @@ def _wait_for(suite: Suite, options: Options):
             )
 
 
-def _reference(suite: Suite, test: Test) -> Path:
-    return suite.path.parent / f"{test.name}.png"
+def _reference(suite: Suite, test: Test, options: Options) -> Path:
+    """Where the test's reference is written (update, and an accepted review): its branch's."""
+    return _branch_reference(suite, test, options.branch, options.main_branch)
+
+
+def _compared_reference(suite: Suite, test: Test, options: Options) -> Path:
+    """The reference a test compares with: its branch's, else its base branch's, else the
+    main line's (the last of these when none exists, for the error that says so)."""
+    candidates = [
+        _branch_reference(suite, test, branch, options.main_branch)
+        for branch in (options.branch, options.base_branch, options.main_branch)
+    ]
+    return next((path for path in candidates if path.exists()), candidates[-1])
+
+
+def _branch_reference(suite: Suite, test: Test, branch: str, main_branch: str) -> Path:
+    if not branch or branch == main_branch:
+        return suite.path.parent / f"{test.name}.png"
+    return suite.path.parent / "branches" / branch / f"{test.name}.png"
 
 
 def _reference_layout(reference: Path) -> Path:
@@ -255,7 +278,7 @@ def _reference_layout(reference: Path) -> Path:
 
 def _reference_ready(suite: Suite, test: Test, options: Options) -> bool:
     """Whether the test has what its capture is for: in test mode, its reference image."""
-    return options.mode == "update" or _reference(suite, test).exists()
+    return options.mode == "update" or _compared_reference(suite, test, options).exists()
 
 
 def _capture(browser: Browser, test: Test, options: Options):
@@ -270,7 +293,11 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
     outcome = Outcome(suite.path.name, test.name, "error")
     options.outcomes.append(outcome)
     print(f"{test.name}: Running webpage capture process", file=options.out)
-    reference = _reference(suite, test)
+    reference = (
+        _reference(suite, test, options)
+        if options.mode == "update"
+        else _compared_reference(suite, test, options)
+    )
     try:
         if captured is None:
             raise FileNotFoundError(
@@ -282,6 +309,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
             raise RuntimeError(f"capture failed: {exc.reason}") from None
         capture_seconds = result.seconds
         if options.mode == "update":
+            reference.parent.mkdir(parents=True, exist_ok=True)
             reference.write_bytes(result.png)
             layout = _reference_layout(reference)
             if result.layout:
@@ -291,7 +319,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
             print(f"{test.name}: Updated {reference}", file=options.out)
             outcome.result = "updated"
         else:
-            _compare(test, reference, result, outcome, options)
+            _compare(suite, test, reference, result, outcome, options)
     except (OSError, RuntimeError, core.ImageDecodeError) as exc:
         outcome.message = str(exc)
         print(f"{test.name}: error: {exc}", file=options.out)
@@ -299,7 +327,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
         outcome.seconds = capture_seconds + time.monotonic() - started
 
 
-def _compare(test, reference, captured, outcome, options):
+def _compare(suite, test, reference, captured, outcome, options):
     print(f"{test.name}: Running perceptual diff process", file=options.out)
     config = test.run.config
     threshold = config.get("diffThreshold")
@@ -327,7 +355,7 @@ def _compare(test, reference, captured, outcome, options):
             pending.slug_of(outcome.suite, test.name),
             outcome.suite,
             test.name,
-            reference,
+            _reference(suite, test, options),  # accepting writes the branch's own
             "; ".join(result.summary_lines),
             outcome.log,
         ),
@@ -335,7 +363,11 @@ def _compare(test, reference, captured, outcome, options):
         captured.layout,
         {
             side: data
-            for side, data in (("diff", result.diff_png), ("aligned", result.aligned_diff_png))
+            for side, data in (
+                ("before", ref),
+                ("diff", result.diff_png),
+                ("aligned", result.aligned_diff_png),
+            )
             if data
         },
     )

@@ -136,3 +136,39 @@ def test_only_its_own_page_can_make_it_write(reviewing):
     assert digest(reference) == before
     process.send_signal(signal.SIGTERM)
     assert "Nothing accepted." in process.communicate(timeout=30)[0]
+
+
+def test_a_branchs_accepted_references_leave_the_main_lines_alone(tmp_path, site):
+    """`dpxdt test --branch feature` compares with the main line's reference until the branch
+    has its own; accepting writes the branch's (DIR/branches/feature/), never the main one."""
+    from localtool import review
+
+    style = "<body style='margin:0;background:#fff'><h1 style='color:{}'>x</h1></body>"
+    site.add("/p", style.format("#000"))
+    (tmp_path / "s.yaml").write_text(
+        f"tests:\n  - name: p\n    url: {site.url}/p\n"
+        "    config: {viewportSize: {width: 200, height: 80}, fullPage: false}\n"
+    )
+    assert dpxdt("update", tmp_path, cwd=tmp_path).returncode == 0
+    main = (tmp_path / "p.png").read_bytes()
+    site.add("/p", style.format("#c00"))
+    assert dpxdt("test", tmp_path, "--branch", "feature", cwd=tmp_path).returncode == 1
+    session = review.Review(tmp_path, out=open(os.devnull, "w"))
+    [slug] = session.changed
+    session.act("accept", slug)
+    branch_ref = tmp_path / "branches" / "feature" / "p.png"
+    assert branch_ref.exists() and (tmp_path / "p.png").read_bytes() == main
+    session.act("undo", slug)  # the branch had no reference of its own: it has none again
+    assert not branch_ref.exists() and (tmp_path / "p.png").read_bytes() == main
+    session.act("accept", slug)
+    assert dpxdt("test", tmp_path, "--branch", "feature", cwd=tmp_path).returncode == 0
+    assert dpxdt("test", tmp_path, cwd=tmp_path).returncode == 1  # main still has the old one
+    # Undoing a branch's first accept removes the branch's reference again.
+    assert (
+        dpxdt(
+            "test", tmp_path, "--branch", "other", "--base-branch", "feature", cwd=tmp_path
+        ).returncode
+        == 0
+    )  # its base branch's reference
+    session = review.Review(tmp_path, out=open(os.devnull, "w"))
+    assert not session.changed
