@@ -5,13 +5,19 @@ GitHub Actions: ``GITHUB_HEAD_REF`` / ``GITHUB_BASE_REF`` in a pull request, els
 ``GITHUB_REF_NAME``; ``GITHUB_SHA``. GitLab CI: ``CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`` /
 ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME`` in a merge request, else ``CI_COMMIT_BRANCH``;
 ``CI_COMMIT_SHA``. Plain git: ``git rev-parse --abbrev-ref HEAD`` and ``git rev-parse HEAD``.
+
+In a GitHub pull request ``GITHUB_SHA`` is the merge commit GitHub made, which the pull request
+does not show; the head commit's SHA is read from the event (``GITHUB_EVENT_PATH``,
+``pull_request.head.sha``) instead, so the commit status appears on the pull request.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # For each value, the variables that may hold it, in order, per CI system.
 SOURCES = {
@@ -80,6 +86,11 @@ def detect(
                     setattr(context, name, environ[variable])
                     context.sources[name] = variable
         break
+    if context.sources.get("commit_sha") == "GITHUB_SHA" and environ.get("GITHUB_HEAD_REF"):
+        head = _pull_request_head(environ.get("GITHUB_EVENT_PATH", ""))
+        if head:
+            context.commit_sha = head
+            context.sources["commit_sha"] = "GITHUB_EVENT_PATH pull_request.head.sha"
     for name, arguments in GIT.items():
         if not getattr(context, name):
             value = git(arguments)
@@ -87,3 +98,14 @@ def detect(
                 setattr(context, name, value)
                 context.sources[name] = "git " + " ".join(arguments)
     return context
+
+
+def _pull_request_head(path: str) -> str:
+    """The pull request's head commit from a GitHub event file ("" when it says none)."""
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        return ""
+    head = (event.get("pull_request") or {}).get("head") or {}
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) else ""

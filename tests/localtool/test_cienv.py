@@ -92,3 +92,22 @@ def test_real_git_in_a_repository(tmp_path, monkeypatch):
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert (found.branch, found.commit_sha) == ("trunk", head)
+
+
+def test_a_github_pull_request_reports_its_head_commit_not_the_merge(tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"head": {"sha": "' + "f" * 40 + '"}}}')
+    environ = {
+        "GITHUB_HEAD_REF": "feature",
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_SHA": SHA,  # the merge commit
+        "GITHUB_EVENT_PATH": str(event),
+    }
+    found = cienv.detect({}, environ, no_git)
+    assert found.commit_sha == "f" * 40
+    assert found.sources["commit_sha"] == "GITHUB_EVENT_PATH pull_request.head.sha"
+    assert cienv.detect({}, {**environ, "GITHUB_EVENT_PATH": ""}, no_git).commit_sha == SHA
+    push = cienv.detect(
+        {}, {"GITHUB_REF_NAME": "main", "GITHUB_SHA": SHA, "GITHUB_EVENT_PATH": str(event)}, no_git
+    )
+    assert push.commit_sha == SHA  # not a pull request: the pushed commit itself
