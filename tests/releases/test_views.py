@@ -647,12 +647,17 @@ def test_the_build_page_filters_by_branch(world, users):
     services.create_release(caller, build, name="nightly", branch="main")
     client = client_for(users["owner"])
     page = client.get(f"/build?id={build.id}").content.decode()
-    assert 'id="branches"' in page and "main (main)" in page and ">feature<" in page
+    assert 'id="branches"' in page and ">main<" in page and ">feature<" in page
     assert "pr-7" in page and "nightly" in page and "r1" in page
     feature = client.get(f"/build?id={build.id}&branch=feature").content.decode()
     assert "pr-7" in feature and "nightly" not in feature and ">r1<" not in feature
     main = client.get(f"/build?id={build.id}&branch=main").content.decode()
     assert "pr-7" not in main and "nightly" in main and ">r1<" in main
+    release = Release.objects.get(name="pr-7")
+    Release.objects.filter(pk=release.pk).update(commit_sha="abcdef0123456789")
+    page = client.get(release.get_absolute_url()).content.decode()
+    assert "On branch <b>feature</b> (baselines from it, else main)" in page
+    assert "commit <code>abcdef012345</code>" in page
 
 
 def test_a_status_token_is_sealed_and_never_shown_again(world, users):
