@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from . import layout as layouts
 from . import png as pngs
 from .config import DEFAULT_MAX_PIXELS, CaptureConfig, compile_regex
-from .netpolicy import NetworkPolicy
+from .netpolicy import NetworkPolicy, host_port
 from .proxy import PolicyProxy
 
 logger = logging.getLogger(__name__)
@@ -619,11 +619,6 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _host_port(url: str) -> tuple:
-    parts = urlsplit(url)
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-
-
 @dataclasses.dataclass(frozen=True)
 class Failure:
     """What a Playwright (or asyncio) exception means for a capture."""
@@ -768,9 +763,9 @@ class _Capture:
         """Why the proxy did not let the page ``url`` through, if it did not. ``redirected``:
         the navigation failed before any answer, so a refusal of any hop (a redirect's target)
         is the reason; nothing but the navigation has made requests yet."""
-        target = _host_port(url)
+        target = host_port(url)
         for kind, event_url, reason in reversed(self.proxy_events):
-            here = _host_port(event_url)
+            here = host_port(event_url)
             if here == target or redirected:
                 what = url if here == target else f"{url} (redirected to {event_url})"
                 return (
@@ -871,7 +866,7 @@ class _Capture:
             raise
         if response is not None and response.status in (403, 502):
             # The proxy's refusal of a redirect's target may come back as the page's answer.
-            moved = _host_port(response.url) != _host_port(url)
+            moved = host_port(response.url) != host_port(url)
             refused = self.refused_navigation(url, redirected=moved)
             if refused:
                 raise CaptureError(refused)

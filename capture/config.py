@@ -451,8 +451,10 @@ def check_selector(name: str, selector: str) -> str:
 
 
 # Control characters: none may be in a header value, a user agent or a cookie (CR and LF would
-# start a new header; NUL ends the string in the browser). HTAB is allowed in a header value.
+# start a new header; NUL ends the string in the browser). HTAB is allowed in a header value
+# only.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_OR_TAB = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 9110 5.6.2: a header name is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 5646 2.1, the langtag production (and a private-use tag alone), case-insensitive.
@@ -472,7 +474,7 @@ _LAST_EXPIRY = 253402300799
 
 def _line(name, value):
     value = _str(name, value)
-    if _CONTROL.search(value) or "\t" in value:
+    if _CONTROL_OR_TAB.search(value):
         raise ConfigError(f"{name} must not contain control characters (CR, LF, NUL, ...)")
     return value
 
@@ -596,7 +598,7 @@ def _cookies(name, value):
 
 
 def _cookie_text(text: str) -> bool:
-    return text != "" and ";" not in text and not _CONTROL.search(text) and "\t" not in text
+    return text != "" and ";" not in text and not _CONTROL_OR_TAB.search(text)
 
 
 def _expires(name, value) -> float:

@@ -37,6 +37,12 @@ KEYWORD_NETWORKS = {
 }
 
 
+def host_port(url: str) -> tuple[str, int]:
+    """The host and port a URL connects to (the scheme's own port when it names none)."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -190,10 +196,9 @@ def _own_rules(public_url, own_addresses, hosts, endpoints, local_addresses) -> 
     own = []
     ports = set()
     if public_url:
-        parts = urlsplit(public_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host, port = host_port(public_url)
         ports.add(port)
-        own.append(Rule("self", host_glob=(parts.hostname or "").lower(), port=port))
+        own.append(Rule("self", host_glob=host.lower(), port=port))
         networks = [ipaddress.ip_network(a) for a in own_addresses]
         own.append(Rule("self", networks=(*networks, *_NOWHERE), port=port))
     for address, port in endpoints:

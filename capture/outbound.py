@@ -22,7 +22,7 @@ import certifi
 import urllib3
 from urllib3 import exceptions as urllib3_errors
 
-from .netpolicy import NetworkPolicy
+from .netpolicy import NetworkPolicy, host_port
 
 DENIED = "denied by policy"
 UNRESOLVED = "could not resolve the host"
@@ -62,8 +62,7 @@ def post(policy: NetworkPolicy, url: str, body: bytes, headers: dict, timeout: f
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundError(FAILED, f"{url!r} is not an http:// or https:// URL")
-    host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host, port = host_port(url)
     address = checked_address(policy, host, port)
     options = {"timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": False}
     if parts.scheme == "https":
@@ -93,9 +92,7 @@ def post(policy: NetworkPolicy, url: str, body: bytes, headers: dict, timeout: f
             )
             response.drain_conn()
             return response.status
-    except urllib3_errors.HTTPError as exc:
-        raise OutboundError(_kind(exc)) from None
-    except OSError as exc:
+    except (urllib3_errors.HTTPError, OSError) as exc:
         raise OutboundError(_kind(exc)) from None
 
 

@@ -10,12 +10,13 @@ from disk.
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from releases import findings
+
+from . import pending
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DIRS = [ROOT / "releases" / "templates", ROOT / "localtool" / "templates"]
@@ -35,7 +36,7 @@ class Entry:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.suite}-{self.name}").strip("._") or "test"
+        return pending.slug_of(self.suite, self.name)
 
 
 def write(folder: Path, entries: list[Entry], *, title: str) -> Path:

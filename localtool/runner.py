@@ -271,11 +271,6 @@ def _branch_reference(suite: Suite, test: Test, branch: str, main_branch: str) -
     return suite.path.parent / "branches" / branch / f"{test.name}.png"
 
 
-def _reference_layout(reference: Path) -> Path:
-    """The layout map kept beside a reference image (NAME.layout.json.gz)."""
-    return reference.with_name(reference.stem + ".layout.json.gz")
-
-
 def _reference_ready(suite: Suite, test: Test, options: Options) -> bool:
     """Whether the test has what its capture is for: in test mode, its reference image."""
     return options.mode == "update" or _compared_reference(suite, test, options).exists()
@@ -311,7 +306,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
         if options.mode == "update":
             reference.parent.mkdir(parents=True, exist_ok=True)
             reference.write_bytes(result.png)
-            layout = _reference_layout(reference)
+            layout = pending.layout_of(reference)
             if result.layout:
                 layout.write_bytes(result.layout)
             elif layout.exists():
@@ -333,7 +328,7 @@ def _compare(suite, test, reference, captured, outcome, options):
     threshold = config.get("diffThreshold")
     ref = reference.read_bytes()
     png = captured.png
-    ref_layout = _reference_layout(reference)
+    ref_layout = pending.layout_of(reference)
     result = core.compare(
         ref,
         png,

@@ -25,7 +25,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from artifacts import storage
 
 from . import access, services
-from .models import ARTIFACT_FIELDS, InvalidTransition, Release, Run
+from .models import ARTIFACT_FIELDS, BRANCH_NAME, InvalidTransition, Release, Run
 
 # Content types an artifact may be shown as in a browser; anything else is a download.
 INLINE_TYPES = {
@@ -144,7 +144,7 @@ class BranchField(serializers.RegexField):
 
     def __init__(self, **kwargs):
         super().__init__(
-            r"^[^\s\x00-\x1f\x7f~^:?*\[\\]{1,255}$",
+            BRANCH_NAME,
             required=False,
             allow_blank=True,
             default="",

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import socket
 import struct
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -53,12 +54,11 @@ def machine() -> str:
 def machine_addresses() -> list[str]:
     """This host's own addresses (every interface's), where a wildcard bind answers."""
     found = set()
-    for _, name in socket.if_nameindex():
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:  # SIOCGIFADDR: the interface's IPv4 address
-                packed = fcntl.ioctl(
-                    probe.fileno(), 0x8915, struct.pack("256s", name[:15].encode())
-                )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name[:15].encode())
+            try:  # the interface's IPv4 address
+                packed = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
             except OSError:
                 continue
             found.add(socket.inet_ntoa(packed[20:24]))
@@ -94,9 +94,10 @@ def listening_on(port: int) -> list[str]:
             if state != "0A" or inode not in inodes or int(hex_port, 16) != port:
                 continue  # 0A: LISTEN
             raw = bytes.fromhex(hex_address)
-            # /proc writes each 32-bit word in host order (little-endian here).
-            words = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
-            found.append(str(ipaddress.ip_address(words)))
+            # /proc writes each 32-bit word in the host's byte order.
+            if sys.byteorder == "little":
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
+            found.append(str(ipaddress.ip_address(raw)))
     return found
 
 

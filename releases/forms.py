@@ -2,7 +2,7 @@ import re
 
 from django import forms
 
-from .models import Build
+from .models import BRANCH_NAME, Build
 
 
 class BuildForm(forms.Form):
@@ -110,7 +110,7 @@ class SettingsForm(forms.ModelForm):
 
     def clean_main_branch(self):
         branch = (self.cleaned_data.get("main_branch") or "").strip() or "main"
-        if re.search(r"[\s\x00-\x1f\x7f~^:?*\[\\]", branch):
+        if not BRANCH_NAME.match(branch):
             raise forms.ValidationError("not a branch name")
         return branch
 

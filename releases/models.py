@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
@@ -19,6 +20,9 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from artifacts.models import Artifact
+
+# A git branch name as CI systems give it: no spaces, control characters or ~^:?*[\.
+BRANCH_NAME = re.compile(r"^[^\s\x00-\x1f\x7f~^:?*\[\\]{1,255}$")
 
 
 class InvalidTransition(ValueError):

@@ -19,7 +19,7 @@ import json
 from urllib.parse import quote
 
 from . import sealing
-from .models import Build, Release, Run, WebhookDelivery
+from .models import Build, Release, WebhookDelivery
 
 TOKEN_PURPOSE = b"depicted commit status token"
 DEFAULT_API = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
@@ -62,9 +62,9 @@ def verdict(release: Release) -> tuple[str, str]:
         return "failure", "marked bad"
     if release.status != R.REVIEWING:
         return "pending", "Depicted is comparing the pages"
-    counts = {status: 0 for status in Run.Status.values}
-    for status in release.runs.values_list("status", flat=True):
-        counts[status] += 1
+    from .services.runs import run_counts  # services send statuses: imported when used
+
+    counts = run_counts(release)
     changed, failed, flaky = counts["diff_found"], counts["failed"], counts["flaky"]
     if changed:
         return "failure", f"{changed} change{'s need' if changed != 1 else ' needs'} review"

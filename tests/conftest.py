@@ -231,6 +231,32 @@ def _served_site():
     server.server_close()
 
 
+# Screenshots of the pages the UI tests visit (look at them).
+SHOTS = ROOT / "test-artifacts" / "ui"
+
+
+@pytest.fixture
+def browser_page():
+    """A page of real Chromium (the capture engine's binary and flags) for UI tests."""
+    from playwright.sync_api import sync_playwright
+
+    from capture.browser import CHROMIUM_ARGS, find_chromium
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        options = {"args": CHROMIUM_ARGS}
+        if find_chromium():
+            options["executable_path"] = find_chromium()
+        browser = playwright.chromium.launch(**options)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        yield page
+        # Leave the site before closing, so that no request (an image, a prefetch) is still
+        # being served while the test database is dropped.
+        page.goto("about:blank")
+        page.wait_for_timeout(500)
+        browser.close()
+
+
 @pytest.fixture
 def site():
     """A web server on 127.0.0.1 serving the pages a test adds (tests/pages.py)."""

@@ -123,16 +123,19 @@ def _referring_runs(sha1: str):
     return Run.objects.filter(query)
 
 
-def _stale(build: Build, stored_before) -> set[str]:
-    """What the build owns and none of its runs refers to, not stored since ``stored_before``:
-    what its collected releases left, and uploads never reported (found again by every
-    collection, so one killed midway leaves nothing behind for good)."""
+def _stale(build: Build, stored_before, runs=None) -> set[str]:
+    """What the build owns and none of ``runs`` (default: all of its runs) refers to, not
+    stored since ``stored_before``: what its collected releases left, and uploads never
+    reported (found again by every collection, so one killed midway leaves nothing behind for
+    good)."""
     owned = set(
         build.artifacts.filter(
             Q(stored_at__lt=stored_before) | Q(stored_at__isnull=True, created__lt=stored_before)
         ).values_list("sha1", flat=True)
     )
-    return owned - _artifacts_of(Run.objects.filter(release__build=build))
+    if runs is None:
+        runs = Run.objects.filter(release__build=build)
+    return owned - _artifacts_of(runs)
 
 
 def collect(build: Build, *, dry_run: bool = False, now=None) -> Collection:
@@ -175,19 +178,10 @@ def _still_needed(artifact: Artifact, build: Build) -> bool:
 def _estimate(build: Build, ids: list[int], result: Collection, stored_before) -> Collection:
     """What collecting ``ids`` would free, nothing changed: what the build would own with no
     run of its own referring to it, stale, and owned by no other build."""
-    collected = set(ids)
     result.releases = len(ids)
     result.runs = Run.objects.filter(release_id__in=ids).count() if ids else 0
-    remaining = Run.objects.filter(release__build=build).exclude(release_id__in=collected)
-    candidates = sorted(
-        set(
-            build.artifacts.filter(
-                Q(stored_at__lt=stored_before)
-                | Q(stored_at__isnull=True, created__lt=stored_before)
-            ).values_list("sha1", flat=True)
-        )
-        - _artifacts_of(remaining)
-    )
+    remaining = Run.objects.filter(release__build=build).exclude(release_id__in=ids)
+    candidates = sorted(_stale(build, stored_before, remaining))
     owners = Build.artifacts.through.objects
     freed = []
     for start in range(0, len(candidates), CHUNK):

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from pdiff import metric
 from tests.conftest import make_png
 from tests.e2e.conftest import LiveApi
-from tests.e2e.test_review_ui import browser_page, log_in, reviewer, shot  # noqa: F401
+from tests.e2e.test_review_ui import log_in, reviewer, shot  # noqa: F401 - reviewer: a fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -101,7 +101,7 @@ def test_a_site_is_reviewed_cause_by_cause(
     celery_worker,
     docs_build,
     site,
-    browser_page,  # noqa: F811
+    browser_page,
 ):
     build, key, secret = docs_build
     api = LiveApi(live_server.url, build.id, key.id, secret)

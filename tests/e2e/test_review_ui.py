@@ -6,15 +6,12 @@ import time
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from capture.browser import CHROMIUM_ARGS, find_chromium
-from tests.conftest import BLACK, ROOT, make_png, wait_for
+from tests.conftest import BLACK, SHOTS, make_png, wait_for
 from tests.e2e.conftest import LiveApi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SHOTS = ROOT / "test-artifacts" / "ui"
 
 
 @pytest.fixture
@@ -22,23 +19,6 @@ def reviewer(transactional_db):
     # Made before Playwright starts: its sync API runs an event loop on this thread, and the
     # test talks to the server only over HTTP from then on.
     return get_user_model().objects.create_user("reviewer", "reviewer@example.com", "s3cret-pass")
-
-
-@pytest.fixture
-def browser_page():
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        options = {"args": CHROMIUM_ARGS}
-        if find_chromium():
-            options["executable_path"] = find_chromium()
-        browser = playwright.chromium.launch(**options)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        yield page
-        # Leave the site before closing, so that no request (an image, a prefetch) is still
-        # being served while the test database is dropped.
-        page.goto("about:blank")
-        page.wait_for_timeout(500)
-        browser.close()
 
 
 def shot(page, name):

@@ -9,16 +9,13 @@ import subprocess
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
-from capture.browser import CHROMIUM_ARGS, find_chromium
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHOTS
 
 pytestmark = pytest.mark.e2e
 
 
 DPXDT = str(ROOT / ".venv" / "bin" / "dpxdt")
-SHOTS = ROOT / "test-artifacts" / "ui"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
@@ -26,18 +23,6 @@ def dpxdt(*args, cwd):
     return subprocess.run(
         [DPXDT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, env=ENV
     )
-
-
-@pytest.fixture
-def browser_page():
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        options = {"args": CHROMIUM_ARGS}
-        if find_chromium():
-            options["executable_path"] = find_chromium()
-        browser = playwright.chromium.launch(**options)
-        yield browser.new_page(viewport={"width": 1200, "height": 800})
-        browser.close()
 
 
 def digest(path):
