@@ -7,10 +7,9 @@ and validate parameters, ask ``access`` for the objects and ``services`` to act.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,7 +23,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from artifacts import storage
 
-from . import access, services
+from . import access, parsers, services
 from .models import ARTIFACT_FIELDS, BRANCH_NAME, InvalidTransition, Release, Run
 
 # Content types an artifact may be shown as in a browser; anything else is a download.
@@ -46,7 +45,7 @@ class PayloadTooLarge(exceptions.APIException):
 def exception_handler(exc, context):
     """Every error as ``{"error": "<what is wrong>"}`` (plus ``fields`` for bad parameters)."""
     if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge(_too_big(context["request"], getattr(exc, "field", None)))
+        exc = PayloadTooLarge(parsers.too_big(context["request"], getattr(exc, "field", None)))
     if isinstance(exc, access.NotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, access.Forbidden):
@@ -70,37 +69,6 @@ def exception_handler(exc, context):
     elif isinstance(data, list):
         response.data = {"error": " ".join(str(item) for item in data)}
     return response
-
-
-# How much of a form body over DATA_UPLOAD_MAX_MEMORY_SIZE is read to say which field is too big.
-TOO_BIG_SCAN_BYTES = 64 * 1024 * 1024
-
-
-def _too_big(request, field: str | None) -> str:
-    """What is too big in a body Django refused (DATA_UPLOAD_MAX_MEMORY_SIZE). Multipart: the
-    field being read when Django gave up (releases.parsers). A urlencoded form: the largest
-    field, and in a config field its largest key, read from the body (up to
-    TOO_BIG_SCAN_BYTES), since Django refuses it before reading it."""
-    limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:.1f} MB"
-    content_type = request.META.get("CONTENT_TYPE", "")
-    if not content_type.startswith("application/x-www-form-urlencoded"):
-        what = field or "the request's form fields"
-        return f"{what} is over the limit: a request's fields may be at most {limit}"
-    body = request._request.read(TOO_BIG_SCAN_BYTES)
-    fields = dict(parse_qsl(body.decode("ascii", "replace")))
-    if not fields:
-        return f"the request's body is over the limit of {limit}"
-    name = max(fields, key=lambda field: len(fields[field]))
-    what = name
-    if name in ("config", "ref_config"):
-        try:
-            config = json.loads(fields[name])
-        except (ValueError, RecursionError):
-            config = None  # not JSON: the field itself is named
-        if isinstance(config, dict) and config:
-            what = f"{name}.{max(config, key=lambda key: len(json.dumps(config[key])))}"
-    size = len(fields[name]) / 1e6
-    return f"{what} is {size:.1f} MB: a request may be at most {limit}"
 
 
 # Runs per page of release_status (a 3,000-run release was one 7 MB answer).

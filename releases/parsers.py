@@ -1,8 +1,11 @@
 """Request body parsers of the API (settings.REST_FRAMEWORK; kept apart from the views, which
-DRF imports only after its settings)."""
+DRF imports only after its settings), and what a body too big for them is told."""
 
+import json
 import re
+from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, parsers
 
@@ -52,3 +55,34 @@ class _PartNames:
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
+
+
+# How much of a form body over DATA_UPLOAD_MAX_MEMORY_SIZE is read to say which field is too big.
+TOO_BIG_SCAN_BYTES = 64 * 1024 * 1024
+
+
+def too_big(request, field: str | None) -> str:
+    """What is too big in a body Django refused (DATA_UPLOAD_MAX_MEMORY_SIZE). Multipart: the
+    field being read when Django gave up (MultiPartParser below). A urlencoded form: the largest
+    field, and in a config field its largest key, read from the body (up to
+    TOO_BIG_SCAN_BYTES), since Django refuses it before reading it."""
+    limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:.1f} MB"
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        what = field or "the request's form fields"
+        return f"{what} is over the limit: a request's fields may be at most {limit}"
+    body = request._request.read(TOO_BIG_SCAN_BYTES)
+    fields = dict(parse_qsl(body.decode("ascii", "replace")))
+    if not fields:
+        return f"the request's body is over the limit of {limit}"
+    name = max(fields, key=lambda field: len(fields[field]))
+    what = name
+    if name in ("config", "ref_config"):
+        try:
+            config = json.loads(fields[name])
+        except (ValueError, RecursionError):
+            config = None  # not JSON: the field itself is named
+        if isinstance(config, dict) and config:
+            what = f"{name}.{max(config, key=lambda key: len(json.dumps(config[key])))}"
+    size = len(fields[name]) / 1e6
+    return f"{what} is {size:.1f} MB: a request may be at most {limit}"
