@@ -63,7 +63,7 @@ TOO_BIG_SCAN_BYTES = 64 * 1024 * 1024
 
 def too_big(request, field: str | None) -> str:
     """What is too big in a body Django refused (DATA_UPLOAD_MAX_MEMORY_SIZE). Multipart: the
-    field being read when Django gave up (MultiPartParser below). A urlencoded form: the largest
+    field being read when Django gave up (MultiPartParser above). A urlencoded form: the largest
     field, and in a config field its largest key, read from the body (up to
     TOO_BIG_SCAN_BYTES), since Django refuses it before reading it."""
     limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:.1f} MB"
