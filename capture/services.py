@@ -168,13 +168,13 @@ def unseal(token: str) -> dict:
         ) from None
 
 
-def capture_run(run_id: int, side: str) -> str:
+def capture_run(run_id: int, side: str, step: release_services.Step | None = None) -> str:
     """Returns what happened: "skipped", "captured", "failed" or "dropped".
 
     A page that fails is tried again, up to DPXDT_CAPTURE_ATTEMPTS times with a short backoff,
     within this one call; then the run ends failed with the last reason, and the capture log of
     the last try is kept with the run."""
-    claim = release_services.claim_for_capture(run_id, side)
+    claim = release_services.claim_for_capture(run_id, side, step)
     if claim is None:
         return "skipped"
     build = claim.run.release.build

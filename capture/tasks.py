@@ -28,7 +28,7 @@ def screenshot(self, run_id, side):
         run_id,
         label="capture",
         time_limit=LIMIT,
-        work=lambda: services.capture_run(run_id, side),
+        work=lambda step: services.capture_run(run_id, side, step),
         transient=services.TransientError,
     )
 

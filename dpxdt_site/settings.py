@@ -443,7 +443,12 @@ KEEP_RELEASES = env_number("DPXDT_KEEP_RELEASES", 20)
 GC_GRACE_SECONDS = env_number("DPXDT_GC_GRACE_SECONDS", 86400)
 if min(KEEP_DAYS, KEEP_RELEASES, GC_GRACE_SECONDS) < 0:
     raise ImproperlyConfigured("DPXDT_KEEP_DAYS, DPXDT_KEEP_RELEASES, DPXDT_GC_GRACE_SECONDS >= 0")
+# The budgets of a run's step, which multiply: a step (a capture side, a diff) is claimed at
+# most MAX_PIPELINE_ATTEMPTS times (releases.services.moves.attempt_limit); each claim's
+# transient errors (storage, network, the database) are retried TRANSIENT_RETRIES times with
+# backoff; each capture tries the page CAPTURE_ATTEMPTS times.
 MAX_PIPELINE_ATTEMPTS = env_number("DPXDT_MAX_PIPELINE_ATTEMPTS", 3)
+TRANSIENT_RETRIES = env_number("DPXDT_TRANSIENT_RETRIES", 4)
 DIFF_TIME_LIMIT_SECONDS = env_number("DPXDT_DIFF_TIME_LIMIT_SECONDS", 120)
 
 # --- API ------------------------------------------------------------------------------------

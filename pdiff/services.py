@@ -72,7 +72,7 @@ def _fraction(config: dict, key: str) -> float | None:
 NOISE_MARGIN = 4
 
 
-def diff_run(run_id: int) -> str:
+def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
     """Returns what happened ("skipped", "found", "same", "flaky", "recapturing",
     "rechecking", "failed", "dropped").
 
@@ -81,7 +81,7 @@ def diff_run(run_id: int) -> str:
     ("rechecking"), and causes that differ between the two loads are noise; where pixels alone
     differ, the page is captured again ("recapturing") and what differs between the two
     screenshots is noise."""
-    run = release_services.claim_for_diff(run_id)
+    run = release_services.claim_for_diff(run_id, step)
     if run is None:
         return "skipped"
     build = run.release.build

@@ -22,6 +22,6 @@ def diff_run(self, run_id):
         run_id,
         label="diff",
         time_limit=LIMIT,
-        work=lambda: services.diff_run(run_id),
+        work=lambda step: services.diff_run(run_id, step),
         transient=services.TransientError,
     )

@@ -112,11 +112,13 @@ def release_in(build: Build, name: str, number, *, for_update: bool = False) -> 
 
 
 def run_in(release: Release, name: str, *, for_update: bool = False) -> Run:
-    queryset = Run.objects.filter(release=release, name=name)
-    if for_update:
-        queryset = queryset.select_for_update()
+    queryset = (
+        Run.locked_many(release=release, name=name)
+        if for_update
+        else Run.objects.filter(release=release, name=name).select_related("release")
+    )
     try:
-        return queryset.select_related("release").get()
+        return queryset.get()
     except Run.DoesNotExist:
         raise NotFound(
             f"run {name!r} not found in release {release.name!r} #{release.number}"

@@ -403,7 +403,7 @@ def release_status(request):
         }
         for run in ordered[(page - 1) * per_page : page * per_page]
     ]
-    counts = services.run_counts(release)
+    counts = release.run_counts()
     pages = max(1, -(-total // per_page))
     following = None
     if page < pages:

@@ -21,12 +21,13 @@ from django.utils.http import urlencode
 
 from artifacts.models import Artifact
 
+from . import runstate
+from .runstate import InvalidTransition
+
+__all__ = ["InvalidTransition"]  # with the rule it enforces (runstate), raised here too
+
 # A git branch name as CI systems give it: no spaces, control characters or ~^:?*[\.
 BRANCH_NAME = re.compile(r"^[^\s\x00-\x1f\x7f~^:?*\[\\]{1,255}$")
-
-
-class InvalidTransition(ValueError):
-    """A status change the transition table does not allow."""
 
 
 def ArtifactField():  # noqa: N802 - reads like a field class where it is used
@@ -178,6 +179,13 @@ class Release(models.Model):
             )
         )
 
+    def run_counts(self) -> dict[str, int]:
+        """How many of its runs are in each status (every status named)."""
+        counts = dict.fromkeys(Run.Status.values, 0)
+        for row in self.runs.values("status").annotate(n=models.Count("id")):
+            counts[row["status"]] = row["n"]
+        return counts
+
     def transition_to(self, new, *, user=None, api_key=None, message=""):
         _check_transition("release", self.status, new, self.TRANSITIONS)
         old = self.status
@@ -207,20 +215,32 @@ class Run(models.Model):
         FAILED = "failed", "Run failed"
 
     S = Status
-    TRANSITIONS = {
-        S.DATA_PENDING: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FAILED},
-        S.NEEDS_DIFF: {S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.FLAKY, S.FAILED, S.DATA_PENDING},
-        S.NO_DIFF_NEEDED: {S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING, S.FAILED},
-        S.DIFF_FOUND: {S.DIFF_APPROVED, S.NEEDS_DIFF, S.DIFF_NOT_FOUND, S.DATA_PENDING},
-        S.DIFF_APPROVED: {S.DIFF_FOUND, S.DATA_PENDING},
-        S.DIFF_NOT_FOUND: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
-        S.FLAKY: {S.NEEDS_DIFF, S.DIFF_FOUND, S.DATA_PENDING},
-        S.FAILED: {S.NEEDS_DIFF, S.NO_DIFF_NEEDED, S.DIFF_FOUND, S.DIFF_NOT_FOUND, S.DATA_PENDING},
-    }
+    TRANSITIONS = runstate.TRANSITIONS
     # Statuses a release waits for; every other status is final for completion purposes
     # (a failed run is final, so a release always reaches reviewing).
     PENDING = {S.DATA_PENDING, S.NEEDS_DIFF}
     del S
+    # Everything a run holds about its current inputs beyond the inputs themselves: the diff's
+    # artifacts and figures, its causes, the second look (a recapture) before it. New inputs
+    # make them stale: ``reset_outputs()`` clears them.
+    OUTPUT_FIELDS = (
+        "diff_image",
+        "diff_log",
+        "aligned_diff_image",
+        "noise_image",
+        "cause_crop",
+        "recapture_image",
+        "recapture_log",
+        "recapture_layout",
+        "summary",
+        "causes",
+        "cause_key",
+        "distortion",
+        "changed_pixels",
+        "noise_pixels",
+        "size_changed",
+        "recapture",
+    )
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="runs")
     name = models.CharField(max_length=255)
@@ -307,6 +327,39 @@ class Run(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def locked(cls, pk, **filters) -> Run | None:
+        """The run, its row locked until the transaction ends, with its release and build;
+        None if it is gone or does not match ``filters``. The one way code locks a run."""
+        return (
+            cls.objects.select_for_update()
+            .select_related("release__build")
+            .filter(pk=pk, **filters)
+            .first()
+        )
+
+    @classmethod
+    def locked_many(cls, **filters):
+        """Runs matching ``filters``, their rows locked until the transaction ends, by name."""
+        return (
+            cls.objects.select_for_update()
+            .select_related("release__build")
+            .filter(**filters)
+            .order_by("name")
+        )
+
+    def reset_outputs(self) -> set[str]:
+        """Clear what the diff (and the second look before it) made of the current inputs,
+        which new inputs make stale; returns the fields that changed (to be saved)."""
+        changed = set()
+        for name in self.OUTPUT_FIELDS:
+            field = self._meta.get_field(name)
+            default = field.get_default()
+            if getattr(self, field.attname) != default:
+                setattr(self, field.attname, default)
+                changed.add(name)
+        return changed
+
     def transition_to(self, new, *, user=None, api_key=None, message="", fields=()):
         """Move to ``new`` and save it together with ``fields`` (already set on self)."""
         _check_transition(f"run {self.name!r}", self.status, new, self.TRANSITIONS)
@@ -354,18 +407,6 @@ ARTIFACT_FIELDS = (
     "diff_log",
     "layout",
     "ref_layout",
-)
-# The artifacts a diff writes, and those of the second look before it (a recapture): stale,
-# and cleared, when a run's inputs change.
-DIFF_OUTPUT_FIELDS = (
-    "diff_image",
-    "diff_log",
-    "aligned_diff_image",
-    "noise_image",
-    "cause_crop",
-    "recapture_image",
-    "recapture_log",
-    "recapture_layout",
 )
 
 

@@ -62,9 +62,7 @@ def verdict(release: Release) -> tuple[str, str]:
         return "failure", "marked bad"
     if release.status != R.REVIEWING:
         return "pending", "Depicted is comparing the pages"
-    from .services.runs import run_counts  # services send statuses: imported when used
-
-    counts = run_counts(release)
+    counts = release.run_counts()
     changed, failed, flaky = counts["diff_found"], counts["failed"], counts["flaky"]
     if changed:
         return "failure", f"{changed} change{'s need' if changed != 1 else ' needs'} review"

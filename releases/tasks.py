@@ -14,9 +14,6 @@ logger = logging.getLogger(__name__)
 # A deadlock a database broke, a connection that dropped: the step is worth trying again.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
-# Retries of a step whose storage or network failed; then the run fails with the reason.
-TRANSIENT_RETRIES = 4
-
 
 @shared_task(
     name="dpxdt.releases.sweep_stuck_runs",
@@ -70,31 +67,33 @@ def free_what_a_killed_predecessor_held(sender, **kwargs):
 
 
 def run_step(task, run_id, *, label, time_limit, work, transient):
-    """The policy every pipeline task shares: ``work()`` once, holding the step it claims with
-    a lease it renews as it works; a ``transient`` error (storage, network, the database) is
-    retried with backoff (5 s, 10 s, 20 s, 40 s); the retries are not further attempts at the
-    run (one failure is counted once, by this budget), and the error is noted as the run's
-    last; then the run fails with that error. The soft time limit fails the run too. A
-    deterministic failure is the step's own business (it fails the run with its reason)."""
+    """The policy every pipeline task shares: ``work(step)`` once, where ``step`` (a
+    ``scheduling.Step``) says who claims the run's step (this task, holding it with a lease it
+    renews as it works) and whether this is a retry; a ``transient`` error (storage, network,
+    the database) is retried with backoff (5 s, 10 s, 20 s, 40 s, ...) up to
+    ``settings.TRANSIENT_RETRIES`` times; the retries are not further attempts at the run (one
+    failure is counted once, by this budget), and the error is noted as the run's last; then
+    the run fails with that error. The soft time limit fails the run too. A deterministic
+    failure is the step's own business (it fails the run with its reason)."""
     request = task.request
     holder = scheduling.task_holder(
         getattr(request, "hostname", None) or "local",
         getattr(request, "id", None) or uuid.uuid4().hex,
     )
+    retries = settings.TRANSIENT_RETRIES
     try:
-        # Held while it works (a dead worker is noticed); a retry is not another attempt.
-        with scheduling.holding(holder, retry=task.request.retries > 0):
-            return work()
+        with scheduling.holding(holder, retry=task.request.retries > 0) as step:
+            return work(step)
     except (transient, *DATABASE_ERRORS) as exc:
-        if task.request.retries >= TRANSIENT_RETRIES:
-            services.fail_run(run_id, f"{label} failed after {TRANSIENT_RETRIES + 1} tries: {exc}")
+        if task.request.retries >= retries:
+            services.fail_run(run_id, f"{label} failed after {retries + 1} tries: {exc}")
             return "failed"
         try:
             services.note_transient_error(run_id, f"{label}: {exc}")
         except DATABASE_ERRORS as db_exc:  # the database itself is away: the retry is enough
             logger.warning("run %s: could not note the error: %s", run_id, db_exc)
         raise task.retry(
-            exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=TRANSIENT_RETRIES
+            exc=exc, countdown=min(5 * 2**task.request.retries, 300), max_retries=retries
         ) from exc
     except SoftTimeLimitExceeded:
         services.fail_run(run_id, f"{label} took longer than {time_limit} s")

@@ -178,7 +178,7 @@ def build(request):
 def release(request):
     build = access.build_for(_caller(request), request.GET.get("id"))
     release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
-    counts = services.run_counts(release)
+    counts = release.run_counts()
     runs = (
         release.runs.annotate(group=RUN_GROUP)
         .order_by("group", "name")

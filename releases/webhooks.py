@@ -88,10 +88,9 @@ def sign(secret: str, body: bytes) -> str:
 def payload(release: Release, event: str) -> dict:
     """The event as the receivers get it; ``text`` is ready for a Slack incoming webhook."""
     from .services.review import cause_groups  # services send webhooks: imported when used
-    from .services.runs import run_counts
 
     build = release.build
-    counts = run_counts(release)
+    counts = release.run_counts()
     changed = list(
         release.runs.filter(status=Run.Status.DIFF_FOUND)
         .order_by("name")

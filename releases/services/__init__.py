@@ -1,7 +1,12 @@
 """Every state change of builds, releases and runs happens here, one module per concern:
 
-- ``runs``: runs and the pipeline's state (releases from creation to review, what clients
-  report, captures and diffs claimed and recorded, failures, the sweeper);
+- ``lifecycle``: a release from creation to review, and the baseline a run is compared with;
+- ``reports``: what clients say about runs (``report_run``, ``request_run``);
+- ``steps``: the workers' steps (a capture or a diff claimed as one attempt, its result
+  recorded, the second look at a page that differed);
+- ``recovery``: failures and lost work (a run failed with its reason, the sweeper);
+- ``moves``: how a locked run moves (``runstate`` gives every status), attempt limits;
+- ``scheduling``: which work goes to the workers when, and who holds it (leases);
 - ``review``: human review (approve, reject, retry, mark, cancel);
 - ``builds``: builds, uploads, settings and API keys;
 - ``owners``: owners and invitations;
@@ -24,7 +29,18 @@ from .builds import (
     update_settings,
     upload,
 )
+from .errors import Rejected
+from .lifecycle import (
+    baseline_run,
+    create_release,
+    maybe_finish_release,
+    on_branch,
+    runs_done,
+)
+from .moves import SYSTEM, S
 from .owners import cancel_invitation, claim_invitations, invite_owner, remove_owner
+from .recovery import fail_run, note_transient_error, sweep_stuck_runs
+from .reports import Report, report_run, request_run
 from .review import (
     CauseGroup,
     approve_all,
@@ -37,30 +53,14 @@ from .review import (
     reject_run,
     retry_failed,
 )
-from .runs import (
-    SIDES,
-    SYSTEM,
+from .scheduling import SIDES, Step, pending_captures
+from .steps import (
     CaptureClaim,
-    Rejected,
-    Report,
-    S,
-    baseline_run,
     claim_for_capture,
     claim_for_diff,
-    create_release,
-    fail_run,
-    maybe_finish_release,
-    note_transient_error,
-    on_branch,
-    pending_captures,
     record_capture,
     record_diff,
-    report_run,
     request_recapture,
-    request_run,
-    run_counts,
-    runs_done,
-    sweep_stuck_runs,
     wants_layout_recheck,
     wants_recapture,
 )
@@ -75,6 +75,7 @@ __all__ = [
     "Rejected",
     "Report",
     "S",
+    "Step",
     "approve_all",
     "approve_run",
     "baseline_run",
@@ -105,7 +106,6 @@ __all__ = [
     "request_run",
     "retry_failed",
     "revoke_api_key",
-    "run_counts",
     "runs_done",
     "store_artifact_for",
     "store_thumbnail_for",

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from .. import access
 from ..models import AuditLog, Build, Release, Run
-from .runs import Rejected
+from .errors import Rejected
 
 logger = logging.getLogger(__name__)
 

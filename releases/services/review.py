@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from .. import access, webhooks
+from .. import access, runstate, webhooks
 from ..models import AuditLog, Release, Run
-from . import scheduling
-from .runs import Rejected, _fail_pending_runs, _stop, pending_captures
+from . import moves, scheduling
+from .errors import Rejected
+from .lifecycle import fail_pending_runs, stop_release
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +24,21 @@ S = Run.Status
 
 
 def approve_run(caller: access.Caller, run: Run) -> Run:
-    return _review(caller, run, S.DIFF_APPROVED)
+    return _review(caller, run, runstate.APPROVED)
 
 
 def reject_run(caller: access.Caller, run: Run) -> Run:
-    return _review(caller, run, S.DIFF_FOUND)
+    return _review(caller, run, runstate.REJECTED)
 
 
-def _review(caller, run, status):
+def _review(caller: access.Caller, run: Run, event: str) -> Run:
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("release").get(pk=run.pk)
-        _refuse_if_marked(run.release)
-        run.transition_to(status, **caller.audit())
-    return run
+        locked = Run.locked(run.pk)
+        if locked is None:
+            raise access.NotFound(f"run {run.name!r} is gone")
+        _refuse_if_marked(locked.release)
+        locked.transition_to(moves.target(locked, event), **caller.audit())
+    return locked
 
 
 def _refuse_if_marked(release: Release) -> None:
@@ -53,14 +56,11 @@ def approve_all(caller: access.Caller, release: Release) -> int:
     count = 0
     with transaction.atomic():
         _refuse_if_marked(Release.objects.select_for_update().get(pk=release.pk))
-        for run in (
-            release.runs.select_for_update()
-            .select_related("release")
-            .filter(status=S.DIFF_FOUND)
-            .order_by("name")
-        ):
+        for run in Run.locked_many(release=release, status=S.DIFF_FOUND):
             run.transition_to(
-                S.DIFF_APPROVED, message="approved with all changes", **caller.audit()
+                moves.target(run, runstate.APPROVED),
+                message="approved with all changes",
+                **caller.audit(),
             )
             count += 1
     return count
@@ -119,12 +119,7 @@ def approve_group(caller: access.Caller, release: Release, key: str) -> list[str
     with transaction.atomic():
         release = Release.objects.select_for_update().get(pk=release.pk)
         _refuse_if_marked(release)
-        runs = list(
-            release.runs.select_for_update()
-            .select_related("release")
-            .filter(status=S.DIFF_FOUND, cause_key=key)
-            .order_by("name")
-        )
+        runs = list(Run.locked_many(release=release, status=S.DIFF_FOUND, cause_key=key))
         if not runs and not release.runs.filter(cause_key=key).exists():
             raise access.NotFound(f"no group {key!r} in release {release.name!r} #{release.number}")
         label = "; ".join(
@@ -132,7 +127,9 @@ def approve_group(caller: access.Caller, release: Release, key: str) -> list[str
         )
         for run in runs:
             run.transition_to(
-                S.DIFF_APPROVED, message=f"approved with its group: {label}", **caller.audit()
+                moves.target(run, runstate.APPROVED),
+                message=f"approved with its group: {label}",
+                **caller.audit(),
             )
         if runs:
             AuditLog.record(
@@ -153,16 +150,12 @@ def retry_failed(caller: access.Caller, release: Release, run_name: str | None =
         release = Release.objects.select_for_update().get(pk=release.pk)
         if release.is_closed:
             raise Rejected(f"release is {release.status}; mark it reviewing to retry runs")
-        runs = release.runs.select_for_update().select_related("release").filter(status=S.FAILED)
+        runs = Run.locked_many(release=release, status=S.FAILED)
         if run_name is not None:
             runs = runs.filter(name=run_name)
         for run in runs:
-            sides = pending_captures(run)  # a capture that failed left its image empty
-            if sides:
-                target = S.DATA_PENDING
-            elif run.image_id and run.ref_image_id:  # the diff failed
-                target = S.NEEDS_DIFF
-            else:
+            target = moves.target(run, runstate.RETRIED)
+            if target == run.status:
                 continue  # a client reported the failure and gave nothing to redo
             run.failure_reason, run.pipeline_attempts = "", 0
             run.transition_to(
@@ -191,8 +184,8 @@ def cancel_release(caller: access.Caller, release: Release) -> Release:
                 f"this one is {release.status}"
             )
         who = getattr(caller.user, "get_username", lambda: "an API key")()
-        _stop(release, caller, reason=f"cancelled by {who}")
-    _fail_pending_runs(release.id, caller, lambda run: f"cancelled by {who}")
+        stop_release(release, caller, reason=f"cancelled by {who}")
+    fail_pending_runs(release.id, caller, lambda run: f"cancelled by {who}")
     return release
 
 

@@ -14,7 +14,7 @@ broker lost (its sentinel is gone), and sends what waits for its turn.
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import dataclasses
 import functools
 import logging
 import os
@@ -169,13 +169,21 @@ def unheld(runs, now):
 
 # --- leases ---------------------------------------------------------------------------------
 
-_holder: contextvars.ContextVar[str] = contextvars.ContextVar("lease_holder", default="")
-_retrying: contextvars.ContextVar[bool] = contextvars.ContextVar("retrying", default=False)
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """Who claims a step of a run, and whether the claim is a retry after a transient error
+    (storage, network, the database): a retry's claim is not another attempt at the run, since
+    the delivery it retries was counted and the retries have their own budget
+    (``settings.TRANSIENT_RETRIES``). The pipeline's tasks get theirs from ``holding``."""
 
-def current_holder() -> str:
-    """Who claims a step here: the running task (``holding``), else this call alone."""
-    return _holder.get() or f"{os.getpid()} {uuid.uuid4().hex}"
+    holder: str
+    retry: bool = False
+
+    @classmethod
+    def alone(cls) -> Step:
+        """A claim made outside a task (a test, a shell): held by this call alone."""
+        return cls(f"{os.getpid()} {uuid.uuid4().hex}")
 
 
 # The worker process whose pool runs the tasks here: set when a Celery worker starts, before its
@@ -245,17 +253,9 @@ def free_leases_of_gone_predecessors(nodename: str) -> int:
     return Lease.objects.filter(pk__in=gone).update(until=timezone.now() - timedelta(seconds=1))
 
 
-def is_retry() -> bool:
-    """Whether the running task is a retry after a transient error (storage, network, the
-    database): its claim does not count as another attempt at the run, since the delivery it
-    retries was counted and the retries have their own budget (releases.tasks.run_step)."""
-    return _retrying.get()
-
-
-def take_lease(run: Run, step: str) -> bool:
-    """Hold ``step`` of a locked run, unless another worker holds it (its lease is live)."""
+def take_lease(run: Run, step: str, holder: str) -> bool:
+    """``holder`` holds ``step`` of a locked run, unless another does (its lease is live)."""
     now = timezone.now()
-    holder = current_holder()
     lease = Lease.objects.filter(run=run, step=step).first()
     if lease is not None and lease.until >= now and lease.holder != holder:
         logger.info("run %s: %s is held by %s; not taken", run.pk, step, lease.holder)
@@ -275,11 +275,9 @@ def renew_leases(holder: str) -> int:
 
 @contextlib.contextmanager
 def holding(holder: str, *, retry: bool = False, renew_every: float | None = None):
-    """Claims made inside are held by ``holder``, renewed every third of the lease by a thread
-    while the block runs, and let go when it ends, however it ends. ``retry``: the block is a
-    retry after a transient error (``is_retry``)."""
-    token = _holder.set(holder)
-    retry_token = _retrying.set(retry)
+    """The ``Step`` that claims made inside are held by: its leases are renewed every third of
+    the lease by a thread while the block runs, and let go when it ends, however it ends.
+    ``retry``: the block is a retry after a transient error (``Step.retry``)."""
     stop = threading.Event()
     renewer = threading.Thread(
         target=_renew_until,
@@ -289,12 +287,10 @@ def holding(holder: str, *, retry: bool = False, renew_every: float | None = Non
     )
     renewer.start()
     try:
-        yield holder
+        yield Step(holder, retry)
     finally:
         stop.set()
         renewer.join()
-        _holder.reset(token)
-        _retrying.reset(retry_token)
         try:
             Lease.objects.filter(holder=holder).delete()
         except DatabaseError as exc:  # the step's own error says more; the lease will expire

@@ -325,7 +325,7 @@ def test_new_inputs_forget_the_old_recapture(captured):
     from django.db import transaction
 
     from releases.services import SYSTEM, Report
-    from releases.services.runs import _update_run
+    from releases.services.reports import update_run
 
     run = captured(noisy((200, 0, 0, 255)), noisy((0, 0, 200, 255)))
     services.diff_run(run.id)
@@ -335,7 +335,7 @@ def test_new_inputs_forget_the_old_recapture(captured):
     run.release.build.artifacts.add(newer)
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        _update_run(locked, Report(values={"image": newer.sha1}), {"image": newer}, SYSTEM)
+        update_run(locked, Report(values={"image": newer.sha1}), {"image": newer}, SYSTEM)
     run.refresh_from_db()
     assert (
         run.status,

@@ -178,10 +178,10 @@ def test_a_restarted_worker_frees_what_its_killed_process_held(release, sent):
 @override_settings(MAX_PIPELINE_ATTEMPTS=2)
 def test_a_step_is_held_by_one_worker_and_attempts_are_counted(release):
     run = needs_diff(release, "/r")
-    with scheduling.holding("worker-1 a"):
-        assert services.claim_for_diff(run.id) is not None
-        with scheduling.holding("worker-2 b"):
-            assert services.claim_for_diff(run.id) is None  # a duplicate message: held
+    with scheduling.holding("worker-1 a") as step:
+        assert services.claim_for_diff(run.id, step) is not None
+        with scheduling.holding("worker-2 b") as other:
+            assert services.claim_for_diff(run.id, other) is None  # a duplicate message: held
         assert Lease.objects.get().holder == "worker-1 a"
     assert not Lease.objects.exists()  # let go when the step ended
     assert services.claim_for_diff(run.id) is not None  # a redelivery after worker-1 died
@@ -195,8 +195,8 @@ def test_a_step_is_held_by_one_worker_and_attempts_are_counted(release):
 def test_an_expired_lease_does_not_stop_another_worker(release):
     run = needs_diff(release, "/r")
     lease(run, "diff", holder="dead-worker t", seconds_left=-1)
-    with scheduling.holding("worker-2 b"):
-        assert services.claim_for_diff(run.id) is not None
+    with scheduling.holding("worker-2 b") as step:
+        assert services.claim_for_diff(run.id, step) is not None
         assert Lease.objects.get().holder == "worker-2 b"
 
 
@@ -210,17 +210,17 @@ def test_the_sides_of_a_pair_are_held_apart(release, keyed):
         config=config,
         ref_config=config,
     )
-    with scheduling.holding("worker-1 a"):
-        assert services.claim_for_capture(run.id, "run") is not None
-    with scheduling.holding("worker-2 b"):
-        assert services.claim_for_capture(run.id, "ref") is not None
+    with scheduling.holding("worker-1 a") as step:
+        assert services.claim_for_capture(run.id, "run", step) is not None
+    with scheduling.holding("worker-2 b") as step:
+        assert services.claim_for_capture(run.id, "ref", step) is not None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lease_is_renewed_while_the_step_works(release):
     run = needs_diff(release, "/r")
-    with scheduling.holding("worker-1 a", renew_every=0.1):
-        services.claim_for_diff(run.id)
+    with scheduling.holding("worker-1 a", renew_every=0.1) as step:
+        services.claim_for_diff(run.id, step)
         first = Lease.objects.get().until
         time.sleep(0.5)
         assert Lease.objects.get().until > first

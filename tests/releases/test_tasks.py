@@ -3,10 +3,11 @@ run in real worker processes in tests/e2e."""
 
 import pytest
 from celery.exceptions import Retry, SoftTimeLimitExceeded
+from django.conf import settings
 
 from releases import services
 from releases.models import Release, Run
-from releases.tasks import TRANSIENT_RETRIES, run_step
+from releases.tasks import run_step
 
 
 class Transient(Exception):
@@ -29,7 +30,7 @@ def run(keyed):
     return Run.objects.create(release=release, name="/", status="needs_diff")
 
 
-def boom():
+def boom(step):
     raise Transient("storage unreachable")
 
 
@@ -37,14 +38,14 @@ def test_transient_error_is_retried_with_backoff(run):
     task = FakeTask(retries=2)
     with pytest.raises(Retry):
         run_step(task, run.id, label="diff", time_limit=60, work=boom, transient=Transient)
-    assert task.retried == (20, TRANSIENT_RETRIES)
+    assert task.retried == (20, settings.TRANSIENT_RETRIES)
     run.refresh_from_db()
     assert run.status == "needs_diff"
 
 
 def test_past_the_retries_the_run_fails_and_the_release_finishes(run):
     result = run_step(
-        FakeTask(retries=TRANSIENT_RETRIES),
+        FakeTask(retries=settings.TRANSIENT_RETRIES),
         run.id,
         label="diff",
         time_limit=60,
@@ -56,13 +57,13 @@ def test_past_the_retries_the_run_fails_and_the_release_finishes(run):
     assert run.status == "failed"
     assert (
         run.failure_reason
-        == f"diff failed after {TRANSIENT_RETRIES + 1} tries: storage unreachable"
+        == f"diff failed after {settings.TRANSIENT_RETRIES + 1} tries: storage unreachable"
     )
     assert Release.objects.get().status == "reviewing"
 
 
 def test_time_limit_fails_the_run(run):
-    def slow():
+    def slow(step):
         raise SoftTimeLimitExceeded()
 
     assert (
@@ -76,7 +77,7 @@ def test_time_limit_fails_the_run(run):
 
 
 def test_other_errors_are_not_retried(run):
-    def bug():
+    def bug(step):
         raise KeyError("a bug")
 
     with pytest.raises(KeyError):
@@ -88,7 +89,7 @@ def test_a_database_deadlock_is_retried_and_its_retry_is_not_another_attempt(run
 
     Run.objects.filter(pk=run.pk).update(pipeline_attempts=1)
 
-    def deadlocked():
+    def deadlocked(step=None):
         raise OperationalError("deadlock detected")
 
     task = FakeTask(retries=0)
@@ -104,7 +105,7 @@ def test_a_database_deadlock_is_retried_and_its_retry_is_not_another_attempt(run
             run.id,
             label="diff",
             time_limit=60,
-            work=lambda: (services.claim_for_diff(run.id), deadlocked()),
+            work=lambda step: (services.claim_for_diff(run.id, step), deadlocked()),
             transient=Transient,
         )
     run.refresh_from_db()
