@@ -10,6 +10,7 @@ No Django here: the local tool uses this without a server.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import json
@@ -233,20 +234,59 @@ KEYS = [
 BY_NAME = {key.name: key for key in KEYS}
 
 
+def _key() -> Any:
+    return dataclasses.field(init=False, repr=False, compare=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class CaptureConfig:
-    """A checked config; attribute names are the JSON keys."""
+    """A checked config, read by attribute: each key of ``KEYS`` is an attribute of its JSON
+    name holding the value given, else the key's default (a test keeps the two lists equal).
+    ``values`` holds only the keys given (what is stored, and what ``to_json`` writes)."""
 
     values: dict
     # What was accepted but deserves a word in the capture log (keys of the original's that
     # mean nothing here, spellings read as another key).
     warnings: tuple = ()
 
-    def __getattr__(self, name):
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    targetUrl: str | None = _key()  # noqa: N815 (the JSON keys' own spelling, here and below)
+    viewportSize: dict[str, int] = _key()  # noqa: N815
+    clipRect: dict[str, int] | None = _key()  # noqa: N815
+    fullPage: bool = _key()  # noqa: N815
+    maxHeight: int = _key()  # noqa: N815
+    cookies: list[dict[str, Any]] = _key()
+    httpUserName: str | None = _key()  # noqa: N815
+    httpPassword: str | None = _key()  # noqa: N815
+    injectHeaders: dict[str, dict[str, str]] = _key()  # noqa: N815
+    resourcesToIgnore: list[str] = _key()  # noqa: N815
+    resourceTimeoutMs: int = _key()  # noqa: N815
+    userAgent: str | None = _key()  # noqa: N815
+    injectCss: str | None = _key()  # noqa: N815
+    injectJs: str | None = _key()  # noqa: N815
+    waitUntil: str = _key()  # noqa: N815
+    waitForSelector: str | None = _key()  # noqa: N815
+    delayMs: int = _key()  # noqa: N815
+    hideSelectors: list[str] = _key()  # noqa: N815
+    maskSelectors: list[str] = _key()  # noqa: N815
+    ignoreSelectors: list[str] = _key()  # noqa: N815
+    layoutMap: bool = _key()  # noqa: N815
+    deviceScaleFactor: float = _key()  # noqa: N815
+    colorScheme: str = _key()  # noqa: N815
+    locale: str | None = _key()
+    timezoneId: str | None = _key()  # noqa: N815
+    ignoreHTTPSErrors: bool = _key()  # noqa: N815
+    timeoutMs: int = _key()  # noqa: N815
+    diffThreshold: float | None = _key()  # noqa: N815
+    diffMetric: str | None = _key()  # noqa: N815
+    maxDistortion: float | None = _key()  # noqa: N815
+    command_executor: Any = _key()
+    desired_capabilities: Any = _key()
+
+    def __post_init__(self):
+        for key in KEYS:
+            value = self.values.get(key.name, key.default)
+            # A default is the table's: each config gets its own copy to read.
+            object.__setattr__(self, key.name, copy.deepcopy(value))
 
     def with_target(self, url: str) -> CaptureConfig:
         return CaptureConfig(
@@ -262,36 +302,30 @@ class CaptureConfig:
         hand out (the credentials a request carries): configs with the same key may share
         one. Two runs that capture a page as two different users never share a cache."""
         return (
-            json.dumps(self.get("cookies"), sort_keys=True),
-            json.dumps(self.get("injectHeaders"), sort_keys=True),
-            self.get("userAgent"),
-            self.get("locale"),
-            self.get("timezoneId"),
-            self.get("colorScheme"),
-            self.get("deviceScaleFactor"),
-            self.get("ignoreHTTPSErrors"),
-            self.get("httpUserName"),
-            self.get("httpPassword"),
+            json.dumps(self.cookies, sort_keys=True),
+            json.dumps(self.injectHeaders, sort_keys=True),
+            self.userAgent,
+            self.locale,
+            self.timezoneId,
+            self.colorScheme,
+            self.deviceScaleFactor,
+            self.ignoreHTTPSErrors,
+            self.httpUserName,
+            self.httpPassword,
             # The one origin the credentials are answered to.
-            self.origin() if self.get("httpUserName") is not None else None,
+            self.origin() if self.httpUserName is not None else None,
         )
 
     def origin(self) -> str:
         """The target's origin as a browser spells it (``URL.origin``: scheme://host, and
         :port unless the scheme's own): where httpUserName/httpPassword go."""
-        parts = urlsplit(self.get("targetUrl") or "")
+        parts = urlsplit(self.targetUrl or "")
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
         default = 443 if parts.scheme == "https" else 80
         port = f":{parts.port}" if parts.port and parts.port != default else ""
         return f"{parts.scheme}://{host}{port}"
-
-    def get(self, name):
-        """The value, or the key's default."""
-        if name in self.values:
-            return self.values[name]
-        return BY_NAME[name].default
 
 
 def parse(config) -> CaptureConfig:
@@ -658,12 +692,12 @@ def check_bounds(config: CaptureConfig, max_pixels: int) -> None:
     """Refuse a config whose screenshot cannot fit ``max_pixels`` (width x height x scale^2)
     whatever the page: the viewport, or the clip rectangle. A full page is cut to fit instead
     (see capture.browser). Raises ConfigError naming the key."""
-    scale = config.get("deviceScaleFactor")
-    viewport = config.get("viewportSize")
+    scale = config.deviceScaleFactor
+    viewport = config.viewportSize
     viewport_key = "deviceScaleFactor" if "deviceScaleFactor" in config.values else "viewportSize"
     for key, what, box in (
         (viewport_key, "a {}x{} viewport", viewport),
-        ("clipRect", "{}x{}", config.get("clipRect")),
+        ("clipRect", "{}x{}", config.clipRect),
     ):
         if box and box["width"] * box["height"] * scale * scale > max_pixels:
             raise ConfigError(

@@ -19,6 +19,7 @@ from releases import services as release_services
 from . import config as capture_config
 from . import layout as layouts
 from .browser import Browser, CaptureError
+from .engine import sandboxed
 from .netpolicy import NetworkPolicy
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def shared_browser() -> Browser:
                 layout_max_elements=settings.LAYOUT_MAX_ELEMENTS,
             )
             atexit.register(close_browser)
+            if not sandboxed():
+                logger.warning(
+                    "running as root: Chromium's sandbox is off (--no-sandbox); run "
+                    "capture workers as an unprivileged user to keep it on"
+                )
         return _browser
 
 
@@ -253,7 +259,7 @@ def with_build_settings(config, build):
     extra = [line.strip() for line in build.ignore_selectors.splitlines() if line.strip()]
     if not extra:
         return config
-    selectors = list(dict.fromkeys([*config.get("ignoreSelectors"), *extra]))
+    selectors = list(dict.fromkeys([*config.ignoreSelectors, *extra]))
     return capture_config.CaptureConfig(
         {**config.values, "ignoreSelectors": selectors}, config.warnings
     )

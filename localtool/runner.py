@@ -325,7 +325,7 @@ def _run_test(suite: Suite, test: Test, captured, options: Options):
 def _compare(suite, test, reference, captured, outcome, options):
     print(f"{test.name}: Running perceptual diff process", file=options.out)
     config = test.run.config
-    threshold = config.get("diffThreshold")
+    threshold = config.diffThreshold
     ref = reference.read_bytes()
     png = captured.png
     ref_layout = pending.layout_of(reference)
@@ -333,12 +333,12 @@ def _compare(suite, test, reference, captured, outcome, options):
         ref,
         png,
         threshold=options.threshold if threshold is None else threshold,
-        metric=config.get("diffMetric") or core.DEFAULT_METRIC,
+        metric=config.diffMetric or core.DEFAULT_METRIC,
         before_layout=ref_layout.read_bytes() if ref_layout.exists() else None,
         after_layout=captured.layout,
     )
     outcome.distortion = result.distortion
-    if result.within(config.get("maxDistortion") or 0):
+    if result.within(config.maxDistortion or 0):
         outcome.result = "passed"
         print(f"{test.name} passed (no diff)", file=options.out)
         if options.output_dir:

@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 
 from artifacts import storage, thumbnails
+from capture import config as capture_config
 from releases import services as release_services
 
 from . import causes as causing
@@ -34,37 +35,39 @@ def diff_settings(run) -> DiffSettings:
     """The run's capture config, then the build's settings, then the server's defaults."""
     build = run.release.build
     config = _run_config(run)
-    threshold = _fraction(config, "diffThreshold")
+    threshold = config.diffThreshold
     if threshold is None:
         threshold = (
             build.diff_threshold if build.diff_threshold is not None else settings.DIFF_THRESHOLD
         )
-    tolerance = _fraction(config, "maxDistortion")
-    metric = config.get("diffMetric")
+    tolerance = config.maxDistortion
     return DiffSettings(
         threshold,
         tolerance if tolerance is not None else build.max_distortion,
-        metric if metric in core.METRICS else build.diff_metric,
+        config.diffMetric or build.diff_metric,
     )
 
 
-def _run_config(run) -> dict:
-    """The run's config JSON. A run reported by a client may carry any file as its config, or
-    none: then it has no overrides."""
+def _run_config(run) -> capture_config.CaptureConfig:
+    """The run's config (``capture.config``). A run reported by a client may carry any file as
+    its config, or none: then only its diff keys are read, if they are valid, else it has no
+    overrides."""
     if not run.config_id:
-        return {}
+        return capture_config.parse({})
     try:
-        config = json.loads(storage.read_bytes(run.config_id))
+        raw = json.loads(storage.read_bytes(run.config_id))
+        return capture_config.parse(raw)
     except (storage.ArtifactMissing, ValueError):
-        return {}
-    return config if isinstance(config, dict) else {}
+        pass
+    diff_keys = {key: raw[key] for key in DIFF_KEYS if key in raw} if isinstance(raw, dict) else {}
+    try:
+        return capture_config.parse(diff_keys)
+    except capture_config.ConfigError:
+        return capture_config.parse({})
 
 
-def _fraction(config: dict, key: str) -> float | None:
-    value = config.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
+# The keys of a capture config the diff reads.
+DIFF_KEYS = ("diffThreshold", "diffMetric", "maxDistortion")
 
 
 # Noise found between two captures of a page is masked out with this margin around it (the

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import threading
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from common import procs
 
 from .. import pipeline
 from ..models import Build, Lease, Release, Run
@@ -193,43 +193,14 @@ class Step:
 _worker_process = ""
 
 
-@functools.cache
-def _boot_id() -> str:
-    """This host's boot id (Linux), the same for every process until the host restarts."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def process_identity(pid: int | None = None) -> str:
-    """``boot id:pid:start time`` of a process of this host: no two processes share it, across
-    restarts and pid reuse. Empty where /proc does not tell (not Linux) or the process is gone."""
-    pid = pid or os.getpid()
-    try:
-        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-    return f"{_boot_id()}:{pid}:{start}" if _boot_id() else ""
-
-
-def process_gone(identity: str) -> bool:
-    """Whether the process ``identity`` names surely runs no more on this host: this host was
-    restarted since, or its pid is free or taken by another process. False when unsure."""
-    parts = identity.split(":")
-    if not _boot_id() or len(parts) != 3 or not parts[1].isdigit():
-        return False
-    return parts[0] != _boot_id() or process_identity(int(parts[1])) != identity
-
-
 def remember_worker_process() -> None:
     global _worker_process
-    _worker_process = process_identity()
+    _worker_process = procs.process_identity()
 
 
 def worker_process() -> str:
     """The identity of the worker process whose pool runs this (this process, outside one)."""
-    return _worker_process or process_identity()
+    return _worker_process or procs.process_identity()
 
 
 def task_holder(nodename: str, task_id: str) -> str:
@@ -248,7 +219,9 @@ def free_leases_of_gone_predecessors(nodename: str) -> int:
         for pk, holder in Lease.objects.filter(holder__startswith=f"{nodename} ").values_list(
             "pk", "holder"
         )
-        if len(parts := holder.split(" ")) == 3 and parts[1] != mine and process_gone(parts[1])
+        if len(parts := holder.split(" ")) == 3
+        and parts[1] != mine
+        and procs.process_gone(parts[1])
     ]
     return Lease.objects.filter(pk__in=gone).update(until=timezone.now() - timedelta(seconds=1))
 

@@ -579,7 +579,7 @@ def test_playwright_errors_are_classified_in_one_place(exc, kind, detail):
     from playwright.async_api import Error
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-    from capture.browser import classify
+    from capture.failures import classify
 
     made = {
         "timeout": PlaywrightTimeout("Timeout 3000ms exceeded.\n=== logs ==="),

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 
@@ -9,9 +10,9 @@ from tests.conftest import ROOT
 
 def test_empty_config_uses_defaults():
     parsed = config.parse("")
-    assert parsed.get("viewportSize") == {"width": 1280, "height": 1024}
-    assert parsed.get("fullPage") is True
-    assert parsed.get("resourceTimeoutMs") == 10000
+    assert parsed.viewportSize == {"width": 1280, "height": 1024}
+    assert parsed.fullPage is True
+    assert parsed.resourceTimeoutMs == 10000
 
 
 def test_every_original_key_is_accepted():
@@ -34,8 +35,8 @@ def test_every_original_key_is_accepted():
             }
         )
     )  # the README's example, verbatim
-    assert parsed.get("clipRect") == {"left": 0, "top": 0, "width": 100, "height": 200}
-    assert parsed.get("resourceTimeoutMs") == 60000
+    assert parsed.clipRect == {"left": 0, "top": 0, "width": 100, "height": 200}
+    assert parsed.resourceTimeoutMs == 60000
 
 
 def test_invalid_json_is_named():
@@ -207,3 +208,12 @@ def test_secrets_are_split_out_and_merged_back():
     }
     assert config.merge_secrets(json.loads(shown), secrets) == sent.values
     assert config.split_secrets(config.parse({"fullPage": False}))[1] == {}
+
+
+def test_every_key_is_an_attribute_of_the_config_and_nothing_else_is():
+    fields = {field.name for field in dataclasses.fields(config.CaptureConfig)}
+    assert fields - {"values", "warnings"} == {key.name for key in config.KEYS}
+    parsed = config.parse({"delayMs": 5})
+    assert (parsed.delayMs, parsed.waitUntil, parsed.clipRect) == (5, "load", None)
+    parsed.viewportSize["width"] = 1  # each config reads its own copy of a default
+    assert config.parse({}).viewportSize == {"width": 1280, "height": 1024}

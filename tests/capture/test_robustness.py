@@ -18,8 +18,9 @@ import pytest
 
 from capture import config as capture_config
 from capture import png as pngs
-from capture.browser import Browser, CaptureError, _descendants
+from capture.browser import Browser, CaptureError
 from capture.netpolicy import NetworkPolicy
+from common.procs import descendants
 from pdiff import core
 from tests import pythondoc
 from tests.conftest import wait_for
@@ -276,9 +277,9 @@ SANDBOX_PROBE = textwrap.dedent("""
     from capture.browser import Browser
     browser = Browser()
     result = browser.capture(config.parse({{}}).with_target({url!r}))
-    from capture.browser import _descendants
+    from common.procs import descendants
     args = []
-    for pid in _descendants(os.getpid()):  # this process's Chromium only
+    for pid in descendants(os.getpid()):  # this process's Chromium only
         try:
             args.append(open(f"/proc/{{pid}}/cmdline", "rb").read().decode(errors="replace"))
         except OSError:
@@ -322,16 +323,27 @@ def test_chromium_runs_sandboxed_when_the_worker_is_not_root(site):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_as_root_the_sandbox_is_off_with_a_warning_in_the_log(site, caplog):
+@pytest.mark.django_db
+def test_as_root_the_sandbox_is_off_with_a_warning_in_the_worker_log(site, caplog):
+    """The advice is the capture worker's (capture.services), not the engine's: the local tool
+    uses the engine and does not print it."""
+    from capture import services
+
     if os.geteuid() != 0:
         pytest.fail("this test checks the root case and must run as root (CI does)")
-    browser = Browser()
+    services.close_browser()
     try:
-        with caplog.at_level("WARNING", logger="capture.browser"):
-            capture(browser, site.add("/", "<p>root</p>"))
+        with caplog.at_level("WARNING"):
+            capture(services.shared_browser(), site.add("/", "<p>root</p>"))
         assert "running as root: Chromium's sandbox is off" in caplog.text
+        caplog.clear()
+        with caplog.at_level("DEBUG"):
+            browser = Browser()
+            capture(browser, site.add("/engine", "<p>root</p>"))
+            browser.close()
+        assert "sandbox" not in caplog.text
     finally:
-        browser.close()
+        services.close_browser()
 
 
 def test_chromium_runs_at_the_niceness_asked_for_and_cannot_raise_it_again(site):
@@ -341,7 +353,7 @@ def test_chromium_runs_at_the_niceness_asked_for_and_cannot_raise_it_again(site)
     try:
         result = capture(browser, site.add("/nice", "<p>nice</p>"))
         driver = browser._engine.driver_pid()  # not the session's other Chromiums
-        threads = thread_niceness([driver, *_descendants(driver)])
+        threads = thread_niceness([driver, *descendants(driver)])
     finally:
         browser.close()
     assert result.http_status == 200
@@ -353,7 +365,7 @@ def test_chromium_runs_at_the_niceness_asked_for_and_cannot_raise_it_again(site)
 
 
 def test_a_niceness_is_only_ever_raised():
-    from capture.browser import lower_priority
+    from common.procs import lower_priority
 
     seen = []
 
@@ -375,19 +387,20 @@ def test_a_niceness_is_only_ever_raised():
 
 def test_a_capture_whose_engine_is_stuck_is_abandoned_and_the_next_one_works(site, monkeypatch):
     import capture.browser as engine_module
+    import capture.session as session_module
 
     class Stuck:  # a pattern whose matching blocks the engine's loop (RE2 never does this)
         def search(self, url):
             time.sleep(30)
 
     monkeypatch.setattr(engine_module, "BACKSTOP_SECONDS", 2)
-    monkeypatch.setattr(engine_module, "compile_regex", lambda pattern: Stuck())
+    monkeypatch.setattr(session_module, "compile_regex", lambda pattern: Stuck())
     browser = Browser()
     try:
         url = site.add("/stuck", "<img src='/img.png'><p>stuck</p>")
         capture(browser, site.add("/first", "<p>first</p>"))  # Chromium runs
         stuck_driver = browser._engine.driver_pid()
-        stuck_processes = [stuck_driver, *_descendants(stuck_driver)]
+        stuck_processes = [stuck_driver, *descendants(stuck_driver)]
         assert len(stuck_processes) > 2  # the driver, Chromium and its helpers
         started = time.monotonic()
         with pytest.raises(CaptureError, match="abandoned and the browser started afresh"):
@@ -428,7 +441,7 @@ def test_through_the_policy_proxy_an_unreachable_page_fails_with_the_cause(site)
     "scale, css", [(1, 32768), (2, 16384), (1.5, 21844), (1.25, 26212), (3, 10922)]
 )
 def test_stripes_are_whole_device_pixels_at_every_scale(scale, css):
-    from capture.browser import STRIPE_PIXELS, stripe_height
+    from capture.session import STRIPE_PIXELS, stripe_height
 
     assert stripe_height(scale) == css
     assert float(css * scale).is_integer() and css * scale <= STRIPE_PIXELS

@@ -94,7 +94,7 @@ def test_failing_page_ends_the_run_failed_and_the_release_still_finishes(live, s
 def test_the_workers_chromium_runs_at_the_capture_niceness(live, site, celery_worker):
     """DPXDT_CAPTURE_NICE (10 by default): the worker's Chromium yields the CPU to the diff
     and the web server; the worker itself keeps its priority."""
-    from capture.browser import _descendants
+    from common.procs import descendants
 
     url = site.add("/nice", ARTICLE.format(word="nice"))
     live.post("create_release", release_name="r1")
@@ -104,7 +104,7 @@ def test_the_workers_chromium_runs_at_the_capture_niceness(live, site, celery_wo
     live.post("runs_done", release_name="r1", release_number=1)
     live.wait_until_reviewing(timeout=120)
     pid = celery_worker.process.pid
-    threads = thread_niceness(_descendants(pid))
+    threads = thread_niceness(descendants(pid))
     chromium = [nice for program, _, nice in threads if "chromium" in program]
     assert chromium and set(chromium) == {10}, sorted(set(threads))
     assert {nice for _, _, nice in thread_niceness([pid])} == {0}

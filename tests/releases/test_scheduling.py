@@ -11,6 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from kombu import Connection
 
+from common import procs
 from releases import access, pipeline, services
 from releases.models import Lease, Release, Run
 from releases.services import scheduling
@@ -137,23 +138,23 @@ def test_a_restarted_worker_frees_what_its_killed_process_held(release, sent):
     """Identities of real processes: one killed, one running, this one; and one of a host
     restarted since (another boot id)."""
     killed = subprocess.Popen(["sleep", "60"])
-    killed_identity = scheduling.process_identity(killed.pid)
+    killed_identity = procs.process_identity(killed.pid)
     killed.kill()
     killed.wait()
     running = subprocess.Popen(["sleep", "60"])
     try:
-        mine = scheduling.process_identity()
+        mine = procs.process_identity()
         other_boot = "00000000-0000-0000-0000-000000000000" + mine[mine.index(":") :]
         holders = {
             "/killed": f"capture@host {killed_identity} t1",
             "/other-boot": f"capture@host {other_boot} t2",
-            "/running": f"capture@host {scheduling.process_identity(running.pid)} t3",
+            "/running": f"capture@host {procs.process_identity(running.pid)} t3",
             "/mine": scheduling.task_holder("capture@host", "t4"),
             "/other-worker": f"capture@other {killed_identity} t5",
             "/old-format": "capture@host t6",
         }
-        assert killed_identity and scheduling.process_gone(killed_identity)
-        assert not scheduling.process_gone(mine)
+        assert killed_identity and procs.process_gone(killed_identity)
+        assert not procs.process_gone(mine)
         runs = {}
         for name, holder in holders.items():
             runs[name] = needs_diff(release, name, pipeline_attempts=1)
