@@ -7,14 +7,21 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from releases import access
-from releases.api import BranchField, ReleaseParams, build_for_request, params_of, release_fields
+from releases.api import (
+    BranchField,
+    NameField,
+    ReleaseParams,
+    build_for_request,
+    params_of,
+    release_fields,
+)
 
 from . import config as capture_config
 from . import services
 
 
 class RequestRunParams(ReleaseParams):
-    run_name = serializers.CharField(max_length=255)
+    run_name = NameField(max_length=255)
     url = serializers.URLField(max_length=2048)
     config = serializers.CharField(required=False, allow_blank=True, default="{}")
     ref_url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")

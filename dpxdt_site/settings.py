@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "social_django",
     "axes",
+    "common",  # the run view's templates and the site's CSS and JS, shared with the local tool
     "artifacts",
     "releases",
     "pdiff",

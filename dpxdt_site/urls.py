@@ -3,13 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from capture import api as capture_api
-from releases.urls import api_urlpatterns
-
 urlpatterns = [
+    # The API (dpxdt's /api/*, the same names and fields): each app's part, and its schema.
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/request_run", capture_api.request_run, name="api-request-run"),
-    path("api/", include(api_urlpatterns)),
+    path("api/", include("releases.api_urls")),
+    path("api/", include("capture.api_urls")),
     path("admin/", admin.site.urls),
     path("login", auth_views.LoginView.as_view(template_name="releases/login.html"), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),

@@ -3,7 +3,7 @@
 ``dpxdt test DIR --report OUT`` writes OUT/index.html (every test, passed or not) and, for
 each test that changed, OUT/tests/NAME.html with the review UI's own views (side by side,
 overlay slider, diff, aligned diff, before, after, zoom, the keys) rendered from the same
-template (releases/_run_views.html) with the same CSS and JS, copied into OUT/static. The
+template (runview/_run_views.html) with the same CSS and JS, copied into OUT/static. The
 images sit in OUT/images/NAME/; the whole folder can be zipped, attached to a CI job, opened
 from disk.
 """
@@ -14,13 +14,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from releases import findings
+from common import findings
 
 from . import pending
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_DIRS = [ROOT / "releases" / "templates", ROOT / "localtool" / "templates"]
-STATIC = ROOT / "releases" / "static" / "releases"
+# The run view's templates and the site's CSS and JS are common's, shared with the server.
+TEMPLATE_DIRS = [ROOT / "common" / "templates", ROOT / "localtool" / "templates"]
+STATIC = ROOT / "common" / "static" / "depicted"
 
 
 @dataclass

@@ -49,12 +49,6 @@ def caller_for_request(request) -> Caller:
     return Caller(user=request.user)
 
 
-def can_view(caller: Caller, build: Build) -> bool:
-    if can_act(caller, build):
-        return True
-    return build.public and caller.api_key is None
-
-
 def can_act(caller: Caller, build: Build) -> bool:
     if caller.is_superuser:
         return True

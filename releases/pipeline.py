@@ -9,11 +9,12 @@ work commits, so a worker never sees a row that is not there yet.
 import logging
 import time
 
+# The site's Celery app (celery_app, loaded with Django by dpxdt_site): this app does not
+# import it, so that imports keep pointing one way.
+from celery import current_app as app
 from celery import group
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
-
-from celery_app import app
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ public build get read-only pages, owners (and superusers) act. Every POST is CSR
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,8 +19,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from artifacts import storage
+from common import findings
 
-from . import access, findings, forms, services, statuses
+from . import access, forms, services, statuses
 from .models import AuditLog, Build, InvalidTransition, Release, Run
 from .templatetags.depicted import artifact_url
 
@@ -55,7 +57,10 @@ def _caller(request):
 
 def access_errors(view):
     """Views look objects up through ``access``; what it refuses is a 404 (not found, or not
-    yours to see) or a 403 (yours to see, not to change), rendered as the site's error pages."""
+    yours to see) or a 403 (yours to see, not to change), rendered as the site's error pages.
+    An action the services refuse in the current state (``Rejected``, a move the state
+    machines do not allow) changes nothing: its reason is shown on the page the form came
+    from."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -65,14 +70,28 @@ def access_errors(view):
             raise Http404(str(exc)) from None
         except access.Forbidden as exc:
             raise PermissionDenied(str(exc)) from None
+        except (services.Rejected, InvalidTransition) as exc:
+            messages.error(request, str(exc))
+            return _back(request, _referring_page(request))
 
     return wrapper
+
+
+def _ours(target: str) -> bool:
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+
+
+def _referring_page(request) -> str:
+    """The page of this site a form was posted from (its path), else the home page."""
+    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
+    target = referer.path + (f"?{referer.query}" if referer.query else "")
+    return target if referer.netloc == request.get_host() and _ours(target) else "/"
 
 
 def _back(request, fallback):
     """Redirect to the page the form came from when it is one of ours."""
     target = request.POST.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else fallback)
+    return redirect(target if _ours(target) else fallback)
 
 
 def _run_summary(counts: dict) -> dict:
@@ -321,11 +340,8 @@ def mark_release(request):
     status = request.POST.get("status")
     if status not in (Release.Status.GOOD, Release.Status.BAD, Release.Status.REVIEWING):
         raise Http404("unknown status")
-    try:
-        services.mark_release(_caller(request), release, status)
-        messages.success(request, f"Marked {release.name} #{release.number} {status}.")
-    except InvalidTransition as exc:  # shown to the user; nothing changed
-        messages.error(request, str(exc))
+    services.mark_release(_caller(request), release, status)
+    messages.success(request, f"Marked {release.name} #{release.number} {status}.")
     return redirect(release.get_absolute_url())
 
 
@@ -349,11 +365,8 @@ def pin_release(request):
 @access_errors
 def approve_all(request):
     build, release = _post_release(request)
-    try:
-        count = services.approve_all(_caller(request), release)
-        messages.success(request, f"Approved {count} changed runs.")
-    except services.Rejected as exc:
-        messages.error(request, str(exc))
+    count = services.approve_all(_caller(request), release)
+    messages.success(request, f"Approved {count} changed runs.")
     return redirect(release.get_absolute_url())
 
 
@@ -362,11 +375,8 @@ def approve_all(request):
 @access_errors
 def approve_group(request):
     build, release = _post_release(request)
-    try:
-        names = services.approve_group(_caller(request), release, request.POST.get("group", ""))
-        messages.success(request, f"Approved {len(names)} runs of one group of changes.")
-    except services.Rejected as exc:
-        messages.error(request, str(exc))
+    names = services.approve_group(_caller(request), release, request.POST.get("group", ""))
+    messages.success(request, f"Approved {len(names)} runs of one group of changes.")
     return _back(request, release.get_absolute_url())
 
 
@@ -376,16 +386,13 @@ def approve_group(request):
 def retry_runs(request):
     build, release = _post_release(request)
     run_name = request.POST.get("test") or None
-    try:
-        count = services.retry_failed(_caller(request), release, run_name)
-        messages.success(
-            request,
-            f"Retrying {count} failed runs."
-            if count
-            else "Nothing to retry: these failures were reported by a client.",
-        )
-    except services.Rejected as exc:
-        messages.error(request, str(exc))
+    count = services.retry_failed(_caller(request), release, run_name)
+    messages.success(
+        request,
+        f"Retrying {count} failed runs."
+        if count
+        else "Nothing to retry: these failures were reported by a client.",
+    )
     return _back(request, release.get_absolute_url())
 
 
@@ -394,11 +401,8 @@ def retry_runs(request):
 @access_errors
 def cancel_release(request):
     build, release = _post_release(request)
-    try:
-        services.cancel_release(_caller(request), release)
-        messages.success(request, f"Cancelled {release.name} #{release.number}.")
-    except services.Rejected as exc:
-        messages.error(request, str(exc))
+    services.cancel_release(_caller(request), release)
+    messages.success(request, f"Cancelled {release.name} #{release.number}.")
     return redirect(release.get_absolute_url())
 
 
@@ -409,15 +413,12 @@ def review_run(request):
     build, release = _post_release(request)
     run = access.run_in(release, request.POST.get("test") or "")
     decision = request.POST.get("decision")
-    try:
-        if decision == "approve":
-            services.approve_run(_caller(request), run)
-        elif decision == "reject":
-            services.reject_run(_caller(request), run)
-        else:
-            raise Http404("unknown decision")
-    except (InvalidTransition, services.Rejected) as exc:
-        messages.error(request, str(exc))
+    if decision == "approve":
+        services.approve_run(_caller(request), run)
+    elif decision == "reject":
+        services.reject_run(_caller(request), run)
+    else:
+        raise Http404("unknown decision")
     return _back(request, release.run_url(run.name))
 
 
@@ -530,16 +531,11 @@ def owners(request):
 @access_errors
 def remove_owner(request):
     build = access.build_to_manage(_caller(request), request.POST.get("build_id"))
-    try:
-        if request.POST.get("email"):
-            services.cancel_invitation(_caller(request), build, request.POST["email"])
-        else:
-            services.remove_owner(_caller(request), build, request.POST.get("user_id"))
-        messages.success(request, "Removed.")
-    except services.Rejected as exc:
-        messages.error(request, str(exc))
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
+    if request.POST.get("email"):
+        services.cancel_invitation(_caller(request), build, request.POST["email"])
+    else:
+        services.remove_owner(_caller(request), build, request.POST.get("user_id"))
+    messages.success(request, "Removed.")
     return redirect(reverse("owners") + f"?build_id={build.id}")
 
 

@@ -17,10 +17,11 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+# The site's Celery app (celery_app, loaded with Django by dpxdt_site): this app does not
+# import it, so that imports keep pointing one way.
+from celery import current_app as app
 from django.db import transaction
 from django.utils import timezone
-
-from celery_app import app
 
 from . import pipeline, sealing, statuses
 from .models import Build, Release, Run, WebhookDelivery

@@ -123,6 +123,16 @@ def test_invalid_config_json_is_400_and_nothing_is_queued(
     assert not Run.objects.exists()
 
 
+def test_a_run_name_with_a_control_character_is_a_400_and_nothing_is_queued(api, sent):
+    api.create_release()
+    response = request(api, run_name="/a\u2028b")
+    assert response.status_code == 400
+    assert (
+        "run_name: must not contain control characters (found U+2028)" in (response.json()["error"])
+    )
+    assert sent == [] and not Run.objects.exists()
+
+
 def test_unknown_key_in_ref_config_is_named(api, sent):
     api.create_release()
     response = request(api, ref_url="http://127.0.0.1:9/old", ref_config='{"zoom": 2}')

@@ -48,7 +48,7 @@ def test_a_failing_test_has_the_review_ui_in_its_report(demo, browser_page):  # 
         "figure img[alt=after]",
     ):  # side by side, loaded from disk
         page.wait_for_function(f"document.querySelector({selector!r}).naturalWidth === 1280")
-    # The same views and keys as the server's run page (releases/_run_views.html, run.js).
+    # The same views and keys as the server's run page (runview/_run_views.html, run.js).
     page.keyboard.press("o")
     expect(page.locator("#slider")).to_be_visible()
     page.locator("#slider").fill("30")

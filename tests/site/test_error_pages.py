@@ -14,7 +14,7 @@ def production(settings):
 
 
 def assert_site_page(html):
-    assert 'href="/static/releases/depicted.css"' in html or "depicted.css" in html
+    assert 'href="/static/depicted/depicted.css"' in html or "depicted.css" in html
     assert 'class="brand"' in html  # the site's header
     assert 'id="back-home" href="/"' in html  # a way back
 
