@@ -87,7 +87,7 @@ def pair_crop(before: bytes, after: bytes, before_box, after_box) -> bytes:
     divider = (pyvips.Image.black(4, rows, bands=3) + 160).cast("uchar")
     joined = parts[0].join(divider, "horizontal").join(parts[1], "horizontal")
     joined = joined.copy(interpretation="srgb")
-    return bytes(joined.webpsave_buffer(Q=75, strip=True, effort=WEBP_EFFORT))
+    return bytes(joined.webpsave_buffer(Q=75, keep="none", effort=WEBP_EFFORT))
 
 
 def _window(box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -118,4 +118,4 @@ def thumbnail_of_pixels(top: np.ndarray) -> bytes:
 
 def _small(top: pyvips.Image) -> bytes:
     small = top.resize(min(1.0, THUMBNAIL_WIDTH / top.width))
-    return bytes(small.webpsave_buffer(Q=70, strip=True, effort=WEBP_EFFORT))
+    return bytes(small.webpsave_buffer(Q=70, keep="none", effort=WEBP_EFFORT))

@@ -32,6 +32,9 @@ class PolicyProxy:
         # Called with (kind, url, reason) for each request not let through ("denied" by the
         # policy, "unresolved" or "unreachable"): the capture running logs it.
         self.on_event = None
+        # The connections being served (a tunnel lasts as long as the page or the site keeps
+        # it open): held here, and ended by stop().
+        self.serving: set[asyncio.Task] = set()
 
     async def start(self):
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, limit=HEADER_LIMIT)
@@ -39,15 +42,24 @@ class PolicyProxy:
         return self
 
     async def stop(self):
+        """Stop listening and end every connection still served (a tunnel the site keeps
+        open would otherwise outlive the proxy, and its task the event loop)."""
         if self.server is not None:
             self.server.close()
             self.server = None
+        serving, self.serving = list(self.serving), set()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
 
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def _handle(self, reader, writer):
+        task = asyncio.current_task()
+        if task is not None:
+            self.serving.add(task)
         upstream = None
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
@@ -122,6 +134,7 @@ class PolicyProxy:
             for stream in (writer, upstream[1] if upstream else None):
                 if stream is not None:
                     stream.close()
+            self.serving.discard(task)
 
     async def _check(self, host: str, port: int, url: str) -> str | None:
         """The address to connect to, or None if the policy denies the request."""

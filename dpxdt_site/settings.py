@@ -484,4 +484,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DPXDT_LOG_LEVEL", "INFO")},
+    # Libraries' own chatter (libvips reports every resize at INFO) is off unless asked for.
+    "loggers": {
+        name: {"level": env_str("DPXDT_LIBRARY_LOG_LEVEL", "WARNING")}
+        for name in ("pyvips", "PIL", "botocore", "boto3", "s3transfer", "urllib3", "asyncio")
+    },
 }

@@ -49,6 +49,14 @@ def _lost_runs(now) -> set[int]:
     except pipeline.BROKER_ERRORS as exc:
         logger.warning("sweeper: the broker is unreachable (%s); checking it next time", exc)
         broker_lost = False
+    if broker_lost:
+        in_flight = scheduling.unheld(queued, now).count()
+        if in_flight:  # else nothing was lost: a first start, or a broker restarted idle
+            logger.warning(
+                "the broker lost its messages (its sentinel is gone): the work of %d runs "
+                "sent to it is sent again",
+                in_flight,
+            )
     stale = (
         queued
         if broker_lost

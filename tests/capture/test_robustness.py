@@ -494,3 +494,36 @@ def test_a_config_the_browser_refuses_is_permanent_and_keeps_the_browser(
     assert time.monotonic() - started < 5
     assert capture(browser, url, partition="refusals").http_status == 200
     assert (engine.generation, engine.browser) == (generation, chromium)
+
+
+SHUTDOWN_PROBE = textwrap.dedent("""
+    import gc, logging, sys
+    sys.path.insert(0, {root!r})
+    logging.basicConfig(level=logging.WARNING)
+    from capture import config
+    from capture.browser import Browser
+    from capture.netpolicy import NetworkPolicy
+    browser = Browser(policy=NetworkPolicy.from_settings())
+    # The slow script is still loading through the proxy when the capture ends.
+    page = config.parse({{"resourceTimeoutMs": 300}}).with_target({url!r})
+    for _ in range(2):
+        print("png", len(browser.capture(page).png), flush=True)
+    browser.close()
+    gc.collect()
+    print("closed", flush=True)
+""")
+
+
+def test_the_engine_shuts_down_with_no_task_left_pending(site):
+    """Connections the policy proxy still serves when the browser closes (a resource that never
+    finished loading) are ended with it: no asyncio task is left to be destroyed pending."""
+    site.add("/never.js", "", delay=20, content_type="text/javascript")
+    url = site.add("/", "<p>page</p><script src='/never.js'></script>")
+    script = textwrap.dedent(SHUTDOWN_PROBE.format(root=str(ROOT), url=url))
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert output.returncode == 0, output.stderr[-3000:]
+    assert output.stdout.count("png ") == 2 and "closed" in output.stdout
+    assert "Task was destroyed" not in output.stderr, output.stderr[-3000:]
+    assert "was never awaited" not in output.stderr, output.stderr[-3000:]

@@ -85,3 +85,10 @@ def test_an_exception_in_a_view_gets_the_500_page(monkeypatch):
     response = Client(raise_request_exception=False).get("/")
     assert response.status_code == 500
     assert "Something went wrong on our side" in response.content.decode()
+
+
+def test_the_site_has_an_icon_and_its_pages_name_it(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/png"
+    assert icon.content.startswith(b"\x89PNG") and "max-age=86400" in icon["Cache-Control"]
+    assert 'rel="icon"' in client.get("/login").content.decode()

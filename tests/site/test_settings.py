@@ -162,3 +162,37 @@ def test_a_capture_niceness_out_of_range_is_refused_at_start(tmp_path):
 def test_an_unreadable_capture_network_rule_is_refused_at_start(tmp_path):
     result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_DENY="10.0.0.0/33")
     assert "capture network rule '10.0.0.0/33'" in result.stderr
+
+
+LIBRARY_CHATTER = """
+import django, logging
+django.setup()
+from artifacts import thumbnails
+from tests.conftest import make_png
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(record)
+logging.getLogger().addHandler(Keep())
+thumbnails.thumbnail(make_png(1280, 3000, (200, 10, 10, 255)))
+print(sorted({r.name for r in records if r.name.startswith("pyvips")}))
+"""
+
+
+@pytest.mark.parametrize("level, chatty", [(None, False), ("INFO", True)])
+def test_library_chatter_is_off_unless_asked_for(tmp_path, level, chatty):
+    """libvips logs each resize at INFO (3,446 of 5,351 lines of a make run once): off by
+    default, DPXDT_LIBRARY_LOG_LEVEL turns it on."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "dpxdt_site.settings",
+        "DPXDT_DATA_DIR": str(tmp_path),
+        "DPXDT_DEBUG": "true",
+        **({"DPXDT_LIBRARY_LOG_LEVEL": level} if level else {}),
+    }
+    output = subprocess.run(
+        [sys.executable, "-c", LIBRARY_CHATTER], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert output.returncode == 0, output.stderr[-2000:]
+    assert (output.stdout.strip() != "[]") == chatty, output.stdout
+    assert "is deprecated" not in output.stderr  # the thumbnails use libvips's current options
