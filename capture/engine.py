@@ -13,12 +13,14 @@ checks it against the capture network policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import time
 from collections import OrderedDict
+from typing import Any
 
 from common import procs
 
@@ -149,7 +151,7 @@ class Engine:
         # there (and a capture worker's log says so). Production runs capture workers
         # unprivileged.
         sandbox = sandboxed()
-        options = {"args": args, "headless": True, "chromium_sandbox": sandbox}
+        options: dict[str, Any] = {"args": args, "headless": True, "chromium_sandbox": sandbox}
         if self.executable:
             options["executable_path"] = self.executable
         try:
@@ -214,10 +216,8 @@ class Engine:
             logger.warning("could not find the stuck Chromium's driver to stop it")
             return
         for pid in [process, *procs.descendants(process)]:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # gone already
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     async def context_for(self, config: CaptureConfig, partition: str, lane: int) -> PooledContext:
         key = (lane, partition, config.context_key())
@@ -248,6 +248,8 @@ class Engine:
                 "password": config.httpPassword,
                 "origin": config.origin(),
             }
+        if self.browser is None:
+            raise CaptureError("the browser is not running")
         context = await self.browser.new_context(**options)
         await context.add_init_script(layouts.INIT_SCRIPT)
         pooled = PooledContext(context)

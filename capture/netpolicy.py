@@ -21,6 +21,7 @@ NAT64 ``64:ff9b::a9fe:a9fe``, Teredo) is checked as both.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import ipaddress
 from dataclasses import dataclass, field
@@ -107,10 +108,8 @@ def parse_rule(text: str, what: str = "capture") -> Rule:
         raise PolicyError(f"{what} network rule {text!r}: no such port")
     if target in KEYWORD_NETWORKS:
         return Rule(text, networks=tuple(KEYWORD_NETWORKS[target]), port=port)
-    try:
+    with contextlib.suppress(ValueError):  # not a network: a host glob
         return Rule(text, networks=(ipaddress.ip_network(target, strict=False),), port=port)
-    except ValueError:
-        pass
     if not target or any(c in target for c in "/ \\@"):
         raise PolicyError(f"{what} network rule {text!r} is neither a host glob nor a CIDR")
     return Rule(text, host_glob=target.lower().rstrip("."), port=port)

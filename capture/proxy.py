@@ -11,6 +11,7 @@ Runs on the capture engine's asyncio loop. No Django here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -164,7 +165,5 @@ async def _pipe(reader, writer):
             await writer.drain()
     finally:
         if writer.can_write_eof():
-            try:
+            with contextlib.suppress(OSError):  # the other side is gone: nothing to tell it
                 writer.write_eof()
-            except OSError:
-                pass

@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _env(name, default=None, kind=str):
     value = os.environ.get(f"DPXDT_{name.upper()}")
-    if value in (None, ""):
+    if not value:
         return default
     if kind is bool:
         return value.lower() in ("1", "true", "yes", "on")

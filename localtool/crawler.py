@@ -178,7 +178,7 @@ class Crawler:
                 if not 200 <= response.status_code < 300:
                     return None, f"HTTP {response.status_code}"
                 content_type = response.headers.get("Content-Type", "")
-                if not content_type.split(";")[0].strip().lower() == "text/html":
+                if content_type.split(";")[0].strip().lower() != "text/html":
                     return None, f"not HTML ({content_type or 'no content type'})"
                 final = normalize(
                     response.url, scheme=self.scheme, keep_query=self.options.keep_query_string

@@ -154,7 +154,7 @@ def cause_set_key(causes: Iterable[Cause]) -> str:
     keys = sorted({cause.key for cause in causes})
     if not keys or any(cause.kind not in DOM_KINDS for cause in causes):
         return ""
-    return hashlib.sha1("\n".join(keys).encode()).hexdigest()
+    return hashlib.sha1("\n".join(keys).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclasses.dataclass

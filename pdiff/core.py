@@ -992,7 +992,8 @@ class _Comparison:
     def confirmed_causes(self) -> list[causing.Cause]:
         """The layout's causes the screenshots show (some pixel inside their boxes differs),
         with that count, most first."""
-        assert self.layout is not None
+        if self.layout is None:
+            raise ValueError("no layout maps to name causes from")
         found = []
         for n, cause in enumerate(self.layout.causes):
             if self.cover_new.pixels[n]:
@@ -1021,7 +1022,8 @@ class _Comparison:
         if self.hash_later:
             for bands, src in ((self.bands1, self.src1), (self.bands2, self.src2)):
                 pixels = src.pixels()
-                assert pixels is not None
+                if pixels is None:
+                    raise ValueError("the image was not decoded")
                 if pixels.shape[1] < self.width:  # on the canvas: padded to its width
                     pixels = np.pad(pixels, ((0, 0), (0, self.width - pixels.shape[1]), (0, 0)))
                 bands[:] = [alignment.band_hashes(pixels)]
@@ -1225,7 +1227,8 @@ def _layout_diff(before, after, recheck) -> tuple[causing.LayoutDiff | None, str
     except LayoutError as exc:
         return None, f"layout maps not used: {exc}"
     before_map, after_map, recheck_map = maps
-    assert before_map is not None and after_map is not None
+    if before_map is None or after_map is None:
+        return None, "layout maps not used: one side has none"
     diff = causing.find(before_map, after_map)
     if recheck_map is not None:
         diff = causing.without_noise(diff, causing.noise_between(after_map, recheck_map))

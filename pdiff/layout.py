@@ -216,9 +216,11 @@ class LayoutMap:
         cx, cy = x + w / 2, y + h / 2
         best = None
         for element in self.elements:
-            if element.x <= cx < element.x + element.w and element.y <= cy < element.y + element.h:
-                if best is None or element.depth >= best.depth:
-                    best = element
+            inside = (
+                element.x <= cx < element.x + element.w and element.y <= cy < element.y + element.h
+            )
+            if inside and (best is None or element.depth >= best.depth):
+                best = element
         return best
 
 

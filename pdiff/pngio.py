@@ -273,7 +273,8 @@ class PngRows:
 
     def _decoded(self) -> np.ndarray:
         if self._pixels is None:
-            assert self._plain is not None
+            if self._plain is None:
+                raise ValueError("the PNG was neither decoded nor readable")
             pixels = self._plain.whole()
             pixels.flags.writeable = False
             self._pixels = pixels

@@ -56,14 +56,15 @@ def _run_config(run) -> capture_config.CaptureConfig:
         return capture_config.parse({})
     try:
         raw = json.loads(storage.read_bytes(run.config_id))
-        return capture_config.parse(raw)
     except (storage.ArtifactMissing, ValueError):
-        pass
-    diff_keys = {key: raw[key] for key in DIFF_KEYS if key in raw} if isinstance(raw, dict) else {}
-    try:
-        return capture_config.parse(diff_keys)
-    except capture_config.ConfigError:
         return capture_config.parse({})
+    diff_keys = {key: raw[key] for key in DIFF_KEYS if key in raw} if isinstance(raw, dict) else {}
+    for keys in (raw, diff_keys):
+        try:
+            return capture_config.parse(keys)
+        except capture_config.ConfigError:
+            continue  # not a capture config: its diff keys alone, else none
+    return capture_config.parse({})
 
 
 # The keys of a capture config the diff reads.
@@ -241,9 +242,12 @@ def _second_look(run, before, after, layouts, chosen, options) -> str | None:
     layout map again: the elements name a cause), "recapturing" (a second screenshot: pixels
     alone differ), or None (no second look wanted, or nothing differs)."""
     maps = layouts["before_layout"], layouts["after_layout"]
-    if release_services.wants_layout_recheck(run) and all(isinstance(m, LayoutMap) for m in maps):
-        if causing.find(*maps).causes:
-            return "rechecking"
+    if (
+        release_services.wants_layout_recheck(run)
+        and all(isinstance(m, LayoutMap) for m in maps)
+        and causing.find(*maps).causes
+    ):
+        return "rechecking"
     if not release_services.wants_recapture(run) or run.recapture == run.Recapture.LAYOUT_DONE:
         # (After a layout recheck, the final diff itself tells whether a screenshot is wanted:
         # a first look would compare and match the maps once more for the same answer.)

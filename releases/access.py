@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
 from artifacts.models import Artifact
@@ -29,14 +30,15 @@ class Forbidden(PermissionError):
 class Caller:
     """Who is asking: a user (session) or an API key, never both."""
 
-    user: object = None
+    user: AbstractBaseUser | AnonymousUser | None = None
     api_key: ApiKey | None = None
 
     @property
     def is_superuser(self) -> bool:
         if self.api_key is not None:
             return self.api_key.superuser
-        return bool(self.user is not None and self.user.is_active and self.user.is_superuser)
+        user = self.user
+        return bool(user is not None and user.is_active and getattr(user, "is_superuser", False))
 
     def audit(self) -> dict:
         """Keyword arguments naming this caller in an audit row."""
@@ -63,8 +65,9 @@ def can_act(caller: Caller, build: Build) -> bool:
 def visible_builds(caller: Caller):
     if caller.is_superuser:
         return Build.objects.all()
-    if caller.api_key is not None:
-        return Build.objects.filter(pk=caller.api_key.build_id)
+    if caller.api_key is not None:  # a build's key (a superuser's sees them all, above)
+        build_id = caller.api_key.build_id
+        return Build.objects.filter(pk=build_id) if build_id else Build.objects.none()
     user = caller.user
     if user is not None and user.is_authenticated:
         return Build.objects.filter(Q(public=True) | Q(owners=user)).distinct()

@@ -155,6 +155,10 @@ class Release(models.Model):
     def __str__(self):
         return f"{self.name} #{self.number}"
 
+    def get_absolute_url(self, **extra: str) -> str:
+        query: dict[str, str | int] = {"id": self.build_id, "name": self.name}
+        return reverse("release") + "?" + urlencode({**query, "number": self.number, **extra})
+
     @property
     def is_closed(self) -> bool:
         return self.status in self.CLOSED
@@ -163,21 +167,9 @@ class Release(models.Model):
         """The branch this release is on, the build's main branch when it names none."""
         return self.branch or (build or self.build).main_branch
 
-    def get_absolute_url(self, **extra) -> str:
-        return (
-            reverse("release")
-            + "?"
-            + urlencode({"id": self.build_id, "name": self.name, "number": self.number, **extra})
-        )
-
     def run_url(self, run_name: str) -> str:
-        return (
-            reverse("run")
-            + "?"
-            + urlencode(
-                {"id": self.build_id, "name": self.name, "number": self.number, "test": run_name}
-            )
-        )
+        query: dict[str, str | int] = {"id": self.build_id, "name": self.name}
+        return reverse("run") + "?" + urlencode({**query, "number": self.number, "test": run_name})
 
     def run_counts(self) -> dict[str, int]:
         """How many of its runs are in each status (every status named)."""
@@ -354,6 +346,8 @@ class Run(models.Model):
         changed = set()
         for name in self.OUTPUT_FIELDS:
             field = self._meta.get_field(name)
+            if not isinstance(field, models.Field):
+                raise TypeError(f"{name} is not a field of Run")
             default = field.get_default()
             if getattr(self, field.attname) != default:
                 setattr(self, field.attname, default)
@@ -494,6 +488,9 @@ class ArtifactLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["build", "artifact"], name="artifact_label_unique")
         ]
+
+    def __str__(self):
+        return f"{self.name or self.artifact_id} ({self.content_type})"
 
 
 class Invitation(models.Model):
@@ -643,6 +640,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["build", "-created"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.event} to {self.url}: {self.status}"
 
 
 class ServerEndpoint(models.Model):

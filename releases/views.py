@@ -174,7 +174,7 @@ def build(request):
         )
         .order_by("-number")
     )
-    groups = {row["name"]: [] for row in page}
+    groups: dict[str, list] = {row["name"]: [] for row in page}
     for release in attempts:
         counts = {status: getattr(release, f"n_{status}") for status in S.values}
         groups[release.name].append((release, _run_summary(counts)))

@@ -67,11 +67,12 @@ def store_thumbnail_for(
     (``thumbnails.thumbnail_of_pixels``); None if the image cannot be thumbnailed (the run is
     recorded all the same)."""
     try:
-        small = (
-            thumbnails.thumbnail(png, centre)
-            if top is None
-            else thumbnails.thumbnail_of_pixels(top)
-        )
+        if top is not None:
+            small = thumbnails.thumbnail_of_pixels(top)
+        elif png is not None:
+            small = thumbnails.thumbnail(png, centre)
+        else:
+            raise ValueError("store_thumbnail_for needs png or top")
     except thumbnails.ThumbnailError as exc:
         logger.warning("no thumbnail: %s", exc)
         return None

@@ -53,10 +53,10 @@ def move(
     if run.last_error:  # a step finished: its earlier transient errors are history
         run.last_error = ""
         changed.add("last_error")
-    if goal == S.DIFF_NOT_FOUND and run.image_id and run.image_id == run.ref_image_id:
-        if (run.distortion, run.changed_pixels) != (0.0, 0):  # identical bytes: nothing changed
-            run.distortion, run.changed_pixels = 0.0, 0
-            changed.update({"distortion", "changed_pixels"})
+    identical = bool(run.image_id) and run.image_id == run.ref_image_id
+    if goal == S.DIFF_NOT_FOUND and identical and (run.distortion, run.changed_pixels) != (0.0, 0):
+        run.distortion, run.changed_pixels = 0.0, 0  # identical bytes: nothing changed
+        changed.update({"distortion", "changed_pixels"})
     if goal == S.NEEDS_DIFF:
         run.pipeline_attempts = 0
         changed.add("pipeline_attempts")

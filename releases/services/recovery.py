@@ -39,7 +39,7 @@ def fail_run(run_id: int, reason: str) -> None:
 
 def _lost_runs(now) -> set[int]:
     """Runs whose work was lost: leases expired, or sent and never taken (see below)."""
-    lost = set()
+    lost: set[int] = set()
     expired = Lease.objects.filter(until__lt=now)
     lost.update(expired.values_list("run_id", flat=True))
     expired.delete()

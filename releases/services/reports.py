@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -103,20 +104,16 @@ def update_run(run: Run, report: Report, artifacts: dict, caller: access.Caller)
 
 def run_for_update(release: Release, name: str) -> Run:
     """The release's run of that name, locked; created if the release may take one more."""
-    try:
+    with contextlib.suppress(access.NotFound):  # else created below
         return access.run_in(release, name, for_update=True)
-    except access.NotFound:
-        pass
     if release.runs.count() >= settings.MAX_RUNS_PER_RELEASE:
         raise Rejected(
             f"release {release.name!r} #{release.number} has {settings.MAX_RUNS_PER_RELEASE} "
             "runs, the most a release may have (DPXDT_MAX_RUNS_PER_RELEASE)"
         )
-    try:
-        with transaction.atomic():
-            Run.objects.create(release=release, name=name)
-    except IntegrityError:  # created concurrently; the release lock makes this rare
-        pass
+    # Created concurrently (an IntegrityError): the release lock makes this rare.
+    with contextlib.suppress(IntegrityError), transaction.atomic():
+        Run.objects.create(release=release, name=name)
     return access.run_in(release, name, for_update=True)
 
 
@@ -162,7 +159,7 @@ def request_run(
         release = open_release(build, release_name, release_number)
         _check_branches(build, release, branch, base_branch)
         run = run_for_update(release, run_name)
-        sides = {"": (url, config, secrets, None, None, None)}
+        sides: dict[str, tuple] = {"": (url, config, secrets, None, None, None)}
         if ref_url:
             sides["ref_"] = (ref_url, ref_config, ref_secrets, None, None, None)
         else:
@@ -171,13 +168,13 @@ def request_run(
                 getattr(baseline, field) if baseline else default
                 for field, default in zip(_NEW_SIDE, ("", None, "", None, None, None), strict=True)
             )
-        fields = {f"{prefix}{field}" for prefix in sides for field in _NEW_SIDE}
+        inputs = {f"{prefix}{field}" for prefix in sides for field in _NEW_SIDE}
         for prefix, values in sides.items():
             for field, value in zip(_NEW_SIDE, values, strict=True):
                 setattr(run, f"{prefix}{field}", value)
         run.reset_outputs()
         run.failure_reason, run.pipeline_attempts = "", 0
-        fields = sorted(fields | set(Run.OUTPUT_FIELDS) | {"failure_reason", "pipeline_attempts"})
+        fields = sorted(inputs | set(Run.OUTPUT_FIELDS) | {"failure_reason", "pipeline_attempts"})
         goal = moves.target(run, runstate.REQUESTED)
         if run.status != goal:
             run.transition_to(goal, fields=fields, message="capture requested", **caller.audit())

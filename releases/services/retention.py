@@ -110,7 +110,7 @@ def collectable(build: Build, now=None) -> tuple[list[int], int]:
 
 
 def _artifacts_of(runs) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for row in runs.values_list(*(f"{name}_id" for name in RUN_ARTIFACTS)).iterator():
         found.update(sha1 for sha1 in row if sha1)
     return found
@@ -183,7 +183,7 @@ def _estimate(build: Build, ids: list[int], result: Collection, stored_before) -
     remaining = Run.objects.filter(release__build=build).exclude(release_id__in=ids)
     candidates = sorted(_stale(build, stored_before, remaining))
     owners = Build.artifacts.through.objects
-    freed = []
+    freed: list[int] = []
     for start in range(0, len(candidates), CHUNK):
         chunk = candidates[start : start + CHUNK]
         shared = set(

@@ -14,6 +14,7 @@ images), served from 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -274,10 +275,9 @@ def worker_processes(marker: str) -> list[int]:
 def reset_peaks(pids: list[int]) -> None:
     """Start each process's peak RSS afresh (Linux: 5 to clear_refs resets VmHWM)."""
     for pid in pids:
-        try:
+        # Ended meanwhile, or not ours to reset: its peak then covers more.
+        with contextlib.suppress(OSError):
             Path(f"/proc/{pid}/clear_refs").write_text("5")
-        except OSError:
-            pass  # ended meanwhile, or not ours to reset: its peak then covers more
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -10,6 +10,7 @@ At the end of the session a table of faults and their outcomes is printed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import selectors
@@ -156,10 +157,8 @@ def kill_session(process: subprocess.Popen) -> None:
         except OSError:
             continue  # gone already
         if int(fields[3]) == sid:  # fields: state ppid pgrp session ...
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile: as wanted
                 os.kill(int(entry.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass  # it exited meanwhile: what we wanted
     process.wait(timeout=30)
 
 

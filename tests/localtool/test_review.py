@@ -2,6 +2,7 @@
 files' bytes checked at each step, and nothing written before a click."""
 
 import hashlib
+import io
 import os
 import re
 import signal
@@ -138,7 +139,7 @@ def test_a_branchs_accepted_references_leave_the_main_lines_alone(tmp_path, site
     main = (tmp_path / "p.png").read_bytes()
     site.add("/p", style.format("#c00"))
     assert dpxdt("test", tmp_path, "--branch", "feature", cwd=tmp_path).returncode == 1
-    session = review.Review(tmp_path, out=open(os.devnull, "w"))
+    session = review.Review(tmp_path, out=io.StringIO())
     [slug] = session.changed
     session.act("accept", slug)
     branch_ref = tmp_path / "branches" / "feature" / "p.png"
@@ -155,5 +156,5 @@ def test_a_branchs_accepted_references_leave_the_main_lines_alone(tmp_path, site
         ).returncode
         == 0
     )  # its base branch's reference
-    session = review.Review(tmp_path, out=open(os.devnull, "w"))
+    session = review.Review(tmp_path, out=io.StringIO())
     assert not session.changed

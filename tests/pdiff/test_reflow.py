@@ -14,10 +14,42 @@ from tests.processes import PLAIN_CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
-WORDS = (
-    "the quick brown fox jumps over the lazy dog while a heap queue keeps its smallest item "
-    "first and every parent is no greater than its children so that popping gives them in order"
-).split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "a",
+    "heap",
+    "queue",
+    "keeps",
+    "its",
+    "smallest",
+    "item",
+    "first",
+    "and",
+    "every",
+    "parent",
+    "is",
+    "no",
+    "greater",
+    "than",
+    "its",
+    "children",
+    "so",
+    "that",
+    "popping",
+    "gives",
+    "them",
+    "in",
+    "order",
+]
 
 
 def article(spacing: str) -> str:

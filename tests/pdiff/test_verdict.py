@@ -143,7 +143,7 @@ def test_inserted_lines_are_a_shift_not_a_page_of_changes():
     # which now face other rows) are left.
     assert 0 < result.aligned_changed_pixels < 2 * 4 * 160 + 300
     [(start, end)] = result.changed_blocks
-    assert 80 <= start and end <= 20 + 12 * 7 + 4 + align.BLOCK_GAP_ROWS
+    assert start >= 80 and end <= 20 + 12 * 7 + 4 + align.BLOCK_GAP_ROWS
     assert result.summary == (
         f"1 block changed at y={start}–{end} (after); content below y={shift.from_y} moved "
         f"down 24 px (before y={shift.from_y} → after y={shift.to_y}); page height "

@@ -99,7 +99,7 @@ def test_run_transition(release, old, new):
 
 
 def test_pending_statuses_are_the_two_waiting_ones():
-    assert Run.PENDING == set(PENDING)
+    assert set(PENDING) == Run.PENDING
 
 
 def test_release_with_failed_runs_still_reaches_reviewing(release):
