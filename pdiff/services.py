@@ -88,26 +88,18 @@ def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
     run = release_services.claim_for_diff(run_id, step)
     if run is None:
         return "skipped"
-    build = run.release.build
-    image_sha1, ref_sha1 = run.image_id, run.ref_image_id
-    recapture_sha1 = run.recapture_image_id
+    if run.image_id is None or run.ref_image_id is None:  # claimed needs_diff: both are there
+        release_services.fail_run(run_id, "diff failed: an image of the pair is missing")
+        return "failed"
     started = time.monotonic()
     try:
-        before = storage.read_bytes(ref_sha1)
-        after = storage.read_bytes(image_sha1)
-        again = storage.read_bytes(recapture_sha1) if recapture_sha1 else None
-        layouts = _read_layouts(
-            before_layout=run.ref_layout_id,
-            after_layout=run.layout_id,
-            recheck_layout=run.recapture_layout_id,
-        )
+        pair = _fetch(run, run.image_id, run.ref_image_id)
     except storage.ArtifactMissing as exc:
         release_services.fail_run(run_id, f"diff failed: {exc}")
         return "failed"
     except storage.TRANSIENT_ERRORS as exc:  # network storage: connection errors, timeouts, 5xx
         raise TransientError(f"could not read images from storage: {exc}") from exc
     fetched = time.monotonic()
-
     try:
         chosen = diff_settings(run)
     except storage.TRANSIENT_ERRORS as exc:  # storage unreachable while reading the config
@@ -115,29 +107,19 @@ def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
     options = dict(
         threshold=chosen.threshold, metric=chosen.metric, subtle_min_area=settings.SUBTLE_MIN_AREA
     )
-    second_look = _second_look(run, before, after, layouts, chosen, options)
+    second_look = _second_look(run, pair.before, pair.after, pair.layouts, chosen, options)
     if second_look is not None:
-        layout_only = second_look == "rechecking"
-        if release_services.request_recapture(
-            run_id, image_sha1=image_sha1, ref_sha1=ref_sha1, layout_only=layout_only
-        ):
-            logger.info(
-                "run %s differs from its baseline; %s",
-                run_id,
-                "loading it again" if layout_only else "capturing it again",
-            )
-            return second_look
-        return "dropped"
+        return _look_again(run_id, pair, second_look)
     try:
-        noise = _noise(after, again, options) if again else None
+        noise = _noise(pair.after, pair.again, options) if pair.again else None
         ignore = [_widened(region) for region in noise.regions] if noise else []
         result = core.compare(
-            before,
-            after,
+            pair.before,
+            pair.after,
             ignore=ignore,
             # The thumbnail is made of the diff image's top, as the diff wrote it.
-            diff_top_rows=_thumbnail_rows(before, after),
-            **layouts,
+            diff_top_rows=_thumbnail_rows(pair.before, pair.after),
+            **pair.layouts,
             **options,
         )
     except core.ImageDecodeError as exc:
@@ -152,21 +134,72 @@ def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
         # The elements were the same again, but pixels no element explains differ too, and
         # the verdict hangs on them: is the page the same again in those? A second screenshot
         # tells. (When the elements' causes make it a change anyway, it could not.)
-        if release_services.request_recapture(run_id, image_sha1=image_sha1, ref_sha1=ref_sha1):
-            logger.info("run %s: pixels with no cause differ; capturing it again", run_id)
-            return "recapturing"
-        return "dropped"
-    compared = time.monotonic()
+        return _look_again(run_id, pair, "recapturing")
+    seconds = {
+        "fetch": round(fetched - started, 3),
+        "compare": round(time.monotonic() - fetched, 3),
+    }
+    return _record(run, pair, result, chosen, noise, ignore, seconds)
 
+
+@dataclasses.dataclass
+class _Pair:
+    """What a diff reads: both screenshots, the recapture's, and their layout maps."""
+
+    image_sha1: str
+    ref_sha1: str
+    recapture_sha1: str | None
+    before: bytes
+    after: bytes
+    again: bytes | None
+    layouts: dict
+
+
+def _fetch(run, image_sha1: str, ref_sha1: str) -> _Pair:
+    recapture_sha1 = run.recapture_image_id
+    return _Pair(
+        image_sha1,
+        ref_sha1,
+        recapture_sha1,
+        before=storage.read_bytes(ref_sha1),
+        after=storage.read_bytes(image_sha1),
+        again=storage.read_bytes(recapture_sha1) if recapture_sha1 else None,
+        layouts=_read_layouts(
+            before_layout=run.ref_layout_id,
+            after_layout=run.layout_id,
+            recheck_layout=run.recapture_layout_id,
+        ),
+    )
+
+
+def _look_again(run_id: int, pair: _Pair, look: str) -> str:
+    """Send the run back for a second look (``look``: "rechecking", its layout map again;
+    "recapturing", a second screenshot); "dropped" if it moved on meanwhile."""
+    layout_only = look == "rechecking"
+    if not release_services.request_recapture(
+        run_id, image_sha1=pair.image_sha1, ref_sha1=pair.ref_sha1, layout_only=layout_only
+    ):
+        return "dropped"
+    logger.info(
+        "run %s differs from its baseline; %s",
+        run_id,
+        "loading it again" if layout_only else "capturing it again",
+    )
+    return look
+
+
+def _record(run, pair: _Pair, result, chosen: DiffSettings, noise, ignore, seconds) -> str:
+    """Store the diff's log and images, and record its verdict on the run."""
+    build = run.release.build
     log = result.as_dict()
     log.update(
-        before=ref_sha1,
-        after=image_sha1,
+        before=pair.ref_sha1,
+        after=pair.image_sha1,
         max_distortion=chosen.tolerance,
-        seconds={"fetch": round(fetched - started, 3), "compare": round(compared - fetched, 3)},
+        seconds=seconds,
     )
-    if recapture_sha1:
-        log["recapture"] = recapture_sha1
+    if pair.recapture_sha1:
+        log["recapture"] = pair.recapture_sha1
         log["noise"] = (
             {
                 "changed_pixels": noise.changed_pixels,
@@ -185,15 +218,14 @@ def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
             release_services.store_artifact_for(build, png, "image/png") if png else None
             for png in (result.diff_png, result.aligned_diff_png, noise.diff_png if noise else None)
         )
-        thumbnail = _thumbnail(build, after, result)
-        crop = _cause_crop(build, before, after, result) if found else None
+        thumbnail = _thumbnail(build, pair.after, result)
+        crop = _cause_crop(build, pair.before, pair.after, result) if found else None
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the diff: {exc}") from exc
-
     recorded = release_services.record_diff(
-        run_id,
-        image_sha1=image_sha1,
-        ref_sha1=ref_sha1,
+        run.pk,
+        image_sha1=pair.image_sha1,
+        ref_sha1=pair.ref_sha1,
         result=result,
         diff_image=diff_image,
         aligned_diff_image=aligned_image,
@@ -209,13 +241,15 @@ def diff_run(run_id: int, step: release_services.Step | None = None) -> str:
         return "dropped"
     logger.info(
         "run %s: %d changed pixels in %.0f ms",
-        run_id,
+        run.pk,
         result.changed_pixels,
-        (compared - fetched) * 1000,
+        seconds["compare"] * 1000,
     )
-    return {release_services.S.DIFF_FOUND: "found", release_services.S.FLAKY: "flaky"}.get(
-        recorded.status, "same"
-    )
+    outcomes: dict[str, str] = {
+        release_services.S.DIFF_FOUND: "found",
+        release_services.S.FLAKY: "flaky",
+    }
+    return outcomes.get(recorded.status, "same")
 
 
 def _read_layouts(**sha1s: str | None) -> dict:

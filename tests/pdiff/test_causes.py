@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from capture import layout as capture_layout
-from pdiff import causes, core, pngio
+from pdiff import causes, core, diffimage, realign
 from pdiff.layout import LayoutMap
 from tests.conftest import make_png
 
@@ -344,7 +344,7 @@ def test_a_cause_under_the_colour_threshold_makes_the_pair_changed():
     assert not result.within(0) and result.differs
     assert result.summary == "`a`: color #0072aa → #0066cc"
     diff = np.asarray(Image.open(io.BytesIO(result.diff_png)).convert("RGB"))
-    assert tuple(diff[5, 105]) == pngio.SOFT_RGB  # the cause's pixels, orange
+    assert tuple(diff[5, 105]) == diffimage.SOFT_RGB  # the cause's pixels, orange
     # Without maps, the same pixels are the old verdict: nothing counted.
     assert core.compare(shot(old), shot(new)).within(0)
 
@@ -460,7 +460,7 @@ def test_when_the_causes_hold_most_of_the_change_what_only_moved_is_explained_in
     def no_aligned_pass(*args, **kwargs):
         raise AssertionError("the aligned pass was made")
 
-    monkeypatch.setattr(core._Comparison, "aligned_pass", no_aligned_pass)
+    monkeypatch.setattr(realign, "aligned_pass", no_aligned_pass)
     (before, after), (old, new) = reflowed()
     result = core.compare(before, after, before_layout=old, after_layout=new)
     assert [cause.kind for cause in result.causes] == ["style"]

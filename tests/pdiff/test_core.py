@@ -473,10 +473,10 @@ def test_identical_bytes_that_are_not_png_are_refused_too():
 
 
 def png_header(width, height):
-    from pdiff.pngio import _png_chunk
+    from pdiff.diffimage import png_chunk
 
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
-    return core.PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
+    return core.PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
 
 
 def test_decompression_bomb_is_refused_from_its_header():

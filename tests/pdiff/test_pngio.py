@@ -12,7 +12,7 @@ import pyvips
 from PIL import Image
 
 from capture import png as capture_png
-from pdiff import core, pngio
+from pdiff import core, diffimage, pngio
 from tests.conftest import BLACK, make_png
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -148,7 +148,7 @@ def corrupt(data: bytes, kind: bytes, change) -> bytes:
     at = data.index(kind) - 4
     length = int.from_bytes(data[at : at + 4], "big")
     body = change(data[at + 8 : at + 8 + length])
-    chunk = pngio._png_chunk(kind, body)
+    chunk = diffimage.png_chunk(kind, body)
     return data[:at] + chunk + data[at + 12 + length :]
 
 
@@ -258,7 +258,7 @@ def test_the_diff_image_is_the_new_page_in_pillows_greys_orange_and_red(width):
     after = rng.integers(0, 256, size=(9, width, 4), dtype=np.uint8)
     changed = np.array([0, 5, width * 3 + 2, after.shape[0] * width - 1])
     soft = np.array([1, 5, width * 4])
-    writer = pngio.DiffImageWriter(width, 9)
+    writer = diffimage.DiffImageWriter(width, 9)
     writer.add(after, changed, soft)
     image = Image.open(io.BytesIO(writer.finish()))
     rows = np.asarray(image)  # palette indices
@@ -268,5 +268,5 @@ def test_the_diff_image_is_the_new_page_in_pillows_greys_orange_and_red(width):
     expected.reshape(-1)[changed] = 15
     assert np.array_equal(rows, expected)
     palette = image.getpalette()
-    assert tuple(palette[14 * 3 : 15 * 3]) == pngio.SOFT_RGB
+    assert tuple(palette[14 * 3 : 15 * 3]) == diffimage.SOFT_RGB
     assert tuple(palette[15 * 3 : 16 * 3]) == (255, 0, 0)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from pdiff import align, core, parallel
+from pdiff import align, core, parallel, realign
 from tests.processes import PLAIN_CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
@@ -100,7 +100,7 @@ def test_reflowed_text_gives_up_aligning_and_says_so(reflowed_pair, monkeypatch)
     def no_aligned_pass(*args, **kwargs):
         raise AssertionError("the aligned pass was made for rows that do not align")
 
-    monkeypatch.setattr(core._Comparison, "aligned_pass", no_aligned_pass)
+    monkeypatch.setattr(realign, "aligned_pass", no_aligned_pass)
     result = core.compare(before, after)
     assert result.size_changed and result.changed_pixels > 100_000
     assert result.reflowed_below is not None and result.reflowed_below < 200
