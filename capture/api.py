@@ -7,13 +7,13 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from releases import access
-from releases.api import (
+from releases.api import release_fields
+from releases.api_params import (
     BranchField,
     NameField,
     ReleaseParams,
     build_for_request,
     params_of,
-    release_fields,
 )
 
 from . import config as capture_config

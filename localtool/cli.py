@@ -40,81 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("update", "capture the reference images"),
         ("test", "capture and compare with the reference images"),
     ):
-        command = commands.add_parser(mode, help=summary, description=summary)
-        command.add_argument(
-            "directory",
-            type=Path,
-            metavar="DIR",
-            help="directory holding the *.yaml suites and the NAME.png files",
-        )
-        command.add_argument(
-            "--test-filter",
-            "--test_filter",
-            default="",
-            metavar="FILTER",
-            help="gtest-style filter: 'pos*:pos2-neg*' (globs)",
-        )
-        command.add_argument(
-            "--list-tests",
-            "--list_tests",
-            action="store_true",
-            help="list the tests and run nothing",
-        )
-        command.add_argument(
-            "--output-dir",
-            "--output_dir",
-            type=Path,
-            metavar="DIR",
-            help="write ref.png / run.png / diff.png per test here "
-            "(default: a temporary folder for failing tests only)",
-        )
-        command.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
-        command.add_argument(
-            "--report",
-            type=Path,
-            metavar="DIR",
-            help="write an HTML report here: every test, and the review UI's "
-            "views (side by side, overlay, diff, aligned) of each changed "
-            "one (default with --open: DIR/report)",
-        )
-        command.add_argument(
-            "--open",
-            dest="open_report",
-            action="store_true",
-            help="open the HTML report in a browser when done",
-        )
-        command.add_argument(
-            "--branch",
-            default="",
-            help="keep this branch's references apart (DIR/branches/BRANCH/NAME.png); a test "
-            "compares with its branch's, else --base-branch's, else the main line's",
-        )
-        command.add_argument("--base-branch", default="", help="see --branch")
-        command.add_argument(
-            "--main-branch",
-            default="main",
-            help="the branch whose references are DIR/NAME.png (default %(default)s)",
-        )
-        command.add_argument(
-            "--threshold",
-            type=float,
-            default=core.DEFAULT_THRESHOLD,
-            help="diff colour threshold 0..1 (default %(default)s)",
-        )
-        command.add_argument(
-            "--chromium",
-            default=os.environ.get("DPXDT_CHROMIUM") or None,
-            help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium-headless-shell, "
-            "/usr/bin/chromium)",
-        )
-        command.add_argument(
-            "--parallel",
-            type=int,
-            default=2,
-            metavar="N",
-            help="pages captured at once in the one Chromium (default %(default)s); "
-            "results are reported in order",
-        )
+        _local_arguments(commands.add_parser(mode, help=summary, description=summary))
     review = commands.add_parser(
         "review",
         help="accept the changes the last `dpxdt test DIR` found, in a browser",
@@ -130,6 +56,84 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _server_tools(commands)
     return parser
+
+
+def _local_arguments(command: argparse.ArgumentParser) -> None:
+    """The arguments of ``update`` and ``test``."""
+    command.add_argument(
+        "directory",
+        type=Path,
+        metavar="DIR",
+        help="directory holding the *.yaml suites and the NAME.png files",
+    )
+    command.add_argument(
+        "--test-filter",
+        "--test_filter",
+        default="",
+        metavar="FILTER",
+        help="gtest-style filter: 'pos*:pos2-neg*' (globs)",
+    )
+    command.add_argument(
+        "--list-tests",
+        "--list_tests",
+        action="store_true",
+        help="list the tests and run nothing",
+    )
+    command.add_argument(
+        "--output-dir",
+        "--output_dir",
+        type=Path,
+        metavar="DIR",
+        help="write ref.png / run.png / diff.png per test here "
+        "(default: a temporary folder for failing tests only)",
+    )
+    command.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    command.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write an HTML report here: every test, and the review UI's "
+        "views (side by side, overlay, diff, aligned) of each changed "
+        "one (default with --open: DIR/report)",
+    )
+    command.add_argument(
+        "--open",
+        dest="open_report",
+        action="store_true",
+        help="open the HTML report in a browser when done",
+    )
+    command.add_argument(
+        "--branch",
+        default="",
+        help="keep this branch's references apart (DIR/branches/BRANCH/NAME.png); a test "
+        "compares with its branch's, else --base-branch's, else the main line's",
+    )
+    command.add_argument("--base-branch", default="", help="see --branch")
+    command.add_argument(
+        "--main-branch",
+        default="main",
+        help="the branch whose references are DIR/NAME.png (default %(default)s)",
+    )
+    command.add_argument(
+        "--threshold",
+        type=float,
+        default=core.DEFAULT_THRESHOLD,
+        help="diff colour threshold 0..1 (default %(default)s)",
+    )
+    command.add_argument(
+        "--chromium",
+        default=os.environ.get("DPXDT_CHROMIUM") or None,
+        help="Chromium binary (default: $DPXDT_CHROMIUM, /usr/bin/chromium-headless-shell, "
+        "/usr/bin/chromium)",
+    )
+    command.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        metavar="N",
+        help="pages captured at once in the one Chromium (default %(default)s); "
+        "results are reported in order",
+    )
 
 
 def _env(name, default=None, kind=str):
@@ -159,55 +163,7 @@ def _option(parser, name, *, kind=str, default=None, help, **kwargs):
 
 
 def _server_tools(commands):
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("server and release")
-    _option(group, "release_server_prefix", help="the server's API, e.g. https://depicted/api")
-    _option(group, "release_client_id", help="API key id")
-    _option(group, "release_client_secret", help="API key secret (prefer the environment)")
-    _option(group, "upload_build_id", kind=int, help="the build (project) id")
-    _option(group, "upload_release_name", help="release name (default: the current UTC time)")
-    _option(group, "release_cut_url", help="a URL describing this release, for humans")
-    group = common.add_argument_group(
-        "branch (read from GitHub Actions, GitLab CI or git when not given)"
-    )
-    group.add_argument(
-        "--branch", help="the branch this release is on: its baselines are that branch's"
-    )
-    group.add_argument(
-        "--base-branch",
-        dest="base_branch",
-        help="the branch whose baselines count where this one has none (default: the build's "
-        "main branch)",
-    )
-    group.add_argument(
-        "--commit-sha", dest="commit_sha", help="the commit tested (for commit statuses)"
-    )
-    group = common.add_argument_group("capture")
-    _option(group, "width", kind=int, default=1280, help="viewport width (default 1280)")
-    _option(group, "height", kind=int, default=1024, help="viewport height (default 1024)")
-    _option(group, "inject_css", help="CSS added to every page")
-    _option(group, "inject_js", help="JavaScript run in every page")
-    _option(group, "cookies", help="path to a JSON list of cookies to set")
-    _option(group, "http_username", help="HTTP Basic user name")
-    _option(group, "http_password", help="HTTP Basic password")
-    group = common.add_argument_group("gating")
-    _option(
-        group,
-        "wait",
-        kind=bool,
-        help="follow the release until it is ready for review; "
-        "exit 0 no change, 1 changes to review, 2 failed runs",
-    )
-    _option(
-        group,
-        "wait_timeout",
-        kind=float,
-        default=1800.0,
-        help="give up waiting after this many seconds (default 1800)",
-    )
-    _option(group, "poll_seconds", kind=float, default=2.0, help=argparse.SUPPRESS)
-    _option(group, "junit", help="write a JUnit XML report, one testcase per run (with --wait)")
-
+    common = _server_options()
     site = commands.add_parser("site-diff", parents=[common], help="crawl a site and diff it")
     site.add_argument("start_url", metavar="URL")
     _option(
@@ -262,6 +218,60 @@ def _server_tools(commands):
         command = commands.add_parser(name, parents=[common], help=summary)
         _option(command, "tests_json_path", help="the JSON (or YAML) list of tests")
         command.set_defaults(tool=tool)
+
+
+def _server_options() -> argparse.ArgumentParser:
+    """The options every server tool takes: the server and release, the branch, the capture
+    and the gating."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("server and release")
+    _option(group, "release_server_prefix", help="the server's API, e.g. https://depicted/api")
+    _option(group, "release_client_id", help="API key id")
+    _option(group, "release_client_secret", help="API key secret (prefer the environment)")
+    _option(group, "upload_build_id", kind=int, help="the build (project) id")
+    _option(group, "upload_release_name", help="release name (default: the current UTC time)")
+    _option(group, "release_cut_url", help="a URL describing this release, for humans")
+    group = common.add_argument_group(
+        "branch (read from GitHub Actions, GitLab CI or git when not given)"
+    )
+    group.add_argument(
+        "--branch", help="the branch this release is on: its baselines are that branch's"
+    )
+    group.add_argument(
+        "--base-branch",
+        dest="base_branch",
+        help="the branch whose baselines count where this one has none (default: the build's "
+        "main branch)",
+    )
+    group.add_argument(
+        "--commit-sha", dest="commit_sha", help="the commit tested (for commit statuses)"
+    )
+    group = common.add_argument_group("capture")
+    _option(group, "width", kind=int, default=1280, help="viewport width (default 1280)")
+    _option(group, "height", kind=int, default=1024, help="viewport height (default 1024)")
+    _option(group, "inject_css", help="CSS added to every page")
+    _option(group, "inject_js", help="JavaScript run in every page")
+    _option(group, "cookies", help="path to a JSON list of cookies to set")
+    _option(group, "http_username", help="HTTP Basic user name")
+    _option(group, "http_password", help="HTTP Basic password")
+    group = common.add_argument_group("gating")
+    _option(
+        group,
+        "wait",
+        kind=bool,
+        help="follow the release until it is ready for review; "
+        "exit 0 no change, 1 changes to review, 2 failed runs",
+    )
+    _option(
+        group,
+        "wait_timeout",
+        kind=float,
+        default=1800.0,
+        help="give up waiting after this many seconds (default 1800)",
+    )
+    _option(group, "poll_seconds", kind=float, default=2.0, help=argparse.SUPPRESS)
+    _option(group, "junit", help="write a JUnit XML report, one testcase per run (with --wait)")
+    return common
 
 
 def run_server_tool(args) -> int:

@@ -377,6 +377,11 @@ def _compare(suite, test, reference, captured, outcome, options):
             )
             if data
         }
+    _report_failure(test, outcome, options, ref, png, result)
+
+
+def _report_failure(test, outcome, options, ref: bytes, png: bytes, result) -> None:
+    """A test that changed: its images written out, its causes and figures printed."""
     folder = (
         options.output_dir / test.name
         if options.output_dir

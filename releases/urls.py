@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import owner_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,10 +15,10 @@ urlpatterns = [
     path("release/cancel", views.cancel_release, name="cancel_release"),
     path("run", views.run, name="run"),
     path("run/review", views.review_run, name="review_run"),
-    path("settings", views.build_settings, name="settings"),
-    path("api_keys", views.api_keys, name="api_keys"),
-    path("api_keys/revoke", views.revoke_api_key, name="revoke_api_key"),
-    path("admins", views.owners, name="owners"),
-    path("admins/remove", views.remove_owner, name="remove_owner"),
-    path("activity", views.activity, name="activity"),
+    path("settings", owner_views.build_settings, name="settings"),
+    path("api_keys", owner_views.api_keys, name="api_keys"),
+    path("api_keys/revoke", owner_views.revoke_api_key, name="revoke_api_key"),
+    path("admins", owner_views.owners, name="owners"),
+    path("admins/remove", owner_views.remove_owner, name="remove_owner"),
+    path("activity", owner_views.activity, name="activity"),
 ]

@@ -4,13 +4,9 @@ public build get read-only pages, owners (and superusers) act. Every POST is CSR
 
 from __future__ import annotations
 
-import functools
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, IntegerField, Max, Q, Value, When
 from django.http import Http404
@@ -21,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from artifacts import storage
 from common import findings
 
-from . import access, forms, services, statuses
-from .models import AuditLog, Build, InvalidTransition, Release, Run
+from . import access, forms, services
+from .models import AuditLog, Release, Run
 from .templatetags.depicted import artifact_url
+from .viewhelpers import access_errors, back, caller_of
 
 S = Run.Status
 RUNS_PER_PAGE = 100
@@ -46,52 +43,6 @@ RUN_GROUP = Case(
 def site_context(request):
     """Template context for every page: the configured sign-in providers."""
     return {"social_providers": settings.SOCIAL_PROVIDERS}
-
-
-# --- lookups --------------------------------------------------------------------------------
-
-
-def _caller(request):
-    return access.caller_for_request(request)
-
-
-def access_errors(view):
-    """Views look objects up through ``access``; what it refuses is a 404 (not found, or not
-    yours to see) or a 403 (yours to see, not to change), rendered as the site's error pages.
-    An action the services refuse in the current state (``Rejected``, a move the state
-    machines do not allow) changes nothing: its reason is shown on the page the form came
-    from."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except access.NotFound as exc:
-            raise Http404(str(exc)) from None
-        except access.Forbidden as exc:
-            raise PermissionDenied(str(exc)) from None
-        except (services.Rejected, InvalidTransition) as exc:
-            messages.error(request, str(exc))
-            return _back(request, _referring_page(request))
-
-    return wrapper
-
-
-def _ours(target: str) -> bool:
-    return target.startswith("/") and not target.startswith("//") and "\\" not in target
-
-
-def _referring_page(request) -> str:
-    """The page of this site a form was posted from (its path), else the home page."""
-    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
-    target = referer.path + (f"?{referer.query}" if referer.query else "")
-    return target if referer.netloc == request.get_host() and _ours(target) else "/"
-
-
-def _back(request, fallback):
-    """Redirect to the page the form came from when it is one of ours."""
-    target = request.POST.get("next", "")
-    return redirect(target if _ours(target) else fallback)
 
 
 def _run_summary(counts: dict) -> dict:
@@ -118,7 +69,7 @@ def _run_summary(counts: dict) -> dict:
 @access_errors
 def home(request):
     builds = (
-        access.visible_builds(_caller(request))
+        access.visible_builds(caller_of(request))
         .annotate(last_release=Max("releases__created"))
         .order_by("name")
     )
@@ -140,7 +91,7 @@ def new_build(request):
         return render(
             request,
             "releases/home.html",
-            {"builds": access.visible_builds(_caller(request)), "form": form},
+            {"builds": access.visible_builds(caller_of(request)), "form": form},
             status=400,
         )
     build = services.create_build(
@@ -153,7 +104,7 @@ def new_build(request):
 @require_GET
 @access_errors
 def build(request):
-    build = access.build_for(_caller(request), request.GET.get("id"))
+    build = access.build_for(caller_of(request), request.GET.get("id"))
     # The branches releases were made on (the main branch first), and the one shown, if any.
     branches = sorted(
         {name or build.main_branch for name in build.releases.values_list("branch", flat=True)},
@@ -185,7 +136,7 @@ def build(request):
             "build": build,
             "page": page,
             "groups": groups.items(),
-            "can_act": access.can_act(_caller(request), build),
+            "can_act": access.can_act(caller_of(request), build),
             "branches": branches if len(branches) > 1 else [],
             "branch": branch,
         },
@@ -195,7 +146,7 @@ def build(request):
 @require_GET
 @access_errors
 def release(request):
-    build = access.build_for(_caller(request), request.GET.get("id"))
+    build = access.build_for(caller_of(request), request.GET.get("id"))
     release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
     counts = release.run_counts()
     runs = (
@@ -243,7 +194,7 @@ def release(request):
             "status_filter": status_filter,
             "statuses": S.choices,
             "last_mark": last_mark,
-            "can_act": access.can_act(_caller(request), build),
+            "can_act": access.can_act(caller_of(request), build),
             "Status": Release.Status,
             "groups": groups[:MAX_GROUPS_SHOWN],
             "more_groups": max(0, len(groups) - MAX_GROUPS_SHOWN),
@@ -255,7 +206,7 @@ def release(request):
 @require_GET
 @access_errors
 def run(request):
-    build = access.build_for(_caller(request), request.GET.get("id"))
+    build = access.build_for(caller_of(request), request.GET.get("id"))
     release = access.release_in(build, request.GET.get("name", ""), request.GET.get("number"))
     run = access.run_in(release, request.GET.get("test") or "")
     ordered = release.runs.annotate(group=RUN_GROUP)
@@ -282,7 +233,7 @@ def run(request):
             "run": run,
             "previous": previous,
             "next": following,
-            "can_act": access.can_act(_caller(request), build),
+            "can_act": access.can_act(caller_of(request), build),
             "log": _text_artifact(run.log_id),
             "ref_log": _text_artifact(run.ref_log_id),
             "config": _text_artifact(run.config_id),
@@ -328,7 +279,7 @@ def _text_artifact(sha1):
 
 
 def _post_release(request):
-    build = access.build_for(_caller(request), request.POST.get("id"), act=True)
+    build = access.build_for(caller_of(request), request.POST.get("id"), act=True)
     return build, access.release_in(build, request.POST.get("name", ""), request.POST.get("number"))
 
 
@@ -340,7 +291,7 @@ def mark_release(request):
     status = request.POST.get("status")
     if status not in (Release.Status.GOOD, Release.Status.BAD, Release.Status.REVIEWING):
         raise Http404("unknown status")
-    services.mark_release(_caller(request), release, status)
+    services.mark_release(caller_of(request), release, status)
     messages.success(request, f"Marked {release.name} #{release.number} {status}.")
     return redirect(release.get_absolute_url())
 
@@ -351,7 +302,7 @@ def mark_release(request):
 def pin_release(request):
     build, release = _post_release(request)
     pinned = request.POST.get("pinned") == "1"
-    services.pin_release(_caller(request), release, pinned)
+    services.pin_release(caller_of(request), release, pinned)
     messages.success(
         request,
         f"{'Pinned' if pinned else 'Unpinned'} {release.name} #{release.number}"
@@ -365,7 +316,7 @@ def pin_release(request):
 @access_errors
 def approve_all(request):
     build, release = _post_release(request)
-    count = services.approve_all(_caller(request), release)
+    count = services.approve_all(caller_of(request), release)
     messages.success(request, f"Approved {count} changed runs.")
     return redirect(release.get_absolute_url())
 
@@ -375,9 +326,9 @@ def approve_all(request):
 @access_errors
 def approve_group(request):
     build, release = _post_release(request)
-    names = services.approve_group(_caller(request), release, request.POST.get("group", ""))
+    names = services.approve_group(caller_of(request), release, request.POST.get("group", ""))
     messages.success(request, f"Approved {len(names)} runs of one group of changes.")
-    return _back(request, release.get_absolute_url())
+    return back(request, release.get_absolute_url())
 
 
 @login_required
@@ -386,14 +337,14 @@ def approve_group(request):
 def retry_runs(request):
     build, release = _post_release(request)
     run_name = request.POST.get("test") or None
-    count = services.retry_failed(_caller(request), release, run_name)
+    count = services.retry_failed(caller_of(request), release, run_name)
     messages.success(
         request,
         f"Retrying {count} failed runs."
         if count
         else "Nothing to retry: these failures were reported by a client.",
     )
-    return _back(request, release.get_absolute_url())
+    return back(request, release.get_absolute_url())
 
 
 @login_required
@@ -401,7 +352,7 @@ def retry_runs(request):
 @access_errors
 def cancel_release(request):
     build, release = _post_release(request)
-    services.cancel_release(_caller(request), release)
+    services.cancel_release(caller_of(request), release)
     messages.success(request, f"Cancelled {release.name} #{release.number}.")
     return redirect(release.get_absolute_url())
 
@@ -414,139 +365,9 @@ def review_run(request):
     run = access.run_in(release, request.POST.get("test") or "")
     decision = request.POST.get("decision")
     if decision == "approve":
-        services.approve_run(_caller(request), run)
+        services.approve_run(caller_of(request), run)
     elif decision == "reject":
-        services.reject_run(_caller(request), run)
+        services.reject_run(caller_of(request), run)
     else:
         raise Http404("unknown decision")
-    return _back(request, release.run_url(run.name))
-
-
-# --- owners' pages --------------------------------------------------------------------------
-
-
-@login_required
-@access_errors
-def build_settings(request):
-    build = access.build_to_manage(
-        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
-    )
-    # The form gets its own copy: validating a ModelForm writes into its instance, and the
-    # service compares against the saved values to audit what changed.
-    form = forms.SettingsForm(request.POST or None, instance=Build.objects.get(pk=build.pk))
-    if request.method == "POST" and form.is_valid():
-        values = {name: form.cleaned_data[name] for name in forms.SettingsForm.Meta.fields}
-        if form.cleaned_data["status_token"]:
-            values["status_token"] = statuses.seal_token(form.cleaned_data["status_token"])
-        services.update_settings(_caller(request), build, **values)
-        messages.success(request, "Settings saved.")
-        return redirect(reverse("settings") + f"?build_id={build.id}")
-    return render(
-        request,
-        "releases/settings.html",
-        {
-            "build": build,
-            "form": form,
-            "keep": services.retention.policy_of(build),
-            "stored": services.retention.storage_of(build),
-            "would_free": services.retention.collect(build, dry_run=True),
-        },
-    )
-
-
-@login_required
-@access_errors
-def api_keys(request):
-    build = access.build_to_manage(
-        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
-    )
-    form = forms.ApiKeyForm(request.POST or None)
-    secret = None
-    if request.method == "POST" and form.is_valid():
-        key, secret = services.create_api_key(_caller(request), build, form.cleaned_data["purpose"])
-        form = forms.ApiKeyForm()
-        messages.success(
-            request, f"Created API key {key.id}. Copy its secret now: it is shown only this once."
-        )
-    keys = build.api_keys.order_by("-created")
-    return render(
-        request,
-        "releases/api_keys.html",
-        {
-            "build": build,
-            "form": form,
-            "keys": keys,
-            "new_secret": secret,
-            "new_key": keys.first() if secret else None,
-        },
-    )
-
-
-@login_required
-@require_POST
-@access_errors
-def revoke_api_key(request):
-    build = access.build_to_manage(_caller(request), request.POST.get("build_id"))
-    try:
-        key = services.revoke_api_key(_caller(request), build, request.POST.get("key_id", ""))
-    except access.NotFound as exc:
-        raise Http404(str(exc)) from None
-    messages.success(request, f"Revoked API key {key.id}.")
-    return redirect(reverse("api_keys") + f"?build_id={build.id}")
-
-
-@login_required
-@access_errors
-def owners(request):
-    build = access.build_to_manage(
-        _caller(request), request.GET.get("build_id") or request.POST.get("build_id")
-    )
-    form = forms.InviteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        email = form.cleaned_data["email"]
-        result = services.invite_owner(_caller(request), build, email)
-        messages.success(
-            request,
-            {
-                "added": f"{email} is now an owner.",
-                "invited": f"Invited {email}: they become an owner when they sign in.",
-                "already": f"{email} is already an owner or invited.",
-            }[result],
-        )
-        return redirect(reverse("owners") + f"?build_id={build.id}")
-    return render(
-        request,
-        "releases/owners.html",
-        {
-            "build": build,
-            "form": form,
-            "owners": build.owners.order_by("username"),
-            "invitations": build.invitations.all(),
-        },
-    )
-
-
-@login_required
-@require_POST
-@access_errors
-def remove_owner(request):
-    build = access.build_to_manage(_caller(request), request.POST.get("build_id"))
-    if request.POST.get("email"):
-        services.cancel_invitation(_caller(request), build, request.POST["email"])
-    else:
-        services.remove_owner(_caller(request), build, request.POST.get("user_id"))
-    messages.success(request, "Removed.")
-    return redirect(reverse("owners") + f"?build_id={build.id}")
-
-
-@login_required
-@require_GET
-@access_errors
-def activity(request):
-    build = access.build_to_manage(_caller(request), request.GET.get("build_id"))
-    entries = build.audit_log.select_related("user", "api_key", "release", "run")
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    deliveries = build.webhook_deliveries.select_related("release")[:50]
-    return render(
-        request, "releases/activity.html", {"build": build, "page": page, "deliveries": deliveries}
-    )
+    return back(request, release.run_url(run.name))

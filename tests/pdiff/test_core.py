@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pdiff import core
+from pdiff import comparison, core
 from tests.conftest import BLACK, make_png
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -123,8 +123,8 @@ def test_oklab_counts_match_pixelmatch_main_test_suite(one, two, threshold, expe
 
 @pytest.mark.parametrize("one, two, threshold, expected", MAIN_EXPECTED)
 def test_counts_do_not_depend_on_the_stripe_height(one, two, threshold, expected, monkeypatch):
-    monkeypatch.setattr(core, "STRIPE_PIXELS", 1)
-    monkeypatch.setattr(core, "MIN_STRIPE_ROWS", 3)  # stripes of 3 rows: every edge case
+    monkeypatch.setattr(comparison, "STRIPE_PIXELS", 1)
+    monkeypatch.setattr(comparison, "MIN_STRIPE_ROWS", 3)  # stripes of 3 rows: every edge case
     result = core.compare(MAIN / f"{one}.png", MAIN / f"{two}.png", threshold=threshold)
     assert result.changed_pixels == expected
 
@@ -380,7 +380,7 @@ def test_diff_image_is_the_new_page_faded_to_grey():
 def test_the_diff_images_top_is_kept_as_it_is_written(width, height, rows, monkeypatch):
     """``diff_top`` (for a thumbnail) is the diff PNG's top, pixel for pixel, also when it spans
     several stripes and the 4-bit PNG pads its rows (an odd width)."""
-    monkeypatch.setattr(core, "STRIPE_PIXELS", 64 * width)  # stripes of 64 rows
+    monkeypatch.setattr(comparison, "STRIPE_PIXELS", 64 * width)  # stripes of 64 rows
     before = make_png(width, height, squares=[(20, 20, 40, BLACK), (0, 250, 10, BLACK)])
     after = make_png(width, height, squares=[(60, 60, 40, BLACK), (100, 280, 30, (200, 0, 0, 255))])
     result = core.compare(before, after, diff_top_rows=rows)

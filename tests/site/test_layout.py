@@ -84,3 +84,44 @@ def test_imports_point_one_way(app):
 def test_pure_modules_import_no_django(name):
     modules = imported(ROOT / name)
     assert "django" not in modules and "releases" not in modules and "artifacts" not in modules
+
+
+# Product code: the apps and the site, without migrations (tables of their own).
+PRODUCT = [
+    path
+    for app in ("artifacts", "capture", "common", "dpxdt_site", "localtool", "pdiff", "releases")
+    for path in sorted((ROOT / app).rglob("*.py"))
+    if "migrations" not in path.parts
+] + [ROOT / "celery_app.py"]
+# Modules that are a table (keys, rows) and may run longer; none needs it today.
+TABLES: set[str] = set()
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_room_is_too_big(path):
+    """A newcomer reads a module in one sitting and a function on one screen: no product
+    module over 500 lines, no function over 80 (a table excepted)."""
+    name = str(path.relative_to(ROOT))
+    source = path.read_text()
+    if name not in TABLES:
+        assert source.count("\n") <= 500, f"{name}: {source.count(chr(10))} lines"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert not long, f"{name}: {', '.join(long)}"
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """What a module keeps to itself (a leading underscore) stays there."""
+    crossing = [
+        f"{path.relative_to(ROOT)}: {alias.name} from {node.module}"
+        for path in PRODUCT
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert not crossing
