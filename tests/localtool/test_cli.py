@@ -60,6 +60,8 @@ def demo(tmp_path):
 def test_readme_demo_update_then_test_passes_then_fails_on_change(demo):
     update = dpxdt("update", "tests", cwd=demo)
     assert update.returncode == 0, update.stdout + update.stderr
+    # Only what concerns the tool's user: not the server's advice for its capture workers.
+    assert "sandbox" not in update.stdout + update.stderr
     assert "succeeded, continuing with tests..." in update.stdout
     assert "demo: Updated tests/demo.png" in update.stdout
     assert Image.open(demo / "tests" / "demo.png").size == (1280, 1024)

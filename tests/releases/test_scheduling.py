@@ -345,6 +345,25 @@ def test_the_sentinel_notices_a_redis_that_lost_its_messages(tmp_path):
         redis.wait()
 
 
+def test_a_first_start_places_the_sentinel_quietly_and_a_loss_of_work_is_a_warning(
+    release, sent, monkeypatch, caplog
+):
+    """A broker with no sentinel is a first start (or a restart while idle) unless work was
+    sent to it and not taken: only then does the sweeper warn, naming how much."""
+    monkeypatch.setattr(pipeline, "broker_lost_messages", lambda: True)
+    with caplog.at_level("INFO"):
+        services.sweep_stuck_runs()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    run = needs_diff(release, "/sent")
+    queued(run)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert services.sweep_stuck_runs()["requeued"] == 1
+    assert "the broker lost its messages (its sentinel is gone): the work of 1 runs" in (
+        caplog.text
+    )
+
+
 @override_settings(BUILD_CAPTURES_IN_FLIGHT=1)
 def test_a_cancelled_release_gives_its_slots_to_the_builds_other_work(
     keyed, sent, django_capture_on_commit_callbacks
