@@ -387,7 +387,8 @@ except PolicyError as _exc:
     raise ImproperlyConfigured(str(_exc)) from None
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# (kombu warns at every connection of a broker URL that names no host: this one names one.)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 # Redis: a message not acknowledged within this time is delivered again; it must exceed the
 # longest task's hard time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -41,12 +41,13 @@ def empty_environment(**extra):
 
 def test_make_run_answers_on_its_url_in_an_empty_environment(clone):
     port = free_port()
+    log_path = clone / "make-run.log"
     # -o: the shared virtualenv counts as installed (its marker is older than the clone).
     process = subprocess.Popen(
         ["make", "-o", ".venv/.installed", "run"],
         cwd=clone,
         env=empty_environment(DPXDT_PORT=str(port)),
-        stdout=subprocess.PIPE,
+        stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
@@ -64,10 +65,25 @@ def test_make_run_answers_on_its_url_in_an_empty_environment(clone):
         assert answer.status_code == 200 and "Depicted" in answer.text
         key = (clone / "var" / "secret_key").read_text().strip()
         assert len(key) >= 50  # made on first use, kept with the data
+        assert requests.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=5).status_code == 200
+        while time.monotonic() < deadline and " ready." not in log_path.read_text():
+            time.sleep(0.5)  # the worker and beat connect to the broker, the sweeper runs
+        time.sleep(3)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        output = process.communicate(timeout=60)[0]
+        process.wait(timeout=60)
+    output = log_path.read_text()
     assert f"Depicted is running at http://127.0.0.1:{port}/" in output, output
+    # A first start says nothing it need not: no library chatter, no warning of lost work,
+    # no warning about the broker's URL.
+    for noise in (
+        "No hostname was supplied",
+        "sentinel",
+        "VIPS",
+        "Task was destroyed",
+        "Not Found",
+    ):
+        assert noise not in output, output
 
 
 def test_manage_py_in_a_fresh_shell_of_a_clean_clone(clone):
