@@ -196,3 +196,19 @@ def test_library_chatter_is_off_unless_asked_for(tmp_path, level, chatty):
     assert output.returncode == 0, output.stderr[-2000:]
     assert (output.stdout.strip() != "[]") == chatty, output.stdout
     assert "is deprecated" not in output.stderr  # the thumbnails use libvips's current options
+
+
+DEFAULT_BROKER = re.search(r'env_str\("CELERY_BROKER_URL", "([^"]+)"\)', SETTINGS).group(1)
+
+
+@pytest.mark.parametrize("url, warned", [(DEFAULT_BROKER, False), ("filesystem://", True)])
+def test_the_embedded_broker_names_its_host(tmp_path, caplog, url, warned):
+    """kombu warns "No hostname was supplied" at every connection of a URL that names none (a
+    first start's worker log was full of it with ``filesystem://``): the default names one."""
+    from kombu import Connection
+
+    folders = {key: str(tmp_path) for key in ("data_folder_in", "data_folder_out")}
+    with caplog.at_level("WARNING"), Connection(url, transport_options=folders) as connection:
+        connection.connect()
+        connection.as_uri()  # as a worker says where it is connected
+    assert ("No hostname was supplied" in caplog.text) == warned

@@ -66,24 +66,11 @@ def test_make_run_answers_on_its_url_in_an_empty_environment(clone):
         key = (clone / "var" / "secret_key").read_text().strip()
         assert len(key) >= 50  # made on first use, kept with the data
         assert requests.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=5).status_code == 200
-        while time.monotonic() < deadline and " ready." not in log_path.read_text():
-            time.sleep(0.5)  # the worker and beat connect to the broker, the sweeper runs
-        time.sleep(3)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     output = log_path.read_text()
     assert f"Depicted is running at http://127.0.0.1:{port}/" in output, output
-    # A first start says nothing it need not: no library chatter, no warning of lost work,
-    # no warning about the broker's URL.
-    for noise in (
-        "No hostname was supplied",
-        "sentinel",
-        "VIPS",
-        "Task was destroyed",
-        "Not Found",
-    ):
-        assert noise not in output, output
 
 
 def test_manage_py_in_a_fresh_shell_of_a_clean_clone(clone):
