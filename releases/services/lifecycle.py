@@ -84,7 +84,7 @@ def fail_pending_runs(
             run = Run.locked(run_id, status__in=Run.PENDING)
             reason = reason_for(run) if run is not None else None
             if run is not None and reason:
-                failed |= moves.fail(run, reason, caller, runstate.CANCELLED)
+                failed |= moves.fail(run, reason, caller, runstate.CANCELLED, dispatch=False)
     if failed:  # their slots are free: the build's other work takes them
         scheduling.dispatch(Release.objects.get(pk=release_id).build_id)
 

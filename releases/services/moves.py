@@ -100,16 +100,23 @@ def set_failure(run: Run, failure: str, changed: set[str]) -> None:
 
 
 def fail(
-    run: Run, reason: str, caller: access.Caller = SYSTEM, event: str = runstate.FAILED_EVENT
+    run: Run,
+    reason: str,
+    caller: access.Caller = SYSTEM,
+    event: str = runstate.FAILED_EVENT,
+    *,
+    dispatch: bool = True,
 ) -> bool:
     """Fail a locked run with a readable reason (``CANCELLED``: only if it is pending); its
-    build's next work may take its slot. Whether it moved."""
+    build's next work may take its slot (``dispatch``: sent after commit; a caller failing
+    many runs at once sends it once itself). Whether it moved."""
     goal = target(run, event)
     if goal == run.status:
         return False
     run.failure_reason = reason
     run.transition_to(goal, message=reason, fields=["failure_reason"], **caller.audit())
-    scheduling.dispatch_after_commit(run.release.build_id)
+    if dispatch:
+        scheduling.dispatch_after_commit(run.release.build_id)
     return True
 
 
