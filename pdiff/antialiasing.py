@@ -122,32 +122,68 @@ def antialiased(a32, b32, x, y, width, top, canvas_height, yiq):
 @njit(cache=True, nogil=True)
 def _antialiased_inside(a32, b32, x, y, width, top, canvas_height, yiq):
     """``antialiased`` for a pixel off the canvas border, the common case: all eight
-    neighbours exist, so none is bounds-checked, and one equal to the centre is counted without
-    the brightness arithmetic (which would give 0 for it). The same answer, in two thirds of
-    the time."""
+    neighbours exist, so none is bounds-checked. The same answer, in about half the time:
+
+    * neighbours with the centre's exact value are counted first, with integer compares (3+ of
+      them: a flat area, answered at once);
+    * an opaque pair's brightness difference is written out (``brightness_delta`` is called
+      only for a translucent one), in its arithmetic and order;
+    * the zero count, the darkest and the brightest are kept without branches (the first of
+      equal extremes wins, as in pixelmatch's ``<`` and ``>``): on text, whose neighbours
+      are anything, each branch was a coin toss for the processor."""
     pixel = y * width + x
-    k = (pixel + top * width) * 4
     centre = a32[pixel]
+    up, down = pixel - width, pixel + width
+    # pixelmatch's order: x outer, y inner.
+    n0, n1, n2 = a32[up - 1], a32[pixel - 1], a32[down - 1]
+    n3, n4 = a32[up], a32[down]
+    n5, n6, n7 = a32[up + 1], a32[pixel + 1], a32[down + 1]
+    equal = (
+        np.int64(n0 == centre) + np.int64(n1 == centre) + np.int64(n2 == centre)
+        + np.int64(n3 == centre) + np.int64(n4 == centre) + np.int64(n5 == centre)
+        + np.int64(n6 == centre) + np.int64(n7 == centre)
+    )  # fmt: skip
+    if equal > 2:
+        return False
+    k = (pixel + top * width) * 4
+    opaque = (centre >> 24) == 255
+    r1, g1, b1 = float(centre & 255), float((centre >> 8) & 255), float((centre >> 16) & 255)
     zeroes = 0
     darkest, brightest = 0.0, 0.0
     darkest_at, brightest_at = -1, -1
-    for offset in (-width - 1, -1, width - 1, -width, width, -width + 1, 1, width + 1):
-        neighbour = a32[pixel + offset]
-        if neighbour == centre:
-            zeroes += 1
-            if zeroes > 2:
-                return False
-            continue
-        delta = brightness_delta(centre, neighbour, k, yiq)
-        if delta == 0:
-            zeroes += 1
-            if zeroes > 2:
-                return False
-        elif delta < darkest:
-            darkest, darkest_at = delta, pixel + offset
-        elif delta > brightest:
-            brightest, brightest_at = delta, pixel + offset
-    if darkest == 0 or brightest == 0:
+    for j in range(8):
+        if j == 0:
+            at, neighbour = up - 1, n0
+        elif j == 1:
+            at, neighbour = pixel - 1, n1
+        elif j == 2:
+            at, neighbour = down - 1, n2
+        elif j == 3:
+            at, neighbour = up, n3
+        elif j == 4:
+            at, neighbour = down, n4
+        elif j == 5:
+            at, neighbour = up + 1, n5
+        elif j == 6:
+            at, neighbour = pixel + 1, n6
+        else:
+            at, neighbour = down + 1, n7
+        if opaque and (neighbour >> 24) == 255:
+            delta = (
+                (r1 - float(neighbour & 255)) * 0.29889531
+                + (g1 - float((neighbour >> 8) & 255)) * 0.58662247
+                + (b1 - float((neighbour >> 16) & 255)) * 0.11448223
+            )
+        else:
+            delta = brightness_delta(centre, neighbour, k, yiq)
+        zeroes += np.int64(delta == 0)
+        darker = delta < darkest
+        darkest = delta if darker else darkest
+        darkest_at = at if darker else darkest_at
+        brighter = delta > brightest
+        brightest = delta if brighter else brightest
+        brightest_at = at if brighter else brightest_at
+    if zeroes > 2 or darkest == 0 or brightest == 0:  # a flat area, or no ramp
         return False
     return flat_in_both(
         a32, b32, darkest_at % width, darkest_at // width, width, top, canvas_height
