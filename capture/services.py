@@ -199,32 +199,14 @@ def capture_run(run_id: int, side: str, step: release_services.Step | None = Non
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not read the config: {exc}") from exc
 
-    attempts = settings.CAPTURE_ATTEMPTS
-    for attempt in range(1, attempts + 1):
-        try:
-            # One browser context per build and release: nothing a page of one build leaves
-            # behind (cookies, storage, a popup still running) can reach another build's
-            # capture, and no release loads an asset another release cached.
-            partition = f"build-{build.id}/release-{claim.run.release_id}"
-            browser = shared_browser()
-            refresh_policy(browser)
-            result = browser.capture(config, partition=partition, layout_only=layout_only)
-            break
-        except CaptureError as exc:
-            logger.info(
-                "run %s %s capture attempt %d/%d failed: %s",
-                run_id,
-                side,
-                attempt,
-                attempts,
-                exc.reason,
-            )
-            if exc.permanent:  # the config itself: another try would fail the same way
-                return _record_failure(claim, side, build, exc.reason, exc.log)
-            if attempt == attempts:
-                reason = exc.reason + (f" (after {attempts} attempts)" if attempts > 1 else "")
-                return _record_failure(claim, side, build, reason, exc.log)
-            time.sleep(settings.CAPTURE_RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+    # One browser context per build and release: nothing a page of one build leaves behind
+    # (cookies, storage, a popup still running) can reach another build's capture, and no
+    # release loads an asset another release cached.
+    partition = f"build-{build.id}/release-{claim.run.release_id}"
+    try:
+        result = _capture(run_id, side, config, partition, layout_only)
+    except _GaveUp as exc:
+        return _record_failure(claim, side, build, exc.reason, exc.log)
     try:
         image = (
             release_services.store_artifact_for(build, result.png, "image/png")
@@ -245,12 +227,77 @@ def capture_run(run_id: int, side: str, step: release_services.Step | None = Non
             if side == "run" and image and not _differs_from_baseline(claim.run, image.sha1)
             else None
         )
+        recheck = (
+            _recheck(claim.run, image.sha1, config, partition, result.layout)
+            if side == "run" and image and result.layout
+            else None
+        )
     except storage.TRANSIENT_ERRORS as exc:
         raise TransientError(f"could not store the screenshot: {exc}") from exc
     recorded = release_services.record_capture(
-        claim, side, image=image, log=log, layout=layout, thumbnail=thumbnail
+        claim, side, image=image, log=log, layout=layout, thumbnail=thumbnail, recheck=recheck
     )
     return "captured" if recorded is not None else "dropped"
+
+
+class _GaveUp(Exception):
+    """Every attempt at a capture failed (or one that cannot succeed): why, and the last log."""
+
+    def __init__(self, reason: str, log: str):
+        super().__init__(reason)
+        self.reason, self.log = reason, log
+
+
+def _capture(run_id: int, side: str, config, partition: str, layout_only: bool):
+    """The page captured, tried up to DPXDT_CAPTURE_ATTEMPTS times with a short backoff."""
+    attempts = settings.CAPTURE_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            browser = shared_browser()
+            refresh_policy(browser)
+            return browser.capture(config, partition=partition, layout_only=layout_only)
+        except CaptureError as exc:
+            logger.info(
+                "run %s %s capture attempt %d/%d failed: %s",
+                run_id,
+                side,
+                attempt,
+                attempts,
+                exc.reason,
+            )
+            if exc.permanent:  # the config itself: another try would fail the same way
+                raise _GaveUp(exc.reason, exc.log) from None
+            if attempt == attempts:
+                reason = exc.reason + (f" (after {attempts} attempts)" if attempts > 1 else "")
+                raise _GaveUp(reason, exc.log) from None
+            time.sleep(settings.CAPTURE_RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _recheck(run, image_sha1: str, config, partition: str, layout: bytes):
+    """The diff's noise check made here, at once, where it will be wanted: a screenshot that
+    differs from its baseline, with a layout map that differs from the baseline's, has the
+    page loaded again for its map alone (``release_services.Recheck``; None when no recheck is
+    wanted). Made now, it spares a first look by the diff worker and a capture of its own."""
+    if not release_services.capture_rechecks(run, image_sha1):
+        return None
+    try:
+        baseline = storage.read_bytes(run.ref_layout_id)
+    except storage.ArtifactMissing:
+        return None  # the diff says so, and judges by pixels
+    if layouts.same_map(baseline, layout):
+        return None  # the elements are the baseline's: no cause to check again
+    try:
+        again = _capture(run.pk, "recapture", config, partition, layout_only=True)
+    except _GaveUp as exc:
+        return release_services.Recheck(failure=exc.reason)
+    build = run.release.build
+    return release_services.Recheck(
+        layout=release_services.store_artifact_for(build, again.layout, layouts.CONTENT_TYPE)
+        if again.layout
+        else None,
+        log=release_services.store_artifact_for(build, again.log.encode(), "text/plain"),
+    )
 
 
 def with_build_settings(config, build):

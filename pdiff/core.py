@@ -249,7 +249,7 @@ def _layout_diff(before, after, recheck) -> tuple[causing.LayoutDiff | None, str
     if before_map is None or after_map is None:
         return None, "layout maps not used: one side has none"
     diff = causing.find(before_map, after_map)
-    if recheck_map is not None:
+    if recheck_map is not None and recheck_map is not after_map:  # the same map: no noise
         diff = causing.without_noise(diff, causing.noise_between(after_map, recheck_map))
     return diff, ""
 

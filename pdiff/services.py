@@ -258,6 +258,10 @@ def _read_layouts(**sha1s: str | None) -> dict:
     that cannot be parsed stays bytes, so that compare() says why it left it out."""
     layouts: dict = {}
     for name, sha1 in sha1s.items():
+        same = next((n for n, other in sha1s.items() if n in layouts and other == sha1), None)
+        if sha1 and same is not None:  # the same map twice (a page laid out the same again)
+            layouts[name] = layouts[same]
+            continue
         data = None
         if sha1:
             try:

@@ -56,6 +56,8 @@ from .review import (
 from .scheduling import SIDES, Step, pending_captures
 from .steps import (
     CaptureClaim,
+    Recheck,
+    capture_rechecks,
     claim_for_capture,
     claim_for_diff,
     record_capture,
@@ -72,6 +74,8 @@ __all__ = [
     "SIDES",
     "SYSTEM",
     "CaptureClaim",
+    "Recheck",
+    "capture_rechecks",
     "Rejected",
     "Report",
     "S",

@@ -84,15 +84,16 @@ def recapture_possible(run: Run, recaptures: int) -> bool:
     )
 
 
-def layout_recheck_possible(run: Run, recaptures: int) -> bool:
+def layout_recheck_possible(run: Run, recaptures: int, *, with_map: bool = False) -> bool:
     """Whether a difference the page's elements explain would first have the page loaded again
     for its layout map alone (the cheaper check for noise): the run was captured here with
-    layout maps on both sides, and nothing was taken again yet."""
+    layout maps on both sides (``with_map``: the capture being recorded brings the run's),
+    and nothing was taken again yet."""
     return bool(
         run.config_id
         and run.url
         and recaptures
-        and run.layout_id
+        and (run.layout_id or with_map)
         and run.ref_layout_id
         and run.recapture == Run.Recapture.NONE
     )

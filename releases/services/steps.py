@@ -56,6 +56,31 @@ class CaptureClaim:
     secrets: str = ""  # encrypted (capture.services decrypts them)
 
 
+@dataclass(frozen=True)
+class Recheck:
+    """The page loaded again for its layout map by the capture itself, at once, because its
+    map differed from the baseline's (``capture_rechecks``): the diff's noise check, without a
+    first look and a capture of its own. ``failure``: why the second load failed (the run is
+    then diffed without a noise check, as after a failed recapture)."""
+
+    layout: object = None  # the artifacts, as store_artifact_for returns them
+    log: object = None
+    failure: str = ""
+
+
+def capture_rechecks(run: Run, image_sha1: str) -> bool:
+    """Whether the capture of the run's page that made ``image_sha1`` (with a layout map)
+    should load the page again for its layout map at once: its screenshot goes to a diff
+    against a baseline that has a layout map, and that diff would ask for this recheck first
+    (``wants_layout_recheck``) if the two maps name a cause, which they can only if they
+    differ (the capture compares them)."""
+    return (
+        bool(run.ref_image_id)
+        and run.ref_image_id != image_sha1
+        and scheduling.layout_recheck_possible(run, run.release.build.recaptures, with_map=True)
+    )
+
+
 def claim_for_capture(run_id: int, side: str, claim: Step | None = None) -> CaptureClaim | None:
     """Start capturing one side of a run, if it still waits for that capture."""
     url_field, config_field, _, _ = SIDES[side]
@@ -84,9 +109,11 @@ def record_capture(
     layout=None,
     failure: str = "",
     thumbnail=None,
+    recheck: Recheck | None = None,
 ) -> Run | None:
     """Record a capture's screenshot (or its failure), unless the run was requested anew
-    meanwhile; then recompute the run's status as report_run does."""
+    meanwhile; then recompute the run's status as report_run does. ``recheck``: the page's
+    second load for its layout map, made with the capture (the run side only)."""
     url_field, config_field, image_field, log_field = SIDES[side]
     with transaction.atomic():
         run = Run.locked(claim.run.pk)
@@ -117,11 +144,28 @@ def record_capture(
             run.thumbnail = thumbnail
             changed.add("thumbnail")
         moves.set_failure(run, f"{label}: {failure}" if failure else "", changed)
+        message = _with_recheck(run, recheck, changed) if recheck and not failure else ""
         event = runstate.FAILED_EVENT if failure else runstate.CAPTURED
-        moves.move(run, event, changed, moves.SYSTEM)
+        moves.move(run, event, changed, moves.SYSTEM, message=message)
         logger.info("run %s %s capture recorded: %s", run.pk, side, ", ".join(sorted(changed)))
     lifecycle.maybe_finish_release(run.release_id)
     return run
+
+
+def _with_recheck(run: Run, recheck: Recheck, changed: set[str]) -> str:
+    """Record the second load made with the run's capture, if the run still wants one (after
+    its new screenshot and map are set); the message of its move."""
+    if not scheduling.layout_recheck_possible(run, run.release.build.recaptures):
+        return ""
+    run.recapture = Run.Recapture.FAILED if recheck.failure else Run.Recapture.LAYOUT_DONE
+    changed.add("recapture")
+    for field, artifact in (("recapture_layout", recheck.layout), ("recapture_log", recheck.log)):
+        if artifact is not None:
+            setattr(run, field, artifact)
+            changed.add(field)
+    if recheck.failure:
+        return f"its elements differ from the baseline; loading it again failed: {recheck.failure}"
+    return "its elements differ from the baseline: loaded again for its layout map"
 
 
 def _record_recapture(run: Run, artifacts: dict, failure: str) -> None:

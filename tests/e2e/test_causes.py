@@ -163,6 +163,12 @@ def test_a_site_is_reviewed_cause_by_cause(
     assert sorted(group["runs"]) == sorted(f"/p{n}" for n in range(1, PAGES + 1))
     noise = json.loads(download(links["by_name"][f"/p{PAGES}"]["diff_log"]))["noise_causes"]
     assert [cause["selector"] for cause in noise] == ["#rand"]
+    # The noise check was made by the captures themselves: each page, its elements differing
+    # from the baseline's, was loaded again for its layout map at once (no first look by the
+    # diff worker, no capture of its own).
+    rechecks = in_thread(lambda: second_looks("links"))
+    assert rechecks["recapture"] == {"layout_done"}
+    assert rechecks["loaded again at once"] == PAGES and rechecks["first looks"] == 0
 
     # (b) One page's dt padded by 4 px: one cause line with the page's new height; the moves
     # below are its consequence, not a list; the aligned view is clean below the first dt.
@@ -272,6 +278,40 @@ def test_a_site_is_reviewed_cause_by_cause(
     assert p5["cause_key"] == ""  # pixels alone: reviewed on its own, in no group
     assert canvas["groups"] == []
     assert statuses(canvas)[f"/p{PAGES}"] == "flaky"
+
+
+def in_thread(function):
+    """``function()`` on a thread of its own: Playwright's event loop owns this one, and the
+    ORM refuses to run where an event loop runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def alone():
+        try:
+            return function()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(alone).result()
+
+
+def second_looks(release_name):
+    """How a release's runs were looked at again: their recapture states, and how many runs'
+    histories say the capture loaded the page again at once, or a diff's first look asked
+    for it."""
+    from releases.models import AuditLog, Run
+
+    runs = Run.objects.filter(release__name=release_name)
+    messages = list(AuditLog.objects.filter(run__in=runs).values_list("message", flat=True))
+    return {
+        "recapture": {run.recapture for run in runs},
+        "loaded again at once": messages.count(
+            "its elements differ from the baseline: loaded again for its layout map"
+        ),
+        "first looks": sum("loading it again" in message for message in messages),
+    }
 
 
 def clock_box(layout_bytes):

@@ -514,3 +514,133 @@ def test_pixels_no_element_explains_are_screenshot_again_when_the_verdict_hangs_
     assert services.diff_run(run.id) == "found"  # the square is there again: real
     run.refresh_from_db()
     assert [cause["kind"] for cause in run.causes] == ["pixels"]
+
+
+# --- the recheck made by the capture itself -------------------------------------------------
+
+
+class StandIn:
+    """A browser stand-in for capture_run: the screenshot given, and the layout maps given in
+    the order the loads ask for them (a CaptureError in their place: that load fails)."""
+
+    policy = None
+
+    def __init__(self, png, *maps):
+        self.png, self.maps, self.loads = png, list(maps), []
+
+    def set_policy(self, policy):
+        self.policy = policy
+
+    def capture(self, config, partition="", layout_only=False):
+        from capture.engine import CaptureResult
+
+        self.loads.append("layout map" if layout_only else "screenshot")
+        layout = self.maps.pop(0)
+        if isinstance(layout, Exception):
+            raise layout
+        return CaptureResult(b"" if layout_only else self.png, "log", 200, 0.1, stored(layout))
+
+
+def stored(layout):
+    from capture import layout as capture_layout
+
+    return capture_layout.compress(json.dumps(layout_json(layout)))
+
+
+@pytest.fixture
+def to_capture(captured, monkeypatch):
+    """A run captured here whose own capture is still to come, against a baseline with its
+    screenshot and layout map; capture_run then uses ``StandIn(png, *maps)``."""
+    from capture import services as capture_services
+
+    def factory(before_png, after_png, before_map, *maps, **build_settings):
+        run = with_layouts(
+            captured(before_png, after_png, **build_settings), before_map, before_map
+        )
+        Run.objects.filter(pk=run.pk).update(image=None, layout=None, status="data_pending")
+        browser = StandIn(after_png, *maps)
+        monkeypatch.setattr(capture_services, "shared_browser", lambda: browser)
+        return Run.objects.get(pk=run.pk), browser
+
+    return factory
+
+
+def test_a_capture_whose_elements_differ_loads_the_page_again_at_once(to_capture):
+    """The diff's noise check, made by the capture: no first look by the diff worker, no
+    capture of its own; the diff judges at once, with the second load's map."""
+    from capture import services as capture_services
+    from releases.models import AuditLog
+
+    red, blue = (200, 0, 0, 255), (0, 0, 200, 255)
+    run, browser = to_capture(noisy(red), noisy(blue), box_map(red), box_map(blue), box_map(blue))
+    assert capture_services.capture_run(run.id, "run") == "captured"
+    assert browser.loads == ["screenshot", "layout map"]
+    run.refresh_from_db()
+    assert (run.status, run.recapture) == ("needs_diff", "layout_done")
+    assert run.recapture_layout_id == run.layout_id  # laid out the same: the same bytes
+    assert run.recapture_log_id and run.recapture_image_id is None
+    assert AuditLog.objects.filter(
+        run=run, message="its elements differ from the baseline: loaded again for its layout map"
+    ).exists()
+    assert services.diff_run(run.id) == "found"
+    run.refresh_from_db()
+    assert run.summary == "`#box`: background-color #c80000 → #0000c8"
+
+
+def test_a_cause_that_differs_on_the_capture_s_second_load_is_noise(to_capture):
+    from capture import services as capture_services
+
+    red, blue, green = (200, 0, 0, 255), (0, 0, 200, 255), (0, 160, 0, 255)
+    run, _ = to_capture(noisy(red), noisy(blue), box_map(red), box_map(blue), box_map(green))
+    capture_services.capture_run(run.id, "run")
+    assert services.diff_run(run.id) == "flaky"
+    run.refresh_from_db()
+    assert run.summary.startswith("the page differs from itself (`#box`: background-color")
+
+
+def test_a_capture_whose_elements_are_the_baseline_s_loads_it_once(to_capture):
+    """Pixels alone differ: the page's elements have nothing to check again, and the diff's
+    first look asks for a second screenshot, as before."""
+    from capture import services as capture_services
+
+    red, blue = (200, 0, 0, 255), (0, 0, 200, 255)
+    run, browser = to_capture(noisy(red), noisy(blue), box_map(red), box_map(red))
+    assert capture_services.capture_run(run.id, "run") == "captured"
+    assert browser.loads == ["screenshot"]
+    run.refresh_from_db()
+    assert (run.status, run.recapture, run.recapture_layout_id) == ("needs_diff", "", None)
+    assert services.diff_run(run.id) == "recapturing"
+
+
+def test_no_second_load_when_the_build_takes_no_second_looks(to_capture):
+    from capture import services as capture_services
+
+    red, blue = (200, 0, 0, 255), (0, 0, 200, 255)
+    run, browser = to_capture(noisy(red), noisy(blue), box_map(red), box_map(blue), recaptures=0)
+    capture_services.capture_run(run.id, "run")
+    assert browser.loads == ["screenshot"]
+    run.refresh_from_db()
+    assert (run.status, run.recapture) == ("needs_diff", "")
+    assert services.diff_run(run.id) == "found"
+
+
+def test_a_second_load_that_fails_leaves_the_run_diffed_without_a_noise_check(to_capture, settings):
+    from capture import services as capture_services
+    from capture.browser import CaptureError
+    from releases.models import AuditLog
+
+    settings.CAPTURE_ATTEMPTS = 2
+    settings.CAPTURE_RETRY_DELAY_SECONDS = 0
+    red, blue = (200, 0, 0, 255), (0, 0, 200, 255)
+    lost = CaptureError("capture timed out after 30 s while loading the page", "log")
+    run, browser = to_capture(noisy(red), noisy(blue), box_map(red), box_map(blue), lost, lost)
+    assert capture_services.capture_run(run.id, "run") == "captured"
+    assert browser.loads == ["screenshot", "layout map", "layout map"]
+    run.refresh_from_db()
+    assert (run.status, run.recapture, run.recapture_layout_id) == ("needs_diff", "failed", None)
+    assert AuditLog.objects.filter(
+        run=run,
+        message="its elements differ from the baseline; loading it again failed: capture "
+        "timed out after 30 s while loading the page (after 2 attempts)",
+    ).exists()
+    assert services.diff_run(run.id) == "found"
