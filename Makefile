@@ -16,6 +16,8 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# The diff's compiled passes, compiled now rather than by a worker's first diff.
+	$(PY) -m pdiff.warmup
 	touch $@
 
 tests/tools/node_modules/.installed: tests/tools/package.json tests/tools/package-lock.json

@@ -20,6 +20,7 @@ FORBIDDEN = {
 DJANGO_FREE = [
     "pdiff/core.py",
     "pdiff/__main__.py",
+    "pdiff/warmup.py",
     "pdiff/layout.py",
     "pdiff/causes.py",
     "pdiff/cause_types.py",
