@@ -176,7 +176,7 @@ def _antialiased_inside(a32, b32, x, y, width, top, canvas_height, yiq):
             )
         else:
             delta = brightness_delta(centre, neighbour, k, yiq)
-        zeroes += np.int64(delta == 0)
+        zeroes += int(delta == 0)
         darker = delta < darkest
         darkest = delta if darker else darkest
         darkest_at = at if darker else darkest_at
