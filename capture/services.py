@@ -287,11 +287,12 @@ def _recheck(run, image_sha1: str, config, partition: str, layout: bytes):
         return None  # the diff says so, and judges by pixels
     if layouts.same_map(baseline, layout):
         return None  # the elements are the baseline's: no cause to check again
+    build = run.release.build
     try:
         again = _capture(run.pk, "recapture", config, partition, layout_only=True)
     except _GaveUp as exc:
-        return release_services.Recheck(failure=exc.reason)
-    build = run.release.build
+        log = exc.log and release_services.store_artifact_for(build, exc.log.encode(), "text/plain")
+        return release_services.Recheck(log=log or None, failure=exc.reason)
     return release_services.Recheck(
         layout=release_services.store_artifact_for(build, again.layout, layouts.CONTENT_TYPE)
         if again.layout

@@ -638,6 +638,7 @@ def test_a_second_load_that_fails_leaves_the_run_diffed_without_a_noise_check(to
     assert browser.loads == ["screenshot", "layout map", "layout map"]
     run.refresh_from_db()
     assert (run.status, run.recapture, run.recapture_layout_id) == ("needs_diff", "failed", None)
+    assert storage.read_bytes(run.recapture_log_id) == b"log"  # the last try's capture log
     assert AuditLog.objects.filter(
         run=run,
         message="its elements differ from the baseline; loading it again failed: capture "
