@@ -134,15 +134,11 @@ def _antialiased_inside(a32, b32, x, y, width, top, canvas_height, yiq):
     pixel = y * width + x
     centre = a32[pixel]
     up, down = pixel - width, pixel + width
-    # pixelmatch's order: x outer, y inner.
-    n0, n1, n2 = a32[up - 1], a32[pixel - 1], a32[down - 1]
-    n3, n4 = a32[up], a32[down]
-    n5, n6, n7 = a32[up + 1], a32[pixel + 1], a32[down + 1]
-    equal = (
-        np.int64(n0 == centre) + np.int64(n1 == centre) + np.int64(n2 == centre)
-        + np.int64(n3 == centre) + np.int64(n4 == centre) + np.int64(n5 == centre)
-        + np.int64(n6 == centre) + np.int64(n7 == centre)
-    )  # fmt: skip
+    # The eight neighbours in pixelmatch's order (x outer, y inner).
+    around = (up - 1, pixel - 1, down - 1, up, down, up + 1, pixel + 1, down + 1)
+    equal = 0
+    for at in around:
+        equal += int(a32[at] == centre)
     if equal > 2:
         return False
     k = (pixel + top * width) * 4
@@ -151,23 +147,8 @@ def _antialiased_inside(a32, b32, x, y, width, top, canvas_height, yiq):
     zeroes = 0
     darkest, brightest = 0.0, 0.0
     darkest_at, brightest_at = -1, -1
-    for j in range(8):
-        if j == 0:
-            at, neighbour = up - 1, n0
-        elif j == 1:
-            at, neighbour = pixel - 1, n1
-        elif j == 2:
-            at, neighbour = down - 1, n2
-        elif j == 3:
-            at, neighbour = up, n3
-        elif j == 4:
-            at, neighbour = down, n4
-        elif j == 5:
-            at, neighbour = up + 1, n5
-        elif j == 6:
-            at, neighbour = pixel + 1, n6
-        else:
-            at, neighbour = down + 1, n7
+    for at in around:
+        neighbour = a32[at]
         if opaque and (neighbour >> 24) == 255:
             delta = (
                 (r1 - float(neighbour & 255)) * 0.29889531
