@@ -279,7 +279,11 @@ def _recheck(run, image_sha1: str, config, partition: str, layout: bytes):
     differs from its baseline, with a layout map that differs from the baseline's, has the
     page loaded again for its map alone (``release_services.Recheck``; None when no recheck is
     wanted). Made now, it spares a first look by the diff worker and a capture of its own."""
-    if not release_services.capture_rechecks(run, image_sha1):
+    # Only a screenshot that goes to a diff against a baseline with a map, which would ask
+    # for this load first if the two maps name a cause (they can only if they differ).
+    if not _differs_from_baseline(run, image_sha1) or not release_services.wants_layout_recheck(
+        run, with_map=True
+    ):
         return None
     try:
         baseline = storage.read_bytes(run.ref_layout_id)
@@ -291,8 +295,12 @@ def _recheck(run, image_sha1: str, config, partition: str, layout: bytes):
     try:
         again = _capture(run.pk, "recapture", config, partition, layout_only=True)
     except _GaveUp as exc:
-        log = exc.log and release_services.store_artifact_for(build, exc.log.encode(), "text/plain")
-        return release_services.Recheck(log=log or None, failure=exc.reason)
+        log = (
+            release_services.store_artifact_for(build, exc.log.encode(), "text/plain")
+            if exc.log
+            else None
+        )
+        return release_services.Recheck(log=log, failure=exc.reason)
     return release_services.Recheck(
         layout=release_services.store_artifact_for(build, again.layout, layouts.CONTENT_TYPE)
         if again.layout

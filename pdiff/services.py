@@ -257,10 +257,10 @@ def _read_layouts(**sha1s: str | None) -> dict:
     look and the verdict alike. A missing map is None (the verdict is then the pixels'); one
     that cannot be parsed stays bytes, so that compare() says why it left it out."""
     layouts: dict = {}
+    read: dict = {}  # by SHA-1: the same map twice (a page laid out the same again) is read once
     for name, sha1 in sha1s.items():
-        same = next((n for n, other in sha1s.items() if n in layouts and other == sha1), None)
-        if sha1 and same is not None:  # the same map twice (a page laid out the same again)
-            layouts[name] = layouts[same]
+        if sha1 in read:
+            layouts[name] = read[sha1]
             continue
         data = None
         if sha1:
@@ -272,6 +272,8 @@ def _read_layouts(**sha1s: str | None) -> dict:
             layouts[name] = LayoutMap.parse(data) if data is not None else None
         except LayoutError:
             layouts[name] = data
+        if sha1:
+            read[sha1] = layouts[name]
     return layouts
 
 

@@ -57,7 +57,6 @@ from .scheduling import SIDES, Step, pending_captures
 from .steps import (
     CaptureClaim,
     Recheck,
-    capture_rechecks,
     claim_for_capture,
     claim_for_diff,
     record_capture,
@@ -75,7 +74,6 @@ __all__ = [
     "SYSTEM",
     "CaptureClaim",
     "Recheck",
-    "capture_rechecks",
     "Rejected",
     "Report",
     "S",

@@ -59,26 +59,13 @@ class CaptureClaim:
 @dataclass(frozen=True)
 class Recheck:
     """The page loaded again for its layout map by the capture itself, at once, because its
-    map differed from the baseline's (``capture_rechecks``): the diff's noise check, without a
+    map differed from the baseline's (``capture.services``): the diff's noise check, without a
     first look and a capture of its own. ``failure``: why the second load failed (the run is
     then diffed without a noise check, as after a failed recapture)."""
 
     layout: object = None  # the artifacts, as store_artifact_for returns them
     log: object = None
     failure: str = ""
-
-
-def capture_rechecks(run: Run, image_sha1: str) -> bool:
-    """Whether the capture of the run's page that made ``image_sha1`` (with a layout map)
-    should load the page again for its layout map at once: its screenshot goes to a diff
-    against a baseline that has a layout map, and that diff would ask for this recheck first
-    (``wants_layout_recheck``) if the two maps name a cause, which they can only if they
-    differ (the capture compares them)."""
-    return (
-        bool(run.ref_image_id)
-        and run.ref_image_id != image_sha1
-        and scheduling.layout_recheck_possible(run, run.release.build.recaptures, with_map=True)
-    )
 
 
 def claim_for_capture(run_id: int, side: str, claim: Step | None = None) -> CaptureClaim | None:
@@ -200,10 +187,11 @@ def wants_recapture(run: Run) -> bool:
     return scheduling.recapture_possible(run, run.release.build.recaptures)
 
 
-def wants_layout_recheck(run: Run) -> bool:
+def wants_layout_recheck(run: Run, *, with_map: bool = False) -> bool:
     """Whether a diff whose difference the page's elements explain should first have the page
-    loaded again for its layout map alone (cheaper than a second screenshot)."""
-    return scheduling.layout_recheck_possible(run, run.release.build.recaptures)
+    loaded again for its layout map alone (cheaper than a second screenshot); ``with_map``:
+    asked by the capture that brings the run's map, which makes that load itself."""
+    return scheduling.layout_recheck_possible(run, run.release.build.recaptures, with_map=with_map)
 
 
 def _waiting_for_diff(run_id: int, image_sha1: str, ref_sha1: str) -> Run | None:
