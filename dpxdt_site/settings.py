@@ -343,6 +343,8 @@ if WEBHOOK_ATTEMPTS < 1:
 CHROMIUM = env_str("DPXDT_CHROMIUM")
 # Tries per capture before the run fails, and the first pause between them (doubling).
 CAPTURE_ATTEMPTS = env_number("DPXDT_CAPTURE_ATTEMPTS", 3)
+if CAPTURE_ATTEMPTS < 1:
+    raise ImproperlyConfigured(f"DPXDT_CAPTURE_ATTEMPTS must be at least 1, not {CAPTURE_ATTEMPTS}")
 CAPTURE_RETRY_DELAY_SECONDS = env_number("DPXDT_CAPTURE_RETRY_DELAY_SECONDS", 1.0, float)
 # Soft limit on one capture task (all its tries); a config's timeoutMs bounds each try.
 CAPTURE_TIME_LIMIT_SECONDS = env_number("DPXDT_CAPTURE_TIME_LIMIT_SECONDS", 420)

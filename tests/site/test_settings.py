@@ -159,6 +159,13 @@ def test_a_capture_niceness_out_of_range_is_refused_at_start(tmp_path):
     assert "DPXDT_CAPTURE_NICE must be between 0 and 19, not 20" in result.stderr
 
 
+def test_no_capture_attempts_is_refused_at_start(tmp_path):
+    """A capture is tried at least once: 0 attempts would leave a run with no capture and no
+    reason."""
+    result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_ATTEMPTS="0")
+    assert "DPXDT_CAPTURE_ATTEMPTS must be at least 1, not 0" in result.stderr
+
+
 def test_an_unreadable_capture_network_rule_is_refused_at_start(tmp_path):
     result = load_settings(tmp_path, DPXDT_DEBUG="1", DPXDT_CAPTURE_DENY="10.0.0.0/33")
     assert "capture network rule '10.0.0.0/33'" in result.stderr
